@@ -1,0 +1,36 @@
+# RL PostFlow - one virtualenv, three verbs. `make demo` and `make test` set everything up
+# themselves on a fresh machine (Python 3.11 and network access to PyPI are all they need).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install demo test lint format bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install the project with its dev tools
+
+demo: $(STAMP)  ## run the whole pipeline locally (sandbox Frame.io + Discord receiver + Prefect)
+	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/postflow demo
+
+test: $(STAMP) lint  ## lint, then the whole test suite (unit + integration on loopback)
+	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(STAMP)  ## upload throughput and memory figures (prints; not a test)
+	$(BIN)/python benchmarks/upload_benchmark.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

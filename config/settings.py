@@ -1,0 +1,223 @@
+"""Runtime settings of RL PostFlow (pydantic-settings, env prefix ``POSTFLOW_``, ``.env`` support).
+
+Every field names its unit (``settle_seconds``, ``part_size_bytes``). Secrets are ``SecretStr``
+and are never logged; in production they live in Prefect blocks, and these settings only name
+the blocks. The defaults run the demo against the local sandbox.
+
+Example:
+    >>> from config.settings import PostflowSettings
+    >>> PostflowSettings(watch_path="/mnt/lucid/BY_SHOT").poll_interval_seconds
+    5.0
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_NOMENCLATURE_PATH = Path(__file__).with_name("nomenclature.toml")
+
+DEFAULT_EXTENSIONS = (
+    ".mov", ".mp4", ".avi", ".mkv", ".mxf", ".prores", ".dnxhd", ".r3d", ".braw",
+)  # fmt: skip
+DEFAULT_IGNORE_PATTERNS = (
+    ".*", "._*", ".DS_Store", "Thumbs.db", "desktop.ini",
+    "*.tmp", "*.part", "*.partial", "*.filepart", "*.crdownload", "*~",
+)  # fmt: skip
+
+
+class PostflowSettings(BaseSettings):
+    """All tunable settings; read from ``POSTFLOW_*`` environment variables and ``.env``.
+
+    Raises:
+        pydantic.ValidationError: when a value is out of bounds or of the wrong type.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="POSTFLOW_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # Watch folder and readiness
+    watch_path: Path = Field(Path("BY_SHOT"), description="The BY_SHOT watch folder.")
+    watch_recursive: bool = Field(True, description="Also watch sub-folders of the watch folder.")
+    poll_interval_seconds: float = Field(
+        5.0, gt=0, le=3600, description="How often the polling observer lists the watch folder."
+    )
+    settle_seconds: float = Field(
+        30.0, ge=0, le=86400,
+        description="Size and mtime must stay unchanged this long before a file is ready.",
+    )  # fmt: skip
+    tail_check_bytes: int = Field(
+        65536, ge=0, le=16 * 2**20,
+        description="Bytes at the end of the file read twice to confirm it is complete "
+        "(LucidLink may report a final size before the last bytes are readable).",
+    )  # fmt: skip
+    use_polling_observer: bool = Field(
+        True,
+        description="Poll (works on LucidLink/FUSE, where other machines' writes fire no "
+        "events); False uses the native inotify/FSEvents observer.",
+    )
+    extensions: Annotated[tuple[str, ...], NoDecode] = Field(
+        DEFAULT_EXTENSIONS, description="Accepted extensions."
+    )
+    ignore_patterns: Annotated[tuple[str, ...], NoDecode] = Field(
+        DEFAULT_IGNORE_PATTERNS, description="fnmatch patterns of junk and partial files."
+    )
+    nomenclature_path: Path = Field(
+        DEFAULT_NOMENCLATURE_PATH, description="TOML file of ordered naming rules."
+    )
+    dispatch_mode: Literal["in_process", "events"] = Field(
+        "in_process",
+        description="in_process: the sensor runs ingests itself; events: it emits "
+        "postflow.file.ready and the ingest-file deployment's trigger starts each run.",
+    )
+    ingest_concurrency: int = Field(
+        2, ge=1, le=32, description="Files ingested at once by the in-process sensor."
+    )
+
+    # Frame.io
+    frameio_api_base_url: str = Field(
+        "https://api.frame.io", description="Frame.io API base URL, without /v4."
+    )
+    frameio_ims_base_url: str = Field(
+        "https://ims-na1.adobelogin.com", description="Adobe IMS base URL for tokens."
+    )
+    frameio_account_id: str = Field("", description="Frame.io v4 account id (UUID).")
+    frameio_workspace_id: str = Field("", description="Frame.io v4 workspace id (UUID).")
+    frameio_project_id: str = Field("", description="Frame.io v4 project id (UUID).")
+    frameio_credentials_block: str = Field(
+        "postflow-frameio", description="Name of the FrameioCredentials Prefect block."
+    )
+    frameio_client_id: str = Field(
+        "", description="IMS client id, used when no credentials block is saved."
+    )
+    frameio_client_secret: SecretStr = Field(
+        SecretStr(""), description="IMS client secret, used when no credentials block is saved."
+    )
+    frameio_timeout_seconds: float = Field(60.0, gt=0, description="Per-request timeout.")
+
+    # Upload
+    upload_part_concurrency: int = Field(
+        4, ge=1, le=32, description="Part PUTs in flight per file."
+    )
+    upload_block_bytes: int = Field(
+        1 << 20, ge=64 * 1024, le=64 * 2**20,
+        description="Read size when streaming a part; bounds memory per part in flight.",
+    )  # fmt: skip
+    upload_part_retries: int = Field(5, ge=0, le=20, description="Retries per failed part PUT.")
+    upload_status_timeout_seconds: float = Field(
+        600.0, gt=0, description="How long to wait for Frame.io to report upload_complete."
+    )
+    upload_progress_log_bytes: int = Field(
+        100 * 10**6, gt=0, description="Log upload progress every this many bytes."
+    )
+
+    use_prefect_limits: bool = Field(
+        False,
+        description="Guard Frame.io calls and uploads with Prefect global concurrency limits "
+        "(frameio-api, frameio-folder-create, postflow-uploads; `postflow up` creates them).",
+    )
+
+    # Retries and caching of Prefect tasks
+    task_retries: int = Field(4, ge=0, le=20, description="Retries of transient task failures.")
+    task_retry_backoff_seconds: float = Field(
+        2.0, ge=0, description="First retry delay; doubles each retry (with jitter)."
+    )
+    max_retry_after_seconds: float = Field(
+        120.0, ge=0, description="Cap on a server's Retry-After that we honour."
+    )
+    structure_cache_dir: Path | None = Field(
+        None,
+        description="Where structure cache records live; a directory all workers share for "
+        "scale-out (default: Prefect's local result storage).",
+    )
+    lock_manager: Literal["memory", "redis"] = Field(
+        "memory", description="Cache lock manager: in-process, or Redis for several workers."
+    )
+    redis_url: str = Field("redis://localhost:6379/0", description="Redis for the lock manager.")
+    structure_cache_ttl_seconds: int = Field(
+        3600, ge=0, description="How long a resolved SCENES/<scene>/<shot> folder id is cached."
+    )
+
+    # Notifications
+    discord_webhook_url: SecretStr | None = Field(
+        None, description="Discord webhook URL for per-file embeds; unset disables them."
+    )
+    discord_username: str = Field("RL PostFlow", description="Name shown on Discord messages.")
+    discord_block: str = Field(
+        "postflow-discord", description="DiscordEmbedWebhook block with the embeds' webhook URL."
+    )
+    alerts_block: str = Field(
+        "discord-webhook/postflow-alerts",
+        description="<block type slug>/<name> of the notification block automations use.",
+    )
+    tuning_block: str = Field(
+        "postflow-tuning", description="PostflowTuning block overriding TTLs, retries, ..."
+    )
+
+    # State
+    state_dir: Path = Field(Path(".postflow"), description="Ledger and local state.")
+
+    # Remote upload: Frame.io pulls the file through a tunnel from our Range server
+    upload_strategy: Literal["auto", "multipart", "remote"] = Field(
+        "auto",
+        description="auto: remote upload when the tunnel is healthy and the file is under the "
+        "remote-upload cap, else multipart; a failed remote upload falls back to multipart.",
+    )
+    remote_upload_max_bytes: int = Field(
+        50 * 10**9, gt=0, description="Frame.io's remote-upload size cap (50 GB)."
+    )
+    remote_upload_timeout_seconds: float = Field(
+        3600.0, gt=0, description="How long to wait for Frame.io to finish pulling a file."
+    )
+    range_server_host: str = Field("127.0.0.1", description="Interface of the Range server.")
+    range_server_port: int = Field(0, ge=0, le=65535, description="0 picks a free port.")
+    range_chunk_bytes: int = Field(
+        1 << 20, ge=64 * 1024, description="Read size when serving (measured: 1 MiB >> 64 KiB)."
+    )
+    share_token_ttl_seconds: int = Field(
+        4 * 3600, gt=0, description="Lifetime of a signed file URL."
+    )
+    share_secret: SecretStr | None = Field(
+        None, description="HMAC key for file URLs; random per process when unset."
+    )
+    tunnel_mode: Literal["quick", "named", "off"] = Field(
+        "quick", description="cloudflared quick tunnel, named tunnel (token block), or none."
+    )
+    tunnel_hostname: str = Field("", description="Public hostname of a named tunnel.")
+    tunnel_token_block: str = Field(
+        "postflow-tunnel-token", description="Prefect Secret block holding a named tunnel token."
+    )
+    cloudflared_path: str = Field("cloudflared", description="cloudflared executable.")
+    tunnel_start_timeout_seconds: float = Field(
+        60.0, gt=0, description="How long to wait for the tunnel to become ready."
+    )
+
+    @field_validator("extensions", mode="before")
+    @classmethod
+    def _split_extensions(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [v for v in value.replace(",", " ").split() if v]
+        if isinstance(value, list | tuple):
+            return tuple(v.lower() if v.startswith(".") else f".{v.lower()}" for v in value)
+        return value
+
+    @field_validator("ignore_patterns", mode="before")
+    @classmethod
+    def _split_patterns(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(v.strip() for v in value.split(",") if v.strip())
+        return value
+
+    @property
+    def ledger_path(self) -> Path:
+        """Path of the sensor's dispatch ledger (JSON lines) in the state directory."""
+        return self.state_dir / "dispatched.jsonl"
+
+    def frameio_ids_missing(self) -> list[str]:
+        """Return the names of the Frame.io id settings that are still empty."""
+        names = ("frameio_account_id", "frameio_project_id")
+        return [f"POSTFLOW_{n.upper()}" for n in names if not getattr(self, n)]

@@ -1,0 +1,282 @@
+"""Nomenclature: from a BY_SHOT file name to scene, shot, version and the Frame.io folder path.
+
+Pure functions, tested without Prefect. Rules come from
+``config/nomenclature.toml``; names are normalised to Unicode NFC before anything else, so a
+name written by a macOS client (NFD) maps to the same folder as one written on Windows.
+
+Three outcomes for a name:
+    * :class:`ShotName`  - it parses; upload it.
+    * :class:`Ignored`   - junk or a partial file (``.DS_Store``, ``._x``, ``x.part``, 0 bytes);
+      skip it silently, it is not an error.
+    * :class:`~postflow.errors.NamingError` - a media-looking file the rules cannot read, or
+      an unsupported extension; report it, never upload it.
+
+Parsing takes microseconds and does no I/O, so flows call it directly rather than as a task.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import tomllib
+import unicodedata
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path, PurePath
+
+from config.settings import DEFAULT_IGNORE_PATTERNS, DEFAULT_NOMENCLATURE_PATH
+from postflow.errors import ConfigurationError, NamingError
+
+DEFAULT_FOLDER_TEMPLATE = "SCENES/{scene}/{shot}"
+REQUIRED_GROUPS = ("scene", "shot", "version")
+
+
+@dataclass(frozen=True)
+class NamingRule:
+    """One ordered naming rule.
+
+    Attributes:
+        name: identifier reported with each parse.
+        pattern: compiled regex with named groups ``scene``, ``shot``, ``version``; full match
+            against the file stem.
+        folder_template: e.g. ``"SCENES/{scene}/{shot}"``; ``/`` separates folder levels.
+        examples: names that must parse with this rule.
+    """
+
+    name: str
+    pattern: re.Pattern[str]
+    folder_template: str = DEFAULT_FOLDER_TEMPLATE
+    examples: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ShotName:
+    """A parsed BY_SHOT file name.
+
+    Attributes:
+        file: the NFC-normalised file name, e.g. ``"SC01_UNDLM_00412_V002.mov"``.
+        scene: e.g. ``"SC01"``.
+        shot: e.g. ``"UNDLM_00412"``.
+        version: the version number as an int, e.g. ``2``.
+        extension: lower-case with the dot, e.g. ``".mov"``.
+        folder_path: folder names under the project root,
+            e.g. ``("SCENES", "SC01", "UNDLM_00412")``.
+        rule: the name of the rule that matched.
+    """
+
+    file: str
+    scene: str
+    shot: str
+    version: int
+    extension: str
+    folder_path: tuple[str, ...]
+    rule: str
+
+    def as_dict(self) -> dict[str, object]:
+        """Return the JSON shape printed by ``postflow nomenclature --json``."""
+        return {
+            "file": self.file, "scene": self.scene, "shot": self.shot,
+            "version": self.version, "extension": self.extension,
+            "folder_path": list(self.folder_path), "rule": self.rule,
+        }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """A junk or partial file that the pipeline skips without reporting.
+
+    Attributes:
+        file: the NFC-normalised file name.
+        reason: why, e.g. ``"AppleDouble metadata file"``.
+    """
+
+    file: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Nomenclature:
+    """An ordered set of naming rules plus the accepted extensions.
+
+    Attributes:
+        rules: tried in order; the first full match wins.
+        extensions: accepted lower-case extensions with the dot.
+        ignore_patterns: fnmatch patterns of names to skip silently.
+    """
+
+    rules: tuple[NamingRule, ...]
+    extensions: tuple[str, ...]
+    ignore_patterns: tuple[str, ...] = field(default=DEFAULT_IGNORE_PATTERNS)
+
+    def parse(self, name: str) -> ShotName:
+        """Parse a file name (a bare name or a path; only the last component is used).
+
+        Args:
+            name: e.g. ``"SC01_UNDLM_00412_V002.mov"``.
+
+        Returns:
+            The parsed :class:`ShotName`.
+
+        Raises:
+            NamingError: unsupported extension, or no rule matches the stem.
+        """
+        file = normalise_name(name)
+        stem, extension = split_extension(file)
+        tried = [rule.name for rule in self.rules]
+        if extension not in self.extensions:
+            shown = extension or "no extension"
+            raise NamingError(
+                file, f"unsupported extension {shown!r}; accepted: {' '.join(self.extensions)}",
+                tried,
+            )  # fmt: skip
+        for rule in self.rules:
+            match = rule.pattern.fullmatch(stem)
+            if match is None:
+                continue
+            scene, shot = match["scene"].strip(), match["shot"].strip()
+            if not scene or not shot:
+                continue
+            try:
+                version = int(match["version"])
+            except ValueError:  # absurdly long digit runs exceed int() limits
+                continue
+            folder = rule.folder_template.format(scene=scene, shot=shot, version=version)
+            parts = tuple(p for p in folder.split("/") if p)
+            return ShotName(file, scene, shot, version, extension, parts, rule.name)
+        raise NamingError(
+            file, "the name matches no nomenclature rule (expected e.g. SC01_UNDLM_00412_V002.mov)",
+            tried,
+        )  # fmt: skip
+
+    def classify(self, name: str, size_bytes: int | None = None) -> ShotName | Ignored:
+        """Decide what to do with a name seen in the watch folder.
+
+        Args:
+            name: file name or path.
+            size_bytes: the file's size when known; 0 means a LucidLink placeholder or an
+                empty file, which is ignored.
+
+        Returns:
+            :class:`Ignored` for junk/partial files, else the parsed :class:`ShotName`.
+
+        Raises:
+            NamingError: a non-junk file the rules cannot read.
+        """
+        file = normalise_name(name)
+        reason = ignore_reason(file, size_bytes, self.ignore_patterns)
+        if reason is not None:
+            return Ignored(file, reason)
+        return self.parse(file)
+
+
+def normalise_name(name: str) -> str:
+    """Return the last path component of ``name``, Unicode-normalised to NFC."""
+    return unicodedata.normalize("NFC", PurePath(str(name)).name)
+
+
+def split_extension(file: str) -> tuple[str, str]:
+    """Split ``"A_V001.MOV"`` into ``("A_V001", ".mov")``; the extension is lower-cased."""
+    stem, dot, ext = file.rpartition(".")
+    if not dot or not stem:
+        return file, ""
+    return stem, f".{ext.lower()}"
+
+
+_NAMED_JUNK = {
+    ".ds_store": "macOS Finder metadata", "thumbs.db": "Windows thumbnail cache",
+    "desktop.ini": "Windows folder settings",
+}  # fmt: skip
+_TEMP_SUFFIXES = (".tmp", ".part", ".partial", ".filepart", ".crdownload")
+
+
+def ignore_reason(
+    file: str, size_bytes: int | None = None, patterns: tuple[str, ...] = DEFAULT_IGNORE_PATTERNS
+) -> str | None:
+    """Return why a name should be skipped silently, or None when it should be processed.
+
+    Args:
+        file: an NFC-normalised file name.
+        size_bytes: the file size, when known (0 is skipped: placeholder or empty file).
+        patterns: extra fnmatch patterns (case-insensitive) from settings.
+    """
+    lowered = file.lower()
+    if lowered in _NAMED_JUNK:
+        return _NAMED_JUNK[lowered]
+    if file.startswith("._"):
+        return "AppleDouble metadata file"
+    if file.startswith("."):
+        return "hidden file"
+    if lowered.endswith(_TEMP_SUFFIXES) or file.endswith("~"):
+        return "temporary or partial file"
+    if size_bytes == 0:
+        return "empty file (0 bytes; LucidLink placeholder or not written yet)"
+    for pattern in patterns:
+        if fnmatch.fnmatch(lowered, pattern.lower()):
+            return f"matches ignore pattern {pattern!r}"
+    return None
+
+
+def load_nomenclature(
+    path: Path = DEFAULT_NOMENCLATURE_PATH,
+    extensions: tuple[str, ...] | None = None,
+    ignore_patterns: tuple[str, ...] = DEFAULT_IGNORE_PATTERNS,
+) -> Nomenclature:
+    """Load and check the rules file.
+
+    Args:
+        path: a TOML file with ``extensions`` and ``[[rules]]`` (see config/nomenclature.toml).
+        extensions: overrides the file's extension list when given (from settings).
+        ignore_patterns: fnmatch patterns to skip silently.
+
+    Raises:
+        ConfigurationError: unreadable file, a regex that does not compile or lacks a required
+            group, a folder template with unknown fields, or an example that does not parse.
+    """
+    return _load_cached(Path(path), extensions, tuple(ignore_patterns))
+
+
+@lru_cache(maxsize=8)
+def _load_cached(
+    path: Path, extensions: tuple[str, ...] | None, ignore_patterns: tuple[str, ...]
+) -> Nomenclature:
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigurationError(f"cannot read nomenclature rules {path}: {exc}") from exc
+    rules = tuple(_build_rule(raw, path) for raw in document.get("rules", []))
+    if not rules:
+        raise ConfigurationError(f"{path}: no [[rules]] defined")
+    exts = extensions or tuple(e.lower() for e in document.get("extensions", []))
+    nomenclature = Nomenclature(rules, tuple(exts), ignore_patterns)
+    for rule in rules:
+        for example in rule.examples:
+            try:
+                parsed = nomenclature.parse(example)
+            except NamingError as exc:
+                raise ConfigurationError(f"{path}: rule {rule.name!r} example: {exc}") from exc
+            if parsed.rule != rule.name:
+                raise ConfigurationError(
+                    f"{path}: example {example!r} of rule {rule.name!r} matched {parsed.rule!r}"
+                )
+    return nomenclature
+
+
+def _build_rule(raw: dict[str, object], path: Path) -> NamingRule:
+    name = str(raw.get("name") or "")
+    if not name or "pattern" not in raw:
+        raise ConfigurationError(f"{path}: every rule needs a name and a pattern: {raw!r}")
+    flags = re.IGNORECASE if raw.get("ignore_case") else 0
+    try:
+        pattern = re.compile(str(raw["pattern"]), flags)
+    except re.error as exc:
+        raise ConfigurationError(f"{path}: rule {name!r}: bad regex: {exc}") from exc
+    missing = [g for g in REQUIRED_GROUPS if g not in pattern.groupindex]
+    if missing:
+        raise ConfigurationError(f"{path}: rule {name!r} lacks named groups {missing}")
+    template = str(raw.get("folder") or DEFAULT_FOLDER_TEMPLATE)
+    try:
+        template.format(scene="s", shot="s", version=1)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ConfigurationError(f"{path}: rule {name!r}: bad folder template: {exc}") from exc
+    examples = tuple(str(e) for e in raw.get("examples", []) or [])  # type: ignore[union-attr]
+    return NamingRule(name, pattern, template, examples)

@@ -1,0 +1,57 @@
+"""Settings: env prefix, units, secrets, list parsing, .env support, bounds."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from config.settings import PostflowSettings
+
+
+def test_defaults_are_usable():
+    settings = PostflowSettings()
+    assert settings.poll_interval_seconds == 5.0
+    assert settings.settle_seconds == 30.0
+    assert ".mov" in settings.extensions
+    assert settings.discord_webhook_url is None
+
+
+def test_env_prefix_and_unit_suffixed_names(monkeypatch):
+    monkeypatch.setenv("POSTFLOW_SETTLE_SECONDS", "2.5")
+    monkeypatch.setenv("POSTFLOW_UPLOAD_PART_CONCURRENCY", "8")
+    monkeypatch.setenv("POSTFLOW_WATCH_PATH", "/mnt/lucid/BY_SHOT")
+    settings = PostflowSettings()
+    assert settings.settle_seconds == 2.5
+    assert settings.upload_part_concurrency == 8
+    assert str(settings.watch_path) == "/mnt/lucid/BY_SHOT"
+
+
+def test_webhook_url_is_secret(monkeypatch):
+    url = "https://discord.test/api/webhooks/1/tok-QX7-secret"
+    monkeypatch.setenv("POSTFLOW_DISCORD_WEBHOOK_URL", url)
+    settings = PostflowSettings()
+    assert "tok-QX7" not in repr(settings)
+    assert "tok-QX7" not in str(settings.model_dump())
+    assert settings.discord_webhook_url.get_secret_value() == url
+
+
+def test_extensions_from_comma_list_are_normalised(monkeypatch):
+    monkeypatch.setenv("POSTFLOW_EXTENSIONS", "MOV, .mp4 r3d")
+    assert PostflowSettings().extensions == (".mov", ".mp4", ".r3d")
+
+
+def test_dotenv_file_is_read(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("POSTFLOW_POLL_INTERVAL_SECONDS=1.5\n", encoding="utf-8")
+    assert PostflowSettings().poll_interval_seconds == 1.5
+
+
+def test_out_of_bounds_value_is_refused(monkeypatch):
+    monkeypatch.setenv("POSTFLOW_POLL_INTERVAL_SECONDS", "0")
+    with pytest.raises(ValidationError, match="poll_interval_seconds"):
+        PostflowSettings()
+
+
+def test_missing_frameio_ids_are_named():
+    missing = PostflowSettings().frameio_ids_missing()
+    assert missing == ["POSTFLOW_FRAMEIO_ACCOUNT_ID", "POSTFLOW_FRAMEIO_PROJECT_ID"]
