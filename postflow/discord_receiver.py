@@ -1,0 +1,374 @@
+"""A local stand-in for Discord's webhook endpoint, for tests and the demo.
+
+`DiscordReceiver` serves `POST /api/webhooks/<id>/<token>` on loopback and answers like Discord:
+200 with a message object when `?wait=true` (the `discord-webhook` package always sends
+`wait=True`), else 204. It accepts both bodies the package sends: JSON, and multipart/form-data with
+a `payload_json` field plus one part per attached file. Like Discord it refuses empty messages and
+over-long content/embeds (400 with Discord's `{"message", "code"}` body), and can answer the next N
+requests with 429 `{"retry_after": seconds}` (plus the `Via` header `discord-webhook` requires
+before it honours `rate_limit_retry`).
+
+Received messages are kept in memory as `{"payload": <JSON payload>, "files": {filename: bytes}}`.
+
+Example:
+    >>> with DiscordReceiver() as discord:                  # doctest: +SKIP
+    ...     DiscordWebhook(url=discord.webhook_url, content="hi").execute()
+    ...     [message] = discord.wait_for(1)
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import math
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import Message
+from types import TracebackType
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from postflow.loopback import UvicornThread
+
+__all__ = ["DiscordReceiver", "WebhookRejected"]
+
+DEFAULT_WEBHOOK_ID = "112233445566778899"
+DEFAULT_WEBHOOK_TOKEN = "postflow-receiver-token"
+_DISCORD_EPOCH_MS = 1_420_070_400_000
+_LIMITS = {
+    "content": 2000,
+    "embeds": 10,
+    "title": 256,
+    "description": 4096,
+    "fields": 25,
+    "field_name": 256,
+    "field_value": 1024,
+    "footer": 2048,
+    "author": 256,
+    "total": 6000,
+}
+
+
+class WebhookRejected(ValueError):
+    """A payload Discord would refuse. Attributes: `code` (Discord JSON error code), `message`."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class _Received:
+    message_id: str
+    payload: dict[str, Any]
+    files: dict[str, bytes]
+
+
+class DiscordReceiver:
+    """Receive Discord webhook calls on a loopback port.
+
+    Args:
+        host: Interface to bind.
+        port: TCP port; 0 picks a free one.
+        webhook_id: The numeric ID in the webhook URL.
+        webhook_token: The token in the webhook URL; other IDs/tokens get 404 "Unknown Webhook".
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        webhook_id: str = DEFAULT_WEBHOOK_ID,
+        webhook_token: str = DEFAULT_WEBHOOK_TOKEN,
+    ) -> None:
+        self.webhook_id = webhook_id
+        self.webhook_token = webhook_token
+        self._messages: list[_Received] = []
+        self._condition = threading.Condition()
+        self._rate_limits: list[float] = []
+        self._rate_limited = 0
+        self._ids = itertools.count()
+        app = Starlette(
+            routes=[
+                Route(
+                    "/api/webhooks/{webhook_id}/{webhook_token}", self._execute, methods=["POST"]
+                ),
+                Route("/attachments/{message_id}/{filename}", self._attachment, methods=["GET"]),
+            ]
+        )
+        self._server = UvicornThread(app, host, port)
+
+    # --- lifecycle --------------------------------------------------------------------------
+    def start(self) -> DiscordReceiver:
+        """Start serving; returns self."""
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving. Idempotent."""
+        self._server.stop()
+
+    def __enter__(self) -> DiscordReceiver:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # --- public API ---------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. "http://127.0.0.1:54321"."""
+        return self._server.url
+
+    @property
+    def webhook_url(self) -> str:
+        """Full webhook URL, shaped like https://discord.com/api/webhooks/<id>/<token>."""
+        return f"{self.url}/api/webhooks/{self.webhook_id}/{self.webhook_token}"
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """A copy of the accepted messages, oldest first: `{"payload": dict, "files": dict}`."""
+        with self._condition:
+            return [
+                {"payload": copy.deepcopy(m.payload), "files": dict(m.files)}
+                for m in self._messages
+            ]
+
+    @property
+    def rate_limited_count(self) -> int:
+        """How many requests were answered 429 so far."""
+        with self._condition:
+            return self._rate_limited
+
+    def wait_for(self, count: int, timeout_seconds: float = 5.0) -> list[dict[str, Any]]:
+        """Block until at least `count` messages arrived; return a copy of all of them.
+
+        Raises:
+            TimeoutError: When fewer than `count` arrived within `timeout_seconds`.
+        """
+        with self._condition:
+            if not self._condition.wait_for(lambda: len(self._messages) >= count, timeout_seconds):
+                raise TimeoutError(
+                    f"expected {count} Discord message(s), got "
+                    f"{len(self._messages)} within {timeout_seconds} s"
+                )
+        return self.messages
+
+    def clear(self) -> None:
+        """Forget received messages and pending rate limits."""
+        with self._condition:
+            self._messages.clear()
+            self._rate_limits.clear()
+            self._rate_limited = 0
+
+    def rate_limit_next(self, count: int = 1, retry_after_seconds: float = 0.2) -> None:
+        """Answer the next `count` webhook calls with 429 and `retry_after_seconds`."""
+        with self._condition:
+            self._rate_limits.extend([retry_after_seconds] * count)
+
+    # --- handlers -----------------------------------------------------------------------------
+    async def _execute(self, request: Request) -> Response:
+        params = request.path_params
+        if (params["webhook_id"], params["webhook_token"]) != (self.webhook_id, self.webhook_token):
+            return JSONResponse({"message": "Unknown Webhook", "code": 10015}, status_code=404)
+        retry_after = self._take_rate_limit()
+        if retry_after is not None:
+            return _rate_limited(retry_after)
+        try:
+            payload, files = _parse_body(
+                await request.body(), request.headers.get("content-type", "")
+            )
+            _validate(payload, files)
+        except WebhookRejected as rejected:
+            return JSONResponse(
+                {"message": rejected.message, "code": rejected.code}, status_code=400
+            )
+        message_id = self._snowflake()
+        with self._condition:
+            self._messages.append(_Received(message_id, payload, files))
+            self._condition.notify_all()
+        if request.query_params.get("wait", "").lower() in ("true", "1"):
+            return JSONResponse(self._message_object(message_id, payload, files))
+        return Response(status_code=204)
+
+    async def _attachment(self, request: Request) -> Response:
+        with self._condition:
+            for message in self._messages:
+                if message.message_id == request.path_params["message_id"]:
+                    data = message.files.get(request.path_params["filename"])
+                    if data is not None:
+                        return Response(data, media_type="application/octet-stream")
+        return JSONResponse({"message": "Unknown Attachment", "code": 10000}, status_code=404)
+
+    def _take_rate_limit(self) -> float | None:
+        with self._condition:
+            if not self._rate_limits:
+                return None
+            self._rate_limited += 1
+            return self._rate_limits.pop(0)
+
+    def _snowflake(self) -> str:
+        millis = int(time.time() * 1000) - _DISCORD_EPOCH_MS
+        return str((millis << 22) | (next(self._ids) & 0xFFF))
+
+    def _message_object(
+        self, message_id: str, payload: dict[str, Any], files: dict[str, bytes]
+    ) -> dict[str, Any]:
+        attachments = [
+            {
+                "id": f"{message_id}{i}",
+                "filename": name,
+                "size": len(data),
+                "url": f"{self.url}/attachments/{message_id}/{name}",
+                "proxy_url": f"{self.url}/attachments/{message_id}/{name}",
+            }
+            for i, (name, data) in enumerate(files.items())
+        ]
+        return {
+            "id": message_id,
+            "type": 0,
+            "channel_id": "100000000000000001",
+            "content": payload.get("content") or "",
+            "embeds": payload.get("embeds") or [],
+            "attachments": attachments,
+            "author": {
+                "id": self.webhook_id,
+                "username": payload.get("username") or "PostFlow",
+                "avatar": None,
+                "discriminator": "0000",
+                "bot": True,
+            },
+            "mentions": [],
+            "mention_roles": [],
+            "mention_everyone": False,
+            "pinned": False,
+            "tts": bool(payload.get("tts")),
+            "flags": payload.get("flags") or 0,
+            "components": [],
+            "timestamp": datetime.now(UTC).isoformat(),
+            "edited_timestamp": None,
+            "webhook_id": self.webhook_id,
+        }
+
+
+def _rate_limited(retry_after: float) -> Response:
+    body = {"message": "You are being rate limited.", "retry_after": retry_after, "global": False}
+    headers = {
+        "Retry-After": str(max(1, math.ceil(retry_after))),
+        "Via": "1.1 google",
+        "X-RateLimit-Limit": "5",
+        "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset-After": str(retry_after),
+        "X-RateLimit-Scope": "shared",
+    }
+    return JSONResponse(body, status_code=429, headers=headers)
+
+
+def _parse_body(body: bytes, content_type: str) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Return (payload, files) from a JSON or multipart/form-data body.
+
+    Raises:
+        WebhookRejected: Invalid JSON (50109) or an unsupported content type (50035).
+    """
+    header = Message()
+    header["content-type"] = content_type
+    if header.get_content_type() == "multipart/form-data":
+        boundary = header.get_param("boundary")
+        if not isinstance(boundary, str):
+            raise WebhookRejected(50035, "Invalid Form Body: missing multipart boundary")
+        fields = _multipart_fields(body, boundary.encode())
+        raw_payload = next((data for name, _, data in fields if name == "payload_json"), b"{}")
+        files = {filename: data for _, filename, data in fields if filename is not None}
+        return _json_object(raw_payload), files
+    if header.get_content_type() == "application/json":
+        return _json_object(body), {}
+    raise WebhookRejected(50035, f"Invalid Form Body: unsupported content type {content_type!r}")
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        payload = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise WebhookRejected(50109, "The request body contains invalid JSON.") from exc
+    if not isinstance(payload, dict):
+        raise WebhookRejected(50109, "The request body contains invalid JSON.")
+    return payload
+
+
+def _multipart_fields(body: bytes, boundary: bytes) -> list[tuple[str | None, str | None, bytes]]:
+    """Split a multipart body into (field name, filename or None, bytes), byte-exact."""
+    fields = []
+    for chunk in (b"\r\n" + body).split(b"\r\n--" + boundary)[1:]:
+        if chunk.startswith(b"--"):
+            break
+        head, _, data = chunk.removeprefix(b"\r\n").partition(b"\r\n\r\n")
+        disposition = Message()
+        for line in head.decode("utf-8", "replace").split("\r\n"):
+            key, _, value = line.partition(":")
+            if key.strip().lower() == "content-disposition":
+                disposition["content-disposition"] = value.strip()
+        name = disposition.get_param("name", header="content-disposition")
+        filename = disposition.get_filename()
+        fields.append((name if isinstance(name, str) else None, filename, data))
+    return fields
+
+
+def _validate(payload: dict[str, Any], files: dict[str, bytes]) -> None:
+    """Apply Discord's message limits.
+
+    Raises:
+        WebhookRejected: 50006 for an empty message, 50035 for a limit exceeded.
+    """
+    content = payload.get("content") or ""
+    embeds = payload.get("embeds") or []
+    if not content and not embeds and not files:
+        raise WebhookRejected(50006, "Cannot send an empty message")
+    if len(content) > _LIMITS["content"]:
+        raise WebhookRejected(50035, "Invalid Form Body: content must be 2000 or fewer in length.")
+    if len(embeds) > _LIMITS["embeds"]:
+        raise WebhookRejected(50035, "Invalid Form Body: embeds must be 10 or fewer in length.")
+    total = sum(_embed_length(embed) for embed in embeds)
+    if total > _LIMITS["total"]:
+        raise WebhookRejected(50035, "Invalid Form Body: embed size exceeds maximum size of 6000")
+
+
+def _embed_length(embed: dict[str, Any]) -> int:
+    def text(value: Any) -> str:
+        return value if isinstance(value, str) else ""
+
+    checks = [
+        ("title", text(embed.get("title"))),
+        ("description", text(embed.get("description"))),
+        ("footer", text((embed.get("footer") or {}).get("text"))),
+        ("author", text((embed.get("author") or {}).get("name"))),
+    ]
+    fields = embed.get("fields") or []
+    if len(fields) > _LIMITS["fields"]:
+        raise WebhookRejected(50035, "Invalid Form Body: embeds.fields must be 25 or fewer.")
+    for field in fields:
+        checks += [
+            ("field_name", text(field.get("name"))),
+            ("field_value", text(field.get("value"))),
+        ]
+        if not text(field.get("name")) or not text(field.get("value")):
+            raise WebhookRejected(50035, "Invalid Form Body: embed fields need a name and value.")
+    for key, value in checks:
+        if len(value) > _LIMITS[key]:
+            raise WebhookRejected(
+                50035, f"Invalid Form Body: embed {key} must be {_LIMITS[key]} or fewer in length."
+            )
+    return sum(len(value) for _, value in checks)

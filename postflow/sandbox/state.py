@@ -1,0 +1,111 @@
+"""Configuration and shared state of one sandbox instance (one data dir).
+
+Handlers reach it as `request.app.state.sandbox`; `SandboxServer` holds the same object, so the
+Python API and the HTTP admin endpoints act on identical state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from postflow.sandbox.db import Database
+from postflow.sandbox.defaults import (
+    DEFAULT_TARGET_PART_BYTES,
+    DEFAULT_TOKEN_TTL_SECONDS,
+    DEFAULT_TRANSCODE_DELAY_SECONDS,
+    RATE_LIMITS,
+    SANDBOX_CLIENT_ID,
+    SANDBOX_CLIENT_SECRET,
+)
+from postflow.sandbox.faults import FaultPlan
+from postflow.sandbox.ratelimit import RateLimiter
+from postflow.sandbox.remote import RemotePuller
+from postflow.sandbox.stats import Stats
+from postflow.sandbox.store import Asset, AssetStore
+from postflow.sandbox.tokens import TokenStore
+from postflow.sandbox.uploads import UrlSigner
+
+__all__ = ["SandboxConfig", "SandboxState"]
+
+_HASH_CHUNK_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """Tunables of a sandbox instance.
+
+    Attributes:
+        target_part_bytes: Desired upload part size in bytes (part count = ceil(size / this)).
+        uneven_parts: Split uploads into deliberately unequal parts.
+        rate_limits: Enforce the documented per-operation limits (429 + Retry-After).
+        token_ttl_seconds: `expires_in` of issued access tokens.
+        transcode_delay_seconds: How long a completed file reports "uploaded" before "transcoded".
+        client_id: The one registered IMS client ID.
+        client_secret: Its secret.
+    """
+
+    target_part_bytes: int = DEFAULT_TARGET_PART_BYTES
+    uneven_parts: bool = False
+    rate_limits: bool = True
+    token_ttl_seconds: int = DEFAULT_TOKEN_TTL_SECONDS
+    transcode_delay_seconds: float = DEFAULT_TRANSCODE_DELAY_SECONDS
+    client_id: str = SANDBOX_CLIENT_ID
+    client_secret: str = SANDBOX_CLIENT_SECRET
+
+    def __post_init__(self) -> None:
+        if self.target_part_bytes < 1:
+            raise ValueError("target_part_bytes must be >= 1")
+        if self.token_ttl_seconds < 1:
+            raise ValueError("token_ttl_seconds must be >= 1")
+
+
+class SandboxState:
+    """Everything a sandbox request handler needs.
+
+    Args:
+        data_dir: Directory for `sandbox.sqlite3`, `blobs/` and the URL signing key.
+        config: Tunables.
+
+    Raises:
+        sqlite3.Error: When the database cannot be opened.
+    """
+
+    def __init__(self, data_dir: Path, config: SandboxConfig) -> None:
+        self.data_dir = data_dir
+        self.config = config
+        self.db = Database(data_dir)
+        self.assets = AssetStore(self.db, data_dir)
+        self.tokens = TokenStore(self.db)
+        self.signer = UrlSigner.load_or_create(data_dir)
+        self.limiter = RateLimiter(RATE_LIMITS, enabled=config.rate_limits)
+        self.faults = FaultPlan()
+        self.stats = Stats()
+        self.remote = RemotePuller(self.assets)
+
+    def sha256_of(self, asset: Asset) -> str | None:
+        """sha256 hex of a completely uploaded file's bytes (cached), or None if incomplete."""
+        if asset.type != "file" or asset.upload_completed_at is None:
+            return None
+        if asset.sha256:
+            return asset.sha256
+        digest = hashlib.sha256()
+        with self.assets.blob_path(asset.id).open("rb") as blob:
+            while chunk := blob.read(_HASH_CHUNK_BYTES):
+                digest.update(chunk)
+        self.assets.set_sha256(asset.id, digest.hexdigest())
+        return digest.hexdigest()
+
+    def reset(self) -> None:
+        """Empty the tree (keeping the root folder and issued tokens), faults, stats and limits."""
+        self.assets.reset()
+        self.faults.clear()
+        self.stats.reset()
+        self.limiter.reset()
+        self.remote.forget()
+
+    def close(self) -> None:
+        """Stop remote-upload pulls and close the database."""
+        self.remote.close()
+        self.db.close()
