@@ -1,0 +1,229 @@
+"""The BY_SHOT watch folder: watchdog observer + readiness polling + startup scan.
+
+On LucidLink (a FUSE mount) writes made by *other* machines fire no inotify/FSEvents events,
+so the default observer is watchdog's ``PollingObserver``, which diffs directory snapshots
+every ``poll_interval_seconds``. Events only tell us *which* files to look at; readiness is
+decided by re-``stat``-ing those candidates on every poll (:mod:`tasks.readiness`), because a
+file that stopped growing fires no further event. Nothing here calls Prefect: memory stays flat
+(one snapshot of the tree plus one record per not-yet-ready file).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.polling import PollingObserver
+
+from postflow.errors import ConfigurationError
+from tasks.naming import ignore_reason, normalise_name
+from tasks.readiness import FileVersion, ReadinessTracker, Verdict
+
+log = logging.getLogger("postflow.sensor")
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_since(text: str | None, now: float | None = None) -> float | None:
+    """Parse a ``--since`` cutoff into epoch seconds.
+
+    Accepts a duration back from now (``"90m"``, ``"12h"``, ``"7d"``), an ISO-8601 date or
+    datetime (``"2026-11-20"``, ``"2026-11-20T08:00"``, local time unless an offset is given),
+    or epoch seconds.
+
+    Raises:
+        ConfigurationError: the text is none of these.
+    """
+    if text is None or not str(text).strip():
+        return None
+    now = time.time() if now is None else now
+    match = _DURATION.match(str(text))
+    if match:
+        return now - float(match[1]) * _UNIT_SECONDS[match[2].lower()]
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(str(text)).timestamp()
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"--since {text!r}: use a duration like 12h or 7d, an ISO date, or epoch seconds"
+        ) from exc
+
+
+class _CandidateHandler(FileSystemEventHandler):
+    def __init__(self, add: Callable[[str], None], drop: Callable[[str], None]) -> None:
+        self._add, self._drop = add, drop
+
+    def on_created(self, event: FileSystemEvent) -> None:
+        if not event.is_directory:
+            self._add(str(event.src_path))
+
+    def on_modified(self, event: FileSystemEvent) -> None:
+        self.on_created(event)
+
+    def on_moved(self, event: FileSystemEvent) -> None:
+        if not event.is_directory:
+            self._drop(str(event.src_path))
+            self._add(str(event.dest_path))
+
+    def on_deleted(self, event: FileSystemEvent) -> None:
+        self._drop(str(event.src_path))
+
+
+class WatchFolder:
+    """Watch a folder and hand each ready file version to ``on_ready`` exactly once per poll cycle.
+
+    Args:
+        root: the watch folder.
+        on_ready: called (on the polling thread) with each :class:`FileVersion` that is ready;
+            it decides, with the ledger, whether to dispatch.
+        skip: returns True for a file version already dispatched/finished (checked before any
+            tail read, so a restart does not re-read every old file).
+        settle_seconds / tail_check_bytes / poll_interval_seconds: see settings.
+        use_polling: PollingObserver (default, works on FUSE) or the native observer.
+        recursive: watch sub-folders too.
+        since_epoch: on the startup scan, ignore files modified before this time.
+        ignore_patterns: fnmatch patterns of junk names.
+        clock: monotonic clock (injected in tests).
+
+    Raises:
+        ConfigurationError: the folder does not exist or is not a directory (from :meth:`start`).
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        on_ready: Callable[[FileVersion], None],
+        *,
+        skip: Callable[[FileVersion], bool] = lambda _v: False,
+        settle_seconds: float = 30.0,
+        tail_check_bytes: int = 65536,
+        poll_interval_seconds: float = 5.0,
+        use_polling: bool = True,
+        recursive: bool = True,
+        since_epoch: float | None = None,
+        ignore_patterns: tuple[str, ...] = (),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.root = Path(root)
+        self.on_ready = on_ready
+        self.skip = skip
+        self.poll_interval_seconds = poll_interval_seconds
+        self.use_polling = use_polling
+        self.recursive = recursive
+        self.since_epoch = since_epoch
+        self.ignore_patterns = ignore_patterns
+        self.tracker = ReadinessTracker(settle_seconds, tail_check_bytes, clock)
+        self._pending: set[str] = set()
+        self._lock = threading.Lock()
+        self._observer: PollingObserver | None = None
+
+    @property
+    def pending_count(self) -> int:
+        """Files seen but not yet ready."""
+        with self._lock:
+            return len(self._pending)
+
+    def _add(self, path: str) -> None:
+        if ignore_reason(normalise_name(path), None, self.ignore_patterns) is None:
+            with self._lock:
+                self._pending.add(path)
+
+    def _drop(self, path: str) -> None:
+        with self._lock:
+            self._pending.discard(path)
+        self.tracker.forget(path)
+
+    def start(self) -> None:
+        """Start the observer and queue the startup scan's files."""
+        if not self.root.is_dir():
+            raise ConfigurationError(
+                f"watch folder {self.root} does not exist or is not a folder "
+                "(set POSTFLOW_WATCH_PATH or pass --watch-path)"
+            )
+        if self.use_polling:
+            observer = PollingObserver(timeout=self.poll_interval_seconds)
+        else:
+            observer = Observer()
+        observer.schedule(
+            _CandidateHandler(self._add, self._drop), str(self.root), recursive=self.recursive
+        )
+        observer.start()
+        self._observer = observer
+        self.scan()
+
+    def scan(self) -> int:
+        """Queue every existing file (modified at or after ``since_epoch``); returns the count."""
+        count = 0
+        for directory, subdirs, files in os.walk(self.root):
+            if not self.recursive:
+                subdirs.clear()
+            subdirs[:] = [d for d in subdirs if not d.startswith(".")]
+            for name in files:
+                path = os.path.join(directory, name)
+                try:
+                    if self.since_epoch is not None and os.stat(path).st_mtime < self.since_epoch:
+                        continue
+                except FileNotFoundError:
+                    continue
+                self._add(path)
+                count += 1
+        log.info("Startup scan of %s: %d candidate files", self.root, count)
+        return count
+
+    def poll_once(self) -> list[FileVersion]:
+        """Re-check every candidate; call ``on_ready`` for the ready ones and return them."""
+        with self._lock:
+            candidates = sorted(self._pending)
+        ready: list[FileVersion] = []
+        for path in candidates:
+            try:
+                stat = os.stat(path)
+                if self.skip(FileVersion(path, stat.st_size, stat.st_mtime_ns)):
+                    self._drop(path)
+                    continue
+                verdict, version = self.tracker.check(path)
+            except FileNotFoundError:
+                self._drop(path)
+                continue
+            except OSError as exc:  # unreadable for now (LucidLink hiccup): try next poll
+                log.warning("Cannot read %s yet: %s", path, exc)
+                continue
+            if verdict is Verdict.READY and version is not None:
+                with self._lock:
+                    self._pending.discard(path)
+                ready.append(version)
+                self.on_ready(version)
+        return ready
+
+    def stop(self) -> None:
+        """Stop the observer thread (idempotent)."""
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(timeout=10)
+            self._observer = None
+
+    def run(self, stop: threading.Event, tick_seconds: float | None = None) -> None:
+        """Poll until ``stop`` is set. ``tick_seconds`` defaults to ``poll_interval_seconds``."""
+        interval = tick_seconds or self.poll_interval_seconds
+        while not stop.is_set():
+            self.poll_once()
+            stop.wait(interval)
+
+    def __enter__(self) -> WatchFolder:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,147 @@
+"""Ingest one file: parse its name -> find or create its shot folder -> upload -> tell Discord.
+
+Run it with ``postflow ingest PATH`` or let the sensor (:mod:`flows.sensor`) call it. It is
+idempotent: ingesting a file that is already in Frame.io uploads nothing, so Prefect's Retry
+button and reruns are safe.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import PurePath
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.runtime import flow_run
+from prefect.states import Failed
+
+from blocks.frameio_project import FrameioProject, open_project
+from blocks.settings import effective_settings
+from config.settings import PostflowSettings
+from postflow.errors import FrameioNotFound, NamingError, PostflowError
+from tasks.events import emit_upload_completed, emit_upload_failed
+from tasks.naming import ShotName, load_nomenclature
+from tasks.notify import failure_embed, naming_error_embed, notify_discord, success_embed
+from tasks.retrying import retry_options
+from tasks.structure import ensure_folder, structure_cache_policy
+from tasks.upload import upload_file
+
+
+def _shot_folder(
+    project: FrameioProject,
+    shot: ShotName,
+    settings: PostflowSettings,
+    retry: dict[str, Any],
+    refresh: bool = False,
+) -> tuple[str, bool]:
+    """``(folder id, every level came from the cache)``, resolved level by level from the
+    project's root; the structure cache's TTL comes from settings (0 disables it)."""
+    ttl = settings.structure_cache_ttl_seconds
+    task = ensure_folder.with_options(
+        cache_policy=structure_cache_policy(settings),
+        cache_expiration=timedelta(seconds=ttl) if ttl else None,
+        refresh_cache=refresh or ttl == 0,
+        **retry,
+    )
+    parent, cached = project.root_folder_id, True
+    for depth in range(1, len(shot.folder_path) + 1):
+        state = task(
+            project, settings.frameio_api_base_url, project.project_id,
+            list(shot.folder_path[:depth]), parent, return_state=True,
+        )  # fmt: skip
+        parent = state.result()
+        cached = cached and state.name == "Cached"
+    return parent, cached
+
+
+def _run_name() -> str:
+    path = str(flow_run.parameters.get("path", "?"))
+    return f"ingest {PurePath(path).name}"
+
+
+def _notify(settings: PostflowSettings, embed: Any) -> None:
+    """Send a Discord embed; a notification failure is logged, never fails the ingest."""
+    options = retry_options(min(settings.task_retries, 3), settings.task_retry_backoff_seconds)
+    try:
+        notify_discord.with_options(**options)(
+            settings.discord_webhook_url, embed, settings.discord_username
+        )
+    except PostflowError as exc:
+        get_run_logger().warning("Discord notification not sent: %s", exc)
+
+
+def _report_bad_name(path: str, error: NamingError, settings: PostflowSettings) -> None:
+    get_run_logger().error("Not uploading %s: %s", path, error)
+    create_markdown_artifact(
+        key="postflow-unreadable-name",
+        markdown=(
+            f"### Unreadable name: `{error.file}`\n\n{error.reason}\n\n"
+            f"Rules tried: {', '.join(error.rules_tried) or 'none'}\n\nPath: `{path}`\n\n"
+            "Rename the file to the nomenclature (e.g. `SC01_UNDLM_00412_V002.mov`)."
+        ),
+        description="A BY_SHOT file whose name matches no nomenclature rule (not uploaded)",
+    )
+    _notify(settings, naming_error_embed(path, error))
+
+
+def _record(record: dict[str, Any]) -> None:
+    row = {**record, "folder_path": "/".join(record["folder_path"])}
+    create_table_artifact(table=[row], description=f"Ingest of {record['file']}")
+
+
+@flow(name="ingest-file", flow_run_name=_run_name, log_prints=False)
+def ingest_file(path: str) -> Any:
+    """Ingest one BY_SHOT file into Frame.io.
+
+    Args:
+        path: absolute path of a ready file in the watch folder.
+
+    Returns:
+        A dict with the shot fields and the :class:`UploadResult` fields (bytes, seconds,
+        sha256, strategy, view_url...), or a Failed state for an unreadable name (reported
+        to Discord and as an artifact; nothing uploaded).
+
+    Raises:
+        PostflowError: the upload failed after its retries (the run ends Failed and a red
+            Discord message is sent).
+    """
+    settings = effective_settings()
+    logger = get_run_logger()
+    if not path:
+        return Failed(message="ingest-file started without a path (a malformed event?)")
+    nomenclature = load_nomenclature(
+        settings.nomenclature_path, settings.extensions, settings.ignore_patterns
+    )
+    try:
+        shot = nomenclature.parse(path)  # microseconds, no I/O: not worth a task run
+    except NamingError as exc:
+        _report_bad_name(path, exc, settings)
+        emit_upload_failed(path, exc, None)
+        return Failed(message=f"Unreadable name, not uploaded: {exc}")
+
+    retry = retry_options(settings.task_retries, settings.task_retry_backoff_seconds)
+    try:
+        project = open_project(settings)
+        folder_id, cache_hit = _shot_folder(project, shot, settings, retry)
+        upload = upload_file.with_options(**retry)
+        try:
+            result = upload(project, folder_id, path, shot, nomenclature, settings)
+        except FrameioNotFound:
+            logger.warning("Cached folder of %s is gone in Frame.io; resolving again", shot.file)
+            folder_id, cache_hit = _shot_folder(project, shot, settings, retry, refresh=True)
+            result = upload(project, folder_id, path, shot, nomenclature, settings)
+    except Exception as exc:
+        logger.error("Ingest of %s failed: %s", path, exc)
+        emit_upload_failed(path, exc, shot.as_dict())
+        _notify(settings, failure_embed(path, exc, shot))
+        raise
+    logger.info(
+        "%s -> %s (%s, %.1f MB/s)", shot.file, "/".join(shot.folder_path), result.strategy,
+        result.megabytes_per_second,
+    )  # fmt: skip
+    record = {**shot.as_dict(), **result.as_dict(), "folder_id": folder_id}
+    _record(record)
+    emit_upload_completed(path, record, cache_hit)
+    _notify(settings, success_embed(shot, result))
+    return record

@@ -1,0 +1,135 @@
+"""Structure: find or create ``SCENES/<scene>/<shot>`` under the project's root folder.
+
+Exactly one folder per path, even when many ingests of one new shot run at once:
+
+* in this process, a lock per ``(parent id, name)`` serialises look-then-create, so the
+  second caller finds the folder the first one made;
+* a create that fails transiently is followed by a fresh look before anything is retried
+  (the failed POST may have created it);
+* if another machine created the same folder at the same moment, every caller settles on
+  the oldest one (``created_at``, then id), so all files of a shot still land together.
+
+The Prefect task :func:`ensure_folder` caches each level's folder id for
+``structure_cache_ttl_seconds``, with SERIALIZABLE isolation so identical concurrent calls
+compute it once - across workers too, given shared key storage and a Redis lock manager.
+"""
+
+from __future__ import annotations
+
+import threading
+import unicodedata
+from collections.abc import Iterable, Sequence
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import INPUTS, CachePolicy
+
+from blocks.frameio_project import Asset, FrameioProject
+from config.settings import PostflowSettings
+from postflow.errors import FrameioTransientError
+from tasks.locks import lock_manager_for
+
+_registry_lock = threading.Lock()
+_folder_locks: dict[tuple[str, str], threading.Lock] = {}
+
+
+def _nfc(name: str) -> str:
+    return unicodedata.normalize("NFC", name)
+
+
+def _lock_for(parent_id: str, name: str) -> threading.Lock:
+    key = (parent_id, _nfc(name))
+    with _registry_lock:
+        return _folder_locks.setdefault(key, threading.Lock())
+
+
+def find_folder(children: Iterable[Asset], name: str) -> Asset | None:
+    """Return the folder named ``name`` (NFC-compared) among ``children``; the oldest when
+    Frame.io holds duplicates."""
+    wanted = _nfc(name)
+    matches = [c for c in children if c.type == "folder" and _nfc(c.name) == wanted]
+    return min(matches, key=lambda a: (a.created_at, a.id)) if matches else None
+
+
+def ensure_child_folder(project: FrameioProject, parent_id: str, name: str) -> str:
+    """Return the id of folder ``name`` under ``parent_id``, creating it if missing.
+
+    Raises:
+        FrameioError: listing or creating failed (transient ones after a re-check).
+    """
+    with _lock_for(parent_id, name):
+        existing = find_folder(project.list_children(parent_id), name)
+        if existing is not None:
+            return existing.id
+        try:
+            project.create_folder(parent_id, _nfc(name))
+        except FrameioTransientError:
+            again = find_folder(project.list_children(parent_id), name)
+            if again is not None:
+                return again.id
+            raise
+        # Re-read rather than trust our own answer: another machine may have raced us.
+        settled = find_folder(project.list_children(parent_id), name)
+        if settled is None:  # pragma: no cover - Frame.io lost a folder it just created
+            raise FrameioTransientError("folders.index", f"folder {name!r} not visible yet")
+        return settled.id
+
+
+def resolve_folder_path(project: FrameioProject, folder_path: Sequence[str]) -> str:
+    """Walk ``folder_path`` from the project's root folder, creating missing levels.
+
+    Args:
+        project: the Frame.io project.
+        folder_path: e.g. ``("SCENES", "SC01", "UNDLM_00412")``.
+
+    Returns:
+        The id of the last folder.
+
+    Raises:
+        FrameioError: any listing or creation failure.
+    """
+    parent = project.root_folder_id
+    for name in folder_path:
+        parent = ensure_child_folder(project, parent, name)
+    return parent
+
+
+def structure_cache_policy(settings: PostflowSettings) -> CachePolicy:
+    """Cache policy of :func:`ensure_folder`: inputs minus the client, SERIALIZABLE isolation.
+
+    Single machine: records in the local result storage, in-process locks. Several workers:
+    ``structure_cache_dir`` on storage they all mount and ``lock_manager="redis"`` (prefect-redis
+    ``RedisLockManager``), so one worker creates a folder and the others wait and reuse it
+    (Prefect docs: "Caching - isolation levels and locking").
+
+    Raises:
+        ConfigurationError: redis lock manager asked for but prefect-redis is not installed.
+    """
+    return (INPUTS - "project").configure(
+        key_storage=settings.structure_cache_dir,
+        isolation_level="SERIALIZABLE",
+        lock_manager=lock_manager_for(settings),
+    )
+
+
+@task(name="ensure-folder", cache_policy=INPUTS - "project", result_serializer="json")
+def ensure_folder(
+    project: FrameioProject,
+    api_base_url: str,
+    project_id: str,
+    folder_path: list[str],
+    parent_id: str,
+) -> str:
+    """Prefect task: the id of the last folder of ``folder_path`` (created under ``parent_id``
+    if missing).
+
+    One task per level (``SCENES``, ``SCENES/SC01``, ``SCENES/SC01/UNDLM_00412``), each cached
+    per ``(api_base_url, project_id, folder_path, parent_id)``: with a shared key storage and
+    lock manager, two workers resolving ``SC01/A`` and ``SC01/B`` at once still create ``SC01``
+    once. The flow sets the policy (:func:`structure_cache_policy`) and the TTL.
+
+    Raises:
+        FrameioError: see :func:`ensure_child_folder`.
+    """
+    folder_id = ensure_child_folder(project, parent_id, folder_path[-1])
+    get_run_logger().info("Folder %s -> %s", "/".join(folder_path), folder_id)
+    return folder_id

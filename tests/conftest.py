@@ -1,0 +1,111 @@
+"""Shared test set-up: an isolated Prefect home, and loopback fixtures for real parts.
+
+Prefect reads its settings when first imported, so the environment is fixed here, before any
+test module imports it: a throw-away ``PREFECT_HOME`` (results and cache records included),
+no analytics (there is no network), and a session-wide ``prefect_test_harness`` for the tests
+that run real flows.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+_PREFECT_HOME = Path(tempfile.mkdtemp(prefix="postflow-prefect-home-"))
+os.environ["PREFECT_HOME"] = str(_PREFECT_HOME)
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ["PREFECT_LOGGING_LEVEL"] = os.environ.get("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.pop("PREFECT_API_URL", None)
+for _name in list(os.environ):
+    if _name.startswith("POSTFLOW_"):
+        del os.environ[_name]
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """A real temporary Prefect server (subprocess, SQLite) for the whole session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cleanup_prefect_home() -> Iterator[None]:
+    yield
+    shutil.rmtree(_PREFECT_HOME, ignore_errors=True)
+
+
+@pytest.fixture
+def postflow_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """Set POSTFLOW_* variables for one test; returns a setter ``env(name=value, ...)``."""
+    monkeypatch.setenv("POSTFLOW_STATE_DIR", str(tmp_path / "state"))
+
+    def set_env(**values: object) -> None:
+        for name, value in values.items():
+            monkeypatch.setenv(f"POSTFLOW_{name.upper()}", str(value))
+
+    return set_env
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path):
+    """A fresh Frame.io v4 sandbox on loopback (real HTTP server; small parts)."""
+    from postflow.sandbox.server import SandboxServer
+
+    with SandboxServer(tmp_path / "sandbox", target_part_bytes=256 * 1024) as server:
+        yield server
+
+
+@pytest.fixture
+def discord():
+    """A local Discord webhook receiver on loopback."""
+    from postflow.discord_receiver import DiscordReceiver
+
+    with DiscordReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def pipeline(prefect_harness, sandbox, discord, postflow_env, tmp_path: Path):
+    """Settings that point the pipeline at the sandbox and the Discord receiver.
+
+    Returns a namespace with ``sandbox``, ``discord``, ``by_shot`` (an empty watch folder)
+    and ``project()`` (a fresh FrameioProject for assertions).
+    """
+    from types import SimpleNamespace
+
+    from blocks import frameio_project
+    from blocks.frameio_project import open_project
+    from config.settings import PostflowSettings
+
+    by_shot = tmp_path / "BY_SHOT"
+    by_shot.mkdir()
+    postflow_env(
+        watch_path=by_shot,
+        frameio_api_base_url=sandbox.url,
+        frameio_ims_base_url=sandbox.url,
+        frameio_account_id=sandbox.account_id,
+        frameio_project_id=sandbox.project_id,
+        frameio_client_id=sandbox.client_id,
+        frameio_client_secret=sandbox.client_secret,
+        frameio_credentials_block="postflow-test-absent-block",
+        discord_webhook_url=discord.webhook_url,
+        task_retry_backoff_seconds=0.2,
+        settle_seconds=0.6,
+        poll_interval_seconds=0.2,
+        structure_cache_ttl_seconds=0,
+    )
+    frameio_project._projects.clear()
+    yield SimpleNamespace(
+        sandbox=sandbox,
+        discord=discord,
+        by_shot=by_shot,
+        project=lambda: open_project(PostflowSettings()),
+    )
+    frameio_project._projects.clear()
