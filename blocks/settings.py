@@ -1,0 +1,95 @@
+"""Blocks for values users tune at run time without redeploying, and the Discord webhook.
+
+``PostflowTuning`` holds cache TTLs per kind (the previous generation's defaults: projects
+1800 s, folders 900 s, structure 3600 s, nomenclature 7200 s), retry counts and backoff, upload
+concurrency and alert thresholds. Flows load it at the start of each run (edit it in the Prefect
+UI, and the next run uses the new values). ``DiscordEmbedWebhook`` keeps the webhook URL used
+for the per-file embeds as a secret; automations use Prefect's built-in ``DiscordWebhook``.
+"""
+
+from __future__ import annotations
+
+from prefect.blocks.core import Block
+from pydantic import Field, SecretStr
+
+from config.settings import PostflowSettings
+
+
+class PostflowTuning(Block):
+    """Run-time tuning of RL PostFlow; every field names its unit.
+
+    Example:
+        >>> PostflowTuning(structure_cache_ttl_seconds=600).save("postflow-tuning")
+    """
+
+    _block_type_name = "PostFlow Tuning"
+    _block_type_slug = "postflow-tuning"
+    _description = "Cache TTLs, retries, upload concurrency and alert thresholds of RL PostFlow."
+
+    projects_cache_ttl_seconds: int = Field(1800, ge=0, description="Project look-ups.")
+    folders_cache_ttl_seconds: int = Field(900, ge=0, description="Folder listings.")
+    structure_cache_ttl_seconds: int = Field(3600, ge=0, description="Resolved shot folder ids.")
+    nomenclature_cache_ttl_seconds: int = Field(7200, ge=0, description="Parsed rule files.")
+    task_retries: int = Field(4, ge=0, le=20, description="Retries of transient failures.")
+    task_retry_backoff_seconds: float = Field(2.0, ge=0, description="First retry delay.")
+    upload_part_concurrency: int = Field(4, ge=1, le=32, description="Part PUTs per file.")
+    max_concurrent_uploads: int = Field(3, ge=1, le=64, description="Uploads at once, all hosts.")
+    frameio_requests_per_second: float = Field(10.0, gt=0, description="API call rate.")
+    frameio_burst: int = Field(20, ge=1, description="API calls allowed in a burst.")
+    alert_error_rate: float = Field(0.05, ge=0, le=1, description="Ingest error rate.")
+    alert_api_latency_seconds: float = Field(5.0, gt=0, description="Mean API latency.")
+    alert_cache_hit_rate_min: float = Field(0.70, ge=0, le=1, description="Structure cache.")
+    alert_memory_mb: float = Field(500.0, gt=0, description="Worker memory.")
+    alert_upload_failure_rate: float = Field(0.10, ge=0, le=1, description="Upload failures.")
+    alert_failed_ingests_per_hour: int = Field(3, ge=1, description="Escalation threshold.")
+    alert_ingest_running_seconds: int = Field(3600, ge=60, description="A stuck ingest.")
+    alert_sensor_silence_seconds: int = Field(600, ge=60, description="A silent sensor.")
+
+    def apply(self, settings: PostflowSettings) -> PostflowSettings:
+        """Return ``settings`` with the fields this block overrides."""
+        return settings.model_copy(
+            update={
+                "structure_cache_ttl_seconds": self.structure_cache_ttl_seconds,
+                "task_retries": self.task_retries,
+                "task_retry_backoff_seconds": self.task_retry_backoff_seconds,
+                "upload_part_concurrency": self.upload_part_concurrency,
+            }
+        )
+
+
+class DiscordEmbedWebhook(Block):
+    """The Discord webhook URL for per-file embeds (a secret: it lets anyone post).
+
+    Example:
+        >>> DiscordEmbedWebhook(url="https://discord.com/api/webhooks/1/abc").save("postflow-discord")
+    """
+
+    _block_type_name = "PostFlow Discord Embeds"
+    _block_type_slug = "postflow-discord-embeds"
+    _description = "Discord webhook URL used for RL PostFlow's per-file embeds."
+
+    url: SecretStr = Field(..., description="https://discord.com/api/webhooks/<id>/<token>")
+    username: str = Field("RL PostFlow", description="Name shown on the messages.")
+
+
+def load_block(block_type: type[Block], name: str) -> Block | None:
+    """Load a saved block document, or None when there is none by that name (or no API)."""
+    try:
+        return block_type.load(name)
+    except ValueError:
+        return None
+
+
+def effective_settings(base: PostflowSettings | None = None) -> PostflowSettings:
+    """Settings for a run: environment/.env, overridden by the saved tuning block and with the
+    Discord URL from its block when those documents exist."""
+    settings = base or PostflowSettings()
+    tuning = load_block(PostflowTuning, settings.tuning_block)
+    if isinstance(tuning, PostflowTuning):
+        settings = tuning.apply(settings)
+    discord = load_block(DiscordEmbedWebhook, settings.discord_block)
+    if isinstance(discord, DiscordEmbedWebhook):
+        settings = settings.model_copy(
+            update={"discord_webhook_url": discord.url, "discord_username": discord.username}
+        )
+    return settings

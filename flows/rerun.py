@@ -1,0 +1,102 @@
+"""Rerun failed shots: find failed or crashed ingest runs in Prefect and run them again.
+
+The story: ask the Prefect API for ``ingest-file`` runs that ended Failed or Crashed since a
+cutoff, keep the latest attempt per file, drop files that have landed since (a later
+Completed run) or that no longer exist, optionally filter by scene/shot, and start each
+again with the same parameters: through the ``ingest-file`` deployment when it exists (the
+run appears under it in the UI), else in this process. Ingest is idempotent, so a rerun of a
+file that did land after all uploads nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_table_artifact
+from prefect.client.orchestration import get_client
+from prefect.deployments import run_deployment
+
+from blocks.watch_folder import parse_since
+from config.settings import PostflowSettings
+from flows.ingest import ingest_file
+from postflow.errors import NamingError
+from tasks.history import flow_runs_since
+from tasks.naming import load_nomenclature
+
+INGEST_DEPLOYMENT = "ingest-file/ingest-file"
+RETRYABLE_STATES = {"FAILED", "CRASHED"}
+
+
+def latest_outcomes(runs: list[Any]) -> dict[str, Any]:
+    """Latest ingest run per ``path`` parameter (runs as returned by the Prefect client)."""
+    latest: dict[str, Any] = {}
+    for run in sorted(runs, key=lambda r: r.start_time or r.created):
+        path = (run.parameters or {}).get("path")
+        if path:
+            latest[path] = run
+    return latest
+
+
+def _has_deployment() -> bool:
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_deployment_by_name(INGEST_DEPLOYMENT)
+        except Exception:  # noqa: BLE001 - ObjectNotFound: no deployment, rerun in-process
+            return False
+    return True
+
+
+@flow(name="rerun-failed-shots", log_prints=False)
+def rerun_failed_shots(
+    since: str = "24h",
+    scene: str | None = None,
+    shot: str | None = None,
+    dry_run: bool = False,
+) -> list[dict[str, str]]:
+    """Run failed/crashed ingests again.
+
+    Args:
+        since: how far back to look: ``"24h"``, ``"7d"``, an ISO date or epoch seconds.
+        scene: only files of this scene (as parsed from the name).
+        shot: only files of this shot.
+        dry_run: list what would be rerun, start nothing.
+
+    Returns:
+        One row per file whose latest ingest failed: ``{"path", "scene", "shot", "action"}``
+        where action is ``rerun (deployment)``, ``rerun: <state>``, ``would rerun`` or
+        ``skipped: file missing``. Files that landed since, unreadable names and files outside
+        the scene/shot filter are left out.
+    """
+    logger = get_run_logger()
+    settings = PostflowSettings()
+    nomenclature = load_nomenclature(settings.nomenclature_path, settings.extensions)
+    cutoff = datetime.fromtimestamp(parse_since(since) or 0, tz=UTC) - timedelta(seconds=1)
+    rows: list[dict[str, str]] = []
+    use_deployment = not dry_run and _has_deployment()
+    for path, run in latest_outcomes(flow_runs_since("ingest-file", cutoff)).items():
+        if run.state is None or run.state.type.value not in RETRYABLE_STATES:
+            continue
+        try:
+            parsed = nomenclature.parse(path)
+            row = {"path": path, "scene": parsed.scene, "shot": parsed.shot}
+        except NamingError:
+            continue  # an unreadable name: renaming the file, not a rerun, fixes it
+        if (scene and parsed.scene != scene) or (shot and parsed.shot != shot):
+            continue
+        if not os.path.exists(path):
+            rows.append({**row, "action": "skipped: file missing"})
+        elif dry_run:
+            rows.append({**row, "action": "would rerun"})
+        elif use_deployment:
+            run_deployment(INGEST_DEPLOYMENT, parameters={"path": path}, timeout=0)
+            rows.append({**row, "action": "rerun (deployment)"})
+        else:
+            state = ingest_file(path, return_state=True)
+            rows.append({**row, "action": f"rerun: {state.name}"})
+    logger.info("Rerun of failed shots since %s: %d file(s)", since, len(rows))
+    if rows:
+        create_table_artifact(table=rows, description=f"Failed shots since {since}")
+    return rows

@@ -1,0 +1,103 @@
+"""``postflow automations apply``: create or replace RL PostFlow's automations by name.
+
+The definitions live in ``automations.yaml`` (Prefect's own automation schema). Values that
+differ per installation (the notification block's id, the sensor deployment's id, alert
+thresholds from the ``PostflowTuning`` block) are ``__CAPS__`` placeholders filled in here;
+``{{ }}`` is left alone for Prefect to render when an automation fires. Applying twice
+leaves one automation per name (Prefect docs: "Automations", ``prefect automation create
+--from-file`` takes the same shape).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from prefect.automations import Automation
+from prefect.blocks.core import Block
+from prefect.client.orchestration import get_client
+
+from blocks.settings import PostflowTuning
+from postflow.errors import ConfigurationError
+
+AUTOMATIONS_YAML = Path(__file__).resolve().parents[1] / "automations.yaml"
+SENSOR_DEPLOYMENT = "watch-by-shot/watch-by-shot"
+
+
+def _sensor_deployment_id() -> str | None:
+    with get_client(sync_client=True) as client:
+        try:
+            return str(client.read_deployment_by_name(SENSOR_DEPLOYMENT).id)
+        except Exception:  # noqa: BLE001 - ObjectNotFound: no sensor deployment yet
+            return None
+
+
+def render(
+    alerts_block_id: str,
+    tuning: PostflowTuning,
+    sensor_deployment_id: str | None,
+    path: Path = AUTOMATIONS_YAML,
+) -> list[dict[str, Any]]:
+    """Fill the placeholders and return the automation definitions (dicts).
+
+    The restart action is dropped when there is no sensor deployment to restart.
+    """
+    text = path.read_text(encoding="utf-8")
+    values = {
+        "__ALERTS_BLOCK_ID__": alerts_block_id,
+        "__SENSOR_DEPLOYMENT_ID__": sensor_deployment_id or "",
+        "__FAILED_INGESTS__": str(tuning.alert_failed_ingests_per_hour),
+        "__ESCALATION_WINDOW_SECONDS__": "3600",
+        "__SENSOR_SILENCE_SECONDS__": str(tuning.alert_sensor_silence_seconds),
+        "__INGEST_RUNNING_SECONDS__": str(tuning.alert_ingest_running_seconds),
+    }
+    for placeholder, value in values.items():
+        text = text.replace(placeholder, value)
+    definitions = yaml.safe_load(text)["automations"]
+    for definition in definitions:
+        definition["actions"] = [
+            a for a in definition["actions"]
+            if a.get("type") != "run-deployment" or a.get("deployment_id")
+        ]  # fmt: skip
+    return definitions
+
+
+def apply_automations(
+    alerts_block: str, tuning: PostflowTuning | None = None, path: Path = AUTOMATIONS_YAML
+) -> list[str]:
+    """Create or replace every automation of ``automations.yaml``; returns their names.
+
+    Args:
+        alerts_block: ``"<block type slug>/<name>"`` of a saved notification block, e.g.
+            ``"discord-webhook/postflow-alerts"`` (any Prefect notification block works).
+        tuning: thresholds; the block defaults when None.
+        path: the definitions file.
+
+    Raises:
+        ConfigurationError: the notification block is not saved.
+    """
+    try:
+        block = Block.load(alerts_block)
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"notification block {alerts_block!r} not found: run `postflow setup` with "
+            "POSTFLOW_DISCORD_WEBHOOK_URL set, or save one in the Prefect UI"
+        ) from exc
+    definitions = render(
+        str(block._block_document_id), tuning or PostflowTuning(), _sensor_deployment_id(), path
+    )
+    names = []
+    for definition in definitions:
+        automation = Automation.model_validate(definition)
+        for old in _existing(automation.name):
+            old.delete()
+        automation.create()
+        names.append(automation.name)
+    return names
+
+
+def _existing(name: str) -> list[Automation]:
+    with get_client(sync_client=True) as client:
+        found = client.read_automations_by_name(name)
+    return [Automation.model_validate(a.model_dump()) for a in found]

@@ -1,0 +1,104 @@
+"""Automations on a real Prefect server fire into a local Discord receiver."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from prefect.blocks.notifications import CustomWebhookNotificationBlock
+from prefect.client.orchestration import get_client
+from prefect.events import emit_event
+
+from blocks.settings import PostflowTuning
+from flows.ingest import ingest_file
+from postflow.automations import apply_automations
+from postflow.discord_receiver import DiscordReceiver
+from tests.integration.helpers import make_file
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+NAMES = ["postflow-ingest-failed", "postflow-ingest-failures-escalation",
+         "postflow-sensor-silent", "postflow-ingest-too-long"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def alerts_receiver(prefect_harness):
+    """One loopback Discord receiver and notification block for the module (a receiver that
+    went away would make the server retry whole action batches and duplicate messages)."""
+    with DiscordReceiver() as receiver:
+        name = f"alerts-{uuid.uuid4().hex[:8]}"
+        CustomWebhookNotificationBlock(
+            name="postflow-test", url=receiver.webhook_url, allow_private_urls=True,
+            json_data={"content": "{{subject}}\n{{body}}"},
+        ).save(name)  # fmt: skip
+        receiver.block_ref = f"custom-webhook/{name}"
+        yield receiver
+
+
+@pytest.fixture
+def alerts(alerts_receiver):
+    """The module's receiver, emptied; every automation is deleted after the test."""
+    alerts_receiver.clear()
+    yield alerts_receiver
+    with get_client(sync_client=True) as client:
+        for automation in client.read_automations():
+            client.delete_automation(automation.id)
+
+
+def _contents(receiver: DiscordReceiver, count: int, timeout: float) -> list[str]:
+    return [m["payload"]["content"] for m in receiver.wait_for(count, timeout_seconds=timeout)]
+
+
+def _fake_run_event(event: str, flow_name: str, run_id: str) -> None:
+    emit_event(
+        event,
+        resource={"prefect.resource.id": f"prefect.flow-run.{run_id}",
+                  "prefect.resource.name": f"fake-{flow_name}"},
+        related=[{"prefect.resource.id": f"prefect.flow.{uuid.uuid4()}",
+                  "prefect.resource.role": "flow", "prefect.resource.name": flow_name}],
+    )  # fmt: skip
+
+
+def test_failed_ingests_alert_each_and_escalate_once(alerts, pipeline, postflow_env):
+    postflow_env(task_retries=0)
+    apply_automations(alerts.block_ref, PostflowTuning(alert_failed_ingests_per_hour=3))
+    pipeline.sandbox.inject_status(403, count=3, path=r".*/files/local_upload$")
+    for n in range(3):
+        path = make_file(pipeline.by_shot, f"SC04_FAIL_0000{n}_V001.mov", 10_000, seed=n)
+        assert ingest_file(str(path), return_state=True).is_failed()
+    contents = _contents(alerts, 4, timeout=90)
+    # Prefect's actions are delivered at least once: count distinct alerts, not messages.
+    failed = {c.splitlines()[0] for c in contents if c.startswith("RL PostFlow: ingest failed")}
+    escalations = {c.splitlines()[0] for c in contents if "ESCALATION" in c}
+    assert failed == {f"RL PostFlow: ingest failed: ingest SC04_FAIL_0000{n}_V001.mov"
+                      for n in range(3)}  # fmt: skip
+    assert escalations == {"RL PostFlow ESCALATION: 3 failed ingests within 3600 s"}
+
+
+def test_silent_sensor_raises_an_alert(alerts):
+    tuning = PostflowTuning.model_construct(alert_sensor_silence_seconds=10,
+                                            alert_ingest_running_seconds=3600,
+                                            alert_failed_ingests_per_hour=3)  # fmt: skip
+    apply_automations(alerts.block_ref, tuning)
+    _fake_run_event("prefect.flow-run.Running", "watch-by-shot", str(uuid.uuid4()))
+    [content] = _contents(alerts, 1, timeout=90)
+    assert content.startswith("RL PostFlow: the BY_SHOT sensor is silent")
+    assert "10 s" in content
+
+
+def test_ingest_running_too_long_raises_an_alert(alerts):
+    tuning = PostflowTuning.model_construct(alert_sensor_silence_seconds=3600,
+                                            alert_ingest_running_seconds=10,
+                                            alert_failed_ingests_per_hour=3)  # fmt: skip
+    apply_automations(alerts.block_ref, tuning)
+    _fake_run_event("prefect.flow-run.Running", "ingest-file", str(uuid.uuid4()))
+    [content] = _contents(alerts, 1, timeout=90)
+    assert content.startswith("RL PostFlow: an ingest has run longer than 10 s")
+
+
+def test_apply_twice_leaves_one_automation_per_name(alerts):
+    apply_automations(alerts.block_ref)
+    applied = apply_automations(alerts.block_ref)
+    with get_client(sync_client=True) as client:
+        counts = {name: len(client.read_automations_by_name(name)) for name in NAMES}
+    assert applied == NAMES
+    assert counts == dict.fromkeys(NAMES, 1)

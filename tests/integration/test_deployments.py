@@ -1,0 +1,121 @@
+"""Deployments from prefect.yaml on a real Prefect server: deploy, serve, event -> ingest."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.settings import PREFECT_API_URL
+
+from postflow.up import load_deployments
+from tasks.events import emit_file_ready
+from tests.integration.helpers import all_files, make_file, sha256_of
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(),
+            "PREFECT_RUNNER_POLL_FREQUENCY": "1"}  # fmt: skip
+
+
+def _wait(condition, timeout_seconds: float, what: str):
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout_seconds:.0f} s waiting for {what}")
+
+
+@pytest.fixture
+def clean_deployments(prefect_harness):
+    """Delete every deployment (and its trigger automations) after the test, so later tests
+    (reruns) do not send runs to a deployment nobody serves."""
+    yield
+    with get_client(sync_client=True) as client:
+        for deployment in client.read_deployments():
+            client.delete_deployment(deployment.id)
+        for automation in client.read_automations():
+            client.delete_automation(automation.id)
+
+
+def test_prefect_yaml_builds_the_four_deployments():
+    deployments = {d.name: d for d in load_deployments()}
+    ingest = deployments["ingest-file"]
+    assert set(deployments) == {"watch-by-shot", "ingest-file", "weekly-optimisation-report",
+                                "rerun-failed-shots"}  # fmt: skip
+    assert ingest.triggers[0].expect == {"postflow.file.ready"}
+    assert "default('')" in ingest.triggers[0].parameters["path"]
+    assert (
+        deployments["weekly-optimisation-report"].schedules[0].schedule.timezone == "Europe/Paris"
+    )
+
+
+def test_prefect_deploy_all_succeeds(clean_deployments):
+    env = _env()
+    subprocess.run([sys.executable, "-m", "prefect", "work-pool", "create", "postflow-process",
+                    "--type", "process", "--overwrite"], env=env, cwd=ROOT, check=True,
+                   capture_output=True, timeout=120)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    with get_client(sync_client=True) as client:
+        ingest = client.read_deployment_by_name("ingest-file/ingest-file")
+        report = client.read_deployment_by_name(
+            "weekly-optimisation-report/weekly-optimisation-report"
+        )
+    assert ingest.work_pool_name == "postflow-process"
+    assert report.schedules and report.schedules[0].schedule.cron == "0 7 * * 1"
+
+
+def test_file_ready_event_starts_an_ingest_run(pipeline, clean_deployments):
+    source = make_file(pipeline.by_shot, "SC01_UNDLM_00412_V002.mov", 300_000)
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "postflow.cli", "up", "--only", "ingest-file"],
+        env=_env(),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        with get_client(sync_client=True) as client:
+            _wait(lambda: _deployment_served(client), 120, "the ingest-file deployment")
+        time.sleep(2)  # let the trigger's automation reach the server's triggers service
+        emit_file_ready(str(source), 300_000, source.stat().st_mtime_ns, "k")
+        try:
+            files = _wait(lambda: all_files(pipeline.project()), 120, "the ingest run's upload")
+        except AssertionError:
+            with get_client(sync_client=True) as client:
+                runs = client.read_flow_runs(limit=20)
+            print([(r.name, r.state_name, r.deployment_id, r.parameters) for r in runs])
+            raise
+    finally:
+        serve.terminate()
+        output = serve.communicate(timeout=60)[0]
+        print(output[-4000:])
+    stored = pipeline.sandbox.stored_path(files[0].id)
+    assert [f.name for f in files] == ["SC01_UNDLM_00412_V002.mov"], output[-3000:]
+    assert sha256_of(stored) == sha256_of(source)
+
+
+def _deployment_served(client) -> bool:
+    try:
+        client.read_deployment_by_name("ingest-file/ingest-file")
+    except Exception:  # noqa: BLE001
+        return False
+    return True

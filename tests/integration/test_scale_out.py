@@ -1,0 +1,96 @@
+"""Scale-out: a real Prefect server, two serve processes, Redis locks, 50 files -> each once."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import redis
+from prefect.client.orchestration import get_client
+
+from tasks.events import emit_file_ready
+from tests.integration.helpers import all_files, make_file, tree_paths
+from tests.integration.test_deployments import ROOT, _env, _wait
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path):
+    """A throw-away redis-server on loopback (Debian package; `.ci/run` installs it)."""
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is required (apt-get install redis-server)"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    client = redis.Redis(host="127.0.0.1", port=port)
+    _wait(lambda: _pings(client), 30, "redis-server")
+    yield f"redis://127.0.0.1:{port}/0"
+    process.terminate()
+    process.wait(10)
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+
+
+def test_two_workers_ingest_fifty_files_each_exactly_once(pipeline, postflow_env, redis_url,
+                                                          tmp_path):  # fmt: skip
+    postflow_env(lock_manager="redis", redis_url=redis_url, structure_cache_ttl_seconds=3600,
+                 structure_cache_dir=tmp_path / "shared-cache", settle_seconds=0)  # fmt: skip
+    files = [
+        make_file(pipeline.by_shot, f"SC{scene}_SHOT{shot}_{shot:05d}_V{version:03d}.mov",
+                  20_000 + version, seed=version)
+        for scene in (21, 22) for shot in range(1, 6) for version in range(1, 6)
+    ]  # fmt: skip
+    workers = [
+        subprocess.Popen([sys.executable, "-m", "postflow.cli", "up", "--only", "ingest-file",
+                          "--limit", "4"], env=_env(), cwd=ROOT, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+        for _ in range(2)
+    ]  # fmt: skip
+    try:
+        with get_client(sync_client=True) as client:
+            _wait(lambda: _served(client), 120, "the ingest-file deployment")
+        time.sleep(3)  # both runners registered and polling
+        for path in files:
+            emit_file_ready(str(path), path.stat().st_size, path.stat().st_mtime_ns, path.name)
+        _wait(lambda: len(all_files(pipeline.project())) >= 50, 600, "50 uploaded files")
+    finally:
+        outputs = []
+        for worker in workers:
+            worker.terminate()
+            outputs.append(worker.communicate(timeout=60)[0])
+        with get_client(sync_client=True) as client:
+            for deployment in client.read_deployments():
+                client.delete_deployment(deployment.id)
+            for automation in client.read_automations():
+                client.delete_automation(automation.id)
+    names = Counter(f.name for f in all_files(pipeline.project()))
+    tree = tree_paths(pipeline.project())
+    assert len(names) == 50 and set(names.values()) == {1}, names.most_common(3)
+    assert sorted(a.name for a in tree["SCENES"]) == ["SC21", "SC22"]
+    assert [len(tree[f"SCENES/SC{s}"]) for s in (21, 22)] == [5, 5]
+    assert all("Opening process" in out or "Submitting flow run" in out for out in outputs), [
+        o[-1500:] for o in outputs]  # fmt: skip
+
+
+def _served(client) -> bool:
+    try:
+        client.read_deployment_by_name("ingest-file/ingest-file")
+    except Exception:  # noqa: BLE001
+        return False
+    return True
