@@ -17,15 +17,16 @@ from prefect.runtime import flow_run
 from prefect.states import Failed
 
 from blocks.frameio_project import FrameioProject, open_project
+from blocks.remote_endpoint import remote_endpoint
 from blocks.settings import effective_settings
 from config.settings import PostflowSettings
 from postflow.errors import FrameioNotFound, NamingError, PostflowError
 from tasks.events import emit_upload_completed, emit_upload_failed
 from tasks.naming import ShotName, load_nomenclature
 from tasks.notify import failure_embed, naming_error_embed, notify_discord, success_embed
+from tasks.remote import upload_file_auto
 from tasks.retrying import retry_options
 from tasks.structure import ensure_folder, structure_cache_policy
-from tasks.upload import upload_file
 
 
 def _shot_folder(
@@ -124,21 +125,26 @@ def ingest_file(path: str) -> Any:
     try:
         project = open_project(settings)
         folder_id, cache_hit = _shot_folder(project, shot, settings, retry)
-        upload = upload_file.with_options(**retry)
+        # Range server + tunnel for remote upload (None with upload_strategy=multipart); one
+        # per process, started by the first file. Without cloudflared it says so once and
+        # every file goes multipart.
+        endpoint = remote_endpoint(settings)
+        server, tunnel = (endpoint.range_server, endpoint.tunnel) if endpoint else (None, None)
+        upload = upload_file_auto.with_options(**retry)
         try:
-            result = upload(project, folder_id, path, shot, nomenclature, settings)
+            result = upload(project, folder_id, path, shot, nomenclature, settings, server, tunnel)
         except FrameioNotFound:
             logger.warning("Cached folder of %s is gone in Frame.io; resolving again", shot.file)
             folder_id, cache_hit = _shot_folder(project, shot, settings, retry, refresh=True)
-            result = upload(project, folder_id, path, shot, nomenclature, settings)
+            result = upload(project, folder_id, path, shot, nomenclature, settings, server, tunnel)
     except Exception as exc:
         logger.error("Ingest of %s failed: %s", path, exc)
         emit_upload_failed(path, exc, shot.as_dict())
         _notify(settings, failure_embed(path, exc, shot))
         raise
     logger.info(
-        "%s -> %s (%s, %.1f MB/s)", shot.file, "/".join(shot.folder_path), result.strategy,
-        result.megabytes_per_second,
+        "%s -> %s (%s: %s, %.1f MB/s)", shot.file, "/".join(shot.folder_path), result.strategy,
+        result.strategy_reason, result.megabytes_per_second,
     )  # fmt: skip
     record = {**shot.as_dict(), **result.as_dict(), "folder_id": folder_id}
     _record(record)

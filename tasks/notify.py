@@ -51,6 +51,8 @@ def success_embed(shot: ShotName, result: UploadResult) -> DiscordEmbed:
     }  # fmt: skip
     for name, value in fields.items():
         embed.add_embed_field(name=name, value=_clip(value), inline=True)
+    if result.strategy_reason:
+        embed.add_embed_field(name="Why", value=_clip(result.strategy_reason), inline=False)
     embed.add_embed_field(
         name="Frame.io", value=f"[Open in Frame.io]({result.view_url})", inline=False
     )
@@ -119,10 +121,12 @@ def send_embed(
     webhook.add_embed(embed)
     try:
         response = webhook.execute()
+    # `from None`: the requests error's text holds the webhook URL (its token is a secret),
+    # and a chained cause would reach Prefect's logged traceback.
     except requests.RequestException as exc:
-        raise NotificationError(f"Discord unreachable: {type(exc).__name__}") from exc
-    except ValueError as exc:  # the library parses every answer as JSON
-        raise NotificationError("Discord sent a non-JSON answer", status_code=502) from exc
+        raise NotificationError(f"Discord unreachable: {type(exc).__name__}") from None
+    except ValueError:  # the library parses every answer as JSON
+        raise NotificationError("Discord sent a non-JSON answer", status_code=502) from None
     if response.status_code >= 300:
         raise NotificationError(
             f"Discord answered HTTP {response.status_code}", status_code=response.status_code

@@ -20,6 +20,7 @@ import hashlib
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import replace
 
 from prefect import task
@@ -37,10 +38,11 @@ from postflow.errors import (
     RemoteUploadError,
     SourceFileError,
 )
+from tasks.limits import upload_slot
+from tasks.locks import held, lock_manager_for
 from tasks.naming import Nomenclature, ShotName
 from tasks.upload import (
     UploadResult,
-    _lock,
     _logger,
     add_to_version_stack,
     find_uploaded,
@@ -91,7 +93,8 @@ def choose_strategy(
     if size_bytes > cap:
         return "multipart", f"{size} > {cap_text} remote upload cap"
     if tunnel is None:
-        return "multipart", "no tunnel"
+        why = "tunnel_mode=off" if settings.tunnel_mode == "off" else "no tunnel"
+        return "multipart", why
     if not tunnel.healthy():
         return "multipart", f"tunnel unavailable: {tunnel.reason or 'not ready'}"
     return "remote", f"{mode}: tunnel healthy, {size} <= {cap_text} cap"
@@ -174,13 +177,20 @@ def upload_remote(
     except FileNotFoundError as exc:
         raise SourceFileError(path, "file not found (moved or deleted before upload)") from exc
     size = before.st_size
-    with _lock(f"file:{folder_id}:{shot.file}"):
+    manager = lock_manager_for(settings)  # shared with multipart: several workers agree
+
+    def lock(key: str) -> AbstractContextManager[None]:
+        return held(manager, key)
+
+    with lock(f"file:{folder_id}:{shot.file}"):
         rate_before = project.rate_limited_count
         existing, stack_id = find_uploaded(project, folder_id, shot.file, size)
         if existing is not None:
             log.info("%s already in Frame.io (%s); not uploading again", shot.file, existing.id)
             if stack_id is None:
-                stack_id = add_to_version_stack(project, folder_id, existing, shot, nomenclature)
+                stack_id = add_to_version_stack(
+                    project, folder_id, existing, shot, nomenclature, lock
+                )
             return UploadResult(
                 existing.id, existing.name, size, 0.0, "", "skipped", existing.view_url,
                 version_stack_id=stack_id,
@@ -210,7 +220,7 @@ def upload_remote(
             range_server.revoke(shared.token)
         seconds = time.monotonic() - started
         asset = project.show_file(created.id)
-        stack_id = add_to_version_stack(project, folder_id, asset, shot, nomenclature)
+        stack_id = add_to_version_stack(project, folder_id, asset, shot, nomenclature, lock)
         return UploadResult(
             asset.id, asset.name, size, seconds, sha, "remote", asset.view_url,
             version_stack_id=stack_id, rate_limited=project.rate_limited_count - rate_before,
@@ -311,7 +321,12 @@ def upload_file_auto(
     range_server: RangeServer | None = None,
     tunnel: TunnelManager | None = None,
 ) -> UploadResult:
-    """Prefect task around :func:`upload_with_fallback` (the flow adds transient retries)."""
-    return upload_with_fallback(
-        project, folder_id, path, shot, nomenclature, settings, range_server, tunnel
-    )
+    """Prefect task around :func:`upload_with_fallback`: the ingest flow's upload step.
+
+    The flow adds transient retries (429, 5xx, network); a retry chooses the strategy again.
+    Holds a ``postflow-uploads`` slot when Prefect limits are on, whichever path is used.
+    """
+    with upload_slot(settings.use_prefect_limits):
+        return upload_with_fallback(
+            project, folder_id, path, shot, nomenclature, settings, range_server, tunnel
+        )

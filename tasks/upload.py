@@ -205,6 +205,9 @@ class _ProgressLog:
     """Thread-safe byte counter that logs every ``every_bytes`` and forwards deltas."""
 
     def __init__(self, name: str, total: int, every_bytes: int, forward: ProgressCallback | None):
+        # Taken here, in the task's thread: the part threads have no Prefect run context, and
+        # a logger looked up there falls back to one whose INFO lines Prefect drops.
+        self.log = _logger()
         self.name, self.total, self.every = name, total, every_bytes
         self.done = 0
         self.next_mark = every_bytes
@@ -223,7 +226,7 @@ class _ProgressLog:
             self.forward(delta)
         if crossed:
             elapsed = max(time.monotonic() - self.started, 1e-9)
-            _logger().info(
+            self.log.info(
                 "%s: %d/%d MB (%.0f%%) at %.1f MB/s", self.name, done // 10**6,
                 self.total // 10**6, 100 * done / max(self.total, 1), done / 1e6 / elapsed,
             )  # fmt: skip

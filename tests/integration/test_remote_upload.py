@@ -11,16 +11,17 @@ import httpx
 import pytest
 from frameio import Frameio
 from frameio.types import FileRemoteUploadResponse
-from prefect import flow
 
 from blocks.frameio_project import FrameioProject
 from blocks.range_server import RangeServer
+from blocks.remote_endpoint import close_remote_endpoints
 from blocks.tunnel import TunnelManager
 from config.settings import PostflowSettings
+from flows.ingest import ingest_file
 from postflow.errors import FrameioRejected
 from postflow.sandbox.server import SandboxServer
 from tasks.naming import load_nomenclature
-from tasks.remote import upload_file_auto, upload_with_fallback
+from tasks.remote import upload_with_fallback
 from tests.integration.helpers import all_files, make_file, sha256_of
 from tests.integration.remote_helpers import events, install_fake_cloudflared, wait_until
 
@@ -147,19 +148,48 @@ def test_sandbox_rejects_a_source_url_that_is_not_http(sandbox) -> None:
 
 
 # --- end to end through the tunnel stand-in ------------------------------------------------
-def test_remote_upload_in_a_flow_stores_identical_bytes_and_revokes_the_link(remote) -> None:
-    @flow
-    def ingest_remote() -> object:
-        return upload_file_auto(
-            remote.project(), remote.folder_id, str(remote.source), remote.shot,
-            remote.nomenclature, remote.settings, remote.server, remote.tunnel,
-        )  # fmt: skip
+@pytest.fixture
+def fresh_endpoint() -> Iterator[None]:
+    """No process-wide Range server/tunnel left from an earlier test (each test's PATH and
+    stand-in settings differ); stopped again afterwards so no stand-in outlives the test."""
+    close_remote_endpoints()
+    yield
+    close_remote_endpoints()
 
-    result = ingest_remote()
-    assert result.strategy == "remote"
-    assert result.strategy_reason.startswith("remote: tunnel healthy, 2.0 MB")
-    assert _stored_sha(remote.sandbox, result.file_id) == sha256_of(remote.source)
-    assert remote.server.stats()["active_shares"] == 0
+
+def _fields(message: dict) -> dict[str, str]:
+    return {f["name"]: f["value"] for f in message["payload"]["embeds"][0]["fields"]}
+
+
+def test_ingest_with_remote_strategy_is_pulled_through_the_tunnel(
+    pipeline, postflow_env, record, fresh_endpoint
+) -> None:
+    postflow_env(upload_strategy="remote")
+    pipeline.sandbox.state.remote.config.chunk_bytes = CHUNK
+    source = make_file(pipeline.by_shot, NAME, SIZE)
+    result = ingest_file(str(source))
+    assert result["strategy"] == "remote"
+    assert result["strategy_reason"].startswith("remote: tunnel healthy, 2.0 MB")
+    assert _stored_sha(pipeline.sandbox, result["file_id"]) == sha256_of(source)
+    assert pipeline.sandbox.state.remote.counters["pulls"] >= 1
+    [message] = pipeline.discord.wait_for(1, timeout_seconds=10)
+    assert _fields(message)["Upload"] == "remote"
+    assert _fields(message)["Why"] == result["strategy_reason"]
+
+
+def test_ingest_falls_back_to_multipart_when_the_tunnel_dies(
+    pipeline, postflow_env, record, fresh_endpoint, monkeypatch
+) -> None:
+    postflow_env(upload_strategy="auto")
+    pipeline.sandbox.state.remote.config.chunk_bytes = CHUNK
+    monkeypatch.setenv("FAKE_CLOUDFLARED_DIE_AFTER_BYTES", str(SIZE // 2))
+    source = make_file(pipeline.by_shot, NAME, SIZE)
+    result = ingest_file(str(source))
+    assert result["strategy"] == "multipart"
+    assert result["strategy_reason"].startswith("fallback: remote upload failed:")
+    assert [e["event"] for e in events(record)].count("die") == 1
+    assert [f.id for f in all_files(pipeline.project())] == [result["file_id"]]
+    assert _stored_sha(pipeline.sandbox, result["file_id"]) == sha256_of(source)
 
 
 def test_tunnel_dying_mid_transfer_falls_back_to_multipart_once(remote, monkeypatch) -> None:
