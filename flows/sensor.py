@@ -89,9 +89,14 @@ class InProcessDispatcher:
                 self.failed += 1
             self.changed.notify_all()
 
-    def shutdown(self) -> None:
-        """Wait for running ingests and stop the pool."""
-        self.pool.shutdown(wait=True)
+    def shutdown(self, cancel_pending: bool = False) -> None:
+        """Wait for running ingests and stop the pool.
+
+        Args:
+            cancel_pending: drop queued, not yet started ingests (on Ctrl-C); their ledger
+                entries stay unfinished, so the next start sends them again.
+        """
+        self.pool.shutdown(wait=True, cancel_futures=cancel_pending)
 
 
 class EventDispatcher(InProcessDispatcher):
@@ -161,16 +166,22 @@ def watch_by_shot(
         "emitting postflow.file.ready" if settings.dispatch_mode == "events" else "ingesting here",
     )  # fmt: skip
     deadline = time.monotonic() + max_runtime_seconds if max_runtime_seconds else None
-    with watcher:
-        while True:
-            watcher.poll_once()
-            with dispatcher.changed:
-                if stop_after_files is not None and dispatcher.finished >= stop_after_files:
-                    break
-                if deadline is not None and time.monotonic() >= deadline:
-                    break
-                dispatcher.changed.wait(settings.poll_interval_seconds)
-    dispatcher.shutdown()
+    interrupted = False
+    try:
+        with watcher:
+            while True:
+                watcher.poll_once()
+                with dispatcher.changed:
+                    if stop_after_files is not None and dispatcher.finished >= stop_after_files:
+                        break
+                    if deadline is not None and time.monotonic() >= deadline:
+                        break
+                    dispatcher.changed.wait(settings.poll_interval_seconds)
+    except KeyboardInterrupt:
+        interrupted = True  # Ctrl-C: do not start the queued backlog (the ledger resends it)
+        raise
+    finally:
+        dispatcher.shutdown(cancel_pending=interrupted)
     counts = {
         "dispatched": dispatcher.started, "finished": dispatcher.finished,
         "failed": dispatcher.failed, "pending": watcher.pending_count,

@@ -8,6 +8,12 @@ from pydantic import ValidationError
 from config.settings import PostflowSettings
 
 
+@pytest.fixture(autouse=True)
+def _no_user_env_file(monkeypatch, tmp_path):
+    """Run where no .env exists: the README tells users to keep one in their checkout."""
+    monkeypatch.chdir(tmp_path)
+
+
 def test_defaults_are_usable():
     settings = PostflowSettings()
     assert settings.poll_interval_seconds == 5.0
