@@ -9,6 +9,7 @@ Discord's 429 answers are waited out by the library (``rate_limit_retry=True``).
 from __future__ import annotations
 
 import logging
+import re
 
 import requests
 from discord_webhook import DiscordEmbed, DiscordWebhook
@@ -22,6 +23,21 @@ from tasks.upload import UploadResult
 
 GREEN, RED, ORANGE = "2ecc71", "e74c3c", "e67e22"
 log = logging.getLogger("postflow.notify")
+
+_WEBHOOK_TOKEN = re.compile(r"(/api/webhooks/[^/\s]+/)[^/?\s\"']+")
+
+
+class _RedactWebhookToken(logging.Filter):
+    """urllib3 logs each request path at DEBUG, and a webhook's path holds its token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "/webhooks/" in message:
+            record.msg, record.args = _WEBHOOK_TOKEN.sub(r"\1***", message), None
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_RedactWebhookToken())
 
 
 def human_bytes(size_bytes: float) -> str:
