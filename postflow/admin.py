@@ -1,0 +1,380 @@
+"""Admin commands of ``postflow``: health, validate, structure, cache, test-upload, status, report.
+
+Registered on the main app by :func:`register` (``postflow/cli.py``). Each command prints with
+rich and exits non-zero when what it checks is wrong: ``health`` exits 1 when a required check
+fails and names it; ``validate`` exits 1 on any invalid setting, rule or block.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+from rich.table import Table
+from rich.tree import Tree
+
+from config.settings import PostflowSettings
+from postflow.errors import PostflowError
+
+console = Console()
+err = Console(stderr=True)
+cache_app = typer.Typer(help="The structure cache (shot folder ids) in Prefect's storage.")
+
+
+def _base_settings() -> PostflowSettings:
+    try:
+        return PostflowSettings()
+    except ValueError as exc:
+        err.print(f"[red]Invalid settings:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _settings_with_blocks() -> PostflowSettings:
+    """Settings overridden by the saved blocks, or the plain settings when the API is down."""
+    from blocks.settings import effective_settings
+
+    base = PostflowSettings()
+    try:
+        return effective_settings(base)
+    except Exception:  # noqa: BLE001 - no Prefect API: the health check reports it
+        return base
+
+
+def health() -> None:
+    """Check everything RL PostFlow depends on; print a 0-100 score and each check's fix.
+
+    Exit code 1 when a required check fails (settings, watch folder, Frame.io, project,
+    Prefect API, disk space); recommended ones (deployments, automations, Discord,
+    cloudflared) only lower the score.
+    """
+    from postflow.health import run_checks, score
+
+    checks = run_checks(_settings_with_blocks)
+    table = Table(title="RL PostFlow health")
+    for column in ("", "check", "detail", "fix"):
+        table.add_column(column, overflow="fold")
+    for check in checks:
+        bad = "[red]✗[/red]" if check.required else "[yellow]![/yellow]"
+        mark = "[green]✓[/green]" if check.ok else bad
+        table.add_row(mark, check.name, check.detail, check.fix)
+    console.print(table)
+    failed = [c.name for c in checks if c.required and not c.ok]
+    console.print(f"Score: [bold]{score(checks)}/100[/bold]")
+    if failed:
+        console.print(f"[red]Unhealthy:[/red] {', '.join(failed)}")
+        raise typer.Exit(1)
+    console.print("[green]Healthy[/green]")
+
+
+def _rule_rows(settings: PostflowSettings) -> list[tuple[bool, str, str]]:
+    from tasks.naming import load_nomenclature
+
+    try:
+        rules = load_nomenclature(settings.nomenclature_path, settings.extensions,
+                                  settings.ignore_patterns)  # fmt: skip
+    except PostflowError as exc:
+        return [(False, "nomenclature", str(exc))]
+    rows = []
+    for rule in rules.rules:
+        if not rule.examples:
+            rows.append((False, f"rule {rule.name}", "compiles; no example to check it with"))
+            continue
+        parsed = [rules.parse(example) for example in rule.examples]  # checked at load
+        shown = "; ".join(f"{p.file} → {'/'.join(p.folder_path)}" for p in parsed)
+        rows.append((True, f"rule {rule.name}", f"compiles; examples parse: {shown}"))
+    return rows
+
+
+def _block_rows(settings: PostflowSettings) -> list[tuple[bool, str, str]]:
+    from blocks.frameio import FrameioCredentials
+    from blocks.settings import DiscordEmbedWebhook, PostflowTuning
+
+    secret = settings.frameio_client_secret.get_secret_value()
+    env_creds = bool(settings.frameio_client_id and secret)
+    wanted = (
+        (FrameioCredentials, settings.frameio_credentials_block,
+         "absent: POSTFLOW_FRAMEIO_CLIENT_ID/SECRET used" if env_creds else None),
+        (PostflowTuning, settings.tuning_block, "absent: defaults used"),
+        (DiscordEmbedWebhook, settings.discord_block, "absent: POSTFLOW_DISCORD_WEBHOOK_URL used"),
+    )  # fmt: skip
+    rows = []
+    for block_type, name, when_absent in wanted:
+        label = f"block {name}"
+        try:
+            block_type.load(name)
+            rows.append((True, label, f"{block_type.__name__} loads"))
+        except ValueError:
+            rows.append((when_absent is not None, label, when_absent or "absent and no fallback"))
+        except Exception as exc:  # noqa: BLE001 - invalid document or no API
+            rows.append((False, label, f"{type(exc).__name__}: {exc}"))
+    return rows
+
+
+def validate() -> None:
+    """Validate settings, nomenclature rules and the saved blocks.
+
+    Each rule must compile and have an example that parses with it. Exit code 1 when
+    anything is invalid.
+    """
+    try:
+        settings = PostflowSettings()
+        rows = [(True, "settings", "POSTFLOW_* settings load")]
+    except ValueError as exc:
+        console.print(f"[red]✗ settings[/red]: {exc}")
+        raise typer.Exit(1) from exc
+    missing = settings.frameio_ids_missing()
+    if missing:
+        rows = [(False, "settings", f"missing {', '.join(missing)}")]
+    rows += _rule_rows(settings) + _block_rows(settings)
+    table = Table(title="RL PostFlow validation")
+    for column in ("", "item", "result"):
+        table.add_column(column, overflow="fold")
+    for ok, item, detail in rows:
+        table.add_row("[green]✓[/green]" if ok else "[red]✗[/red]", item, detail)
+    console.print(table)
+    if not all(ok for ok, _, _ in rows):
+        raise typer.Exit(1)
+
+
+def structure(
+    project_id: str | None = typer.Option(None, help="Frame.io project id (default: settings)."),
+    depth: int = typer.Option(4, min=1, max=8, help="Levels below the root folder to show."),
+) -> None:
+    """Show the Frame.io project tree: scenes, shots, version stacks and versions."""
+    from blocks.frameio_project import open_project
+    from tasks.notify import human_bytes
+
+    settings = _base_settings()
+    if project_id:
+        settings = settings.model_copy(update={"frameio_project_id": project_id})
+    try:
+        project = open_project(settings)
+        items = project.walk(max_depth=depth)
+        tree = Tree(f"[bold]{project.project.name}[/bold] ({project.project_id})")
+    except PostflowError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    parents: list[Tree] = [tree]
+    for level, asset in items:
+        del parents[level + 1 :]
+        if asset.type == "folder":
+            label = f"[bold blue]{asset.name}/[/bold blue]"
+        elif asset.type == "version_stack":
+            label = f"[magenta]{asset.name}[/magenta] (version stack)"
+        else:
+            size = human_bytes(asset.file_size or 0)
+            label = f"{asset.name} [dim]{size} · {asset.status or '?'}[/dim]"
+        parents.append(parents[level].add(label))
+    console.print(tree)
+
+
+def _cache_dir(settings: PostflowSettings) -> Path:
+    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
+
+    return Path(settings.structure_cache_dir or PREFECT_LOCAL_STORAGE_PATH.value()).expanduser()
+
+
+def _cache_records(folder: Path) -> list[tuple[list[Path], bool, str]]:
+    """``(files, expired, text)`` of every Prefect cache record in ``folder``.
+
+    A record is either whole (``{"metadata", "result"}``, Prefect's default storage) or, with
+    ``structure_cache_dir`` set, metadata here and the result at its ``storage_key``; ``files``
+    holds both then, and ``text`` both contents (so a folder id can be matched).
+    """
+    now, out = datetime.now(UTC), []
+    for path in sorted(p for p in folder.glob("*") if p.is_file() and p.suffix != ".lock"):
+        try:
+            text = path.read_text(encoding="utf-8")
+            document = json.loads(text)
+            metadata = document.get("metadata", document)
+            storage_key = metadata["storage_key"]
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+            continue
+        files, result = [path], Path(storage_key)
+        if "metadata" not in document and result.is_file():
+            files.append(result)
+            text += result.read_text(encoding="utf-8", errors="replace")
+        expiration = metadata.get("expiration")
+        expired = bool(expiration) and datetime.fromisoformat(expiration) < now
+        out.append((files, expired, text))
+    return out
+
+
+@cache_app.command("stats")
+def cache_stats(
+    since: str = typer.Option("7d", help="Window of the hit rate: 24h, 7d, an ISO date."),
+) -> None:
+    """Entries, expired entries and the structure cache hit rate.
+
+    The hit rate is cached vs executed ensure-folder task runs in the window (Prefect API).
+    """
+    from blocks.watch_folder import parse_since
+    from tasks.metrics import compute_metrics
+    from tasks.telemetry import read_ingest_history
+
+    settings = _base_settings()
+    folder = _cache_dir(settings)
+    records = _cache_records(folder) if folder.is_dir() else []
+    start = datetime.fromtimestamp(parse_since(since) or 0, UTC)
+    history = read_ingest_history(start, datetime.now(UTC))
+    summary = compute_metrics(history.runs, history.task_runs, []).summary
+    table = Table(title=f"Structure cache ({folder})", show_header=False)
+    table.add_row("entries", str(len(records)))
+    table.add_row("expired", str(sum(expired for _, expired, _ in records)))
+    rate = summary["cache_hit_rate"]
+    table.add_row(f"hit rate ({since})", "n/a" if rate is None else f"{rate:.1%}")
+    table.add_row("look-ups", str(summary["structure_lookups"]))
+    console.print(table)
+
+
+@cache_app.command("clear")
+def cache_clear(
+    pattern: str | None = typer.Option(
+        None, help="Only records whose key or content contains this text (e.g. a folder id)."
+    ),
+    expired_only: bool = typer.Option(False, "--expired-only", help="Only expired records."),
+) -> None:
+    """Delete cache records: all, or those matching --pattern / --expired-only.
+
+    The next ingest of an affected shot looks its folder up in Frame.io again.
+    """
+    folder = _cache_dir(_base_settings())
+    records = _cache_records(folder) if folder.is_dir() else []
+    removed = 0
+    for files, expired, text in records:
+        if pattern and pattern not in files[0].name and pattern not in text:
+            continue
+        if expired_only and not expired:
+            continue
+        for path in files:
+            path.unlink(missing_ok=True)
+        removed += 1
+    console.print(f"Removed {removed} of {len(records)} cache record(s) from {folder}")
+
+
+def _shot_of(file: Path, scene: str, shot: str):  # noqa: ANN202 - a ShotName
+    from tasks.naming import DEFAULT_FOLDER_TEMPLATE, ShotName, normalise_name, split_extension
+
+    name = normalise_name(str(file))
+    version = re.search(r"_v(\d+)$", split_extension(name)[0], re.IGNORECASE)
+    folder = DEFAULT_FOLDER_TEMPLATE.format(scene=scene, shot=shot)
+    return ShotName(name, scene, shot, int(version[1]) if version else 1,
+                    split_extension(name)[1], tuple(folder.split("/")), "test-upload")  # fmt: skip
+
+
+def _diagnosis(result) -> str:  # noqa: ANN001 - an UploadResult
+    notes = []
+    if result.strategy == "skipped":
+        return "already in Frame.io: nothing sent (delete it there to measure again)"
+    if result.rate_limited:
+        notes.append(f"{result.rate_limited} × 429: lower frameio_requests_per_second")
+    if result.retried_parts:
+        notes.append(f"{result.retried_parts} part(s) retried: the network drops connections")
+    if result.size_bytes >= 50e6 and result.megabytes_per_second < 5:
+        notes.append("under 5 MB/s: check the uplink, raise upload_part_concurrency")
+    return "; ".join(notes) or "healthy upload"
+
+
+def upload_test(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="A file to send."),
+    scene: str = typer.Argument(..., help="Scene folder, e.g. SC01."),
+    shot: str = typer.Argument(..., help="Shot folder, e.g. UNDLM_00412."),
+    strategy: str = typer.Option("multipart", help="multipart, or auto/remote (remote needs "
+                                 "the Range server and tunnel of a running sensor)."),
+) -> None:  # fmt: skip
+    """Upload one file into SCENES/SCENE/SHOT with a progress bar and a short diagnosis."""
+    from blocks.frameio_project import open_project
+    from tasks.naming import load_nomenclature
+    from tasks.remote import upload_with_fallback
+    from tasks.structure import resolve_folder_path
+
+    settings = _base_settings().model_copy(update={"upload_strategy": strategy})
+    shot_name = _shot_of(file, scene, shot)
+    columns = (*Progress.get_default_columns()[:1], BarColumn(), DownloadColumn(),
+               TransferSpeedColumn())  # fmt: skip
+    try:
+        project = open_project(settings)
+        rules = load_nomenclature(settings.nomenclature_path, settings.extensions)
+        folder_id = resolve_folder_path(project, shot_name.folder_path)
+        with Progress(*columns, console=console) as progress:
+            bar = progress.add_task(shot_name.file, total=file.stat().st_size)
+            result = upload_with_fallback(
+                project, folder_id, str(file.resolve()), shot_name, rules, settings,
+                progress=lambda delta: progress.advance(bar, delta),
+            )  # fmt: skip
+    except PostflowError as exc:
+        err.print(f"[red]Upload failed:[/red] {type(exc).__name__}: {exc}")
+        raise typer.Exit(1) from exc
+    table = Table(title=f"Test upload of {shot_name.file}", show_header=False)
+    for key in ("strategy", "strategy_reason", "size_bytes", "seconds", "megabytes_per_second",
+                "parts", "retried_parts", "rate_limited", "view_url"):  # fmt: skip
+        table.add_row(key, str(round(v, 2) if isinstance(v := getattr(result, key), float) else v))
+    table.add_row("diagnosis", _diagnosis(result))
+    console.print(table)
+
+
+def status(
+    since: str = typer.Option("24h", help="Window: 24h, 7d, an ISO date or epoch seconds."),
+) -> None:
+    """Files pending / running / failed / done in the window, from the Prefect API.
+
+    Counted by each file's latest ingest run: a failed file that landed on a rerun is done.
+    """
+    from blocks.watch_folder import parse_since
+    from tasks.history import flow_runs_since
+    from tasks.metrics import status_counts
+    from tasks.telemetry import INGEST_FLOW, run_row, waiting_ingest_runs
+
+    start = datetime.fromtimestamp(parse_since(since) or 0, UTC) - timedelta(seconds=1)
+    try:
+        runs = {str(r.id): r for r in flow_runs_since(INGEST_FLOW, start)}
+        runs.update({str(r.id): r for r in waiting_ingest_runs()})
+    except Exception as exc:  # noqa: BLE001 - no API: say so, exit 1
+        err.print(f"[red]Prefect API unreachable:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    counts = status_counts([run_row(r) for r in runs.values()])
+    table = Table(title=f"Ingests since {since}")
+    for column in ("pending", "running", "failed", "done", "cancelled"):
+        table.add_column(column, justify="right")
+    table.add_row(*(str(counts[c]) for c in ("pending", "running", "failed", "done", "cancelled")))
+    console.print(table)
+
+
+def report(
+    since: str = typer.Option("7d", help="Window: 7d, 24h, an ISO date or epoch seconds."),
+    out: Path | None = typer.Option(None, help="Reports directory (default: <state dir>/reports)."),
+) -> None:
+    """Run the optimisation report now: figures, recommendations, CSV, PNG, Discord summary."""
+    from flows.report import weekly_optimisation_report
+
+    state = weekly_optimisation_report(since=since, out_dir=str(out) if out else None,
+                                       return_state=True)  # fmt: skip
+    if not state.is_completed():
+        err.print(f"[red]Report failed:[/red] {state.message}")
+        raise typer.Exit(1)
+    result = state.result()
+    from tasks.report_outputs import summary_rows
+
+    table = Table(title=f"Optimisation report (since {since})", show_header=False)
+    for row in summary_rows(result["summary"]):
+        table.add_row(row["figure"], row["value"])
+    console.print(table)
+    for message in result["recommendations"]:
+        console.print(f"• {message}", highlight=False)
+    console.print(f"CSV: {result['csv']}\nChart: {result['chart']}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the admin commands to the ``postflow`` app."""
+    app.command()(health)
+    app.command()(validate)
+    app.command()(structure)
+    app.add_typer(cache_app, name="cache")
+    app.command("test-upload")(upload_test)
+    app.command()(status)
+    app.command()(report)

@@ -1,0 +1,205 @@
+"""``postflow health``: every check the pipeline depends on, each with its fix, and a score.
+
+Required checks (any failure makes the installation unhealthy and ``postflow health`` exit 1):
+settings, watch folder, Frame.io (reachable, token accepted), the Frame.io project and its root
+folder, the Prefect API, disk space in the state directory. Recommended checks lower the
+score only: deployments and automations present, Discord webhook configured, cloudflared
+installed (only when remote uploads use a tunnel).
+
+The Frame.io probe builds a fresh SDK client (never the in-process cached project), so a
+Frame.io that went away since the last ingest is seen as gone.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from prefect.client.orchestration import get_client
+
+from blocks.frameio_project import FrameioProject, load_credentials
+from config.settings import PostflowSettings
+from postflow.errors import FrameioAuthError, FrameioNotFound, PostflowError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+MIN_FREE_BYTES = 1_000_000_000  # 1 GB in the state directory
+PROBE_TIMEOUT_SECONDS = 10.0
+REQUIRED_WEIGHT, RECOMMENDED_WEIGHT = 14, 4
+
+
+@dataclass(frozen=True)
+class Check:
+    """One health check's outcome.
+
+    Attributes:
+        name: what was checked, e.g. ``"Frame.io reachable"``.
+        ok: passed.
+        detail: what was found.
+        fix: what to do when it failed ("" when ok).
+        required: a failure makes the installation unhealthy (else it lowers the score only).
+    """
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    required: bool = True
+
+    @property
+    def weight(self) -> int:
+        """Points of this check in the 0-100 score."""
+        return REQUIRED_WEIGHT if self.required else RECOMMENDED_WEIGHT
+
+
+def score(checks: list[Check]) -> int:
+    """Health score 0-100: the weighted share of checks that passed."""
+    total = sum(c.weight for c in checks)
+    return round(100 * sum(c.weight for c in checks if c.ok) / total) if total else 0
+
+
+def healthy(checks: list[Check]) -> bool:
+    """True when every required check passed."""
+    return all(c.ok for c in checks if c.required)
+
+
+def _fs_type(path: Path) -> str:
+    """Filesystem type of the mount holding ``path`` (Linux /proc/mounts; "" elsewhere)."""
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        return ""
+    best, kind = "", ""
+    target = str(path.resolve())
+    for line in mounts:
+        fields = line.split()
+        if len(fields) > 2 and target.startswith(fields[1]) and len(fields[1]) > len(best):
+            best, kind = fields[1], fields[2]
+    return kind
+
+
+def check_watch_path(settings: PostflowSettings) -> Check:
+    """The watch folder exists and is listable; native events on FUSE (LucidLink) fail."""
+    name, path = "Watch folder readable", Path(settings.watch_path)
+    if not path.is_dir() or not os.access(path, os.R_OK | os.X_OK):
+        return Check(name, False, f"{path} is not a readable folder",
+                     "mount the filespace or set POSTFLOW_WATCH_PATH")  # fmt: skip
+    fs = _fs_type(path)
+    if not settings.use_polling_observer and "fuse" in fs:
+        return Check(name, False, f"{path} is on {fs} with native events (misses remote writes)",
+                     "set POSTFLOW_USE_POLLING_OBSERVER=true")  # fmt: skip
+    mode = "polling" if settings.use_polling_observer else "native events"
+    return Check(name, True, f"{path} ({fs or 'unknown fs'}, {mode})")
+
+
+def check_frameio(settings: PostflowSettings) -> list[Check]:
+    """Two checks: Frame.io reachable with the token accepted, and the project's root folder."""
+    reach, proj = "Frame.io reachable, token valid", "Frame.io project and root folder"
+    skipped = Check(proj, False, "not checked: Frame.io not reachable", "fix the check above")
+    try:
+        credentials = load_credentials(settings)
+        client = credentials.get_client(timeout_seconds=PROBE_TIMEOUT_SECONDS, max_retries=0)
+        project = FrameioProject(client, settings.frameio_account_id, settings.frameio_project_id,
+                                 max_retry_after_seconds=5.0, rate_limit_retries=1)  # fmt: skip
+        root = project.root_folder_id
+    except FrameioNotFound as exc:
+        return [Check(reach, True, f"{settings.frameio_api_base_url} answered"),
+                Check(proj, False, str(exc), "check POSTFLOW_FRAMEIO_ACCOUNT_ID and "
+                      "POSTFLOW_FRAMEIO_PROJECT_ID")]  # fmt: skip
+    except FrameioAuthError as exc:
+        return [Check(reach, False, str(exc), "renew the credentials (postflow setup / login)"),
+                skipped]  # fmt: skip
+    except Exception as exc:  # noqa: BLE001 - any failure is a finding, not a crash
+        return [Check(reach, False, f"{settings.frameio_api_base_url}: {exc}",
+                      "check the network, POSTFLOW_FRAMEIO_API_BASE_URL and credentials"),
+                skipped]  # fmt: skip
+    ok = Check(reach, True, f"{settings.frameio_api_base_url} answered, token accepted")
+    try:
+        children = project.list_children(root)
+    except Exception as exc:  # noqa: BLE001
+        return [ok, Check(proj, False, f"root folder {root}: {exc}", "check project access")]
+    name = getattr(project.project, "name", settings.frameio_project_id)
+    return [ok, Check(proj, True, f"{name}: root folder {root} ({len(children)} items)")]
+
+
+def _names_in(path: Path, key: str) -> set[str]:
+    return {d["name"] for d in (yaml.safe_load(path.read_text()) or {}).get(key, [])}
+
+
+def check_prefect() -> list[Check]:
+    """The Prefect API answers; the deployments of prefect.yaml and the automations of
+    automations.yaml exist there (recommended)."""
+    name = "Prefect API reachable"
+    try:
+        with get_client(sync_client=True) as client:
+            error = client.api_healthcheck()
+            if error is not None:
+                raise error
+            url = str(client.api_url)
+            deployments = {d.name for d in client.read_deployments()}
+            automations = {a.name for a in client.read_automations()}
+    except Exception as exc:  # noqa: BLE001
+        return [Check(name, False, f"{type(exc).__name__}: {exc}",
+                      "start it (postflow up) or set PREFECT_API_URL")]  # fmt: skip
+    checks = [Check(name, True, url)]
+    for label, wanted, found, fix in (
+        ("Deployments present", _names_in(PROJECT_ROOT / "prefect.yaml", "deployments"),
+         deployments, "postflow up (or prefect deploy --all)"),
+        ("Automations present", _names_in(PROJECT_ROOT / "automations.yaml", "automations"),
+         automations, "postflow automations apply"),
+    ):  # fmt: skip
+        missing = sorted(wanted - found)
+        detail = f"missing: {', '.join(missing)}" if missing else f"{len(wanted)} found"
+        checks.append(Check(label, not missing, detail, fix if missing else "", required=False))
+    return checks
+
+
+def check_disk(settings: PostflowSettings) -> Check:
+    """At least 1 GB free where the state directory lives (ledger, reports, cache records)."""
+    path = Path(settings.state_dir).resolve()
+    while not path.exists():
+        path = path.parent
+    free = shutil.disk_usage(path).free
+    detail = f"{free / 1e9:.1f} GB free at {path} (need 1 GB)"
+    fix = "free space or move POSTFLOW_STATE_DIR"
+    return Check("Disk space (state dir)", free >= MIN_FREE_BYTES, detail, fix)
+
+
+def check_optional(settings: PostflowSettings) -> list[Check]:
+    """Discord webhook configured; cloudflared installed when a tunnel is used."""
+    url = settings.discord_webhook_url
+    configured = bool(url and url.get_secret_value())
+    discord = Check("Discord webhook configured", configured,
+                    "set" if configured else "not set: no Discord messages",
+                    "" if configured else "set POSTFLOW_DISCORD_WEBHOOK_URL (or postflow setup)",
+                    required=False)  # fmt: skip
+    if settings.tunnel_mode == "off" or settings.upload_strategy == "multipart":
+        tunnel = Check("cloudflared (optional)", True, "not needed (no remote uploads)",
+                       required=False)  # fmt: skip
+    else:
+        found = shutil.which(settings.cloudflared_path)
+        tunnel = Check("cloudflared (optional)", bool(found), found or "not found: multipart only",
+                       "install cloudflared for remote uploads", required=False)  # fmt: skip
+    return [discord, tunnel]
+
+
+def run_checks(load_settings: Callable[[], PostflowSettings]) -> list[Check]:
+    """Run every check in order; settings that do not validate stop the dependent ones."""
+    try:
+        settings = load_settings()
+    except (ValueError, PostflowError) as exc:
+        return [Check("Settings valid", False, str(exc).splitlines()[0],
+                      "fix the POSTFLOW_* variables or .env")]  # fmt: skip
+    missing = settings.frameio_ids_missing()
+    checks = [Check("Settings valid", not missing,
+                    f"missing {', '.join(missing)}" if missing else "POSTFLOW_* settings load",
+                    "set them (postflow setup)" if missing else "")]  # fmt: skip
+    checks.append(check_watch_path(settings))
+    checks += check_frameio(settings)
+    checks += check_prefect()
+    checks.append(check_disk(settings))
+    checks += check_optional(settings)
+    return checks

@@ -1,0 +1,128 @@
+"""Admin commands through typer's CliRunner against the sandbox and the Prefect test server."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from flows.ingest import ingest_file
+from postflow import admin
+from postflow.cli import app
+from tests.integration.helpers import all_files, make_file
+
+pytestmark = pytest.mark.integration
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch):
+    """Rich wraps at 80 columns off a terminal; keep check names on one line."""
+    monkeypatch.setattr(admin, "console", Console(width=200))
+
+
+@pytest.fixture
+def cli(pipeline):
+    """``cli("health")`` -> the CliRunner result, with the pipeline's settings."""
+    return lambda *args: runner.invoke(app, list(args))
+
+
+def _since_now() -> str:
+    return (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+
+
+def test_health_is_healthy_against_the_sandbox(cli):
+    result = cli("health")
+    assert result.exit_code == 0, result.output
+    assert "Healthy" in result.output
+    assert "Frame.io reachable, token valid" in result.output
+    assert "Score: " in result.output
+
+
+def test_health_fails_and_names_frameio_when_the_sandbox_is_down(cli, pipeline):
+    pipeline.sandbox.stop()
+    result = cli("health")
+    assert result.exit_code == 1
+    [verdict] = [line for line in result.output.splitlines() if line.startswith("Unhealthy:")]
+    assert "Frame.io reachable, token valid" in verdict
+    assert "Prefect API" not in verdict and "Watch folder" not in verdict
+
+
+def test_health_fails_when_the_watch_folder_is_missing(cli, postflow_env, tmp_path):
+    postflow_env(watch_path=tmp_path / "nowhere")
+    result = cli("health")
+    assert result.exit_code == 1
+    assert "Unhealthy: Watch folder readable" in result.output
+
+
+def test_validate_checks_every_rule_and_the_blocks(cli):
+    result = cli("validate")
+    assert result.exit_code == 0, result.output
+    for rule in ("scene_code_shot", "scene_title_shot", "project_sequence_shot"):
+        assert f"rule {rule}" in result.output
+    assert "SC01_UNDLM_00412_V002.mov → SCENES/SC01/UNDLM_00412" in result.output
+
+
+def test_validate_fails_on_a_rule_without_example(cli, postflow_env, tmp_path):
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[[rules]]\nname = "bare"\npattern = \'(?P<scene>SC\\d+)_(?P<shot>\\w+?)'
+                     '_V(?P<version>\\d+)\'\n')  # fmt: skip
+    postflow_env(nomenclature_path=rules)
+    result = cli("validate")
+    assert result.exit_code == 1
+    assert "no example" in result.output
+
+
+def test_status_counts_files_by_their_latest_run(cli, pipeline, postflow_env):
+    since = _since_now()
+    postflow_env(task_retries=0)
+    ingest_file(str(make_file(pipeline.by_shot, "SC01_UNDLM_00412_V001.mov", 50_000)))
+    pipeline.sandbox.inject_status(403, count=1, path=r".*/files/local_upload$")
+    bad = make_file(pipeline.by_shot, "SC01_UNDLM_00412_V002.mov", 50_000)
+    assert ingest_file(str(bad), return_state=True).is_failed()
+    result = cli("status", "--since", since)
+    assert result.exit_code == 0, result.output
+    counts = result.output.strip().splitlines()[-2].split("│")[1:-1]
+    assert [int(c) for c in counts] == [0, 0, 1, 1, 0]  # pending running failed done cancelled
+
+
+def test_structure_prints_scenes_shots_and_versions(cli, pipeline):
+    for version in (1, 2):
+        name = f"SC02_TREE_00001_V00{version}.mov"
+        ingest_file(str(make_file(pipeline.by_shot, name, 30_000)))
+    result = cli("structure", "--depth", "5")
+    assert result.exit_code == 0, result.output
+    for text in ("SCENES/", "SC02/", "TREE_00001/", "(version stack)",
+                 "SC02_TREE_00001_V001.mov", "SC02_TREE_00001_V002.mov"):  # fmt: skip
+        assert text in result.output
+
+
+def test_cache_stats_and_selective_clear(cli, pipeline, postflow_env, tmp_path):
+    postflow_env(structure_cache_ttl_seconds=3600, structure_cache_dir=tmp_path / "cache")
+    record = ingest_file(str(make_file(pipeline.by_shot, "SC03_CACHE_00001_V001.mov", 30_000)))
+    stats = cli("cache", "stats", "--since", _since_now())
+    assert stats.exit_code == 0, stats.output
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip()
+            for line in stats.output.splitlines() if line.count("│") == 3}  # fmt: skip
+    assert (rows["entries"], rows["expired"]) == ("3", "0")  # SCENES, SC03, CACHE_00001
+    cleared = cli("cache", "clear", "--pattern", record["folder_id"])
+    assert "Removed 1 of 3" in cleared.output
+    assert "Removed 2 of 2" in cli("cache", "clear").output
+
+
+def test_test_upload_sends_one_file_and_diagnoses(cli, pipeline, tmp_path):
+    source = make_file(tmp_path, "probe_v003.mov", 600_000)
+    result = cli("test-upload", str(source), "SC04", "PROBE_00001")
+    assert result.exit_code == 0, result.output
+    assert "multipart" in result.output and "healthy upload" in result.output
+    [uploaded] = all_files(pipeline.project())
+    assert uploaded.name == "probe_v003.mov" and uploaded.file_size == 600_000
+
+
+def test_report_command_on_an_empty_window_says_all_good(cli, tmp_path):
+    result = cli("report", "--since", _since_now(), "--out", str(tmp_path / "reports"))
+    assert result.exit_code == 0, result.output
+    assert "All good" in result.output
+    assert len(list((tmp_path / "reports").glob("*.png"))) == 1

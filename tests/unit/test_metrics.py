@@ -1,0 +1,159 @@
+"""Report figures and recommendations from plain rows (pandas only, no Prefect)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tasks.metrics import (
+    UPLOAD_COMPLETED,
+    UPLOAD_FAILED,
+    Thresholds,
+    compute_metrics,
+    recommend,
+    status_counts,
+)
+
+DAY1 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+DAY2 = DAY1 + timedelta(days=1)
+
+
+def _run(i: int, state: str = "COMPLETED", day: datetime = DAY1, seconds: float = 2.0) -> dict:
+    return {"id": f"r{i}", "path": f"/w/SC01_A_{i:05d}_V001.mov", "state": state,
+            "start_time": day + timedelta(minutes=i), "seconds": seconds}  # fmt: skip
+
+
+def _done(i: int, mbps: float, day: datetime = DAY1, **extra: object) -> dict:
+    row = {"event": UPLOAD_COMPLETED, "occurred": day + timedelta(minutes=i),
+           "flow_run_id": f"r{i}", "path": f"/w/SC01_A_{i:05d}_V001.mov",
+           "size_bytes": 10_000_000, "seconds": 10 / mbps, "strategy": "multipart",
+           "megabytes_per_second": mbps, "rate_limited": 0, "retried_parts": 0,
+           "cpu_percent": 10.0, "rss_mb": 200.0}  # fmt: skip
+    return {**row, **extra}
+
+
+def _failed(i: int, error_type: str, day: datetime = DAY1, **extra: object) -> dict:
+    return {"event": UPLOAD_FAILED, "occurred": day + timedelta(minutes=i), "flow_run_id": f"r{i}",
+            "path": f"/w/BAD_{i}.mov", "error_type": error_type, "cpu_percent": 30.0,
+            "rss_mb": 250.0, **extra}  # fmt: skip
+
+
+def _structure(run: int, cached: bool, seconds: float = 0.5) -> dict:
+    return {"flow_run_id": f"r{run}", "task": "ensure-folder",
+            "state_name": "Cached" if cached else "Completed", "seconds": seconds,
+            "run_count": 0 if cached else 1}  # fmt: skip
+
+
+def _upload(run: int, state: str = "Completed", run_count: int = 1) -> dict:
+    return {"flow_run_id": f"r{run}", "task": "upload-file", "state_name": state,
+            "seconds": 3.0, "run_count": run_count}  # fmt: skip
+
+
+@pytest.fixture
+def week():
+    """17 landed, 2 Frame.io auth failures, 1 bad name; 3 structure look-ups, 1 cached."""
+    runs = [_run(i) for i in range(17)]
+    runs += [_run(17, "FAILED"), _run(18, "FAILED"), _run(19, "FAILED", day=DAY2)]
+    runs.append({"id": "w1", "path": "/w/SC02_B_00001_V001.mov", "state": "SCHEDULED",
+                 "start_time": None, "seconds": 0.0})  # fmt: skip
+    events = [_done(i, mbps=10.0 + i, rate_limited=1 if i < 2 else 0) for i in range(17)]
+    events += [_failed(17, "FrameioAuthError"), _failed(18, "FrameioAuthError"),
+               _failed(19, "NamingError", day=DAY2, path="/w/RANDOM_RENDER.mov")]  # fmt: skip
+    tasks = [_structure(0, False, 1.0), _structure(1, True), _structure(2, False, 3.0)]
+    tasks += [_upload(i) for i in range(17)] + [_upload(17, "Failed"), _upload(18, "Failed")]
+    tasks[3]["run_count"] = 2  # one upload retried once, then landed
+    return compute_metrics(runs, tasks, events)
+
+
+def test_counts_and_rates_match_the_rows(week):
+    s = week.summary
+    assert (s["runs_finished"], s["files_ingested"], s["failed"]) == (20, 17, 3)
+    assert s["error_rate"] == pytest.approx(0.15)
+    assert s["files_waiting"] == 1
+    assert s["unparseable_names"] == 1
+
+
+def test_upload_failures_count_failed_attempts_including_retries(week):
+    assert week.summary["upload_attempts"] == 20  # 19 task runs, one of them ran twice
+    assert week.summary["upload_failure_rate"] == pytest.approx(3 / 20)
+    assert week.summary["task_retries"] == 1
+
+
+def test_cache_hit_rate_and_latency_come_from_structure_task_runs(week):
+    assert week.summary["cache_hit_rate"] == pytest.approx(1 / 3)
+    assert week.summary["api_latency_seconds_mean"] == pytest.approx(2.0)  # executed only
+    assert week.steps.loc["ensure-folder", "count"] == 2
+
+
+def test_throughput_by_strategy_has_mean_median_p95(week):
+    row = week.throughput.loc["multipart"]
+    assert row["count"] == 17
+    assert row["mean"] == pytest.approx(18.0) and row["median"] == pytest.approx(18.0)
+    assert row["median"] < row["p95"] <= 26.0
+    assert week.summary["rate_limited_429"] == 2
+
+
+def test_top_errors_daily_figures_and_unparseable_names(week):
+    assert week.errors.to_dict("records") == [
+        {"error_type": "FrameioAuthError", "count": 2}, {"error_type": "NamingError", "count": 1},
+    ]  # fmt: skip
+    assert week.daily["files"].tolist() == [17, 0]
+    assert week.daily["failed"].tolist() == [2, 1]
+    assert week.unparseable == ["RANDOM_RENDER.mov"]
+
+
+def test_per_file_rows_join_runs_with_their_upload_event(week):
+    files = week.files.set_index("id")
+    assert len(files) == 21
+    assert files.loc["r3", "megabytes_per_second"] == 13.0
+    assert files.loc["r17", "error_type"] == "FrameioAuthError"
+    assert {"run_seconds", "upload_seconds", "state"} <= set(files.columns)
+
+
+def test_worker_cpu_and_memory_from_event_samples(week):
+    assert week.summary["rss_mb_max"] == 250.0
+    assert week.summary["cpu_percent_max"] == 30.0
+
+
+def test_error_rate_and_cache_recommendations_fire_above_thresholds(week):
+    fired = {r.metric: r for r in recommend(week.summary, Thresholds())}
+    assert set(fired) == {"error_rate", "upload_failure_rate", "cache_hit_rate"}
+    assert "15.0%" in fired["error_rate"].message
+    assert fired["error_rate"].threshold == 0.05
+
+
+def test_all_good_when_no_threshold_is_crossed(week):
+    relaxed = Thresholds(error_rate=0.2, upload_failure_rate=0.2, cache_hit_rate_min=0.3)
+    [only] = recommend(week.summary, relaxed)
+    assert only.metric == "all_good"
+    assert "All good" in only.message
+
+
+def test_memory_and_latency_recommendations(week):
+    strict = Thresholds(error_rate=1, upload_failure_rate=1, cache_hit_rate_min=0,
+                        memory_mb=240, api_latency_seconds=1.5)  # fmt: skip
+    assert {r.metric for r in recommend(week.summary, strict)} == {
+        "rss_mb_max",
+        "api_latency_seconds_mean",
+    }
+
+
+def test_empty_window_gives_zero_counts_and_no_rates():
+    empty = compute_metrics([], [], [])
+    assert empty.summary["files_ingested"] == 0
+    assert empty.summary["error_rate"] is None and empty.summary["cache_hit_rate"] is None
+    assert empty.daily.empty and empty.files.empty
+    assert [r.metric for r in recommend(empty.summary, Thresholds())] == ["all_good"]
+
+
+def test_status_counts_use_each_files_latest_run():
+    runs = [
+        {**_run(1, "FAILED"), "path": "/w/a.mov"},
+        {**_run(2, "COMPLETED"), "path": "/w/a.mov"},  # rerun landed
+        {**_run(3, "FAILED"), "path": "/w/b.mov"},
+        {**_run(4, "RUNNING"), "path": "/w/c.mov"},
+        {"id": "x", "path": "/w/d.mov", "state": "SCHEDULED", "start_time": None, "seconds": 0},
+    ]
+    assert status_counts(runs) == {"pending": 1, "running": 1, "failed": 1, "done": 1,
+                                   "cancelled": 0}  # fmt: skip
