@@ -284,11 +284,16 @@ def upload_test(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="A file to send."),
     scene: str = typer.Argument(..., help="Scene folder, e.g. SC01."),
     shot: str = typer.Argument(..., help="Shot folder, e.g. UNDLM_00412."),
-    strategy: str = typer.Option("multipart", help="multipart, or auto/remote (remote needs "
-                                 "the Range server and tunnel of a running sensor)."),
+    strategy: str = typer.Option("multipart", help="multipart, auto or remote. auto/remote start "
+                                 "a Range server and a cloudflared tunnel for this upload; "
+                                 "without cloudflared on PATH they fall back to multipart."),
 ) -> None:  # fmt: skip
     """Upload one file into SCENES/SCENE/SHOT with a progress bar and a short diagnosis."""
+    if strategy not in ("multipart", "auto", "remote"):
+        err.print(f"[red]--strategy must be multipart, auto or remote, not {strategy!r}[/red]")
+        raise typer.Exit(2)
     from blocks.frameio_project import open_project
+    from blocks.remote_endpoint import close_remote_endpoints, remote_endpoint
     from tasks.naming import load_nomenclature
     from tasks.remote import upload_with_fallback
     from tasks.structure import resolve_folder_path
@@ -301,15 +306,19 @@ def upload_test(
         project = open_project(settings)
         rules = load_nomenclature(settings.nomenclature_path, settings.extensions)
         folder_id = resolve_folder_path(project, shot_name.folder_path)
+        endpoint = remote_endpoint(settings)  # None for multipart
+        server, tunnel = (endpoint.range_server, endpoint.tunnel) if endpoint else (None, None)
         with Progress(*columns, console=console) as progress:
             bar = progress.add_task(shot_name.file, total=file.stat().st_size)
             result = upload_with_fallback(
-                project, folder_id, str(file.resolve()), shot_name, rules, settings,
-                progress=lambda delta: progress.advance(bar, delta),
+                project, folder_id, str(file.resolve()), shot_name, rules, settings, server,
+                tunnel, progress=lambda delta: progress.advance(bar, delta),
             )  # fmt: skip
     except PostflowError as exc:
         err.print(f"[red]Upload failed:[/red] {type(exc).__name__}: {exc}")
         raise typer.Exit(1) from exc
+    finally:
+        close_remote_endpoints()
     table = Table(title=f"Test upload of {shot_name.file}", show_header=False)
     for key in ("strategy", "strategy_reason", "size_bytes", "seconds", "megabytes_per_second",
                 "parts", "retried_parts", "rate_limited", "view_url"):  # fmt: skip

@@ -12,6 +12,7 @@ from flows.ingest import ingest_file
 from postflow import admin
 from postflow.cli import app
 from tests.integration.helpers import all_files, make_file
+from tests.integration.remote_helpers import install_fake_cloudflared
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()
@@ -119,6 +120,16 @@ def test_test_upload_sends_one_file_and_diagnoses(cli, pipeline, tmp_path):
     assert "multipart" in result.output and "healthy upload" in result.output
     [uploaded] = all_files(pipeline.project())
     assert uploaded.name == "probe_v003.mov" and uploaded.file_size == 600_000
+
+
+def test_test_upload_remote_is_pulled_through_the_tunnel(cli, pipeline, tmp_path, monkeypatch):
+    install_fake_cloudflared(tmp_path, monkeypatch)
+    source = make_file(tmp_path, "probe_v004.mov", 600_000)
+    result = cli("test-upload", str(source), "SC04", "PROBE_00002", "--strategy", "remote")
+    assert result.exit_code == 0, result.output
+    assert "remote: tunnel healthy" in result.output
+    [uploaded] = all_files(pipeline.project())
+    assert pipeline.sandbox.stored_bytes(uploaded.id) == source.read_bytes()
 
 
 def test_report_command_on_an_empty_window_says_all_good(cli, tmp_path):
