@@ -102,6 +102,7 @@ class TunnelManager:
         max_restart_backoff_seconds: float = 30.0,
         health_interval_seconds: float = 1.0,
         stop_timeout_seconds: float = 5.0,
+        unready_restart_checks: int = 10,
     ) -> None:
         self.local_url = local_url
         self.mode = mode
@@ -113,6 +114,7 @@ class TunnelManager:
         self.max_restart_backoff_seconds = max_restart_backoff_seconds
         self.health_interval_seconds = health_interval_seconds
         self.stop_timeout_seconds = stop_timeout_seconds
+        self.unready_restart_checks = unready_restart_checks
         self.restarts = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -298,18 +300,33 @@ class TunnelManager:
             self._stop.wait(0.1)
         raise TunnelError("stopped")
 
+    def _ready(self, metrics: str) -> bool:
+        try:
+            return self._http.get(f"http://{metrics}/ready").status_code == 200
+        except (httpx.HTTPError, RuntimeError):  # RuntimeError: client closed by stop()
+            return False
+
     def _watch(self) -> None:
         delay = self.restart_backoff_seconds
+        unready = 0
         while not self._stop.wait(self.health_interval_seconds):
             with self._lock:
-                proc = self._proc
+                proc, metrics = self._proc, self._metrics
             code = proc.poll() if proc is not None else -1
             if code is None:
-                continue
-            self._set_down(f"cloudflared exited with code {code}")
+                # Alive is not enough: a cloudflared that lost its edge connections answers
+                # /ready 503 for good. Restart it after `unready_restart_checks` in a row.
+                unready = 0 if self._ready(metrics) else unready + 1
+                if unready < self.unready_restart_checks:
+                    continue
+                problem = f"cloudflared not ready for {unready} checks in a row"
+            else:
+                problem = f"cloudflared exited with code {code}"
+            unready = 0
+            self._set_down(problem)
             if proc is not None:
                 self._terminate(proc)  # reap it and anything left in its process group
-            logger.warning("cloudflared exited with code %s; restarting in %.1f s", code, delay)
+            logger.warning("%s; restarting in %.1f s", problem, delay)
             if self._stop.wait(delay):
                 return
             try:

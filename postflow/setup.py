@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlparse
 
 from frameio.auth import WebAppAuth
 from prefect.blocks.notifications import DiscordWebhook
+from prefect.exceptions import ObjectAlreadyExists
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -35,9 +36,17 @@ ALERTS_BLOCK = "postflow-alerts"
 
 def register_block_types() -> None:
     """Register every RL PostFlow block type with the Prefect API (like
-    ``prefect block register -m blocks``)."""
+    ``prefect block register -m blocks``).
+
+    Safe when several processes start at once (two ``postflow up`` on one server): Prefect
+    reads, then creates, so the slower one gets ``ObjectAlreadyExists``; its second try
+    finds the type and updates it instead.
+    """
     for block_type in BLOCK_TYPES:
-        block_type.register_type_and_schema()
+        try:
+            block_type.register_type_and_schema()
+        except ObjectAlreadyExists:
+            block_type.register_type_and_schema()
 
 
 def setup_blocks(

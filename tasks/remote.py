@@ -53,6 +53,9 @@ __all__ = [
     "choose_strategy", "human_bytes", "upload_file_auto", "upload_remote", "upload_with_fallback",
 ]  # fmt: skip
 
+# How long a remote upload waits for a named tunnel that went down to come back (seconds).
+NAMED_TUNNEL_DOWN_GRACE_SECONDS = 60.0
+
 # Remote failures after which multipart would fail the same way: raised, not fallen back from.
 _NO_FALLBACK = (SourceFileError, FrameioNotFound, FrameioAuthError)
 
@@ -118,6 +121,10 @@ def _wait_remote(
     """
     deadline = time.monotonic() + timeout
     delay = 0.25  # upload status allows 5 calls/s, shared by concurrent ingests
+    # A quick tunnel comes back under a new hostname, so once it is down the source URL is
+    # dead: fall back at once. A named tunnel keeps its hostname: give it time to return.
+    grace = 0.0 if tunnel.mode == "quick" else NAMED_TUNNEL_DOWN_GRACE_SECONDS
+    down_since: float | None = None
     while True:
         status = project.upload_status(file_id)
         if status.upload_failed:
@@ -128,6 +135,12 @@ def _wait_remote(
         if current is not None and current != base_url:
             raise RemoteUploadError(
                 f"tunnel restarted at {current}; source URL gone", file_id=file_id
+            )
+        down_since = (down_since or time.monotonic()) if current is None else None
+        if down_since is not None and time.monotonic() - down_since >= grace:
+            raise RemoteUploadError(
+                f"tunnel down ({tunnel.reason or 'not ready'}); source URL unreachable",
+                file_id=file_id,
             )
         if time.monotonic() > deadline:
             raise RemoteUploadError(

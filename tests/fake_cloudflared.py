@@ -26,6 +26,8 @@ Test knobs (environment):
 * ``FAKE_CLOUDFLARED_CUT_ONCE_AFTER_BYTES=N``: reset the connection that reaches N response
   bytes (once) and keep running, like a dropped connection;
 * ``FAKE_CLOUDFLARED_READY_AFTER_SECONDS`` (default 0.3): how long ``/ready`` answers 503;
+* ``FAKE_CLOUDFLARED_UNREADY_AFTER_SECONDS=S``: from S seconds after start, ``/ready`` answers
+  503 for good while the process keeps running, like a tunnel that lost its edge connections;
 * ``FAKE_CLOUDFLARED_RECORD=<file>``: append one JSON line per event (start, with argv and
   whether a token came; each /ready probe; die; cut; stop).
 """
@@ -43,6 +45,7 @@ import time
 from urllib.parse import urlsplit
 
 READY_AFTER_SECONDS = float(os.environ.get("FAKE_CLOUDFLARED_READY_AFTER_SECONDS", "0.3"))
+UNREADY_AFTER_SECONDS = float(os.environ.get("FAKE_CLOUDFLARED_UNREADY_AFTER_SECONDS", "0") or 0)
 DIE_AFTER_BYTES = int(os.environ.get("FAKE_CLOUDFLARED_DIE_AFTER_BYTES", "0") or 0)
 CUT_ONCE_AFTER_BYTES = int(os.environ.get("FAKE_CLOUDFLARED_CUT_ONCE_AFTER_BYTES", "0") or 0)
 RECORD = os.environ.get("FAKE_CLOUDFLARED_RECORD", "")
@@ -127,7 +130,11 @@ async def metrics_handler(
     if path == "/quicktunnel":
         status, body = 200, {"hostname": hostname}
     elif path == "/ready":
-        ready = time.monotonic() >= up_at
+        now = time.monotonic()
+        hung = (
+            UNREADY_AFTER_SECONDS > 0 and now >= up_at - READY_AFTER_SECONDS + UNREADY_AFTER_SECONDS
+        )
+        ready = now >= up_at and not hung
         status = 200 if ready else 503
         body = {"status": status, "readyConnections": 4 if ready else 0, "connectorId": "fake"}
         record("ready_probe", status=status)

@@ -70,6 +70,17 @@ def test_a_dead_cloudflared_is_restarted_with_a_new_address(tunnel: TunnelManage
     assert tunnel.base_url != first_url
 
 
+def test_a_running_but_unready_cloudflared_is_restarted(
+    record: Path, server: tuple[RangeServer, SharedFile], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_CLOUDFLARED_UNREADY_AFTER_SECONDS", "1.0")
+    with TunnelManager(server[0].url, unready_restart_checks=3, **FAST) as manager:
+        first_pid = manager.pid
+        assert first_pid is not None and manager.healthy()
+        assert wait_until(lambda: manager.restarts >= 1 and manager.pid != first_pid)
+        assert not psutil.pid_exists(first_pid) or psutil.Process(first_pid).status() == "zombie"
+
+
 def test_stop_leaves_no_cloudflared_process(tunnel: TunnelManager) -> None:
     pid = tunnel.pid
     tunnel.stop()
