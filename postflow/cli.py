@@ -280,37 +280,55 @@ def up(
     """Run RL PostFlow the Prefect way: server, blocks, deployments, all served here.
 
     Uses PREFECT_API_URL when it answers, else starts a local Prefect server (SQLite,
-    loopback). Serves every deployment of prefect.yaml from this process; the sensor emits
-    postflow.file.ready events and the ingest-file trigger starts one run per file.
-    Ctrl-C stops serving (Prefect pauses the schedules until the next `up`).
+    loopback). Registers every deployment of prefect.yaml, then applies the automations,
+    starts one watch-by-shot run if none is live, and serves them all from this process; the
+    sensor emits postflow.file.ready events and the ingest-file trigger starts one run per file.
+    Ctrl-C or SIGTERM stops serving (Prefect pauses the schedules until the next `up`) and
+    stops a server started here.
     """
-    from prefect import serve
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from postflow.setup import register_block_types
-    from postflow.up import api_healthy, load_deployments, start_local_server
+    from postflow.up import (
+        api_healthy,
+        apply_deployments,
+        ensure_sensor_run,
+        exit_on_sigterm,
+        load_deployments,
+        serve_deployments,
+        start_local_server,
+        stop_server,
+    )
 
     settings = _settings()
     api_url = PREFECT_API_URL.value()
     server = None
-    if not api_url or not api_healthy(api_url):
-        console.print(f"Starting a local Prefect server on 127.0.0.1:{port} ...")
-        server, api_url = start_local_server(port, settings.state_dir / "prefect-server.log")
-    os.environ.update(
-        PREFECT_API_URL=api_url, POSTFLOW_DISPATCH_MODE="events", POSTFLOW_USE_PREFECT_LIMITS="true"
-    )
+    exit_on_sigterm()  # until serve installs its own handler: never orphan the server
     try:
+        if not api_url or not api_healthy(api_url):
+            console.print(f"Starting a local Prefect server on 127.0.0.1:{port} ...")
+            try:
+                server, api_url = start_local_server(
+                    port, settings.state_dir / "prefect-server.log"
+                )
+            except PostflowError as exc:
+                err.print(f"[red]{exc}[/red]")
+                raise typer.Exit(2) from exc
+        os.environ.update(PREFECT_API_URL=api_url, POSTFLOW_DISPATCH_MODE="events",
+                          POSTFLOW_USE_PREFECT_LIMITS="true")  # fmt: skip
         with temporary_settings(updates={PREFECT_API_URL: api_url}):
             register_block_types()
-            _limits_and_automations(settings)
             deployments = [d for d in load_deployments() if not only or d.name in only]
+            apply_deployments(deployments)  # first: the sensor-restart automation needs its id
+            _limits_and_automations(settings)
+            if any(d.name == "watch-by-shot" for d in deployments):
+                run, created = ensure_sensor_run()
+                console.print(f"Sensor run: {run.name} ({'started' if created else 'existing'})")
             console.print(f"Prefect UI: [bold]{api_url.removesuffix('/api')}[/bold]")
             console.print("Serving: " + ", ".join(d.name for d in deployments))
-            serve(*deployments, limit=limit)
+            serve_deployments(deployments, limit=limit)  # prefect.serve, with a clean stop
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait(30)
+        stop_server(server)
 
 
 @app.command()
@@ -343,21 +361,65 @@ def sandbox(
 
 
 @app.command()
+def share(
+    path: Path = typer.Argument(
+        ..., metavar="PATH", help="The file to share (e.g. a BY_SHOT render)."
+    ),
+    ttl: int | None = typer.Option(
+        None, "--ttl", min=1, help="Link lifetime in seconds (POSTFLOW_SHARE_TOKEN_TTL_SECONDS)."
+    ),
+    no_tunnel: bool = typer.Option(
+        False, "--no-tunnel", help="Serve on loopback only; do not start cloudflared."
+    ),
+) -> None:
+    """Serve one file over HTTP (Range requests, HEAD) at a secret, expiring URL until Ctrl-C.
+
+    Prints the URL Frame.io would pull from: through the Cloudflare tunnel (POSTFLOW_TUNNEL_*
+    settings) when cloudflared is available, else - or with --no-tunnel - the loopback URL.
+    Use it to check the remote-upload path by hand, e.g. `curl -r 0-99 URL`.
+    """
+    from postflow.share import share_file
+
+    try:
+        share_file(path, ttl_seconds=ttl, use_tunnel=not no_tunnel, console=console)
+    except (PostflowError, OSError) as exc:
+        err.print(f"[red]Cannot share {path}:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+@app.command()
 def demo(
     keep_running: bool = typer.Option(
-        False, "--keep-running", help="Keep the sandbox and sensor up after the demo files."
+        False, "--keep-running", help="Keep serving and watching after the demo files (Ctrl-C)."
     ),
     work_dir: Path | None = typer.Option(None, help="Where to put BY_SHOT (default: a temp dir)."),
+    in_process: bool = typer.Option(
+        False, "--in-process", help="No Prefect server: sensor and ingests in this process."
+    ),
+    port: int = typer.Option(
+        4200, help="Port of the Prefect server started here (a free one if taken; 0: any)."
+    ),
 ) -> None:
-    """Run the whole pipeline locally: sandbox Frame.io + Discord receiver + sensor + ingests.
+    """Run the whole pipeline locally: sandbox Frame.io + Discord receiver + Prefect + sensor.
 
-    Needs no Frame.io account and no network. Prints the resulting Frame.io tree, the
-    Discord messages and a Prefect run summary; exit code 0 when every good file landed.
+    Goes the `postflow up` way: starts (or reuses, via PREFECT_API_URL) a local Prefect
+    server, serves the deployments, the sensor emits postflow.file.ready and the trigger
+    starts one ingest-file run per file, all visible in the Prefect UI. Needs no Frame.io
+    account and no network. Prints the Frame.io tree, the Discord messages and the Prefect
+    runs; exit code 0 when every good file landed. Falls back to --in-process (and says so)
+    when no Prefect server can be started.
     """
     from postflow.demo import run_demo
 
-    raise typer.Exit(run_demo(console, keep_running=keep_running, work_dir=work_dir))
+    code = run_demo(
+        console, keep_running=keep_running, work_dir=work_dir, in_process=in_process, port=port
+    )
+    raise typer.Exit(code)
 
+
+from postflow.admin import register as _register_admin  # noqa: E402 - admin commands
+
+_register_admin(app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -1,22 +1,39 @@
 """``postflow demo``: the whole pipeline on one machine, with no Frame.io account and no network.
 
-It starts the Frame.io sandbox and a Discord receiver on loopback, saves a credentials block
-for the sandbox in the local Prefect, writes sample renders into a temporary BY_SHOT while the
-sensor watches it (the three seed name formats, a second version of one shot, junk files, a
-0-byte LucidLink-style placeholder and one unreadable name), waits until every file is
-ingested, and prints the Frame.io tree, the Discord messages and a Prefect run summary.
+It starts the Frame.io sandbox and a Discord receiver on loopback, then runs RL PostFlow the
+way ``postflow up`` does, so every run and artifact is visible in the Prefect UI:
+
+1. reuse the Prefect server at ``PREFECT_API_URL`` if one answers, else start a local one
+   (SQLite in ``PREFECT_HOME``, loopback, its own session, stopped on every exit path);
+2. save a credentials block for the sandbox and an alerts block that posts to the receiver;
+3. start ``postflow up`` (a subprocess): it registers the deployments of ``prefect.yaml``,
+   applies the automations, starts the ``watch-by-shot`` sensor run and serves everything;
+   the sensor runs in events mode and the ``postflow.file.ready`` trigger starts one
+   ``ingest-file`` run per file;
+4. write sample renders into a temporary BY_SHOT (the three seed name formats, a second version
+   of one shot, junk files, a 0-byte LucidLink-style placeholder and one unreadable name), wait
+   until every file's ingest run has finished, and print the Frame.io tree, the Discord messages
+   and the Prefect runs.
+
+``--in-process`` (and the automatic fallback when no Prefect server can be started) runs the
+sensor and the ingests inside this process instead, with Prefect's ephemeral API: same result,
+but nothing to look at in a Prefect UI.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -26,10 +43,26 @@ from blocks.frameio import FrameioCredentials
 from blocks.frameio_project import FrameioProject, open_project
 from config.settings import PostflowSettings
 from postflow.discord_receiver import DiscordReceiver
+from postflow.errors import PostflowError
 from postflow.sandbox.server import SandboxServer
+from postflow.up import (
+    PROJECT_ROOT,
+    SENSOR_DEPLOYMENT,
+    api_healthy,
+    exit_on_sigterm,
+    free_port,
+    start_local_server,
+    stop_server,
+)
 from tasks.notify import human_bytes
 
 DEMO_BLOCK = "postflow-demo-frameio"
+ALERTS_BLOCK = "postflow-demo-alerts"
+INGEST_DEPLOYMENT = "ingest-file/ingest-file"
+SERVER_START_SECONDS = 90.0  # `prefect server start` is healthy after ~15 s on 2 cores
+SENSOR_START_SECONDS = 90.0  # `postflow up` registers everything, then the runner starts it
+INGESTS_SECONDS = 150.0  # from the first file written to the last ingest run finished
+ALERT_SECONDS = 20.0  # the failed-ingest automation's Discord alert
 GOOD_FILES = [
     "SC01_UNDLM_00412_V001.mov",
     "SC01_UNDLM_00412_V002.mov",
@@ -92,17 +125,28 @@ def _demo_env(base: Path, sandbox: SandboxServer, discord: DiscordReceiver) -> d
         "POSTFLOW_FRAMEIO_WORKSPACE_ID": sandbox.workspace_id,
         "POSTFLOW_FRAMEIO_PROJECT_ID": sandbox.project_id,
         "POSTFLOW_FRAMEIO_CREDENTIALS_BLOCK": DEMO_BLOCK,
+        "POSTFLOW_ALERTS_BLOCK": f"custom-webhook/{ALERTS_BLOCK}",
         "POSTFLOW_DISCORD_WEBHOOK_URL": discord.webhook_url,
         "POSTFLOW_TASK_RETRY_BACKOFF_SECONDS": "0.5",
     }
 
 
 def print_tree(console: Console, project: FrameioProject) -> int:
-    """Print the project tree; returns the number of files in it."""
+    """Print the project tree; returns the number of files in it.
+
+    Folders that exist twice under the same parent (concurrent ingests that each created
+    it) are called out below the tree: the pipeline promises one folder per shot.
+    """
     tree = Tree(f"[bold]{project.project.name}[/bold] (Frame.io project)")
     nodes = {-1: tree}
     files = 0
+    path: list[str] = []
+    folders: dict[str, int] = {}
     for depth, asset in project.walk():
+        path[depth:] = [asset.name]
+        if asset.type == "folder":
+            key = "/".join(path)
+            folders[key] = folders.get(key, 0) + 1
         if asset.type == "file":
             files += 1
             label = (
@@ -114,6 +158,10 @@ def print_tree(console: Console, project: FrameioProject) -> int:
             label = f"[bold blue]{asset.name}/[/bold blue]"
         nodes[depth] = nodes[depth - 1].add(label)
     console.print(tree)
+    duplicates = {k: n for k, n in folders.items() if n > 1}
+    if duplicates:
+        listed = ", ".join(f"{k} x{n}" for k, n in duplicates.items())
+        console.print(f"[yellow]Duplicate folders:[/yellow] {listed}", highlight=False)
     return files
 
 
@@ -124,34 +172,71 @@ def print_discord(console: Console, receiver: DiscordReceiver) -> None:
     table.add_column("title")
     table.add_column("fields")
     for number, message in enumerate(receiver.messages, start=1):
-        for embed in message["payload"].get("embeds", []):
+        payload = message["payload"]
+        for embed in payload.get("embeds", []):
             fields = ", ".join(f"{f['name']}={f['value']}" for f in embed.get("fields", [])[:6])
             table.add_row(str(number), embed.get("title", ""), fields)
+        if payload.get("content") and not payload.get("embeds"):  # a Prefect automation alert
+            subject, _, body = payload["content"].partition("\n")
+            table.add_row(str(number), subject, body.replace("\n", " ")[:160])
     console.print(table)
 
 
-def print_prefect_runs(console: Console, since: datetime) -> None:
-    """Print the Prefect flow runs started since ``since``."""
+def print_prefect_runs(console: Console, since: datetime) -> list[Any]:
+    """Print the Prefect flow runs started since ``since`` (with their artifact counts)."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterStartTime
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        FlowRunFilter,
+        FlowRunFilterStartTime,
+    )
 
     run_filter = FlowRunFilter(start_time=FlowRunFilterStartTime(after_=since))
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(flow_run_filter=run_filter, limit=200)
-    table = Table(title=f"Prefect flow runs ({len(runs)})")
-    for column in ("run", "state", "seconds", "message"):
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[r.id for r in runs])
+            ),
+            limit=200,
+        ) if runs else []  # fmt: skip
+    per_run: dict[Any, int] = {}
+    for artifact in artifacts:
+        per_run[artifact.flow_run_id] = per_run.get(artifact.flow_run_id, 0) + 1
+    table = Table(title=f"Prefect flow runs ({len(runs)}; {len(artifacts)} artifacts)")
+    for column in ("run", "state", "seconds", "artifacts", "message"):
         table.add_column(column)
     for run in sorted(runs, key=lambda r: r.start_time or since):
         state = run.state.name if run.state else "?"
         message = (run.state.message or "")[:70] if run.state else ""
-        table.add_row(run.name, state, f"{run.total_run_time.total_seconds():.1f}", message)
+        table.add_row(run.name, state, f"{run.total_run_time.total_seconds():.1f}",
+                      str(per_run.get(run.id, 0)), message)  # fmt: skip
     console.print(table)
+    return runs
 
 
-def run_demo(console: Console, keep_running: bool = False, work_dir: Path | None = None) -> int:
-    """Run the demo; returns the process exit code (0 when every good file landed)."""
-    from flows.sensor import watch_by_shot
+class ServedDemoUnavailable(PostflowError):
+    """The Prefect way could not be set up (server or ``postflow up`` did not start)."""
 
+
+def run_demo(
+    console: Console,
+    keep_running: bool = False,
+    work_dir: Path | None = None,
+    in_process: bool = False,
+    port: int = 4200,
+) -> int:
+    """Run the demo; returns the process exit code (0 when every good file landed).
+
+    Args:
+        console: where to print.
+        keep_running: keep serving (and watching BY_SHOT) after the demo files, until Ctrl-C.
+        work_dir: where BY_SHOT, the sandbox data and the logs go (default: a temp dir).
+        in_process: skip the Prefect server and ``postflow up``; run the sensor here.
+        port: preferred port of a Prefect server started here (a free one if it is taken;
+            0 always picks a free one).
+    """
     base = Path(work_dir or tempfile.mkdtemp(prefix="postflow-demo-")).resolve()
     (base / "BY_SHOT").mkdir(parents=True, exist_ok=True)
     console.rule("[bold]RL PostFlow demo")
@@ -162,32 +247,246 @@ def run_demo(console: Console, keep_running: bool = False, work_dir: Path | None
         os.environ.update(_demo_env(base, sandbox, discord))
         console.print(f"Frame.io sandbox: {sandbox.url}   Discord receiver: loopback")
         console.print(f"Watch folder: {base / 'BY_SHOT'}")
-        FrameioCredentials(
-            client_id=sandbox.client_id, client_secret=sandbox.client_secret,
-            ims_base_url=sandbox.url, api_base_url=sandbox.url,
-        ).save(DEMO_BLOCK, overwrite=True)  # fmt: skip
-        started = datetime.now(UTC)
-        writer = threading.Thread(
-            target=_populate, args=(base / "BY_SHOT", base, console), daemon=True
-        )
-        writer.start()
-        expected = len(GOOD_FILES) + len(BAD_FILES)
-        counts = watch_by_shot(stop_after_files=expected)
-        writer.join()
-        console.rule("Frame.io tree")
-        files = print_tree(console, open_project(PostflowSettings()))
-        print_discord(console, discord)
-        print_prefect_runs(console, started)
-        ok = files == len(GOOD_FILES) and counts["failed"] == len(BAD_FILES)
-        verdict = (
-            "[green]all good files ingested[/green]" if ok else "[red]some files missing[/red]"
-        )
-        console.print(f"{verdict}: {files}/{len(GOOD_FILES)} in Frame.io, "
-                      f"{counts['failed']} unreadable name reported. Work dir: {base}")  # fmt: skip
-        if keep_running:
-            console.print(f"Still watching {base / 'BY_SHOT'}: drop files there; Ctrl-C to stop.")
+        if not in_process:
             try:
-                watch_by_shot()
-            except KeyboardInterrupt:
-                console.print("Stopped.")
-        return 0 if ok else 1
+                return _run_served(console, base, sandbox, discord, keep_running, port)
+            except ServedDemoUnavailable as exc:
+                console.print(
+                    f"[yellow]FALLBACK: the Prefect way is unavailable ({exc}).[/yellow]\n"
+                    "Running the in-process demo instead: the sensor and the ingests run in "
+                    "this process on Prefect's ephemeral API; there is no Prefect UI to look at.",
+                    highlight=False,
+                )
+        else:
+            console.print("[yellow]In-process mode:[/yellow] the sensor and the ingests run in "
+                          "this process (ephemeral Prefect API, no UI).")  # fmt: skip
+        return _run_in_process(console, base, sandbox, discord, keep_running)
+
+
+def _save_blocks(sandbox: SandboxServer, discord: DiscordReceiver) -> None:
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock
+
+    FrameioCredentials(
+        client_id=sandbox.client_id, client_secret=sandbox.client_secret,
+        ims_base_url=sandbox.url, api_base_url=sandbox.url,
+    ).save(DEMO_BLOCK, overwrite=True)  # fmt: skip
+    CustomWebhookNotificationBlock(
+        name="postflow-demo", url=discord.webhook_url, allow_private_urls=True,
+        json_data={"content": "{{subject}}\n{{body}}"},
+    ).save(ALERTS_BLOCK, overwrite=True)  # fmt: skip
+
+
+def _tail(path: Path, lines: int = 25) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _start_up(base: Path, api_url: str) -> subprocess.Popen:
+    """``postflow up`` against ``api_url``, in its own session, output in ``up.log``."""
+    env = {**os.environ, "PREFECT_API_URL": api_url, "PREFECT_RUNNER_POLL_FREQUENCY": "2",
+           "COLUMNS": "160"}  # fmt: skip
+    with (base / "up.log").open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "postflow.cli", "up"], cwd=PROJECT_ROOT, env=env,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+
+
+def _stop_up(up: subprocess.Popen | None) -> None:
+    """SIGTERM (serve cancels its runs and pauses the deployments), then SIGKILL the group."""
+    if up is None:
+        return
+    if up.poll() is None:
+        up.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            up.wait(60)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(up.pid, signal.SIGKILL)  # flow-run subprocesses left behind, if any
+    up.wait(10)
+
+
+def _deployment_runs(client: Any, name: str, since: datetime) -> list[Any]:
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterExpectedStartTime,
+    )
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        deployment = client.read_deployment_by_name(name)
+    except ObjectNotFound:
+        return []
+    return client.read_flow_runs(
+        deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id])),
+        flow_run_filter=FlowRunFilter(
+            expected_start_time=FlowRunFilterExpectedStartTime(after_=since)
+        ),
+        limit=200,
+    )
+
+
+def _wait_until(up: subprocess.Popen, log: Path, seconds: float, what: str, check: Any) -> Any:
+    """Poll ``check()`` every second until it returns something truthy.
+
+    Raises:
+        ServedDemoUnavailable: ``postflow up`` exited, or ``seconds`` went by.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        value = check()
+        if value:
+            return value
+        if up.poll() is not None:
+            raise ServedDemoUnavailable(
+                f"`postflow up` exited with {up.returncode} while waiting for {what}; "
+                f"its log ({log}) ends with:\n{_tail(log)}"
+            )
+        if time.monotonic() > deadline:
+            raise ServedDemoUnavailable(f"no {what} after {seconds:.0f} s; see {log}")
+        time.sleep(1.0)
+
+
+def _run_served(
+    console: Console,
+    base: Path,
+    sandbox: SandboxServer,
+    discord: DiscordReceiver,
+    keep_running: bool,
+    port: int,
+) -> int:
+    """The demo through ``postflow up`` (see the module docstring)."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    exit_on_sigterm()  # SIGTERM runs the finally below: no orphan server or `up`
+    server: subprocess.Popen | None = None
+    up: subprocess.Popen | None = None
+    api_url = PREFECT_API_URL.value()
+    try:
+        if api_url and api_healthy(api_url):
+            console.print(f"Using the Prefect server at {api_url} (PREFECT_API_URL)")
+        else:
+            port = free_port(port or None)
+            console.print(f"Starting a local Prefect server on 127.0.0.1:{port} (SQLite) ...")
+            try:
+                server, api_url = start_local_server(
+                    port, base / "prefect-server.log", timeout_seconds=SERVER_START_SECONDS
+                )
+            except PostflowError as exc:
+                raise ServedDemoUnavailable(str(exc)) from exc
+        ui_url = api_url.removesuffix("/api")
+        with temporary_settings(updates={PREFECT_API_URL: api_url}):
+            _save_blocks(sandbox, discord)
+            started = datetime.now(UTC)
+            up = _start_up(base, api_url)
+            up_log = base / "up.log"
+            console.print(f"Prefect UI: [bold]{ui_url}[/bold]   `postflow up` log: {up_log}")
+            with get_client(sync_client=True) as client:
+
+                def sensor_running() -> Any:
+                    runs = _deployment_runs(client, SENSOR_DEPLOYMENT, started)
+                    return next((r for r in runs if r.state_type.value == "RUNNING"), None)
+
+                sensor = _wait_until(up, up_log, SENSOR_START_SECONDS, "running sensor",
+                                     sensor_running)  # fmt: skip
+                console.print(f"Sensor [bold]{sensor.name}[/bold] is running (events mode); "
+                              "writing renders:", highlight=False)  # fmt: skip
+                writer = threading.Thread(
+                    target=_populate, args=(base / "BY_SHOT", base, console), daemon=True
+                )
+                writer.start()
+                expected = len(GOOD_FILES) + len(BAD_FILES)
+
+                def ingests_done() -> list[Any] | None:
+                    runs = _deployment_runs(client, INGEST_DEPLOYMENT, started)
+                    final = [r for r in runs if r.state is not None and r.state.is_final()]
+                    return final if len(final) >= expected else None
+
+                try:
+                    ingests = _wait_until(up, up_log, INGESTS_SECONDS, "finished ingest runs",
+                                          ingests_done)  # fmt: skip
+                except ServedDemoUnavailable as exc:
+                    console.print(f"[red]{exc}[/red]", highlight=False)
+                    print_prefect_runs(console, started)
+                    return 1
+                writer.join()
+                failed = [r for r in ingests if not r.state.is_completed()]
+                if failed:  # the unreadable name: the failed-ingest automation alerts Discord
+                    _wait_for_alert(discord, ALERT_SECONDS)
+            console.rule("Frame.io tree")
+            files = print_tree(console, open_project(PostflowSettings()))
+            print_discord(console, discord)
+            print_prefect_runs(console, started)
+            ok = files == len(GOOD_FILES) and len(failed) == len(BAD_FILES)
+            verdict = (
+                "[green]all good files ingested[/green]" if ok else "[red]some files missing[/red]"
+            )
+            console.print(
+                f"{verdict}: {files}/{len(GOOD_FILES)} in Frame.io, {len(failed)} unreadable "
+                f"name reported; {len(ingests)} ingest-file runs via `postflow up`. "
+                f"Work dir: {base}",
+                highlight=False,
+            )
+            if keep_running:
+                console.print(f"Prefect UI: [bold]{ui_url}[/bold] - still serving; drop files "
+                              f"into {base / 'BY_SHOT'}. Ctrl-C to stop.")  # fmt: skip
+                try:
+                    up.wait()
+                except KeyboardInterrupt:
+                    console.print("Stopping ...")
+            return 0 if ok else 1
+    finally:
+        _stop_up(up)
+        stop_server(server)
+
+
+def _wait_for_alert(discord: DiscordReceiver, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if any(m["payload"].get("content") for m in discord.messages):
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def _run_in_process(
+    console: Console,
+    base: Path,
+    sandbox: SandboxServer,
+    discord: DiscordReceiver,
+    keep_running: bool,
+) -> int:
+    """The original demo: ``watch_by_shot`` here, ingesting in-process (no server, no UI)."""
+    from flows.sensor import watch_by_shot
+
+    os.environ["POSTFLOW_DISPATCH_MODE"] = "in_process"
+    FrameioCredentials(
+        client_id=sandbox.client_id, client_secret=sandbox.client_secret,
+        ims_base_url=sandbox.url, api_base_url=sandbox.url,
+    ).save(DEMO_BLOCK, overwrite=True)  # fmt: skip
+    started = datetime.now(UTC)
+    writer = threading.Thread(target=_populate, args=(base / "BY_SHOT", base, console), daemon=True)
+    writer.start()
+    expected = len(GOOD_FILES) + len(BAD_FILES)
+    counts = watch_by_shot(stop_after_files=expected)
+    writer.join()
+    console.rule("Frame.io tree")
+    files = print_tree(console, open_project(PostflowSettings()))
+    print_discord(console, discord)
+    print_prefect_runs(console, started)
+    ok = files == len(GOOD_FILES) and counts["failed"] == len(BAD_FILES)
+    verdict = "[green]all good files ingested[/green]" if ok else "[red]some files missing[/red]"
+    console.print(f"{verdict}: {files}/{len(GOOD_FILES)} in Frame.io, "
+                  f"{counts['failed']} unreadable name reported (in-process). "
+                  f"Work dir: {base}")  # fmt: skip
+    if keep_running:
+        console.print(f"Still watching {base / 'BY_SHOT'}: drop files there; Ctrl-C to stop.")
+        try:
+            watch_by_shot()
+        except KeyboardInterrupt:
+            console.print("Stopped.")
+    return 0 if ok else 1

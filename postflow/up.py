@@ -4,18 +4,31 @@
    ``prefect server start`` (SQLite, loopback) and point this process at it;
 2. register the block types;
 3. build every deployment of ``prefect.yaml`` (the single source of truth: triggers, schedules,
-   concurrency limits) and serve them all from this process with ``prefect.serve``, with the
-   sensor in deployed mode (it emits ``postflow.file.ready``; the trigger starts ingests).
+   concurrency limits) and register them (:func:`apply_deployments`) *before* the automations
+   are applied, so the sensor-restart action can name the ``watch-by-shot`` deployment;
+4. make sure exactly one ``watch-by-shot`` run exists (:func:`ensure_sensor_run`: the sensor
+   has no schedule or trigger, so nothing else would start it);
+5. serve them all from this process with ``prefect.serve``, with the sensor in deployed mode
+   (it emits ``postflow.file.ready``; the trigger starts ingests).
+
+A server started here runs in its own session (Ctrl-C in the terminal does not reach it) and is
+stopped by :func:`stop_server` on every exit path, SIGTERM included (:func:`exit_on_sigterm`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import httpx
 import yaml
@@ -27,6 +40,8 @@ from postflow.errors import ConfigurationError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PREFECT_YAML = PROJECT_ROOT / "prefect.yaml"
+SENSOR_DEPLOYMENT = "watch-by-shot/watch-by-shot"
+LIVE_STATES = ("SCHEDULED", "PENDING", "RUNNING")
 
 
 def api_healthy(api_url: str, timeout_seconds: float = 2.0) -> bool:
@@ -39,30 +54,82 @@ def api_healthy(api_url: str, timeout_seconds: float = 2.0) -> bool:
         return False
 
 
+def free_port(preferred: int | None = None) -> int:
+    """``preferred`` when nothing listens on 127.0.0.1 there, else a free ephemeral port."""
+    if preferred:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", preferred)) != 0:
+                return preferred
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def start_local_server(
     port: int, log_path: Path, timeout_seconds: float = 120.0
 ) -> tuple[subprocess.Popen, str]:
     """Start ``prefect server start`` on 127.0.0.1:``port``; returns the process and API URL.
+
+    The server gets its own session (a terminal's Ctrl-C reaches only us, so serve can still
+    pause its deployments on the way out) and is stopped if anything, a signal included,
+    interrupts the wait for it to become healthy.
 
     Raises:
         ConfigurationError: the server did not become healthy in time (see the log file).
     """
     api_url = f"http://127.0.0.1:{port}/api"
     env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_API_URL": api_url}
+    env.pop("PREFECT_API_URL", None)
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = log_path.open("ab")
     command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
                "--port", str(port)]  # fmt: skip
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + timeout_seconds
-    while time.monotonic() < deadline:
-        if api_healthy(api_url):
-            return process, api_url
-        if process.poll() is not None:
-            break
-        time.sleep(0.5)
-    process.terminate()
-    raise ConfigurationError(f"the local Prefect server did not start; see {log_path}")
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + timeout_seconds
+        while time.monotonic() < deadline:
+            if api_healthy(api_url):
+                return process, api_url
+            if process.poll() is not None:
+                break
+            time.sleep(0.5)
+    except BaseException:
+        stop_server(process)
+        raise
+    stop_server(process)
+    raise ConfigurationError(
+        f"the local Prefect server did not start on port {port}; see {log_path}"
+    )
+
+
+def stop_server(process: subprocess.Popen | None, timeout_seconds: float = 30.0) -> None:
+    """Stop a server from :func:`start_local_server` and its children (SIGTERM, then SIGKILL)."""
+    if process is None or process.poll() is not None:
+        return
+    for sig, wait_seconds in ((signal.SIGTERM, timeout_seconds), (signal.SIGKILL, 10.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)  # its own session: the group id is its pid
+        try:
+            process.wait(wait_seconds)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into ``SystemExit(143)`` so ``finally`` blocks (stopping the server) run.
+
+    ``prefect.serve`` installs its own handler when it starts (it stops the runner, then exits
+    the same way); this one covers the seconds before that. Main thread only (Python's rule).
+    """
+
+    def handler(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
 
 
 def _trigger(spec: dict[str, Any]) -> DeploymentEventTrigger:
@@ -105,3 +172,122 @@ def load_deployments(path: Path = PREFECT_YAML) -> list[Any]:
     finally:
         os.chdir(cwd)
     return deployments
+
+
+def apply_deployments(deployments: list[Any]) -> dict[str, UUID]:
+    """Register (create or update) each ``RunnerDeployment``; returns ``{name: id}``.
+
+    ``prefect.serve`` registers them again when it starts, which is an idempotent update.
+    """
+    return {d.name: d.apply() for d in deployments}
+
+
+def _heartbeat_since(client: Any, run_id: UUID, since: datetime) -> bool:
+    from prefect.events.filters import (
+        EventFilter,
+        EventNameFilter,
+        EventOccurredFilter,
+        EventResourceFilter,
+    )
+
+    page = client.read_events(
+        filter=EventFilter(
+            occurred=EventOccurredFilter(since=since),
+            event=EventNameFilter(name=["prefect.flow-run.heartbeat"]),
+            resource=EventResourceFilter(id=[f"prefect.flow-run.{run_id}"]),
+        ),
+        limit=1,
+    )
+    return bool(page.events)
+
+
+def ensure_sensor_run(stale_after_seconds: float | None = None) -> tuple[Any, bool]:
+    """Make sure exactly one ``watch-by-shot`` run is Scheduled, Pending or Running.
+
+    Idempotent: an existing live run is kept (a run left Scheduled while ``up`` was down is
+    picked up when serving starts). A Running run with no state change and no heartbeat for
+    ``stale_after_seconds`` (default: one heartbeat period plus 90 s; the engine sends one
+    when the run starts) belonged to a process that died without reporting (``kill -9``,
+    power loss): it is marked Crashed and a new run is created.
+
+    Returns:
+        ``(flow_run, created)``.
+
+    Raises:
+        prefect.exceptions.ObjectNotFound: the sensor deployment is not registered.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.settings import get_current_settings
+    from prefect.states import Crashed
+
+    if stale_after_seconds is None:
+        stale_after_seconds = (get_current_settings().flows.heartbeat_frequency or 180) + 90
+    stale_since = datetime.now(UTC) - timedelta(seconds=stale_after_seconds)
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name(SENSOR_DEPLOYMENT)
+        runs = client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id])),
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(
+                    type=FlowRunFilterStateType(any_=[StateType(s) for s in LIVE_STATES])
+                )
+            ),
+        )
+        live = []
+        for run in runs:
+            changed = run.state.timestamp if run.state else None
+            if (
+                run.state_type == StateType.RUNNING
+                and changed is not None
+                and changed < stale_since
+                and not _heartbeat_since(client, run.id, stale_since)
+            ):
+                message = f"no heartbeat for {stale_after_seconds:.0f} s; replaced by postflow up"
+                client.set_flow_run_state(run.id, Crashed(message=message), force=True)
+                continue
+            live.append(run)
+        if live:
+            return live[0], False
+        return client.create_flow_run_from_deployment(deployment.id, tags=["postflow-up"]), True
+
+
+def serve_deployments(deployments: list[Any], limit: int | None = None) -> None:
+    """``prefect.serve`` for ``deployments``, with a stop that leaves no run behind.
+
+    prefect 3.8.8's ``Runner.handle_sigterm`` calls the async ``stop()`` from inside the event
+    loop without awaiting it, so on SIGTERM the runs it executes (the long-running sensor) are
+    killed but stay Running on the server, and the next ``up`` would wait for a dead sensor.
+    Here SIGTERM and Ctrl-C schedule ``Runner.astop()`` on the runner's loop: each run in
+    progress is cancelled (state Cancelled, process stopped), the loops end, and the runner
+    pauses the schedules on its way out, as ``serve`` does. Returns once it has stopped.
+    """
+    import asyncio
+
+    from prefect.runner import Runner
+
+    class _Runner(Runner):
+        def handle_sigterm(self, signum: int = signal.SIGTERM, *_args: Any) -> None:
+            loop = self._loop
+            if not self.started or loop is None or not loop.is_running():
+                raise KeyboardInterrupt if signum == signal.SIGINT else SystemExit(128 + signum)
+            if getattr(self, "_postflow_stopping", False):
+                return
+            self._postflow_stopping = True
+            self._logger.info("Stopping: cancelling runs in progress, pausing schedules ...")
+            loop.call_soon_threadsafe(lambda: loop.create_task(self.astop()))
+
+    runner = _Runner(pause_on_shutdown=True, limit=limit)
+    for deployment in deployments:
+        deployment.work_pool_name = None  # served here, as prefect.serve does
+        runner.add_deployment(deployment)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, runner.handle_sigterm)  # runner.start() takes SIGTERM
+    asyncio.run(runner.start())

@@ -1,4 +1,4 @@
-"""`postflow nomenclature` output contract (typer CliRunner)."""
+"""`postflow` CLI contract: nomenclature output, the command list, help texts (CliRunner)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 from postflow.cli import app
 
 runner = CliRunner()
+WIDE = {"COLUMNS": "200"}  # rich wraps help at the terminal width
 
 
 def test_nomenclature_json_one_object_per_name_and_exit_1_on_error():
@@ -34,8 +35,34 @@ def test_nomenclature_exit_0_when_all_names_parse_or_are_ignored():
     assert "ignored" in result.stdout
 
 
+COMMANDS = ("nomenclature", "ingest", "watch", "setup", "login", "automations", "rerun", "up",
+            "sandbox", "share", "demo",
+            # registered by postflow/admin.py
+            "health", "validate", "structure", "test-upload", "status", "report",
+            "cache")  # fmt: skip
+
+
 def test_help_lists_every_command():
-    result = runner.invoke(app, ["--help"])
+    result = runner.invoke(app, ["--help"], env=WIDE)
     assert result.exit_code == 0
-    for command in ("watch", "ingest", "nomenclature", "sandbox", "demo"):
-        assert command in result.stdout
+    listed = {line.split()[1] for line in result.stdout.splitlines() if line.startswith("│ ")}
+    assert set(COMMANDS) <= listed, set(COMMANDS) - listed
+
+
+def test_share_help_explains_its_options():
+    result = runner.invoke(app, ["share", "--help"], env=WIDE)
+    assert result.exit_code == 0
+    for text in ("PATH", "--ttl", "--no-tunnel", "Range", "Ctrl-C"):
+        assert text in result.stdout
+
+
+def test_share_refuses_a_missing_file(tmp_path):
+    result = runner.invoke(app, ["share", str(tmp_path / "absent.mov"), "--no-tunnel"])
+    assert result.exit_code == 2
+    assert "Cannot share" in result.stderr
+
+
+def test_demo_help_offers_the_in_process_fallback():
+    result = runner.invoke(app, ["demo", "--help"], env=WIDE)
+    assert result.exit_code == 0
+    assert "--in-process" in result.stdout and "--keep-running" in result.stdout
