@@ -134,8 +134,11 @@ class PostflowSettings(BaseSettings):
         description="Where structure cache records live; a directory all workers share for "
         "scale-out (default: Prefect's local result storage).",
     )
-    lock_manager: Literal["memory", "redis"] = Field(
-        "memory", description="Cache lock manager: in-process, or Redis for several workers."
+    lock_manager: Literal["file", "memory", "redis"] = Field(
+        "file",
+        description="Locks for folder creation, uploads and version stacks: file (flock in "
+        "<state_dir>/locks; every process of one machine), memory (one process), or redis "
+        "(several machines).",
     )
     redis_url: str = Field("redis://localhost:6379/0", description="Redis for the lock manager.")
     structure_cache_ttl_seconds: int = Field(
