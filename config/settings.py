@@ -74,6 +74,15 @@ class PostflowSettings(BaseSettings):
         description="in_process: the sensor runs ingests itself; events: it emits "
         "postflow.file.ready and the ingest-file deployment's trigger starts each run.",
     )
+    event_confirm_seconds: float = Field(
+        120.0,
+        gt=0,
+        description="events mode: a file whose event has no ingest-file run after this long "
+        "is announced again (Prefect does not retry a failed trigger action).",
+    )
+    event_max_attempts: int = Field(
+        3, ge=1, le=20, description="events mode: announcements per file before giving up."
+    )
     ingest_concurrency: int = Field(
         2, ge=1, le=32, description="Files ingested at once by the in-process sensor."
     )

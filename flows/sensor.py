@@ -10,9 +10,12 @@ Prefect task, so the sensor's memory stays flat over hours.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,7 @@ from blocks.watch_folder import WatchFolder, parse_since
 from config.settings import PostflowSettings
 from flows.ingest import ingest_file
 from tasks.events import emit_file_ready
+from tasks.history import run_paths_since
 from tasks.ledger import DispatchLedger
 from tasks.readiness import FileVersion
 
@@ -89,6 +93,9 @@ class InProcessDispatcher:
                 self.failed += 1
             self.changed.notify_all()
 
+    def confirm(self) -> None:
+        """Nothing to confirm in process: each ingest's outcome is known directly."""
+
     def shutdown(self, cancel_pending: bool = False) -> None:
         """Wait for running ingests and stop the pool.
 
@@ -103,16 +110,88 @@ class EventDispatcher(InProcessDispatcher):
     """Deployed mode: emit ``postflow.file.ready`` per ready file version instead of ingesting.
 
     The ``ingest-file`` deployment's trigger turns each event into a flow run (prefect.yaml).
-    A version counts as finished once its event is emitted; ingest is idempotent, so an event
-    that arrives twice (after a crash between emit and ledger write) uploads nothing new.
+    Prefect 3.8.8 does not retry a trigger action that fails (seen: the server answered the
+    ``run-deployment`` action 503 under load, and that file never got a run), so
+    :meth:`confirm` checks that each emitted file got an ``ingest-file`` run within
+    ``confirm_seconds`` and emits again if not, up to ``max_attempts`` times. Ingest is
+    idempotent, so an event that does arrive twice uploads nothing new.
+
+    Args:
+        ledger, root, concurrency: as :class:`InProcessDispatcher`.
+        confirm_seconds: how long an emitted file may go without a run (seconds).
+        max_attempts: emissions per file before giving up (logged as an error).
+        run_paths: ``since -> {path}`` of ingest runs created since then (the Prefect API).
+        emit: sends the event; returns None when no API is reachable.
+        logger: where re-emissions are reported.
     """
+
+    def __init__(
+        self,
+        ledger: DispatchLedger,
+        root: Path,
+        concurrency: int,
+        confirm_seconds: float = 120.0,
+        max_attempts: int = 3,
+        run_paths: Callable[[datetime], set[str]] = run_paths_since,
+        emit: Callable[..., Any] = emit_file_ready,
+        logger: logging.Logger | logging.LoggerAdapter = logging.getLogger("postflow.sensor"),
+    ) -> None:
+        super().__init__(ledger, root, concurrency)
+        self.confirm_seconds, self.max_attempts = confirm_seconds, max_attempts
+        self._run_paths, self._emit, self._log = run_paths, emit, logger
+        # path -> (version, monotonic send time, wall-clock send time, attempt)
+        self.awaiting: dict[str, tuple[FileVersion, float, datetime, int]] = {}
+        self.reemitted = 0
+        self._next_check = 0.0
+
+    def _send(self, version: FileVersion, attempt: int) -> bool:
+        key = self.key(version)
+        event = self._emit(version.path, version.size_bytes, version.mtime_ns, key)
+        if event is not None:
+            self.awaiting[version.path] = (version, time.monotonic(), datetime.now(UTC), attempt)
+        return event is not None
+
+    def confirm(self) -> None:
+        """Emit again for files whose event produced no ingest run in ``confirm_seconds``.
+
+        Cheap per poll: it queries the API only while events await a run, at most every
+        ``confirm_seconds / 4`` (capped at 30 s); an unreachable API is retried later.
+        """
+        now = time.monotonic()
+        if not self.awaiting or now < self._next_check:
+            return
+        self._next_check = now + min(self.confirm_seconds / 4, 30.0)
+        oldest = min(sent_at for _, _, sent_at, _ in self.awaiting.values())
+        try:
+            seen = self._run_paths(oldest - timedelta(seconds=5))
+        except Exception as exc:  # noqa: BLE001 - the API is down: keep waiting, check later
+            self._log.warning("Cannot check for ingest runs yet: %s", exc)
+            return
+        for path, (version, sent, _, attempt) in list(self.awaiting.items()):
+            if path in seen:
+                del self.awaiting[path]
+            elif now - sent >= self.confirm_seconds:
+                del self.awaiting[path]
+                if attempt >= self.max_attempts:
+                    self._log.error(
+                        "No ingest run for %s after %d events; run `postflow ingest %s`",
+                        path, attempt, path,
+                    )  # fmt: skip
+                    with self.changed:
+                        self.failed += 1
+                    continue
+                self._log.warning(
+                    "No ingest run for %s %.0f s after its event; emitting it again (%d/%d)",
+                    path, now - sent, attempt + 1, self.max_attempts,
+                )  # fmt: skip
+                self.reemitted += 1
+                self._send(version, attempt + 1)
 
     def dispatch(self, version: FileVersion) -> bool:
         key = self.key(version)
         if not self.ledger.mark_dispatched(key):
             return False
-        event = emit_file_ready(version.path, version.size_bytes, version.mtime_ns, key)
-        ok = event is not None
+        ok = self._send(version, attempt=1)
         self.ledger.mark_finished(key, ok)
         with self.changed:
             self.started += 1
@@ -151,8 +230,14 @@ def watch_by_shot(
     ledger = DispatchLedger(settings.ledger_path)
     for key in ledger.interrupted():
         logger.warning("Ingest of %s was interrupted by a restart; it will be sent again", key)
-    dispatcher_type = EventDispatcher if settings.dispatch_mode == "events" else InProcessDispatcher
-    dispatcher = dispatcher_type(ledger, root, settings.ingest_concurrency)
+    if settings.dispatch_mode == "events":
+        dispatcher: InProcessDispatcher = EventDispatcher(
+            ledger, root, settings.ingest_concurrency,
+            confirm_seconds=settings.event_confirm_seconds,
+            max_attempts=settings.event_max_attempts, logger=logger,
+        )  # fmt: skip
+    else:
+        dispatcher = InProcessDispatcher(ledger, root, settings.ingest_concurrency)
     watcher = WatchFolder(
         root, dispatcher.dispatch, skip=dispatcher.already_sent,
         settle_seconds=settings.settle_seconds, tail_check_bytes=settings.tail_check_bytes,
@@ -171,6 +256,7 @@ def watch_by_shot(
         with watcher:
             while True:
                 watcher.poll_once()
+                dispatcher.confirm()
                 with dispatcher.changed:
                     if stop_after_files is not None and dispatcher.finished >= stop_after_files:
                         break

@@ -14,7 +14,9 @@ import pytest
 import redis
 from prefect.client.orchestration import get_client
 
-from tasks.events import emit_file_ready
+from flows.sensor import EventDispatcher
+from tasks.ledger import DispatchLedger
+from tasks.readiness import FileVersion
 from tests.integration.helpers import all_files, make_file, tree_paths
 from tests.integration.test_deployments import ROOT, _env, _wait
 
@@ -71,9 +73,19 @@ def test_two_workers_ingest_fifty_files_each_exactly_once(pipeline, postflow_env
         with get_client(sync_client=True) as client:
             _wait(lambda: _served(client), 120, "the ingest-file deployment")
         time.sleep(3)  # both runners registered and polling
+        # The sensor's events-mode dispatcher: it emits postflow.file.ready and, when a
+        # trigger action is lost (the busy SQLite server can answer it 503), emits again.
+        ledger = DispatchLedger(tmp_path / "ledger.jsonl")
+        sensor = EventDispatcher(ledger, pipeline.by_shot, 1, confirm_seconds=60)
         for path in files:
-            emit_file_ready(str(path), path.stat().st_size, path.stat().st_mtime_ns, path.name)
-        _wait(lambda: len(all_files(pipeline.project())) >= 50, 600, "50 uploaded files")
+            stat = path.stat()
+            assert sensor.dispatch(FileVersion(str(path), stat.st_size, stat.st_mtime_ns))
+
+        def landed() -> bool:
+            sensor.confirm()
+            return len(all_files(pipeline.project())) >= 50
+
+        _wait(landed, 600, "50 uploaded files")
     finally:
         for worker in workers:
             worker.terminate()
