@@ -20,7 +20,6 @@ import hashlib
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager
 from dataclasses import replace
 
 from prefect import task
@@ -39,13 +38,14 @@ from postflow.errors import (
     SourceFileError,
 )
 from tasks.limits import upload_slot
-from tasks.locks import held, lock_manager_for
 from tasks.naming import Nomenclature, ShotName
 from tasks.upload import (
     UploadResult,
     _logger,
     add_to_version_stack,
-    find_uploaded,
+    already_uploaded,
+    folder_lock,
+    source_stat,
     upload_file_to_folder,
 )
 
@@ -185,29 +185,14 @@ def upload_remote(
         FrameioError: an API call failed.
     """
     log = _logger()
-    try:
-        before = os.stat(path)
-    except FileNotFoundError as exc:
-        raise SourceFileError(path, "file not found (moved or deleted before upload)") from exc
+    before = source_stat(path)
     size = before.st_size
-    manager = lock_manager_for(settings)  # shared with multipart: several workers agree
-
-    def lock(key: str) -> AbstractContextManager[None]:
-        return held(manager, key)
-
+    lock = folder_lock(settings)  # the same locks as multipart: several workers agree
     with lock(f"file:{folder_id}:{shot.file}"):
         rate_before = project.rate_limited_count
-        existing, stack_id = find_uploaded(project, folder_id, shot.file, size)
-        if existing is not None:
-            log.info("%s already in Frame.io (%s); not uploading again", shot.file, existing.id)
-            if stack_id is None:
-                stack_id = add_to_version_stack(
-                    project, folder_id, existing, shot, nomenclature, lock
-                )
-            return UploadResult(
-                existing.id, existing.name, size, 0.0, "", "skipped", existing.view_url,
-                version_stack_id=stack_id,
-            )  # fmt: skip
+        skipped = already_uploaded(project, folder_id, shot, size, nomenclature, lock)
+        if skipped is not None:
+            return skipped
         shared = range_server.share(path)
         try:
             source_url = tunnel.public_url(shared.url_path)
@@ -290,10 +275,7 @@ def upload_with_fallback(
             multipart attempt would fail the same way, so these are raised at once).
         PostflowError: the multipart upload failed too.
     """
-    try:
-        size = os.stat(path).st_size
-    except FileNotFoundError as exc:
-        raise SourceFileError(path, "file not found (moved or deleted before upload)") from exc
+    size = source_stat(path).st_size
     strategy, reason = choose_strategy(settings, size, tunnel)
     if strategy == "remote" and range_server is None:
         strategy, reason = "multipart", "no range server"

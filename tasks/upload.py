@@ -241,6 +241,49 @@ def _logger():  # noqa: ANN202 - a Prefect run logger when in a run, else the mo
         return logging.getLogger("postflow.upload")
 
 
+def source_stat(path: str) -> os.stat_result:
+    """``os.stat`` of a source file about to be uploaded.
+
+    Raises:
+        SourceFileError: the file is gone (moved or deleted since the sensor saw it).
+    """
+    try:
+        return os.stat(path)
+    except FileNotFoundError as exc:
+        raise SourceFileError(path, "file not found (moved or deleted before upload)") from exc
+
+
+def folder_lock(settings: PostflowSettings) -> Callable[[str], AbstractContextManager[None]]:
+    """``lock(key)`` context managers on the configured lock manager (:mod:`tasks.locks`), so
+    every thread, process or worker uploading into a shot folder agrees."""
+    manager = lock_manager_for(settings)
+    return lambda key: held(manager, key)
+
+
+def already_uploaded(
+    project: FrameioProject,
+    folder_id: str,
+    shot: ShotName,
+    size_bytes: int,
+    nomenclature: Nomenclature,
+    lock: Callable[[str], AbstractContextManager[None]],
+) -> UploadResult | None:
+    """The "skipped" result when a completed same-name, same-size file is already in the shot
+    folder (or its version stack), stacking it if it is loose; None when it must be uploaded.
+    Call it holding ``lock(f"file:{folder_id}:{shot.file}")``.
+    """
+    existing, stack_id = find_uploaded(project, folder_id, shot.file, size_bytes)
+    if existing is None:
+        return None
+    _logger().info("%s already in Frame.io (%s); not uploading again", shot.file, existing.id)
+    if stack_id is None:
+        stack_id = add_to_version_stack(project, folder_id, existing, shot, nomenclature, lock)
+    return UploadResult(
+        existing.id, existing.name, size_bytes, 0.0, "", "skipped", existing.view_url,
+        version_stack_id=stack_id,
+    )  # fmt: skip
+
+
 def upload_file_to_folder(
     project: FrameioProject,
     folder_id: str,
@@ -258,29 +301,14 @@ def upload_file_to_folder(
         PartUploadError / UploadFailed / FrameioError: the transfer failed.
     """
     log = _logger()
-    try:
-        before = os.stat(path)
-    except FileNotFoundError as exc:
-        raise SourceFileError(path, "file not found (moved or deleted before upload)") from exc
+    before = source_stat(path)
     size = before.st_size
-    manager = lock_manager_for(settings)
-
-    def lock(key: str) -> AbstractContextManager[None]:
-        return held(manager, key)
-
+    lock = folder_lock(settings)
     with lock(f"file:{folder_id}:{shot.file}"):
         rate_before = project.rate_limited_count
-        existing, stack_id = find_uploaded(project, folder_id, shot.file, size)
-        if existing is not None:
-            log.info("%s already in Frame.io (%s); not uploading again", shot.file, existing.id)
-            if stack_id is None:
-                stack_id = add_to_version_stack(
-                    project, folder_id, existing, shot, nomenclature, lock
-                )
-            return UploadResult(
-                existing.id, existing.name, size, 0.0, "", "skipped", existing.view_url,
-                version_stack_id=stack_id,
-            )  # fmt: skip
+        skipped = already_uploaded(project, folder_id, shot, size, nomenclature, lock)
+        if skipped is not None:
+            return skipped
         created = project.create_local_upload(folder_id, shot.file, size)
         parts = plan_parts(created.upload_urls or [], size)
         content_type = created.media_type or "application/octet-stream"
