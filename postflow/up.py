@@ -33,6 +33,7 @@ from uuid import UUID
 import httpx
 import yaml
 from prefect.events import DeploymentEventTrigger
+from prefect.exceptions import ScriptError
 from prefect.flows import load_flow_from_entrypoint
 from prefect.schedules import Cron
 
@@ -157,7 +158,16 @@ def load_deployments(path: Path = PREFECT_YAML) -> list[Any]:
     os.chdir(PROJECT_ROOT)  # entrypoints are relative to the project root
     try:
         for item in spec.get("deployments", []):
-            flow = load_flow_from_entrypoint(item["entrypoint"])
+            # No placeholder flow: Prefect would swap a flow file that fails to import for
+            # one that cannot be deployed, hiding the cause.
+            try:
+                flow = load_flow_from_entrypoint(item["entrypoint"], use_placeholder_flow=False)
+            except ScriptError as exc:
+                cause = exc.user_exc
+                raise ConfigurationError(
+                    f"prefect.yaml: {item['entrypoint']} does not import: "
+                    f"{type(cause).__name__}: {cause}"
+                ) from cause
             deployments.append(
                 flow.to_deployment(
                     name=item["name"],

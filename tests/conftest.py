@@ -41,6 +41,17 @@ def _cleanup_prefect_home() -> Iterator[None]:
     shutil.rmtree(_PREFECT_HOME, ignore_errors=True)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_remote_endpoint() -> Iterator[None]:
+    """No process-wide Range server/tunnel (``blocks.remote_endpoint``) carries over between
+    tests: every ingest starts one, and a later test may put a cloudflared stand-in on PATH."""
+    from blocks.remote_endpoint import close_remote_endpoints
+
+    close_remote_endpoints()
+    yield
+    close_remote_endpoints()
+
+
 @pytest.fixture
 def postflow_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     """Set POSTFLOW_* variables for one test; returns a setter ``env(name=value, ...)``."""

@@ -14,6 +14,7 @@ from flows.ingest import ingest_file
 from postflow.automations import apply_automations
 from postflow.discord_receiver import DiscordReceiver
 from tests.integration.helpers import make_file
+from tests.integration.remote_helpers import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 NAMES = ["postflow-ingest-failed", "postflow-ingest-failures-escalation",
@@ -65,10 +66,22 @@ def test_failed_ingests_alert_each_and_escalate_once(alerts, pipeline, postflow_
     for n in range(3):
         path = make_file(pipeline.by_shot, f"SC04_FAIL_0000{n}_V001.mov", 10_000, seed=n)
         assert ingest_file(str(path), return_state=True).is_failed()
-    contents = _contents(alerts, 4, timeout=90)
-    # Prefect's actions are delivered at least once: count distinct alerts, not messages.
-    failed = {c.splitlines()[0] for c in contents if c.startswith("RL PostFlow: ingest failed")}
-    escalations = {c.splitlines()[0] for c in contents if "ESCALATION" in c}
+
+    # Prefect's actions are delivered at least once: count distinct alerts, not messages, and
+    # wait for what is asserted (a duplicate can arrive before the escalation does).
+    def distinct() -> tuple[set[str], set[str]]:
+        contents = [m["payload"]["content"] for m in alerts.messages]
+        return (
+            {c.splitlines()[0] for c in contents if c.startswith("RL PostFlow: ingest failed")},
+            {c.splitlines()[0] for c in contents if "ESCALATION" in c},
+        )
+
+    def complete() -> bool:
+        failed, escalations = distinct()
+        return len(failed) >= 3 and len(escalations) >= 1
+
+    wait_until(complete, 90, 0.25)
+    failed, escalations = distinct()
     assert failed == {f"RL PostFlow: ingest failed: ingest SC04_FAIL_0000{n}_V001.mov"
                       for n in range(3)}  # fmt: skip
     assert escalations == {"RL PostFlow ESCALATION: 3 failed ingests within 3600 s"}

@@ -52,7 +52,8 @@ def test_share_no_tunnel_serves_ranges_on_loopback_until_interrupted(tmp_path: P
     )  # fmt: skip
     seen: list[str] = []
     try:
-        url = _url_line(_lines(share.stdout), seen, timeout=120)
+        lines = _lines(share.stdout)  # the only reader of stdout (no communicate())
+        url = _url_line(lines, seen, timeout=120)
         assert url.endswith("/SC01_UNDLM_00412_V002.mov") and "/f/" in url
         partial = httpx.get(url, headers={"Range": "bytes=1000-1999"}, timeout=30)
         assert partial.status_code == 206
@@ -63,7 +64,10 @@ def test_share_no_tunnel_serves_ranges_on_loopback_until_interrupted(tmp_path: P
         forged = httpx.get(url.replace("/f/", "/f/x"), timeout=30)
         assert forged.status_code in (403, 404)
         share.send_signal(signal.SIGINT)  # Ctrl-C
-        output = "".join(seen) + share.communicate(timeout=60)[0]
+        share.wait(60)
+        while (line := lines.get(timeout=30)) is not None:
+            seen.append(line)
+        output = "".join(seen)
     finally:
         if share.poll() is None:
             share.kill()
