@@ -267,7 +267,8 @@ class FrameioProject:
         return out
 
 
-_projects: dict[tuple[str, ...], FrameioProject] = {}
+# key -> (project, time.monotonic() when made)
+_projects: dict[tuple[str, ...], tuple[FrameioProject, float]] = {}
 _projects_lock = threading.Lock()
 
 
@@ -298,7 +299,8 @@ def load_credentials(settings: PostflowSettings) -> FrameioCredentials:
 
 def open_project(settings: PostflowSettings) -> FrameioProject:
     """A :class:`FrameioProject` for the configured account and project, reused in-process
-    (one SDK client and IMS token per credentials, not one per file).
+    (one SDK client and IMS token per credentials, not one per file) for
+    ``projects_cache_ttl_seconds`` (0: for the process's life), then made afresh.
 
     Raises:
         ConfigurationError: ids or credentials missing.
@@ -311,12 +313,15 @@ def open_project(settings: PostflowSettings) -> FrameioProject:
         credentials.api_base_url, credentials.ims_base_url, credentials.client_id,
         settings.frameio_account_id, settings.frameio_project_id, settings.use_prefect_limits,
     )  # fmt: skip
+    ttl, now = settings.projects_cache_ttl_seconds, time.monotonic()
     with _projects_lock:
-        if key not in _projects:
+        cached = _projects.get(key)
+        if cached is None or (ttl and now - cached[1] >= ttl):
             client = credentials.get_client(timeout_seconds=settings.frameio_timeout_seconds)
-            _projects[key] = FrameioProject(
+            project = FrameioProject(
                 client, settings.frameio_account_id, settings.frameio_project_id,
                 max_retry_after_seconds=settings.max_retry_after_seconds,
                 throttle=throttle_for(settings.use_prefect_limits),
             )  # fmt: skip
-        return _projects[key]
+            cached = _projects[key] = (project, now)
+        return cached[0]

@@ -50,6 +50,8 @@ class PostflowTuning(Block):
         return settings.model_copy(
             update={
                 "structure_cache_ttl_seconds": self.structure_cache_ttl_seconds,
+                "projects_cache_ttl_seconds": self.projects_cache_ttl_seconds,
+                "nomenclature_cache_ttl_seconds": self.nomenclature_cache_ttl_seconds,
                 "task_retries": self.task_retries,
                 "task_retry_backoff_seconds": self.task_retry_backoff_seconds,
                 "upload_part_concurrency": self.upload_part_concurrency,

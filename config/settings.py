@@ -153,6 +153,18 @@ class PostflowSettings(BaseSettings):
     structure_cache_ttl_seconds: int = Field(
         3600, ge=0, description="How long a resolved SCENES/<scene>/<shot> folder id is cached."
     )
+    projects_cache_ttl_seconds: int = Field(
+        1800,
+        ge=0,
+        description="How long a process reuses its Frame.io client and project look-up (0: "
+        "for the process's life).",
+    )
+    nomenclature_cache_ttl_seconds: int = Field(
+        7200,
+        ge=0,
+        description="How long parsed naming rules are reused before the file is read again "
+        "(an edited file is read at once; 0: for the process's life).",
+    )
 
     # Notifications
     discord_webhook_url: SecretStr | None = Field(

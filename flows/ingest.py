@@ -112,8 +112,9 @@ def ingest_file(path: str) -> Any:
     if not path:
         return Failed(message="ingest-file started without a path (a malformed event?)")
     nomenclature = load_nomenclature(
-        settings.nomenclature_path, settings.extensions, settings.ignore_patterns
-    )
+        settings.nomenclature_path, settings.extensions, settings.ignore_patterns,
+        settings.nomenclature_cache_ttl_seconds,
+    )  # fmt: skip
     try:
         shot = nomenclature.parse(path)  # microseconds, no I/O: not worth a task run
     except NamingError as exc:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -36,12 +35,12 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
-from rich.tree import Tree
 
 from blocks.frameio import FrameioCredentials
-from blocks.frameio_project import FrameioProject, open_project
+from blocks.frameio_project import open_project
 from config.settings import PostflowSettings
+from postflow.demo_media import BAD_FILES, GOOD_FILES, populate
+from postflow.demo_output import print_discord, print_prefect_runs, print_tree
 from postflow.discord_receiver import DiscordReceiver
 from postflow.errors import PostflowError
 from postflow.sandbox.server import SandboxServer
@@ -54,7 +53,6 @@ from postflow.up import (
     start_local_server,
     stop_server,
 )
-from tasks.notify import human_bytes
 
 DEMO_BLOCK = "postflow-demo-frameio"
 ALERTS_BLOCK = "postflow-demo-alerts"
@@ -63,53 +61,6 @@ SERVER_START_SECONDS = 90.0  # `prefect server start` is healthy after ~15 s on 
 SENSOR_START_SECONDS = 90.0  # `postflow up` registers everything, then the runner starts it
 INGESTS_SECONDS = 150.0  # from the first file written to the last ingest run finished
 ALERT_SECONDS = 20.0  # the failed-ingest automation's Discord alert
-GOOD_FILES = [
-    "SC01_UNDLM_00412_V001.mov",
-    "SC01_UNDLM_00412_V002.mov",
-    "13H49_-_RECUPERATION_DES_2_SURVIVANTS_S01_V001.mov",
-    "2EME_MAYDAY_EXT_-_NUIT_AMERICAINE_S03_V005.mp4",
-]
-BAD_FILES = ["RANDOM_RENDER_FINAL.mov"]
-JUNK_FILES = [
-    ".DS_Store",
-    "._SC01_UNDLM_00412_V002.mov",
-    "Thumbs.db",
-    "SC01_UNDLM_00412_V003.mov.part",
-]
-PLACEHOLDER = "SC02_PLATE_00010_V001.mov"  # stays 0 bytes, like a LucidLink placeholder
-
-
-def _clip_bytes(work: Path, index: int) -> bytes:
-    """A short ffmpeg test clip when ffmpeg is installed, else 2-5 MB of synthetic bytes."""
-    if shutil.which("ffmpeg"):
-        out = work / f"clip{index}.mov"
-        command = [
-            "ffmpeg", "-v", "error", "-y", "-f", "lavfi",
-            "-i", f"testsrc2=duration=2:size=640x360:rate=25,hue=h={index * 60}",
-            "-pix_fmt", "yuv420p", str(out),
-        ]  # fmt: skip
-        if subprocess.run(command, check=False, timeout=120).returncode == 0:
-            return out.read_bytes()
-    return os.urandom((2 + index) * 1_000_000)
-
-
-def _write_slowly(path: Path, data: bytes, pieces: int = 4, pause_seconds: float = 0.4) -> None:
-    """Write like a render or a LucidLink download: the file grows over a few seconds."""
-    step = max(1, len(data) // pieces)
-    with path.open("wb") as handle:
-        for start in range(0, len(data), step):
-            handle.write(data[start : start + step])
-            handle.flush()
-            time.sleep(pause_seconds)
-
-
-def _populate(by_shot: Path, scratch: Path, console: Console) -> None:
-    (by_shot / PLACEHOLDER).touch()
-    for name in JUNK_FILES:
-        (by_shot / name).write_bytes(b"junk")
-    for index, name in enumerate(GOOD_FILES + BAD_FILES):
-        _write_slowly(by_shot / name, _clip_bytes(scratch, index))
-        console.print(f"  wrote [cyan]{name}[/cyan]", highlight=False)
 
 
 def _demo_env(base: Path, sandbox: SandboxServer, discord: DiscordReceiver) -> dict[str, str]:
@@ -129,91 +80,6 @@ def _demo_env(base: Path, sandbox: SandboxServer, discord: DiscordReceiver) -> d
         "POSTFLOW_DISCORD_WEBHOOK_URL": discord.webhook_url,
         "POSTFLOW_TASK_RETRY_BACKOFF_SECONDS": "0.5",
     }
-
-
-def print_tree(console: Console, project: FrameioProject) -> int:
-    """Print the project tree; returns the number of files in it.
-
-    Folders that exist twice under the same parent (concurrent ingests that each created
-    it) are called out below the tree: the pipeline promises one folder per shot.
-    """
-    tree = Tree(f"[bold]{project.project.name}[/bold] (Frame.io project)")
-    nodes = {-1: tree}
-    files = 0
-    path: list[str] = []
-    folders: dict[str, int] = {}
-    for depth, asset in project.walk():
-        path[depth:] = [asset.name]
-        if asset.type == "folder":
-            key = "/".join(path)
-            folders[key] = folders.get(key, 0) + 1
-        if asset.type == "file":
-            files += 1
-            label = (
-                f"[green]{asset.name}[/green] {human_bytes(asset.file_size or 0)} · {asset.status}"
-            )
-        elif asset.type == "version_stack":
-            label = f"[magenta]version stack[/magenta] {asset.name}"
-        else:
-            label = f"[bold blue]{asset.name}/[/bold blue]"
-        nodes[depth] = nodes[depth - 1].add(label)
-    console.print(tree)
-    duplicates = {k: n for k, n in folders.items() if n > 1}
-    if duplicates:
-        listed = ", ".join(f"{k} x{n}" for k, n in duplicates.items())
-        console.print(f"[yellow]Duplicate folders:[/yellow] {listed}", highlight=False)
-    return files
-
-
-def print_discord(console: Console, receiver: DiscordReceiver) -> None:
-    """Print one row per Discord message received."""
-    table = Table(title="Discord messages received")
-    table.add_column("#")
-    table.add_column("title")
-    table.add_column("fields")
-    for number, message in enumerate(receiver.messages, start=1):
-        payload = message["payload"]
-        for embed in payload.get("embeds", []):
-            fields = ", ".join(f"{f['name']}={f['value']}" for f in embed.get("fields", [])[:6])
-            table.add_row(str(number), embed.get("title", ""), fields)
-        if payload.get("content") and not payload.get("embeds"):  # a Prefect automation alert
-            subject, _, body = payload["content"].partition("\n")
-            table.add_row(str(number), subject, body.replace("\n", " ")[:160])
-    console.print(table)
-
-
-def print_prefect_runs(console: Console, since: datetime) -> list[Any]:
-    """Print the Prefect flow runs started since ``since`` (with their artifact counts)."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (
-        ArtifactFilter,
-        ArtifactFilterFlowRunId,
-        FlowRunFilter,
-        FlowRunFilterStartTime,
-    )
-
-    run_filter = FlowRunFilter(start_time=FlowRunFilterStartTime(after_=since))
-    with get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(flow_run_filter=run_filter, limit=200)
-        artifacts = client.read_artifacts(
-            artifact_filter=ArtifactFilter(
-                flow_run_id=ArtifactFilterFlowRunId(any_=[r.id for r in runs])
-            ),
-            limit=200,
-        ) if runs else []  # fmt: skip
-    per_run: dict[Any, int] = {}
-    for artifact in artifacts:
-        per_run[artifact.flow_run_id] = per_run.get(artifact.flow_run_id, 0) + 1
-    table = Table(title=f"Prefect flow runs ({len(runs)}; {len(artifacts)} artifacts)")
-    for column in ("run", "state", "seconds", "artifacts", "message"):
-        table.add_column(column)
-    for run in sorted(runs, key=lambda r: r.start_time or since):
-        state = run.state.name if run.state else "?"
-        message = (run.state.message or "")[:70] if run.state else ""
-        table.add_row(run.name, state, f"{run.total_run_time.total_seconds():.1f}",
-                      str(per_run.get(run.id, 0)), message)  # fmt: skip
-    console.print(table)
-    return runs
 
 
 class ServedDemoUnavailable(PostflowError):
@@ -396,7 +262,7 @@ def _run_served(
                 console.print(f"Sensor [bold]{sensor.name}[/bold] is running (events mode); "
                               "writing renders:", highlight=False)  # fmt: skip
                 writer = threading.Thread(
-                    target=_populate, args=(base / "BY_SHOT", base, console), daemon=True
+                    target=populate, args=(base / "BY_SHOT", base, console), daemon=True
                 )
                 writer.start()
                 expected = len(GOOD_FILES) + len(BAD_FILES)
@@ -469,7 +335,7 @@ def _run_in_process(
         ims_base_url=sandbox.url, api_base_url=sandbox.url,
     ).save(DEMO_BLOCK, overwrite=True)  # fmt: skip
     started = datetime.now(UTC)
-    writer = threading.Thread(target=_populate, args=(base / "BY_SHOT", base, console), daemon=True)
+    writer = threading.Thread(target=populate, args=(base / "BY_SHOT", base, console), daemon=True)
     writer.start()
     expected = len(GOOD_FILES) + len(BAD_FILES)
     counts = watch_by_shot(stop_after_files=expected)

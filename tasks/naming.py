@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import threading
+import time
 import tomllib
 import unicodedata
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path, PurePath
 
 from config.settings import DEFAULT_IGNORE_PATTERNS, DEFAULT_NOMENCLATURE_PATH
@@ -220,23 +221,45 @@ def load_nomenclature(
     path: Path = DEFAULT_NOMENCLATURE_PATH,
     extensions: tuple[str, ...] | None = None,
     ignore_patterns: tuple[str, ...] = DEFAULT_IGNORE_PATTERNS,
+    ttl_seconds: int = 0,
 ) -> Nomenclature:
-    """Load and check the rules file.
+    """Load and check the rules file (cached: parsed once per ``ttl_seconds``, and again at
+    once when the file's mtime changes; ``ttl_seconds=0`` keeps it for the process's life).
 
     Args:
         path: a TOML file with ``extensions`` and ``[[rules]]`` (see config/nomenclature.toml).
         extensions: overrides the file's extension list when given (from settings).
         ignore_patterns: fnmatch patterns to skip silently.
+        ttl_seconds: ``nomenclature_cache_ttl_seconds``.
 
     Raises:
         ConfigurationError: unreadable file, a regex that does not compile or lacks a required
             group, a folder template with unknown fields, or an example that does not parse.
     """
-    return _load_cached(Path(path), extensions, tuple(ignore_patterns))
+    try:
+        mtime_ns = Path(path).stat().st_mtime_ns
+    except OSError:
+        mtime_ns = 0  # _parse reports the unreadable file
+    key = (Path(path), extensions, tuple(ignore_patterns), mtime_ns)
+    now = time.monotonic()
+    with _rules_lock:
+        cached = _rules.get(key)
+        if cached is not None and not (ttl_seconds and now - cached[1] >= ttl_seconds):
+            return cached[0]
+    nomenclature = _parse(*key[:3])
+    with _rules_lock:
+        if len(_rules) >= 8:  # a few rule files at most; drop the oldest
+            del _rules[min(_rules, key=lambda k: _rules[k][1])]
+        _rules[key] = (nomenclature, now)
+    return nomenclature
 
 
-@lru_cache(maxsize=8)
-def _load_cached(
+# (path, extensions, ignore patterns, mtime_ns) -> (rules, time.monotonic() when parsed)
+_rules: dict[tuple[object, ...], tuple[Nomenclature, float]] = {}
+_rules_lock = threading.Lock()
+
+
+def _parse(
     path: Path, extensions: tuple[str, ...] | None, ignore_patterns: tuple[str, ...]
 ) -> Nomenclature:
     try:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from postflow.demo import BAD_FILES, GOOD_FILES
+from postflow.demo_media import BAD_FILES, GOOD_FILES
 from postflow.up import api_healthy
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
