@@ -112,8 +112,9 @@ class EventDispatcher(InProcessDispatcher):
     The ``ingest-file`` deployment's trigger turns each event into a flow run (prefect.yaml).
     Prefect 3.8.8 does not retry a trigger action that fails (seen: the server answered the
     ``run-deployment`` action 503 under load, and that file never got a run), so
-    :meth:`confirm` checks that each emitted file got an ``ingest-file`` run within
-    ``confirm_seconds`` and emits again if not, up to ``max_attempts`` times. Ingest is
+    :meth:`confirm` checks that each emitted file got an ``ingest-file`` run and emits again
+    when it did not within ``confirm_seconds`` while later files did (see :meth:`_overdue`),
+    up to ``max_attempts`` times. Ingest is
     idempotent, so an event that does arrive twice uploads nothing new.
 
     Args:
@@ -143,6 +144,7 @@ class EventDispatcher(InProcessDispatcher):
         self.awaiting: dict[str, tuple[FileVersion, float, datetime, int]] = {}
         self.reemitted = 0
         self._next_check = 0.0
+        self._confirmed_upto = 0.0  # latest monotonic send time of a file that got its run
 
     def _send(self, version: FileVersion, attempt: int) -> bool:
         key = self.key(version)
@@ -167,10 +169,12 @@ class EventDispatcher(InProcessDispatcher):
         except Exception as exc:  # noqa: BLE001 - the API is down: keep waiting, check later
             self._log.warning("Cannot check for ingest runs yet: %s", exc)
             return
-        for path, (version, sent, _, attempt) in list(self.awaiting.items()):
+        for path, (_, sent, _, _) in list(self.awaiting.items()):
             if path in seen:
                 del self.awaiting[path]
-            elif now - sent >= self.confirm_seconds:
+                self._confirmed_upto = max(self._confirmed_upto, sent)
+        for path, (version, sent, _, attempt) in list(self.awaiting.items()):
+            if self._overdue(sent, attempt, now):
                 del self.awaiting[path]
                 if attempt >= self.max_attempts:
                     self._log.error(
@@ -181,11 +185,21 @@ class EventDispatcher(InProcessDispatcher):
                         self.failed += 1
                     continue
                 self._log.warning(
-                    "No ingest run for %s %.0f s after its event; emitting it again (%d/%d)",
+                    "No ingest run for %s %.0f s after its event (later files have theirs); "
+                    "emitting it again (%d/%d)",
                     path, now - sent, attempt + 1, self.max_attempts,
                 )  # fmt: skip
                 self.reemitted += 1
                 self._send(version, attempt + 1)
+
+    def _overdue(self, sent: float, attempt: int, now: float) -> bool:
+        """A busy server works through its events in order, late (seen: runs created 100 s
+        after their event): an event is taken as lost once its window (doubling per attempt)
+        has passed *and* a file sent after it has its run, or after four windows regardless."""
+        window = self.confirm_seconds * 2 ** (attempt - 1)
+        if now - sent < window:
+            return False
+        return self._confirmed_upto > sent or now - sent >= 4 * window
 
     def dispatch(self, version: FileVersion) -> bool:
         key = self.key(version)

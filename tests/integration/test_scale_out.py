@@ -76,7 +76,7 @@ def test_two_workers_ingest_fifty_files_each_exactly_once(pipeline, postflow_env
         # The sensor's events-mode dispatcher: it emits postflow.file.ready and, when a
         # trigger action is lost (the busy SQLite server can answer it 503), emits again.
         ledger = DispatchLedger(tmp_path / "ledger.jsonl")
-        sensor = EventDispatcher(ledger, pipeline.by_shot, 1, confirm_seconds=60)
+        sensor = EventDispatcher(ledger, pipeline.by_shot, 1)  # confirm_seconds: 120
         for path in files:
             stat = path.stat()
             assert sensor.dispatch(FileVersion(str(path), stat.st_size, stat.st_mtime_ns))

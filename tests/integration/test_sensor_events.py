@@ -59,3 +59,37 @@ def test_an_event_whose_run_exists_is_not_emitted_again(dispatcher, tmp_path):
     assert wait_until(lambda: (dispatcher.confirm(), not dispatcher.awaiting)[1], 30, 0.05)
     assert dispatcher.sent == [version.path]
     assert (dispatcher.reemitted, dispatcher.failed) == (0, 0)
+
+
+class Clock:
+    """The dispatcher's monotonic clock, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 5_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _run_for(path: str) -> None:
+    with get_client(sync_client=True) as client:  # what the trigger's action creates
+        client.create_flow_run(ingest_file, parameters={"path": path}, state=Scheduled())
+
+
+def test_a_late_run_on_a_busy_server_is_waited_for_not_announced_again(
+    dispatcher, tmp_path, monkeypatch
+):
+    clock = Clock()
+    monkeypatch.setattr("flows.sensor.time.monotonic", clock)
+    first, later = _version(tmp_path, "SC41_A_00001_V001.mov"), _version(tmp_path, "SC41_B.mov")
+    assert dispatcher.dispatch(first)
+    clock.now += 0.01
+    assert dispatcher.dispatch(later)
+    clock.now += 0.5  # past the 0.4 s window, under the 1.6 s cap; nothing has a run yet
+    dispatcher.confirm()
+    assert dispatcher.sent == [first.path, later.path]
+    _run_for(later.path)  # the server got to the later file: the first one was skipped
+    clock.now += 0.2
+    dispatcher.confirm()
+    assert dispatcher.sent == [first.path, later.path, first.path]
+    assert dispatcher.reemitted == 1 and list(dispatcher.awaiting) == [first.path]
