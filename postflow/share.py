@@ -8,6 +8,7 @@ with the reason. A restarted quick tunnel gets a new address, which is printed a
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from pathlib import Path
@@ -48,6 +49,7 @@ def share_file(
     settings = settings or PostflowSettings()
     console = console or Console()
     stop = stop_event or threading.Event()
+    _stop_on_signals(stop)
     source = Path(path).expanduser()
     if not source.is_file():
         raise SourceFileError(str(path), "not a regular file; nothing to share")
@@ -98,3 +100,13 @@ def _serve(
                 return
     except KeyboardInterrupt:
         return
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    """Stop on SIGTERM and SIGINT, set explicitly: a job started in the background by a
+    non-interactive shell inherits SIGINT *ignored*, and Python then never raises
+    KeyboardInterrupt, so Ctrl-C alone would not stop it. Main thread only (signal rule)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
