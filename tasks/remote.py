@@ -16,7 +16,6 @@ Chosen per file (:func:`choose_strategy`), with automatic fallback (:func:`uploa
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +43,7 @@ from tasks.upload import (
     _logger,
     add_to_version_stack,
     already_uploaded,
+    file_sha256,
     folder_lock,
     source_stat,
     upload_file_to_folder,
@@ -101,13 +101,6 @@ def choose_strategy(
     if not tunnel.healthy():
         return "multipart", f"tunnel unavailable: {tunnel.reason or 'not ready'}"
     return "remote", f"{mode}: tunnel healthy, {size} <= {cap_text} cap"
-
-
-def _file_sha256(path: str, enabled: bool) -> str:
-    if not enabled:
-        return ""
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _wait_remote(
@@ -202,7 +195,7 @@ def upload_remote(
             log.info("%s: Frame.io pulls %d bytes from %s", shot.file, size, base_url)
             try:
                 with ThreadPoolExecutor(1, thread_name_prefix="sha256") as pool:
-                    digest = pool.submit(_file_sha256, path, checksum)
+                    digest = pool.submit(file_sha256, path, checksum)
                     timeout = settings.remote_upload_timeout_seconds
                     _wait_remote(project, created.id, tunnel, base_url, timeout)
                     after = os.stat(path)

@@ -169,7 +169,8 @@ def add_to_version_stack(
         return project.create_version_stack(folder_id, ordered[-10:]).id
 
 
-def _sha256(path: str, enabled: bool) -> str:
+def file_sha256(path: str, enabled: bool = True) -> str:
+    """Hex sha256 of the file at ``path`` (read sequentially), or "" when not ``enabled``."""
     if not enabled:
         return ""
     with open(path, "rb") as handle:
@@ -322,7 +323,7 @@ def upload_file_to_folder(
         log.info("%s: %d bytes in %d parts -> folder %s", shot.file, size, len(parts), folder_id)
         started = time.monotonic()
         with ThreadPoolExecutor(1, thread_name_prefix="sha256") as pool:
-            digest: Future[str] = pool.submit(_sha256, path, checksum)
+            digest: Future[str] = pool.submit(file_sha256, path, checksum)
             uploader.upload(path, parts, content_type)
             after = os.stat(path)
             if (after.st_size, after.st_mtime_ns) != (size, before.st_mtime_ns):
