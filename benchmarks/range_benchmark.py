@@ -119,8 +119,15 @@ def nginx(tmp: Path, file: Path) -> Iterator[str]:
 
 def curl(url: str, byte_range: str | None = None) -> tuple[int, float, float]:
     """(bytes, total seconds, seconds to first response byte) of one curl GET."""
-    command = ["curl", "-sS", "-o", "/dev/null", "-w", "%{size_download} %{time_total} "
-               "%{time_starttransfer}", url]  # fmt: skip
+    command = [
+        "curl",
+        "-sS",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{size_download} %{time_total} %{time_starttransfer}",
+        url,
+    ]
     if byte_range:
         command[1:1] = ["-r", byte_range]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()

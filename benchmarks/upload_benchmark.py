@@ -54,9 +54,18 @@ def make_file(path: Path, size: int) -> None:
 def start_sandbox(data_dir: Path, part_bytes: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
     command = [
-        sys.executable, "-m", "postflow.cli", "sandbox", "--port", str(port),
-        "--data-dir", str(data_dir), "--target-part-bytes", str(part_bytes), "--no-rate-limits",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "postflow.cli",
+        "sandbox",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        "--target-part-bytes",
+        str(part_bytes),
+        "--no-rate-limits",
+    ]
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     for _ in range(200):
@@ -75,7 +84,8 @@ def child_env(url: str, state: Path, concurrency: int) -> dict[str, str]:
     return {
         **os.environ,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "POSTFLOW_FRAMEIO_API_BASE_URL": url, "POSTFLOW_FRAMEIO_IMS_BASE_URL": url,
+        "POSTFLOW_FRAMEIO_API_BASE_URL": url,
+        "POSTFLOW_FRAMEIO_IMS_BASE_URL": url,
         "POSTFLOW_FRAMEIO_ACCOUNT_ID": defaults.SANDBOX_ACCOUNT_ID,
         "POSTFLOW_FRAMEIO_PROJECT_ID": defaults.SANDBOX_PROJECT_ID,
         "POSTFLOW_FRAMEIO_CLIENT_ID": defaults.SANDBOX_CLIENT_ID,
@@ -84,7 +94,7 @@ def child_env(url: str, state: Path, concurrency: int) -> dict[str, str]:
         "POSTFLOW_UPLOAD_PART_CONCURRENCY": str(concurrency),
         "POSTFLOW_STATE_DIR": str(state),
         "PREFECT_HOME": str(state / "prefect"),
-    }  # fmt: skip
+    }
 
 
 def run_ours(
@@ -127,9 +137,18 @@ def child(path: str, name: str, checksum: bool) -> None:
     )
     seconds = time.perf_counter() - start
     peak_mb = peak_rss_mb()
-    print(json.dumps({"seconds": seconds, "transfer_seconds": result.seconds,
-                      "bytes": result.size_bytes, "parts": result.parts,
-                      "peak_rss_mb": peak_mb, "strategy": result.strategy}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "transfer_seconds": result.seconds,
+                "bytes": result.size_bytes,
+                "parts": result.parts,
+                "peak_rss_mb": peak_mb,
+                "strategy": result.strategy,
+            }
+        )
+    )
 
 
 def peak_rss_mb() -> float:
@@ -165,9 +184,10 @@ def run_curl(url: str, path: Path, work: Path, concurrency: int) -> dict:
     root = client.projects.show(defaults.SANDBOX_ACCOUNT_ID, defaults.SANDBOX_PROJECT_ID)
     size = path.stat().st_size
     created = client.files.create_local_upload(
-        defaults.SANDBOX_ACCOUNT_ID, root.data.root_folder_id,
+        defaults.SANDBOX_ACCOUNT_ID,
+        root.data.root_folder_id,
         data=FileCreateLocalUploadParamsData(name=f"curl-{time.time_ns()}.mov", file_size=size),
-    ).data  # fmt: skip
+    ).data
     parts, offset = [], 0
     with path.open("rb") as source:
         for index, item in enumerate(created.upload_urls):
@@ -181,9 +201,22 @@ def run_curl(url: str, path: Path, work: Path, concurrency: int) -> dict:
     def put(job: tuple[Path, str]) -> None:
         part, part_url = job
         subprocess.run(
-            ["curl", "-sS", "-f", "-o", "/dev/null", "-T", str(part), "-H", "x-amz-acl: private",
-             "-H", f"Content-Type: {content_type}", part_url], check=True,
-        )  # fmt: skip
+            [
+                "curl",
+                "-sS",
+                "-f",
+                "-o",
+                "/dev/null",
+                "-T",
+                str(part),
+                "-H",
+                "x-amz-acl: private",
+                "-H",
+                f"Content-Type: {content_type}",
+                part_url,
+            ],
+            check=True,
+        )
 
     start = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:

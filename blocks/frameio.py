@@ -3,7 +3,7 @@
 The block is configuration plus a client factory (the prefect-slack pattern): the secret is
 unwrapped with ``get_secret_value()`` only inside :meth:`FrameioCredentials.get_client`.
 Every Frame.io API call goes through the official ``frameio`` SDK (Fern-generated, v4.0.x);
-:func:`frameio_errors` turns its exceptions into :mod:`postflow.errors` types once, here.
+:func:`frameio_errors` turns its exceptions into :mod:`core.errors` types once, here.
 
 Source for the status-code semantics: Frame.io v4 "Getting started" guide (errors section)
 and the SDK's ``core/http_client.py`` retry rules (see ``shared/notes/frameio-v4.md`` §5-§6).
@@ -23,7 +23,7 @@ from frameio.core.api_error import ApiError
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
-from postflow.errors import (
+from core.errors import (
     ConfigurationError,
     FrameioAuthError,
     FrameioError,
@@ -117,9 +117,11 @@ class FrameioCredentials(Block):
         if self.auth_mode == "server_to_server":
             return ServerToServerAuth(scopes=self.scopes or S2S_SCOPES, **common)
         auth = WebAppAuth(
-            redirect_uri=self.redirect_uri, scopes=self.scopes or USER_SCOPES,
-            on_token_refreshed=self._tokens_refreshed, **common,
-        )  # fmt: skip
+            redirect_uri=self.redirect_uri,
+            scopes=self.scopes or USER_SCOPES,
+            on_token_refreshed=self._tokens_refreshed,
+            **common,
+        )
         if self.refresh_token is None and self.access_token is None:
             raise ConfigurationError(
                 "Frame.io web_app credentials have no tokens yet: run `postflow login`"
@@ -185,7 +187,7 @@ _HINTS = {
 
 
 def map_frameio_error(operation: str, exc: BaseException) -> FrameioError:
-    """Translate an SDK or transport exception into the :mod:`postflow.errors` hierarchy.
+    """Translate an SDK or transport exception into the :mod:`core.errors` hierarchy.
 
     Args:
         operation: what was being done, e.g. ``"folders.create"``.

@@ -15,7 +15,6 @@ Listing pages by hand with ``page_size=100`` on every request: the SDK pager dro
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,10 +31,8 @@ from frameio.files import (
 from frameio.folders import FolderCreateParamsData
 from frameio.version_stacks import VersionStackCreateParamsData
 
-from blocks.frameio import FrameioCredentials, frameio_errors
-from config.settings import PostflowSettings
-from postflow.errors import ConfigurationError, FrameioRateLimited
-from tasks.limits import throttle_for
+from blocks.frameio import frameio_errors
+from core.errors import FrameioRateLimited
 
 T = TypeVar("T")
 NO_SDK_RETRY: Any = {"max_retries": 0}
@@ -72,12 +69,15 @@ class Asset:
         head = getattr(item, "head_version", None)
         status = getattr(item, "status", None)
         return cls(
-            id=item.id, name=item.name, type=getattr(item, "type", None) or "file",
-            view_url=item.view_url, created_at=item.created_at.isoformat(),
+            id=item.id,
+            name=item.name,
+            type=getattr(item, "type", None) or "file",
+            view_url=item.view_url,
+            created_at=item.created_at.isoformat(),
             file_size=getattr(item, "file_size", None),
             status=getattr(status, "value", status),
             head_version_id=head.id if head is not None else None,
-        )  # fmt: skip
+        )
 
 
 class FrameioProject:
@@ -181,9 +181,13 @@ class FrameioProject:
     def create_folder(self, parent_id: str, name: str) -> Asset:
         """Create a sub-folder (never retried blindly by the SDK)."""
         response = self._call(
-            "folders.create", self.client.folders.create, self.account_id, parent_id,
-            data=FolderCreateParamsData(name=name), request_options=NO_SDK_RETRY,
-        )  # fmt: skip
+            "folders.create",
+            self.client.folders.create,
+            self.account_id,
+            parent_id,
+            data=FolderCreateParamsData(name=name),
+            request_options=NO_SDK_RETRY,
+        )
         return Asset.from_sdk(response.data)
 
     def create_local_upload(self, folder_id: str, name: str, file_size: int) -> Any:
@@ -193,11 +197,13 @@ class FrameioProject:
         ``media_type`` is the Content-Type every part PUT must carry (Frame.io "How To: Upload").
         """
         response = self._call(
-            "files.create_local_upload", self.client.files.create_local_upload,
-            self.account_id, folder_id,
+            "files.create_local_upload",
+            self.client.files.create_local_upload,
+            self.account_id,
+            folder_id,
             data=FileCreateLocalUploadParamsData(name=name, file_size=file_size),
             request_options=NO_SDK_RETRY,
-        )  # fmt: skip
+        )
         return response.data
 
     def create_remote_upload(self, folder_id: str, name: str, source_url: str) -> Any:
@@ -207,19 +213,23 @@ class FrameioProject:
         poll :meth:`upload_status` until ``upload_complete`` or ``upload_failed``.
         """
         response = self._call(
-            "files.create_remote_upload", self.client.files.create_remote_upload,
-            self.account_id, folder_id,
+            "files.create_remote_upload",
+            self.client.files.create_remote_upload,
+            self.account_id,
+            folder_id,
             data=FileCreateRemoteUploadParamsData(name=name, source_url=source_url),
             request_options=NO_SDK_RETRY,
-        )  # fmt: skip
+        )
         return response.data
 
     def upload_status(self, file_id: str) -> Any:
         """``FileUploadStatus``: ``upload_complete`` and ``upload_failed`` booleans."""
         response = self._call(
-            "files.show_file_upload_status", self.client.files.show_file_upload_status,
-            self.account_id, file_id,
-        )  # fmt: skip
+            "files.show_file_upload_status",
+            self.client.files.show_file_upload_status,
+            self.account_id,
+            file_id,
+        )
         return response.data
 
     def show_file(self, file_id: str) -> Asset:
@@ -234,18 +244,24 @@ class FrameioProject:
     def move_file(self, file_id: str, parent_id: str) -> Asset:
         """Move a file into a folder or a version stack (it becomes the stack's head)."""
         response = self._call(
-            "files.move", self.client.files.move, self.account_id, file_id,
+            "files.move",
+            self.client.files.move,
+            self.account_id,
+            file_id,
             data=FileMoveParamsData(parent_id=parent_id),
-        )  # fmt: skip
+        )
         return Asset.from_sdk(response.data)
 
     def create_version_stack(self, folder_id: str, file_ids: list[str]) -> Asset:
         """Stack 2-10 files of one folder, oldest first; the last becomes the head version."""
         response = self._call(
-            "version_stacks.create", self.client.version_stacks.create, self.account_id,
-            folder_id, data=VersionStackCreateParamsData(file_ids=file_ids),
+            "version_stacks.create",
+            self.client.version_stacks.create,
+            self.account_id,
+            folder_id,
+            data=VersionStackCreateParamsData(file_ids=file_ids),
             request_options=NO_SDK_RETRY,
-        )  # fmt: skip
+        )
         return Asset.from_sdk(response.data)
 
     def walk(self, folder_id: str | None = None, max_depth: int = 6) -> list[tuple[int, Asset]]:
@@ -265,63 +281,3 @@ class FrameioProject:
 
         visit(folder_id or self.root_folder_id, 0)
         return out
-
-
-# key -> (project, time.monotonic() when made)
-_projects: dict[tuple[str, ...], tuple[FrameioProject, float]] = {}
-_projects_lock = threading.Lock()
-
-
-def load_credentials(settings: PostflowSettings) -> FrameioCredentials:
-    """The Frame.io credentials: the saved block named in settings, else the settings' own
-    ``POSTFLOW_FRAMEIO_CLIENT_ID`` / ``_SECRET`` (e.g. in a ``.env``).
-
-    Raises:
-        ConfigurationError: neither is available; says how to fix it.
-    """
-    try:
-        return FrameioCredentials.load(settings.frameio_credentials_block)
-    except ValueError:
-        pass
-    if settings.frameio_client_id and settings.frameio_client_secret.get_secret_value():
-        return FrameioCredentials(
-            client_id=settings.frameio_client_id,
-            client_secret=settings.frameio_client_secret,
-            ims_base_url=settings.frameio_ims_base_url,
-            api_base_url=settings.frameio_api_base_url,
-        )
-    raise ConfigurationError(
-        f"no Frame.io credentials: save a FrameioCredentials block named "
-        f"{settings.frameio_credentials_block!r} or set POSTFLOW_FRAMEIO_CLIENT_ID and "
-        "POSTFLOW_FRAMEIO_CLIENT_SECRET"
-    )
-
-
-def open_project(settings: PostflowSettings) -> FrameioProject:
-    """A :class:`FrameioProject` for the configured account and project, reused in-process
-    (one SDK client and IMS token per credentials, not one per file) for
-    ``projects_cache_ttl_seconds`` (0: for the process's life), then made afresh.
-
-    Raises:
-        ConfigurationError: ids or credentials missing.
-    """
-    missing = settings.frameio_ids_missing()
-    if missing:
-        raise ConfigurationError(f"set {', '.join(missing)} (Frame.io ids of the target project)")
-    credentials = load_credentials(settings)
-    key = (
-        credentials.api_base_url, credentials.ims_base_url, credentials.client_id,
-        settings.frameio_account_id, settings.frameio_project_id, settings.use_prefect_limits,
-    )  # fmt: skip
-    ttl, now = settings.projects_cache_ttl_seconds, time.monotonic()
-    with _projects_lock:
-        cached = _projects.get(key)
-        if cached is None or (ttl and now - cached[1] >= ttl):
-            client = credentials.get_client(timeout_seconds=settings.frameio_timeout_seconds)
-            project = FrameioProject(
-                client, settings.frameio_account_id, settings.frameio_project_id,
-                max_retry_after_seconds=settings.max_retry_after_seconds,
-                throttle=throttle_for(settings.use_prefect_limits),
-            )  # fmt: skip
-            cached = _projects[key] = (project, now)
-        return cached[0]

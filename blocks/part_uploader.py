@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from postflow.errors import PartUploadError, SourceFileError, UploadError
+from core.errors import PartUploadError, SourceFileError, UploadError
 
 ProgressCallback = Callable[[int], None]
 

@@ -47,8 +47,8 @@ from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
 from config.settings import PostflowSettings
-from postflow.errors import SourceFileError
-from postflow.loopback import UvicornThread
+from core.errors import SourceFileError
+from core.loopback import UvicornThread
 
 __all__ = ["RangeFileResponse", "RangeServer", "SharedFile"]
 
@@ -203,11 +203,13 @@ class RangeServer:
         """A server configured from ``range_server_*``, ``range_chunk_bytes``, ``share_*``."""
         secret = settings.share_secret.get_secret_value() if settings.share_secret else None
         return cls(
-            settings.range_server_host, settings.range_server_port,
-            chunk_bytes=settings.range_chunk_bytes, secret=secret,
+            settings.range_server_host,
+            settings.range_server_port,
+            chunk_bytes=settings.range_chunk_bytes,
+            secret=secret,
             ttl_seconds=settings.share_token_ttl_seconds,
             progress_log_bytes=settings.upload_progress_log_bytes,
-        )  # fmt: skip
+        )
 
     # --- lifecycle -----------------------------------------------------------------------------
     def start(self) -> RangeServer:
@@ -318,10 +320,14 @@ class RangeServer:
             return self._refuse(404, "not a regular file")
         media_type = mimetypes.guess_type(found.name)[0] or "application/octet-stream"
         return RangeFileResponse(
-            found.path, chunk_bytes=self.chunk_bytes, on_bytes=lambda n: self._count(found, n),
-            on_status=self._count_status, stat_result=stat_result, media_type=media_type,
+            found.path,
+            chunk_bytes=self.chunk_bytes,
+            on_bytes=lambda n: self._count(found, n),
+            on_status=self._count_status,
+            stat_result=stat_result,
+            media_type=media_type,
             headers=_NO_STORE,
-        )  # fmt: skip
+        )
 
     def _count_status(self, status: int) -> None:
         if status == 206:

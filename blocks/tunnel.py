@@ -38,7 +38,7 @@ from types import TracebackType
 import httpx
 
 from config.settings import PostflowSettings
-from postflow.errors import TunnelError
+from core.errors import TunnelError
 
 __all__ = ["TunnelManager", "public_base_url"]
 
@@ -80,7 +80,7 @@ class TunnelManager:
         cloudflared_path: executable name or path (looked up on PATH).
         hostname: public hostname of a named tunnel.
         token: named-tunnel token, or a callable returning it (called at each start; may raise
-            :class:`~postflow.errors.TunnelError`).
+            :class:`~core.errors.TunnelError`).
         start_timeout_seconds: how long one start waits for ``/ready``.
         restart_backoff_seconds: first delay before restarting a dead process; doubles up to
             ``max_restart_backoff_seconds``.
@@ -132,10 +132,13 @@ class TunnelManager:
         from the Prefect ``Secret`` block named ``tunnel_token_block`` when it starts."""
         block = settings.tunnel_token_block
         return cls(
-            local_url, mode=settings.tunnel_mode, cloudflared_path=settings.cloudflared_path,
-            hostname=settings.tunnel_hostname, token=lambda: _load_token(block),
+            local_url,
+            mode=settings.tunnel_mode,
+            cloudflared_path=settings.cloudflared_path,
+            hostname=settings.tunnel_hostname,
+            token=lambda: _load_token(block),
             start_timeout_seconds=settings.tunnel_start_timeout_seconds,
-        )  # fmt: skip
+        )
 
     # --- public state ------------------------------------------------------------------------
     @property
@@ -265,9 +268,13 @@ class TunnelManager:
         else:
             command += ["--url", self.local_url]
         proc = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            start_new_session=True, env=env,
-        )  # fmt: skip
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
+        )
         threading.Thread(target=self._drain, args=(proc,), daemon=True).start()
         with self._lock:
             self._proc, self._metrics = proc, metrics

@@ -21,12 +21,29 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 DEFAULT_NOMENCLATURE_PATH = Path(__file__).with_name("nomenclature.toml")
 
 DEFAULT_EXTENSIONS = (
-    ".mov", ".mp4", ".avi", ".mkv", ".mxf", ".prores", ".dnxhd", ".r3d", ".braw",
-)  # fmt: skip
+    ".mov",
+    ".mp4",
+    ".avi",
+    ".mkv",
+    ".mxf",
+    ".prores",
+    ".dnxhd",
+    ".r3d",
+    ".braw",
+)
 DEFAULT_IGNORE_PATTERNS = (
-    ".*", "._*", ".DS_Store", "Thumbs.db", "desktop.ini",
-    "*.tmp", "*.part", "*.partial", "*.filepart", "*.crdownload", "*~",
-)  # fmt: skip
+    ".*",
+    "._*",
+    ".DS_Store",
+    "Thumbs.db",
+    "desktop.ini",
+    "*.tmp",
+    "*.part",
+    "*.partial",
+    "*.filepart",
+    "*.crdownload",
+    "*~",
+)
 
 
 class PostflowSettings(BaseSettings):
@@ -47,14 +64,18 @@ class PostflowSettings(BaseSettings):
         5.0, gt=0, le=3600, description="How often the polling observer lists the watch folder."
     )
     settle_seconds: float = Field(
-        30.0, ge=0, le=86400,
+        30.0,
+        ge=0,
+        le=86400,
         description="Size and mtime must stay unchanged this long before a file is ready.",
-    )  # fmt: skip
+    )
     tail_check_bytes: int = Field(
-        65536, ge=0, le=16 * 2**20,
+        65536,
+        ge=0,
+        le=16 * 2**20,
         description="Bytes at the end of the file read twice to confirm it is complete "
         "(LucidLink may report a final size before the last bytes are readable).",
-    )  # fmt: skip
+    )
     use_polling_observer: bool = Field(
         True,
         description="Poll (works on LucidLink/FUSE, where other machines' writes fire no "
@@ -113,9 +134,11 @@ class PostflowSettings(BaseSettings):
         4, ge=1, le=32, description="Part PUTs in flight per file."
     )
     upload_block_bytes: int = Field(
-        1 << 20, ge=64 * 1024, le=64 * 2**20,
+        1 << 20,
+        ge=64 * 1024,
+        le=64 * 2**20,
         description="Read size when streaming a part; bounds memory per part in flight.",
-    )  # fmt: skip
+    )
     upload_part_retries: int = Field(5, ge=0, le=20, description="Retries per failed part PUT.")
     upload_status_timeout_seconds: float = Field(
         600.0, gt=0, description="How long to wait for Frame.io to report upload_complete."

@@ -16,11 +16,11 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 from prefect.states import Failed
 
-from blocks.frameio_project import FrameioProject, open_project
-from blocks.remote_endpoint import remote_endpoint
+from blocks.frameio_project import FrameioProject
 from blocks.settings import effective_settings
 from config.settings import PostflowSettings
-from postflow.errors import FrameioNotFound, NamingError, PostflowError
+from core.errors import FrameioNotFound, NamingError, PostflowError
+from tasks.clients import open_project, remote_endpoint
 from tasks.events import emit_upload_completed, emit_upload_failed
 from tasks.naming import ShotName, load_nomenclature
 from tasks.notify import failure_embed, naming_error_embed, notify_discord, success_embed
@@ -48,9 +48,13 @@ def _shot_folder(
     parent, cached = project.root_folder_id, True
     for depth in range(1, len(shot.folder_path) + 1):
         state = task(
-            project, settings.frameio_api_base_url, project.project_id,
-            list(shot.folder_path[:depth]), parent, return_state=True,
-        )  # fmt: skip
+            project,
+            settings.frameio_api_base_url,
+            project.project_id,
+            list(shot.folder_path[:depth]),
+            parent,
+            return_state=True,
+        )
         parent = state.result()
         cached = cached and state.name == "Cached"
     return parent, cached
@@ -112,9 +116,11 @@ def ingest_file(path: str) -> Any:
     if not path:
         return Failed(message="ingest-file started without a path (a malformed event?)")
     nomenclature = load_nomenclature(
-        settings.nomenclature_path, settings.extensions, settings.ignore_patterns,
+        settings.nomenclature_path,
+        settings.extensions,
+        settings.ignore_patterns,
         settings.nomenclature_cache_ttl_seconds,
-    )  # fmt: skip
+    )
     try:
         shot = nomenclature.parse(path)  # microseconds, no I/O: not worth a task run
     except NamingError as exc:
@@ -144,9 +150,13 @@ def ingest_file(path: str) -> Any:
         _notify(settings, failure_embed(path, exc, shot))
         raise
     logger.info(
-        "%s -> %s (%s: %s, %.1f MB/s)", shot.file, "/".join(shot.folder_path), result.strategy,
-        result.strategy_reason, result.megabytes_per_second,
-    )  # fmt: skip
+        "%s -> %s (%s: %s, %.1f MB/s)",
+        shot.file,
+        "/".join(shot.folder_path),
+        result.strategy,
+        result.strategy_reason,
+        result.megabytes_per_second,
+    )
     record = {**shot.as_dict(), **result.as_dict(), "folder_id": folder_id}
     _record(record)
     emit_upload_completed(path, record, cache_hit)

@@ -19,8 +19,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from blocks.settings import PostflowTuning, effective_settings, load_block
-from blocks.watch_folder import parse_since
-from postflow.errors import ConfigurationError, PostflowError
+from core.errors import ConfigurationError, PostflowError
 from tasks.metrics import ReportMetrics, Thresholds, compute_metrics, recommend
 from tasks.report_outputs import (
     render_chart,
@@ -32,16 +31,19 @@ from tasks.report_outputs import (
     write_csv,
 )
 from tasks.telemetry import IngestHistory, read_ingest_history
+from tasks.watch_folder import parse_since
 
 
 def thresholds_from(tuning: PostflowTuning | None) -> Thresholds:
     """The alert thresholds of the tuning block (the block's defaults when none is saved)."""
     t = tuning or PostflowTuning()
     return Thresholds(
-        error_rate=t.alert_error_rate, api_latency_seconds=t.alert_api_latency_seconds,
-        cache_hit_rate_min=t.alert_cache_hit_rate_min, memory_mb=t.alert_memory_mb,
+        error_rate=t.alert_error_rate,
+        api_latency_seconds=t.alert_api_latency_seconds,
+        cache_hit_rate_min=t.alert_cache_hit_rate_min,
+        memory_mb=t.alert_memory_mb,
         upload_failure_rate=t.alert_upload_failure_rate,
-    )  # fmt: skip
+    )
 
 
 @task(name="read-ingest-history", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
@@ -57,8 +59,11 @@ def metrics_of(history: IngestHistory) -> ReportMetrics:
 
 
 def _publish_artifacts(metrics: ReportMetrics, markdown: str) -> None:
-    create_markdown_artifact(key="postflow-weekly-report", markdown=markdown,
-                             description="RL PostFlow optimisation report")  # fmt: skip
+    create_markdown_artifact(
+        key="postflow-weekly-report",
+        markdown=markdown,
+        description="RL PostFlow optimisation report",
+    )
     tables = {
         "postflow-report-figures": (summary_rows(metrics.summary), "Key figures"),
         "postflow-report-steps": (table_records(metrics.steps), "Seconds per step"),
@@ -109,13 +114,17 @@ def weekly_optimisation_report(since: str = "7d", out_dir: str | None = None) ->
     _publish_artifacts(metrics, render_markdown(metrics, recommendations, window))
     embed = summary_embed(metrics.summary, recommendations, window, chart.name)
     try:
-        sent = send_report_summary(settings.discord_webhook_url, embed, chart,
-                                   settings.discord_username)  # fmt: skip
+        sent = send_report_summary(
+            settings.discord_webhook_url, embed, chart, settings.discord_username
+        )
     except PostflowError as exc:
         logger.warning("Discord summary not sent: %s", exc)
         sent = False
     logger.info("Report %s: %s; %s", window, csv_path, "; ".join(r.metric for r in recommendations))
     return {
-        "summary": metrics.summary, "recommendations": [r.message for r in recommendations],
-        "csv": str(csv_path), "chart": str(chart), "discord_sent": sent,
-    }  # fmt: skip
+        "summary": metrics.summary,
+        "recommendations": [r.message for r in recommendations],
+        "csv": str(csv_path),
+        "chart": str(chart),
+        "discord_sent": sent,
+    }

@@ -19,12 +19,12 @@ from prefect.artifacts import create_table_artifact
 from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
 
-from blocks.watch_folder import parse_since
 from config.settings import PostflowSettings
+from core.errors import NamingError
 from flows.ingest import ingest_file
-from postflow.errors import NamingError
 from tasks.history import flow_runs_since
 from tasks.naming import load_nomenclature
+from tasks.watch_folder import parse_since
 
 INGEST_DEPLOYMENT = "ingest-file/ingest-file"
 RETRYABLE_STATES = {"FAILED", "CRASHED"}

@@ -23,13 +23,13 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from blocks.settings import effective_settings
-from blocks.watch_folder import WatchFolder, parse_since
 from config.settings import PostflowSettings
 from flows.ingest import ingest_file
 from tasks.events import emit_file_ready
 from tasks.history import run_paths_since
 from tasks.ledger import DispatchLedger
 from tasks.readiness import FileVersion
+from tasks.watch_folder import WatchFolder, parse_since
 
 
 def _run_name() -> str:
@@ -179,16 +179,21 @@ class EventDispatcher(InProcessDispatcher):
                 if attempt >= self.max_attempts:
                     self._log.error(
                         "No ingest run for %s after %d events; run `postflow ingest %s`",
-                        path, attempt, path,
-                    )  # fmt: skip
+                        path,
+                        attempt,
+                        path,
+                    )
                     with self.changed:
                         self.failed += 1
                     continue
                 self._log.warning(
                     "No ingest run for %s %.0f s after its event (later files have theirs); "
                     "emitting it again (%d/%d)",
-                    path, now - sent, attempt + 1, self.max_attempts,
-                )  # fmt: skip
+                    path,
+                    now - sent,
+                    attempt + 1,
+                    self.max_attempts,
+                )
                 self.reemitted += 1
                 self._send(version, attempt + 1)
 
@@ -246,24 +251,35 @@ def watch_by_shot(
         logger.warning("Ingest of %s was interrupted by a restart; it will be sent again", key)
     if settings.dispatch_mode == "events":
         dispatcher: InProcessDispatcher = EventDispatcher(
-            ledger, root, settings.ingest_concurrency,
+            ledger,
+            root,
+            settings.ingest_concurrency,
             confirm_seconds=settings.event_confirm_seconds,
-            max_attempts=settings.event_max_attempts, logger=logger,
-        )  # fmt: skip
+            max_attempts=settings.event_max_attempts,
+            logger=logger,
+        )
     else:
         dispatcher = InProcessDispatcher(ledger, root, settings.ingest_concurrency)
     watcher = WatchFolder(
-        root, dispatcher.dispatch, skip=dispatcher.already_sent,
-        settle_seconds=settings.settle_seconds, tail_check_bytes=settings.tail_check_bytes,
+        root,
+        dispatcher.dispatch,
+        skip=dispatcher.already_sent,
+        settle_seconds=settings.settle_seconds,
+        tail_check_bytes=settings.tail_check_bytes,
         poll_interval_seconds=settings.poll_interval_seconds,
-        use_polling=settings.use_polling_observer, recursive=settings.watch_recursive,
-        since_epoch=parse_since(since), ignore_patterns=settings.ignore_patterns,
-    )  # fmt: skip
+        use_polling=settings.use_polling_observer,
+        recursive=settings.watch_recursive,
+        since_epoch=parse_since(since),
+        ignore_patterns=settings.ignore_patterns,
+    )
     mode = "polling" if settings.use_polling_observer else "native events"
     logger.info(
-        "Watching %s (%s, settle %.0f s, %s)", root, mode, settings.settle_seconds,
+        "Watching %s (%s, settle %.0f s, %s)",
+        root,
+        mode,
+        settings.settle_seconds,
         "emitting postflow.file.ready" if settings.dispatch_mode == "events" else "ingesting here",
-    )  # fmt: skip
+    )
     deadline = time.monotonic() + max_runtime_seconds if max_runtime_seconds else None
     interrupted = False
     try:
@@ -283,8 +299,10 @@ def watch_by_shot(
     finally:
         dispatcher.shutdown(cancel_pending=interrupted)
     counts = {
-        "dispatched": dispatcher.started, "finished": dispatcher.finished,
-        "failed": dispatcher.failed, "pending": watcher.pending_count,
-    }  # fmt: skip
+        "dispatched": dispatcher.started,
+        "finished": dispatcher.finished,
+        "failed": dispatcher.failed,
+        "pending": watcher.pending_count,
+    }
     logger.info("Sensor stopped: %s", counts)
     return counts

@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from config.settings import PostflowSettings
-from postflow.errors import PostflowError
+from core.errors import PostflowError
 
 console = Console()
 err = Console(stderr=True)
@@ -75,8 +75,9 @@ def _rule_rows(settings: PostflowSettings) -> list[tuple[bool, str, str]]:
     from tasks.naming import load_nomenclature
 
     try:
-        rules = load_nomenclature(settings.nomenclature_path, settings.extensions,
-                                  settings.ignore_patterns)  # fmt: skip
+        rules = load_nomenclature(
+            settings.nomenclature_path, settings.extensions, settings.ignore_patterns
+        )
     except PostflowError as exc:
         return [(False, "nomenclature", str(exc))]
     rows = []
@@ -97,11 +98,14 @@ def _block_rows(settings: PostflowSettings) -> list[tuple[bool, str, str]]:
     secret = settings.frameio_client_secret.get_secret_value()
     env_creds = bool(settings.frameio_client_id and secret)
     wanted = (
-        (FrameioCredentials, settings.frameio_credentials_block,
-         "absent: POSTFLOW_FRAMEIO_CLIENT_ID/SECRET used" if env_creds else None),
+        (
+            FrameioCredentials,
+            settings.frameio_credentials_block,
+            "absent: POSTFLOW_FRAMEIO_CLIENT_ID/SECRET used" if env_creds else None,
+        ),
         (PostflowTuning, settings.tuning_block, "absent: defaults used"),
         (DiscordEmbedWebhook, settings.discord_block, "absent: POSTFLOW_DISCORD_WEBHOOK_URL used"),
-    )  # fmt: skip
+    )
     rows = []
     for block_type, name, when_absent in wanted:
         label = f"block {name}"
@@ -146,8 +150,8 @@ def structure(
     depth: int = typer.Option(4, min=1, max=8, help="Levels below the root folder to show."),
 ) -> None:
     """Show the Frame.io project tree: scenes, shots, version stacks and versions."""
-    from blocks.frameio_project import open_project
-    from tasks.notify import human_bytes
+    from core.units import human_bytes
+    from tasks.clients import open_project
 
     settings = _base_settings()
     if project_id:
@@ -213,9 +217,9 @@ def cache_stats(
 
     The hit rate is cached vs executed ensure-folder task runs in the window (Prefect API).
     """
-    from blocks.watch_folder import parse_since
     from tasks.metrics import compute_metrics
     from tasks.telemetry import read_ingest_history
+    from tasks.watch_folder import parse_since
 
     settings = _base_settings()
     folder = _cache_dir(settings)
@@ -263,8 +267,15 @@ def _shot_of(file: Path, scene: str, shot: str):  # noqa: ANN202 - a ShotName
     name = normalise_name(str(file))
     version = re.search(r"_v(\d+)$", split_extension(name)[0], re.IGNORECASE)
     folder = DEFAULT_FOLDER_TEMPLATE.format(scene=scene, shot=shot)
-    return ShotName(name, scene, shot, int(version[1]) if version else 1,
-                    split_extension(name)[1], tuple(folder.split("/")), "test-upload")  # fmt: skip
+    return ShotName(
+        name,
+        scene,
+        shot,
+        int(version[1]) if version else 1,
+        split_extension(name)[1],
+        tuple(folder.split("/")),
+        "test-upload",
+    )
 
 
 def _diagnosis(result) -> str:  # noqa: ANN001 - an UploadResult
@@ -284,24 +295,31 @@ def upload_test(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="A file to send."),
     scene: str = typer.Argument(..., help="Scene folder, e.g. SC01."),
     shot: str = typer.Argument(..., help="Shot folder, e.g. UNDLM_00412."),
-    strategy: str = typer.Option("multipart", help="multipart, auto or remote. auto/remote start "
-                                 "a Range server and a cloudflared tunnel for this upload; "
-                                 "without cloudflared on PATH they fall back to multipart."),
-) -> None:  # fmt: skip
+    strategy: str = typer.Option(
+        "multipart",
+        help="multipart, auto or remote. auto/remote start "
+        "a Range server and a cloudflared tunnel for this upload; "
+        "without cloudflared on PATH they fall back to multipart.",
+    ),
+) -> None:
     """Upload one file into SCENES/SCENE/SHOT with a progress bar and a short diagnosis."""
     if strategy not in ("multipart", "auto", "remote"):
         err.print(f"[red]--strategy must be multipart, auto or remote, not {strategy!r}[/red]")
         raise typer.Exit(2)
-    from blocks.frameio_project import open_project
-    from blocks.remote_endpoint import close_remote_endpoints, remote_endpoint
+    from tasks.clients import open_project, remote_endpoint
     from tasks.naming import load_nomenclature
     from tasks.remote import upload_with_fallback
+    from tasks.runtime import current_runtime
     from tasks.structure import resolve_folder_path
 
     settings = _base_settings().model_copy(update={"upload_strategy": strategy})
     shot_name = _shot_of(file, scene, shot)
-    columns = (*Progress.get_default_columns()[:1], BarColumn(), DownloadColumn(),
-               TransferSpeedColumn())  # fmt: skip
+    columns = (
+        *Progress.get_default_columns()[:1],
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+    )
     try:
         project = open_project(settings)
         rules = load_nomenclature(settings.nomenclature_path, settings.extensions)
@@ -311,17 +329,33 @@ def upload_test(
         with Progress(*columns, console=console) as progress:
             bar = progress.add_task(shot_name.file, total=file.stat().st_size)
             result = upload_with_fallback(
-                project, folder_id, str(file.resolve()), shot_name, rules, settings, server,
-                tunnel, progress=lambda delta: progress.advance(bar, delta),
-            )  # fmt: skip
+                project,
+                folder_id,
+                str(file.resolve()),
+                shot_name,
+                rules,
+                settings,
+                server,
+                tunnel,
+                progress=lambda delta: progress.advance(bar, delta),
+            )
     except PostflowError as exc:
         err.print(f"[red]Upload failed:[/red] {type(exc).__name__}: {exc}")
         raise typer.Exit(1) from exc
     finally:
-        close_remote_endpoints()
+        current_runtime().close()
     table = Table(title=f"Test upload of {shot_name.file}", show_header=False)
-    for key in ("strategy", "strategy_reason", "size_bytes", "seconds", "megabytes_per_second",
-                "parts", "retried_parts", "rate_limited", "view_url"):  # fmt: skip
+    for key in (
+        "strategy",
+        "strategy_reason",
+        "size_bytes",
+        "seconds",
+        "megabytes_per_second",
+        "parts",
+        "retried_parts",
+        "rate_limited",
+        "view_url",
+    ):
         table.add_row(key, str(round(v, 2) if isinstance(v := getattr(result, key), float) else v))
     table.add_row("diagnosis", _diagnosis(result))
     console.print(table)
@@ -334,10 +368,10 @@ def status(
 
     Counted by each file's latest ingest run: a failed file that landed on a rerun is done.
     """
-    from blocks.watch_folder import parse_since
     from tasks.history import flow_runs_since
     from tasks.metrics import status_counts
     from tasks.telemetry import INGEST_FLOW, run_row, waiting_ingest_runs
+    from tasks.watch_folder import parse_since
 
     start = datetime.fromtimestamp(parse_since(since) or 0, UTC) - timedelta(seconds=1)
     try:
@@ -361,8 +395,9 @@ def report(
     """Run the optimisation report now: figures, recommendations, CSV, PNG, Discord summary."""
     from flows.report import weekly_optimisation_report
 
-    state = weekly_optimisation_report(since=since, out_dir=str(out) if out else None,
-                                       return_state=True)  # fmt: skip
+    state = weekly_optimisation_report(
+        since=since, out_dir=str(out) if out else None, return_state=True
+    )
     if not state.is_completed():
         err.print(f"[red]Report failed:[/red] {state.message}")
         raise typer.Exit(1)

@@ -19,7 +19,7 @@ from prefect.blocks.core import Block
 from prefect.client.orchestration import get_client
 
 from blocks.settings import PostflowTuning
-from postflow.errors import ConfigurationError
+from core.errors import ConfigurationError
 
 AUTOMATIONS_YAML = Path(__file__).resolve().parents[1] / "automations.yaml"
 SENSOR_DEPLOYMENT = "watch-by-shot/watch-by-shot"
@@ -57,9 +57,10 @@ def render(
     definitions = yaml.safe_load(text)["automations"]
     for definition in definitions:
         definition["actions"] = [
-            a for a in definition["actions"]
+            a
+            for a in definition["actions"]
             if a.get("type") != "run-deployment" or a.get("deployment_id")
-        ]  # fmt: skip
+        ]
     return definitions
 
 

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from config.settings import PostflowSettings
-from postflow.errors import NamingError, PostflowError
+from core.errors import NamingError, PostflowError
 from tasks.naming import Ignored, load_nomenclature
 
 app = typer.Typer(
@@ -55,8 +55,9 @@ def nomenclature(
     """
     settings = _settings()
     try:
-        rules = load_nomenclature(settings.nomenclature_path, settings.extensions,
-                                  settings.ignore_patterns)  # fmt: skip
+        rules = load_nomenclature(
+            settings.nomenclature_path, settings.extensions, settings.ignore_patterns
+        )
     except PostflowError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
@@ -106,8 +107,17 @@ def ingest(
         raise typer.Exit(1)
     result = state.result()
     table = Table(title=f"Ingested {result['file']}", show_header=False)
-    for key in ("scene", "shot", "version", "strategy", "size_bytes", "seconds",
-                "megabytes_per_second", "sha256", "view_url"):  # fmt: skip
+    for key in (
+        "scene",
+        "shot",
+        "version",
+        "strategy",
+        "size_bytes",
+        "seconds",
+        "megabytes_per_second",
+        "sha256",
+        "view_url",
+    ):
         table.add_row(key, str(result.get(key)))
     console.print(table)
 
@@ -132,10 +142,11 @@ def watch(
     from flows.sensor import watch_by_shot
 
     _override(
-        watch_path=watch_path, settle_seconds=settle_seconds,
+        watch_path=watch_path,
+        settle_seconds=settle_seconds,
         poll_interval_seconds=poll_interval_seconds,
         use_polling_observer=False if native_events else None,
-    )  # fmt: skip
+    )
     _settings()
     try:
         watch_by_shot(since=since)
@@ -258,9 +269,10 @@ def _limits_and_automations(settings: PostflowSettings) -> None:
 
     tuning = load_block(PostflowTuning, settings.tuning_block) or PostflowTuning()
     limits = ensure_limits(
-        tuning.frameio_requests_per_second, tuning.frameio_burst,  # type: ignore[attr-defined]
+        tuning.frameio_requests_per_second,
+        tuning.frameio_burst,  # type: ignore[attr-defined]
         max_concurrent_uploads=tuning.max_concurrent_uploads,  # type: ignore[attr-defined]
-    )  # fmt: skip
+    )
     console.print("Concurrency limits: " + ", ".join(f"{k}={v}" for k, v in limits.items()))
     try:
         apply_automations(settings.alerts_block, tuning)  # type: ignore[arg-type]
@@ -314,8 +326,11 @@ def up(
             except PostflowError as exc:
                 err.print(f"[red]{exc}[/red]")
                 raise typer.Exit(2) from exc
-        os.environ.update(PREFECT_API_URL=api_url, POSTFLOW_DISPATCH_MODE="events",
-                          POSTFLOW_USE_PREFECT_LIMITS="true")  # fmt: skip
+        os.environ.update(
+            PREFECT_API_URL=api_url,
+            POSTFLOW_DISPATCH_MODE="events",
+            POSTFLOW_USE_PREFECT_LIMITS="true",
+        )
         with temporary_settings(updates={PREFECT_API_URL: api_url}):
             register_block_types()
             deployments = [d for d in load_deployments() if not only or d.name in only]
@@ -356,8 +371,13 @@ def sandbox(
         " POSTFLOW_FRAMEIO_CLIENT_SECRET=<sandbox secret, see postflow/sandbox/defaults.py>",
         highlight=False,
     )
-    run_sandbox(host=host, port=port, data_dir=data_dir, target_part_bytes=target_part_bytes,
-                rate_limits=not no_rate_limits)  # fmt: skip
+    run_sandbox(
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        target_part_bytes=target_part_bytes,
+        rate_limits=not no_rate_limits,
+    )
 
 
 @app.command()

@@ -37,12 +37,11 @@ from typing import Any
 from rich.console import Console
 
 from blocks.frameio import FrameioCredentials
-from blocks.frameio_project import open_project
 from config.settings import PostflowSettings
+from core.errors import PostflowError
 from postflow.demo_media import BAD_FILES, GOOD_FILES, populate
 from postflow.demo_output import print_discord, print_prefect_runs, print_tree
-from postflow.discord_receiver import DiscordReceiver
-from postflow.errors import PostflowError
+from postflow.sandbox.discord_receiver import DiscordReceiver
 from postflow.sandbox.server import SandboxServer
 from postflow.up import (
     PROJECT_ROOT,
@@ -53,6 +52,7 @@ from postflow.up import (
     start_local_server,
     stop_server,
 )
+from tasks.clients import open_project
 
 DEMO_BLOCK = "postflow-demo-frameio"
 ALERTS_BLOCK = "postflow-demo-alerts"
@@ -124,8 +124,10 @@ def run_demo(
                     highlight=False,
                 )
         else:
-            console.print("[yellow]In-process mode:[/yellow] the sensor and the ingests run in "
-                          "this process (ephemeral Prefect API, no UI).")  # fmt: skip
+            console.print(
+                "[yellow]In-process mode:[/yellow] the sensor and the ingests run in "
+                "this process (ephemeral Prefect API, no UI)."
+            )
         return _run_in_process(console, base, sandbox, discord, keep_running)
 
 
@@ -133,13 +135,17 @@ def _save_blocks(sandbox: SandboxServer, discord: DiscordReceiver) -> None:
     from prefect.blocks.notifications import CustomWebhookNotificationBlock
 
     FrameioCredentials(
-        client_id=sandbox.client_id, client_secret=sandbox.client_secret,
-        ims_base_url=sandbox.url, api_base_url=sandbox.url,
-    ).save(DEMO_BLOCK, overwrite=True)  # fmt: skip
+        client_id=sandbox.client_id,
+        client_secret=sandbox.client_secret,
+        ims_base_url=sandbox.url,
+        api_base_url=sandbox.url,
+    ).save(DEMO_BLOCK, overwrite=True)
     CustomWebhookNotificationBlock(
-        name="postflow-demo", url=discord.webhook_url, allow_private_urls=True,
+        name="postflow-demo",
+        url=discord.webhook_url,
+        allow_private_urls=True,
         json_data={"content": "{{subject}}\n{{body}}"},
-    ).save(ALERTS_BLOCK, overwrite=True)  # fmt: skip
+    ).save(ALERTS_BLOCK, overwrite=True)
 
 
 def _tail(path: Path, lines: int = 25) -> str:
@@ -151,13 +157,21 @@ def _tail(path: Path, lines: int = 25) -> str:
 
 def _start_up(base: Path, api_url: str) -> subprocess.Popen:
     """``postflow up`` against ``api_url``, in its own session, output in ``up.log``."""
-    env = {**os.environ, "PREFECT_API_URL": api_url, "PREFECT_RUNNER_POLL_FREQUENCY": "2",
-           "COLUMNS": "160"}  # fmt: skip
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": api_url,
+        "PREFECT_RUNNER_POLL_FREQUENCY": "2",
+        "COLUMNS": "160",
+    }
     with (base / "up.log").open("ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "postflow.cli", "up"], cwd=PROJECT_ROOT, env=env,
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+            [sys.executable, "-m", "postflow.cli", "up"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def _stop_up(up: subprocess.Popen | None) -> None:
@@ -257,10 +271,13 @@ def _run_served(
                     runs = _deployment_runs(client, SENSOR_DEPLOYMENT, started)
                     return next((r for r in runs if r.state_type.value == "RUNNING"), None)
 
-                sensor = _wait_until(up, up_log, SENSOR_START_SECONDS, "running sensor",
-                                     sensor_running)  # fmt: skip
-                console.print(f"Sensor [bold]{sensor.name}[/bold] is running (events mode); "
-                              "writing renders:", highlight=False)  # fmt: skip
+                sensor = _wait_until(
+                    up, up_log, SENSOR_START_SECONDS, "running sensor", sensor_running
+                )
+                console.print(
+                    f"Sensor [bold]{sensor.name}[/bold] is running (events mode); writing renders:",
+                    highlight=False,
+                )
                 writer = threading.Thread(
                     target=populate, args=(base / "BY_SHOT", base, console), daemon=True
                 )
@@ -273,8 +290,9 @@ def _run_served(
                     return final if len(final) >= expected else None
 
                 try:
-                    ingests = _wait_until(up, up_log, INGESTS_SECONDS, "finished ingest runs",
-                                          ingests_done)  # fmt: skip
+                    ingests = _wait_until(
+                        up, up_log, INGESTS_SECONDS, "finished ingest runs", ingests_done
+                    )
                 except ServedDemoUnavailable as exc:
                     console.print(f"[red]{exc}[/red]", highlight=False)
                     print_prefect_runs(console, started)
@@ -298,8 +316,10 @@ def _run_served(
                 highlight=False,
             )
             if keep_running:
-                console.print(f"Prefect UI: [bold]{ui_url}[/bold] - still serving; drop files "
-                              f"into {base / 'BY_SHOT'}. Ctrl-C to stop.")  # fmt: skip
+                console.print(
+                    f"Prefect UI: [bold]{ui_url}[/bold] - still serving; drop files "
+                    f"into {base / 'BY_SHOT'}. Ctrl-C to stop."
+                )
                 try:
                     up.wait()
                 except KeyboardInterrupt:
@@ -331,9 +351,11 @@ def _run_in_process(
 
     os.environ["POSTFLOW_DISPATCH_MODE"] = "in_process"
     FrameioCredentials(
-        client_id=sandbox.client_id, client_secret=sandbox.client_secret,
-        ims_base_url=sandbox.url, api_base_url=sandbox.url,
-    ).save(DEMO_BLOCK, overwrite=True)  # fmt: skip
+        client_id=sandbox.client_id,
+        client_secret=sandbox.client_secret,
+        ims_base_url=sandbox.url,
+        api_base_url=sandbox.url,
+    ).save(DEMO_BLOCK, overwrite=True)
     started = datetime.now(UTC)
     writer = threading.Thread(target=populate, args=(base / "BY_SHOT", base, console), daemon=True)
     writer.start()
@@ -346,9 +368,11 @@ def _run_in_process(
     print_prefect_runs(console, started)
     ok = files == len(GOOD_FILES) and counts["failed"] == len(BAD_FILES)
     verdict = "[green]all good files ingested[/green]" if ok else "[red]some files missing[/red]"
-    console.print(f"{verdict}: {files}/{len(GOOD_FILES)} in Frame.io, "
-                  f"{counts['failed']} unreadable name reported (in-process). "
-                  f"Work dir: {base}")  # fmt: skip
+    console.print(
+        f"{verdict}: {files}/{len(GOOD_FILES)} in Frame.io, "
+        f"{counts['failed']} unreadable name reported (in-process). "
+        f"Work dir: {base}"
+    )
     if keep_running:
         console.print(f"Still watching {base / 'BY_SHOT'}: drop files there; Ctrl-C to stop.")
         try:

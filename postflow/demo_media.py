@@ -37,10 +37,18 @@ def clip_bytes(work: Path, index: int) -> bytes:
     if shutil.which("ffmpeg"):
         out = work / f"clip{index}.mov"
         command = [
-            "ffmpeg", "-v", "error", "-y", "-f", "lavfi",
-            "-i", f"testsrc2=duration=2:size=640x360:rate=25,hue=h={index * 60}",
-            "-pix_fmt", "yuv420p", str(out),
-        ]  # fmt: skip
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=duration=2:size=640x360:rate=25,hue=h={index * 60}",
+            "-pix_fmt",
+            "yuv420p",
+            str(out),
+        ]
         if subprocess.run(command, check=False, timeout=120).returncode == 0:
             return out.read_bytes()
     return os.urandom((2 + index) * 1_000_000)

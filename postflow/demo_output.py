@@ -10,8 +10,8 @@ from rich.table import Table
 from rich.tree import Tree
 
 from blocks.frameio_project import FrameioProject
-from postflow.discord_receiver import DiscordReceiver
-from tasks.notify import human_bytes
+from core.units import human_bytes
+from postflow.sandbox.discord_receiver import DiscordReceiver
 
 
 def print_tree(console: Console, project: FrameioProject) -> int:
@@ -78,12 +78,16 @@ def print_prefect_runs(console: Console, since: datetime) -> list[Any]:
     run_filter = FlowRunFilter(start_time=FlowRunFilterStartTime(after_=since))
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(flow_run_filter=run_filter, limit=200)
-        artifacts = client.read_artifacts(
-            artifact_filter=ArtifactFilter(
-                flow_run_id=ArtifactFilterFlowRunId(any_=[r.id for r in runs])
-            ),
-            limit=200,
-        ) if runs else []  # fmt: skip
+        artifacts = (
+            client.read_artifacts(
+                artifact_filter=ArtifactFilter(
+                    flow_run_id=ArtifactFilterFlowRunId(any_=[r.id for r in runs])
+                ),
+                limit=200,
+            )
+            if runs
+            else []
+        )
     per_run: dict[Any, int] = {}
     for artifact in artifacts:
         per_run[artifact.flow_run_id] = per_run.get(artifact.flow_run_id, 0) + 1
@@ -93,7 +97,12 @@ def print_prefect_runs(console: Console, since: datetime) -> list[Any]:
     for run in sorted(runs, key=lambda r: r.start_time or since):
         state = run.state.name if run.state else "?"
         message = (run.state.message or "")[:70] if run.state else ""
-        table.add_row(run.name, state, f"{run.total_run_time.total_seconds():.1f}",
-                      str(per_run.get(run.id, 0)), message)  # fmt: skip
+        table.add_row(
+            run.name,
+            state,
+            f"{run.total_run_time.total_seconds():.1f}",
+            str(per_run.get(run.id, 0)),
+            message,
+        )
     console.print(table)
     return runs

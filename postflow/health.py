@@ -23,7 +23,7 @@ from prefect.client.orchestration import get_client
 
 from blocks.frameio_project import FrameioProject, load_credentials
 from config.settings import PostflowSettings
-from postflow.errors import FrameioAuthError, FrameioNotFound, PostflowError
+from core.errors import FrameioAuthError, FrameioNotFound, PostflowError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MIN_FREE_BYTES = 1_000_000_000  # 1 GB in the state directory
@@ -85,12 +85,20 @@ def check_watch_path(settings: PostflowSettings) -> Check:
     """The watch folder exists and is listable; native events on FUSE (LucidLink) fail."""
     name, path = "Watch folder readable", Path(settings.watch_path)
     if not path.is_dir() or not os.access(path, os.R_OK | os.X_OK):
-        return Check(name, False, f"{path} is not a readable folder",
-                     "mount the filespace or set POSTFLOW_WATCH_PATH")  # fmt: skip
+        return Check(
+            name,
+            False,
+            f"{path} is not a readable folder",
+            "mount the filespace or set POSTFLOW_WATCH_PATH",
+        )
     fs = _fs_type(path)
     if not settings.use_polling_observer and "fuse" in fs:
-        return Check(name, False, f"{path} is on {fs} with native events (misses remote writes)",
-                     "set POSTFLOW_USE_POLLING_OBSERVER=true")  # fmt: skip
+        return Check(
+            name,
+            False,
+            f"{path} is on {fs} with native events (misses remote writes)",
+            "set POSTFLOW_USE_POLLING_OBSERVER=true",
+        )
     mode = "polling" if settings.use_polling_observer else "native events"
     return Check(name, True, f"{path} ({fs or 'unknown fs'}, {mode})")
 
@@ -102,20 +110,39 @@ def check_frameio(settings: PostflowSettings) -> list[Check]:
     try:
         credentials = load_credentials(settings)
         client = credentials.get_client(timeout_seconds=PROBE_TIMEOUT_SECONDS, max_retries=0)
-        project = FrameioProject(client, settings.frameio_account_id, settings.frameio_project_id,
-                                 max_retry_after_seconds=5.0, rate_limit_retries=1)  # fmt: skip
+        project = FrameioProject(
+            client,
+            settings.frameio_account_id,
+            settings.frameio_project_id,
+            max_retry_after_seconds=5.0,
+            rate_limit_retries=1,
+        )
         root = project.root_folder_id
     except FrameioNotFound as exc:
-        return [Check(reach, True, f"{settings.frameio_api_base_url} answered"),
-                Check(proj, False, str(exc), "check POSTFLOW_FRAMEIO_ACCOUNT_ID and "
-                      "POSTFLOW_FRAMEIO_PROJECT_ID")]  # fmt: skip
+        return [
+            Check(reach, True, f"{settings.frameio_api_base_url} answered"),
+            Check(
+                proj,
+                False,
+                str(exc),
+                "check POSTFLOW_FRAMEIO_ACCOUNT_ID and POSTFLOW_FRAMEIO_PROJECT_ID",
+            ),
+        ]
     except FrameioAuthError as exc:
-        return [Check(reach, False, str(exc), "renew the credentials (postflow setup / login)"),
-                skipped]  # fmt: skip
+        return [
+            Check(reach, False, str(exc), "renew the credentials (postflow setup / login)"),
+            skipped,
+        ]
     except Exception as exc:  # noqa: BLE001 - any failure is a finding, not a crash
-        return [Check(reach, False, f"{settings.frameio_api_base_url}: {exc}",
-                      "check the network, POSTFLOW_FRAMEIO_API_BASE_URL and credentials"),
-                skipped]  # fmt: skip
+        return [
+            Check(
+                reach,
+                False,
+                f"{settings.frameio_api_base_url}: {exc}",
+                "check the network, POSTFLOW_FRAMEIO_API_BASE_URL and credentials",
+            ),
+            skipped,
+        ]
     ok = Check(reach, True, f"{settings.frameio_api_base_url} answered, token accepted")
     try:
         children = project.list_children(root)
@@ -142,15 +169,29 @@ def check_prefect() -> list[Check]:
             deployments = {d.name for d in client.read_deployments()}
             automations = {a.name for a in client.read_automations()}
     except Exception as exc:  # noqa: BLE001
-        return [Check(name, False, f"{type(exc).__name__}: {exc}",
-                      "start it (postflow up) or set PREFECT_API_URL")]  # fmt: skip
+        return [
+            Check(
+                name,
+                False,
+                f"{type(exc).__name__}: {exc}",
+                "start it (postflow up) or set PREFECT_API_URL",
+            )
+        ]
     checks = [Check(name, True, url)]
     for label, wanted, found, fix in (
-        ("Deployments present", _names_in(PROJECT_ROOT / "prefect.yaml", "deployments"),
-         deployments, "postflow up (or prefect deploy --all)"),
-        ("Automations present", _names_in(PROJECT_ROOT / "automations.yaml", "automations"),
-         automations, "postflow automations apply"),
-    ):  # fmt: skip
+        (
+            "Deployments present",
+            _names_in(PROJECT_ROOT / "prefect.yaml", "deployments"),
+            deployments,
+            "postflow up (or prefect deploy --all)",
+        ),
+        (
+            "Automations present",
+            _names_in(PROJECT_ROOT / "automations.yaml", "automations"),
+            automations,
+            "postflow automations apply",
+        ),
+    ):
         missing = sorted(wanted - found)
         detail = f"missing: {', '.join(missing)}" if missing else f"{len(wanted)} found"
         checks.append(Check(label, not missing, detail, fix if missing else "", required=False))
@@ -172,17 +213,26 @@ def check_optional(settings: PostflowSettings) -> list[Check]:
     """Discord webhook configured; cloudflared installed when a tunnel is used."""
     url = settings.discord_webhook_url
     configured = bool(url and url.get_secret_value())
-    discord = Check("Discord webhook configured", configured,
-                    "set" if configured else "not set: no Discord messages",
-                    "" if configured else "set POSTFLOW_DISCORD_WEBHOOK_URL (or postflow setup)",
-                    required=False)  # fmt: skip
+    discord = Check(
+        "Discord webhook configured",
+        configured,
+        "set" if configured else "not set: no Discord messages",
+        "" if configured else "set POSTFLOW_DISCORD_WEBHOOK_URL (or postflow setup)",
+        required=False,
+    )
     if settings.tunnel_mode == "off" or settings.upload_strategy == "multipart":
-        tunnel = Check("cloudflared (optional)", True, "not needed (no remote uploads)",
-                       required=False)  # fmt: skip
+        tunnel = Check(
+            "cloudflared (optional)", True, "not needed (no remote uploads)", required=False
+        )
     else:
         found = shutil.which(settings.cloudflared_path)
-        tunnel = Check("cloudflared (optional)", bool(found), found or "not found: multipart only",
-                       "install cloudflared for remote uploads", required=False)  # fmt: skip
+        tunnel = Check(
+            "cloudflared (optional)",
+            bool(found),
+            found or "not found: multipart only",
+            "install cloudflared for remote uploads",
+            required=False,
+        )
     return [discord, tunnel]
 
 
@@ -191,12 +241,23 @@ def run_checks(load_settings: Callable[[], PostflowSettings]) -> list[Check]:
     try:
         settings = load_settings()
     except (ValueError, PostflowError) as exc:
-        return [Check("Settings valid", False, str(exc).splitlines()[0],
-                      "fix the POSTFLOW_* variables or .env")]  # fmt: skip
+        return [
+            Check(
+                "Settings valid",
+                False,
+                str(exc).splitlines()[0],
+                "fix the POSTFLOW_* variables or .env",
+            )
+        ]
     missing = settings.frameio_ids_missing()
-    checks = [Check("Settings valid", not missing,
-                    f"missing {', '.join(missing)}" if missing else "POSTFLOW_* settings load",
-                    "set them (postflow setup)" if missing else "")]  # fmt: skip
+    checks = [
+        Check(
+            "Settings valid",
+            not missing,
+            f"missing {', '.join(missing)}" if missing else "POSTFLOW_* settings load",
+            "set them (postflow setup)" if missing else "",
+        )
+    ]
     checks.append(check_watch_path(settings))
     checks += check_frameio(settings)
     checks += check_prefect()

@@ -27,8 +27,8 @@ from starlette.routing import Route
 from blocks.frameio import USER_SCOPES, FrameioCredentials
 from blocks.settings import DiscordEmbedWebhook, PostflowTuning, load_block
 from config.settings import PostflowSettings
-from postflow.errors import ConfigurationError, FrameioAuthError
-from postflow.loopback import UvicornThread
+from core.errors import ConfigurationError, FrameioAuthError
+from core.loopback import UvicornThread
 
 BLOCK_TYPES = (FrameioCredentials, PostflowTuning, DiscordEmbedWebhook)
 ALERTS_BLOCK = "postflow-alerts"
@@ -79,15 +79,21 @@ def setup_blocks(
     old = existing if isinstance(existing, FrameioCredentials) else None
     secret_env = settings.frameio_client_secret.get_secret_value()
     fields = {
-        "client_id": value(settings.frameio_client_id or (old.client_id if old else ""),
-                           "POSTFLOW_FRAMEIO_CLIENT_ID"),
-        "client_secret": SecretStr(value(
-            secret_env or (old.client_secret.get_secret_value() if old else ""),
-            "POSTFLOW_FRAMEIO_CLIENT_SECRET", secret=True)),
+        "client_id": value(
+            settings.frameio_client_id or (old.client_id if old else ""),
+            "POSTFLOW_FRAMEIO_CLIENT_ID",
+        ),
+        "client_secret": SecretStr(
+            value(
+                secret_env or (old.client_secret.get_secret_value() if old else ""),
+                "POSTFLOW_FRAMEIO_CLIENT_SECRET",
+                secret=True,
+            )
+        ),
         "ims_base_url": settings.frameio_ims_base_url,
         "api_base_url": settings.frameio_api_base_url,
         "auth_mode": auth_mode or (old.auth_mode if old else "server_to_server"),
-    }  # fmt: skip
+    }
     if old is None:
         FrameioCredentials(**fields).save(settings.frameio_credentials_block)
         done[settings.frameio_credentials_block] = "created"
@@ -137,8 +143,13 @@ def code_from_redirect(redirect_url: str, expected_state: str) -> str:
     return code
 
 
-def _callback_code(redirect_uri: str, state: str, open_url: Callable[[str], object],
-                   authorize_url: str, timeout_seconds: float) -> str:  # fmt: skip
+def _callback_code(
+    redirect_uri: str,
+    state: str,
+    open_url: Callable[[str], object],
+    authorize_url: str,
+    timeout_seconds: float,
+) -> str:
     """Serve the loopback redirect URI until IMS sends the browser back with a code."""
     received: dict[str, str] = {}
     arrived = threading.Event()
@@ -190,9 +201,10 @@ def login(
     auth = WebAppAuth(
         client_id=credentials.client_id,
         client_secret=credentials.client_secret.get_secret_value(),
-        redirect_uri=credentials.redirect_uri, scopes=credentials.scopes or USER_SCOPES,
+        redirect_uri=credentials.redirect_uri,
+        scopes=credentials.scopes or USER_SCOPES,
         ims_base_url=credentials.ims_base_url,
-    )  # fmt: skip
+    )
     state = secrets.token_urlsafe(16)
     authorize_url = auth.get_authorization_url(state)
     print_line(f"Open this URL to sign in to Adobe IMS:\n{authorize_url}")

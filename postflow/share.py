@@ -18,7 +18,7 @@ from rich.console import Console
 from blocks.range_server import RangeServer
 from blocks.tunnel import TunnelManager
 from config.settings import PostflowSettings
-from postflow.errors import SourceFileError
+from core.errors import SourceFileError
 
 __all__ = ["share_file"]
 
@@ -56,9 +56,12 @@ def share_file(
     ttl = ttl_seconds or settings.share_token_ttl_seconds
     secret = settings.share_secret.get_secret_value() if settings.share_secret else None
     server = RangeServer(
-        settings.range_server_host, settings.range_server_port,
-        chunk_bytes=settings.range_chunk_bytes, secret=secret, ttl_seconds=ttl,
-    )  # fmt: skip
+        settings.range_server_host,
+        settings.range_server_port,
+        chunk_bytes=settings.range_chunk_bytes,
+        secret=secret,
+        ttl_seconds=ttl,
+    )
     with server:
         shared = server.share(source)
         tunnel = TunnelManager.from_settings(settings, server.url) if use_tunnel else None

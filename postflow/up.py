@@ -37,7 +37,7 @@ from prefect.exceptions import ScriptError
 from prefect.flows import load_flow_from_entrypoint
 from prefect.schedules import Cron
 
-from postflow.errors import ConfigurationError
+from core.errors import ConfigurationError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PREFECT_YAML = PROJECT_ROOT / "prefect.yaml"
@@ -82,8 +82,17 @@ def start_local_server(
     env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_API_URL": api_url}
     env.pop("PREFECT_API_URL", None)
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-               "--port", str(port)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "prefect",
+        "server",
+        "start",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -177,7 +186,7 @@ def load_deployments(path: Path = PREFECT_YAML) -> list[Any]:
                     concurrency_limit=item.get("concurrency_limit"),
                     triggers=[_trigger(t) for t in item.get("triggers") or []],
                     schedules=[_schedule(s) for s in item.get("schedules") or []],
-                )  # fmt: skip
+                )
             )
     finally:
         os.chdir(cwd)

@@ -51,9 +51,23 @@ def emit_file_ready(path: str, size_bytes: int, mtime_ns: int, key: str) -> Any:
 
 def emit_upload_completed(path: str, record: dict[str, Any], cache_hit: bool) -> Any:
     """Announce a finished ingest; ``record`` is the ingest flow's result dict."""
-    keep = ("file", "scene", "shot", "version", "size_bytes", "seconds", "sha256", "strategy",
-            "strategy_reason", "megabytes_per_second", "parts", "retried_parts", "rate_limited",
-            "file_id", "view_url")  # fmt: skip
+    keep = (
+        "file",
+        "scene",
+        "shot",
+        "version",
+        "size_bytes",
+        "seconds",
+        "sha256",
+        "strategy",
+        "strategy_reason",
+        "megabytes_per_second",
+        "parts",
+        "retried_parts",
+        "rate_limited",
+        "file_id",
+        "view_url",
+    )
     payload = {k: record.get(k) for k in keep}
     payload.update(path=path, structure_cache_hit=cache_hit, **process_sample())
     return emit_event(UPLOAD_COMPLETED, resource=file_resource(path), payload=payload)
@@ -62,7 +76,11 @@ def emit_upload_completed(path: str, record: dict[str, Any], cache_hit: bool) ->
 def emit_upload_failed(path: str, error: BaseException, shot: dict[str, Any] | None) -> Any:
     """Announce a failed ingest with the error's type and message."""
     payload: dict[str, Any] = {
-        "path": path, "error_type": type(error).__name__, "error": str(error)[:500],
-        "transient": bool(getattr(error, "transient", False)), **(shot or {}), **process_sample(),
-    }  # fmt: skip
+        "path": path,
+        "error_type": type(error).__name__,
+        "error": str(error)[:500],
+        "transient": bool(getattr(error, "transient", False)),
+        **(shot or {}),
+        **process_sample(),
+    }
     return emit_event(UPLOAD_FAILED, resource=file_resource(path), payload=payload)

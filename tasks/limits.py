@@ -28,9 +28,11 @@ UPLOADS_LIMIT = "postflow-uploads"
 
 
 def ensure_limits(
-    requests_per_second: float = 10.0, burst: int = 20, folder_creates_per_second: float = 3.0,
+    requests_per_second: float = 10.0,
+    burst: int = 20,
+    folder_creates_per_second: float = 3.0,
     max_concurrent_uploads: int = 3,
-) -> dict[str, int]:  # fmt: skip
+) -> dict[str, int]:
     """Create or update the three limits; returns ``{name: limit}``.
 
     Raises:

@@ -31,15 +31,20 @@ from typing import Any
 from prefect.locking.memory import MemoryLockManager
 
 from config.settings import PostflowSettings
-from postflow.errors import ConfigurationError
+from core.errors import ConfigurationError
+from tasks.runtime import current_runtime
 
 HOLD_TIMEOUT_SECONDS = 6 * 3600.0  # a crashed holder's lock expires after this
 _POLL_SECONDS = 0.02
 
 # What this process holds, shared by every FileLockManager on the same directory (Prefect may
-# copy the manager along with a cache policy): (directory, key) -> (holder, open fd).
-_held: dict[tuple[str, str], tuple[str, int]] = {}
+# copy the manager along with a cache policy): the runtime registry "file-locks",
+# (directory, key) -> (holder, open fd), guarded by this lock.
 _held_guard = threading.Lock()
+
+
+def _held() -> dict[tuple[str, str], tuple[str, int]]:
+    return current_runtime().registry("file-locks")
 
 
 class FileLockManager:
@@ -83,7 +88,7 @@ class FileLockManager:
                     return False
                 time.sleep(_POLL_SECONDS)
         with _held_guard:
-            _held[(self.directory, key)] = (holder, fd)
+            _held()[(self.directory, key)] = (holder, fd)
         return True
 
     async def aacquire_lock(
@@ -103,17 +108,17 @@ class FileLockManager:
             ValueError: ``holder`` does not hold it (as Prefect's MemoryLockManager).
         """
         with _held_guard:
-            current = _held.get((self.directory, key))
+            current = _held().get((self.directory, key))
             if current is None or current[0] != holder:
                 raise ValueError(f"No lock held by {holder} for transaction with key {key}")
-            del _held[(self.directory, key)]
+            del _held()[(self.directory, key)]
         fcntl.flock(current[1], fcntl.LOCK_UN)
         os.close(current[1])
 
     def is_locked(self, key: str) -> bool:
         """True when some thread or process holds ``key``."""
         with _held_guard:
-            if (self.directory, key) in _held:
+            if (self.directory, key) in _held():
                 return True
         fd = os.open(self._path(key), os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -127,7 +132,7 @@ class FileLockManager:
     def is_lock_holder(self, key: str, holder: str) -> bool:
         """True when ``holder`` (in this process) holds ``key``."""
         with _held_guard:
-            current = _held.get((self.directory, key))
+            current = _held().get((self.directory, key))
         return current is not None and current[0] == holder
 
     def wait_for_lock(self, key: str, timeout: float | None = None) -> bool:

@@ -35,20 +35,41 @@ UPLOAD_TASK = "upload-file"
 FAILED_STATES = frozenset({"FAILED", "CRASHED"})
 FINISHED_STATES = FAILED_STATES | {"COMPLETED"}
 STATUS_BUCKETS = {
-    "SCHEDULED": "pending", "PENDING": "pending", "PAUSED": "pending",
-    "RUNNING": "running", "CANCELLING": "running",
-    "FAILED": "failed", "CRASHED": "failed",
-    "COMPLETED": "done", "CANCELLED": "cancelled",
-}  # fmt: skip
+    "SCHEDULED": "pending",
+    "PENDING": "pending",
+    "PAUSED": "pending",
+    "RUNNING": "running",
+    "CANCELLING": "running",
+    "FAILED": "failed",
+    "CRASHED": "failed",
+    "COMPLETED": "done",
+    "CANCELLED": "cancelled",
+}
 WAITING_STATES = frozenset(s for s, b in STATUS_BUCKETS.items() if b in ("pending", "running"))
 
 _RUN_COLUMNS = ["id", "path", "state", "start_time", "seconds"]
 _TASK_COLUMNS = ["flow_run_id", "task", "state_name", "seconds", "run_count"]
 _EVENT_COLUMNS = [
-    "event", "occurred", "flow_run_id", "path", "file", "scene", "shot", "version",
-    "size_bytes", "seconds", "strategy", "megabytes_per_second", "rate_limited",
-    "retried_parts", "structure_cache_hit", "error_type", "error", "cpu_percent", "rss_mb",
-]  # fmt: skip
+    "event",
+    "occurred",
+    "flow_run_id",
+    "path",
+    "file",
+    "scene",
+    "shot",
+    "version",
+    "size_bytes",
+    "seconds",
+    "strategy",
+    "megabytes_per_second",
+    "rate_limited",
+    "retried_parts",
+    "structure_cache_hit",
+    "error_type",
+    "error",
+    "cpu_percent",
+    "rss_mb",
+]
 _STAT_COLUMNS = ["count", "mean", "median", "p95"]
 
 
@@ -122,9 +143,11 @@ def _stats(values: pd.Series) -> dict[str, float]:
     if numbers.empty:
         return {"count": 0, "mean": None, "median": None, "p95": None}
     return {
-        "count": int(numbers.size), "mean": float(numbers.mean()),
-        "median": float(numbers.median()), "p95": float(numbers.quantile(0.95)),
-    }  # fmt: skip
+        "count": int(numbers.size),
+        "mean": float(numbers.mean()),
+        "median": float(numbers.median()),
+        "p95": float(numbers.quantile(0.95)),
+    }
 
 
 def _grouped_stats(frame: pd.DataFrame, by: str, value: str, index: str) -> pd.DataFrame:
@@ -177,9 +200,12 @@ def per_file_rows(runs: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
     keep = [c for c in _EVENT_COLUMNS if c not in ("flow_run_id", "path")]
     by_run = events.dropna(subset=["flow_run_id"]).drop_duplicates("flow_run_id", keep="last")
     joined = runs.merge(
-        by_run[["flow_run_id", *keep]], how="left", left_on="id", right_on="flow_run_id",
+        by_run[["flow_run_id", *keep]],
+        how="left",
+        left_on="id",
+        right_on="flow_run_id",
         suffixes=("", "_upload"),
-    )  # fmt: skip
+    )
     joined = joined.rename(columns={"seconds": "run_seconds", "seconds_upload": "upload_seconds"})
     joined = joined.drop(columns=["flow_run_id"])
     return joined.sort_values("start_time", na_position="last").reset_index(drop=True)
@@ -305,38 +331,59 @@ def recommend(summary: Mapping[str, Any], thresholds: Thresholds) -> list[Recomm
     """
     t, s, found = thresholds, summary, []
     if _above(s.get("error_rate"), t.error_rate):
-        found.append(Recommendation(
-            "error_rate", f"Ingest error rate {s['error_rate']:.1%} is above "
-            f"{t.error_rate:.1%}: fix the top error types (permanent ones need a person: "
-            "credentials, names, permissions); for transient ones raise task_retries.",
-            s["error_rate"], t.error_rate,
-        ))  # fmt: skip
+        found.append(
+            Recommendation(
+                "error_rate",
+                f"Ingest error rate {s['error_rate']:.1%} is above "
+                f"{t.error_rate:.1%}: fix the top error types (permanent ones need a person: "
+                "credentials, names, permissions); for transient ones raise task_retries.",
+                s["error_rate"],
+                t.error_rate,
+            )
+        )
     if _above(s.get("upload_failure_rate"), t.upload_failure_rate):
-        found.append(Recommendation(
-            "upload_failure_rate", f"{s['upload_failure_rate']:.1%} of upload attempts failed "
-            f"(limit {t.upload_failure_rate:.1%}): check the network to Frame.io, lower "
-            "upload_part_concurrency, or raise upload_part_retries.",
-            s["upload_failure_rate"], t.upload_failure_rate,
-        ))  # fmt: skip
+        found.append(
+            Recommendation(
+                "upload_failure_rate",
+                f"{s['upload_failure_rate']:.1%} of upload attempts failed "
+                f"(limit {t.upload_failure_rate:.1%}): check the network to Frame.io, lower "
+                "upload_part_concurrency, or raise upload_part_retries.",
+                s["upload_failure_rate"],
+                t.upload_failure_rate,
+            )
+        )
     if _above(s.get("api_latency_seconds_mean"), t.api_latency_seconds):
-        found.append(Recommendation(
-            "api_latency_seconds_mean", "Frame.io look-ups took "
-            f"{s['api_latency_seconds_mean']:.1f} s on average (limit "
-            f"{t.api_latency_seconds:.1f} s): lower frameio_requests_per_second if 429s are "
-            "frequent, else check the network path to api.frame.io.",
-            s["api_latency_seconds_mean"], t.api_latency_seconds,
-        ))  # fmt: skip
+        found.append(
+            Recommendation(
+                "api_latency_seconds_mean",
+                "Frame.io look-ups took "
+                f"{s['api_latency_seconds_mean']:.1f} s on average (limit "
+                f"{t.api_latency_seconds:.1f} s): lower frameio_requests_per_second if 429s are "
+                "frequent, else check the network path to api.frame.io.",
+                s["api_latency_seconds_mean"],
+                t.api_latency_seconds,
+            )
+        )
     hit = s.get("cache_hit_rate")
     if hit is not None and not pd.isna(hit) and float(hit) < t.cache_hit_rate_min:
-        found.append(Recommendation(
-            "cache_hit_rate", f"Structure cache hit rate {hit:.1%} is below "
-            f"{t.cache_hit_rate_min:.1%}: raise structure_cache_ttl_seconds (0 disables the "
-            "cache) or share structure_cache_dir between workers.", hit, t.cache_hit_rate_min,
-        ))  # fmt: skip
+        found.append(
+            Recommendation(
+                "cache_hit_rate",
+                f"Structure cache hit rate {hit:.1%} is below "
+                f"{t.cache_hit_rate_min:.1%}: raise structure_cache_ttl_seconds (0 disables the "
+                "cache) or share structure_cache_dir between workers.",
+                hit,
+                t.cache_hit_rate_min,
+            )
+        )
     if _above(s.get("rss_mb_max"), t.memory_mb):
-        found.append(Recommendation(
-            "rss_mb_max", f"Worker memory peaked at {s['rss_mb_max']:.0f} MB (limit "
-            f"{t.memory_mb:.0f} MB): lower upload_part_concurrency or max_concurrent_uploads.",
-            s["rss_mb_max"], t.memory_mb,
-        ))  # fmt: skip
+        found.append(
+            Recommendation(
+                "rss_mb_max",
+                f"Worker memory peaked at {s['rss_mb_max']:.0f} MB (limit "
+                f"{t.memory_mb:.0f} MB): lower upload_part_concurrency or max_concurrent_uploads.",
+                s["rss_mb_max"],
+                t.memory_mb,
+            )
+        )
     return found or [Recommendation("all_good", "All good: every figure is within its threshold.")]

@@ -8,7 +8,7 @@ Three outcomes for a name:
     * :class:`ShotName`  - it parses; upload it.
     * :class:`Ignored`   - junk or a partial file (``.DS_Store``, ``._x``, ``x.part``, 0 bytes);
       skip it silently, it is not an error.
-    * :class:`~postflow.errors.NamingError` - a media-looking file the rules cannot read, or
+    * :class:`~core.errors.NamingError` - a media-looking file the rules cannot read, or
       an unsupported extension; report it, never upload it.
 
 Parsing takes microseconds and does no I/O, so flows call it directly rather than as a task.
@@ -18,15 +18,14 @@ from __future__ import annotations
 
 import fnmatch
 import re
-import threading
-import time
 import tomllib
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
 from config.settings import DEFAULT_IGNORE_PATTERNS, DEFAULT_NOMENCLATURE_PATH
-from postflow.errors import ConfigurationError, NamingError
+from core.errors import ConfigurationError, NamingError
+from tasks.runtime import current_runtime
 
 DEFAULT_FOLDER_TEMPLATE = "SCENES/{scene}/{shot}"
 REQUIRED_GROUPS = ("scene", "shot", "version")
@@ -76,10 +75,14 @@ class ShotName:
     def as_dict(self) -> dict[str, object]:
         """Return the JSON shape printed by ``postflow nomenclature --json``."""
         return {
-            "file": self.file, "scene": self.scene, "shot": self.shot,
-            "version": self.version, "extension": self.extension,
-            "folder_path": list(self.folder_path), "rule": self.rule,
-        }  # fmt: skip
+            "file": self.file,
+            "scene": self.scene,
+            "shot": self.shot,
+            "version": self.version,
+            "extension": self.extension,
+            "folder_path": list(self.folder_path),
+            "rule": self.rule,
+        }
 
 
 @dataclass(frozen=True)
@@ -127,9 +130,10 @@ class Nomenclature:
         if extension not in self.extensions:
             shown = extension or "no extension"
             raise NamingError(
-                file, f"unsupported extension {shown!r}; accepted: {' '.join(self.extensions)}",
+                file,
+                f"unsupported extension {shown!r}; accepted: {' '.join(self.extensions)}",
                 tried,
-            )  # fmt: skip
+            )
         for rule in self.rules:
             match = rule.pattern.fullmatch(stem)
             if match is None:
@@ -145,9 +149,10 @@ class Nomenclature:
             parts = tuple(p for p in folder.split("/") if p)
             return ShotName(file, scene, shot, version, extension, parts, rule.name)
         raise NamingError(
-            file, "the name matches no nomenclature rule (expected e.g. SC01_UNDLM_00412_V002.mov)",
+            file,
+            "the name matches no nomenclature rule (expected e.g. SC01_UNDLM_00412_V002.mov)",
             tried,
-        )  # fmt: skip
+        )
 
     def classify(self, name: str, size_bytes: int | None = None) -> ShotName | Ignored:
         """Decide what to do with a name seen in the watch folder.
@@ -184,9 +189,10 @@ def split_extension(file: str) -> tuple[str, str]:
 
 
 _NAMED_JUNK = {
-    ".ds_store": "macOS Finder metadata", "thumbs.db": "Windows thumbnail cache",
+    ".ds_store": "macOS Finder metadata",
+    "thumbs.db": "Windows thumbnail cache",
     "desktop.ini": "Windows folder settings",
-}  # fmt: skip
+}
 _TEMP_SUFFIXES = (".tmp", ".part", ".partial", ".filepart", ".crdownload")
 
 
@@ -241,22 +247,9 @@ def load_nomenclature(
     except OSError:
         mtime_ns = 0  # _parse reports the unreadable file
     key = (Path(path), extensions, tuple(ignore_patterns), mtime_ns)
-    now = time.monotonic()
-    with _rules_lock:
-        cached = _rules.get(key)
-        if cached is not None and not (ttl_seconds and now - cached[1] >= ttl_seconds):
-            return cached[0]
-    nomenclature = _parse(*key[:3])
-    with _rules_lock:
-        if len(_rules) >= 8:  # a few rule files at most; drop the oldest
-            del _rules[min(_rules, key=lambda k: _rules[k][1])]
-        _rules[key] = (nomenclature, now)
-    return nomenclature
-
-
-# (path, extensions, ignore patterns, mtime_ns) -> (rules, time.monotonic() when parsed)
-_rules: dict[tuple[object, ...], tuple[Nomenclature, float]] = {}
-_rules_lock = threading.Lock()
+    return current_runtime().cached(
+        "nomenclature", key, lambda: _parse(*key[:3]), ttl_seconds=ttl_seconds, max_entries=8
+    )
 
 
 def _parse(

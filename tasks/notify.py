@@ -17,7 +17,8 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import SecretStr
 
-from postflow.errors import NamingError, NotificationError, PostflowError
+from core.errors import NamingError, NotificationError, PostflowError
+from core.units import human_bytes
 from tasks.naming import ShotName
 from tasks.upload import UploadResult
 
@@ -40,15 +41,6 @@ class _RedactWebhookToken(logging.Filter):
 logging.getLogger("urllib3.connectionpool").addFilter(_RedactWebhookToken())
 
 
-def human_bytes(size_bytes: float) -> str:
-    """Format bytes with decimal units: ``1_500_000 -> "1.5 MB"``."""
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(size_bytes) < 1000 or unit == "TB":
-            return f"{size_bytes:.0f} {unit}" if unit == "B" else f"{size_bytes:.1f} {unit}"
-        size_bytes /= 1000
-    return f"{size_bytes:.1f} TB"  # pragma: no cover
-
-
 def _clip(text: str, limit: int = 1000) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -58,13 +50,19 @@ def success_embed(shot: ShotName, result: UploadResult) -> DiscordEmbed:
     verb = "already in Frame.io" if result.strategy == "skipped" else "uploaded"
     embed = DiscordEmbed(
         title=_clip(f"{shot.scene} / {shot.shot} — V{shot.version:03d} {verb}", 250),
-        description=_clip(f"`{shot.file}`"), color=GREEN, url=result.view_url,
-    )  # fmt: skip
+        description=_clip(f"`{shot.file}`"),
+        color=GREEN,
+        url=result.view_url,
+    )
     fields = {
-        "Scene": shot.scene, "Shot": shot.shot, "Version": f"V{shot.version:03d}",
-        "Size": human_bytes(result.size_bytes), "Duration": f"{result.seconds:.1f} s",
-        "Speed": f"{result.megabytes_per_second:.1f} MB/s", "Upload": result.strategy,
-    }  # fmt: skip
+        "Scene": shot.scene,
+        "Shot": shot.shot,
+        "Version": f"V{shot.version:03d}",
+        "Size": human_bytes(result.size_bytes),
+        "Duration": f"{result.seconds:.1f} s",
+        "Speed": f"{result.megabytes_per_second:.1f} MB/s",
+        "Upload": result.strategy,
+    }
     for name, value in fields.items():
         embed.add_embed_field(name=name, value=_clip(value), inline=True)
     if result.strategy_reason:
@@ -109,9 +107,11 @@ def naming_error_embed(path: str, error: NamingError) -> DiscordEmbed:
 
 
 def send_embed(
-    webhook_url: SecretStr | None, embed: DiscordEmbed, username: str = "RL PostFlow",
+    webhook_url: SecretStr | None,
+    embed: DiscordEmbed,
+    username: str = "RL PostFlow",
     timeout_seconds: float = 15.0,
-) -> bool:  # fmt: skip
+) -> bool:
     """Post one embed to a Discord webhook.
 
     Args:
@@ -131,9 +131,11 @@ def send_embed(
         log.debug("Discord notifications disabled (no webhook URL)")
         return False
     webhook = DiscordWebhook(
-        url=webhook_url.get_secret_value(), username=username, rate_limit_retry=True,
+        url=webhook_url.get_secret_value(),
+        username=username,
+        rate_limit_retry=True,
         timeout=timeout_seconds,
-    )  # fmt: skip
+    )
     webhook.add_embed(embed)
     try:
         response = webhook.execute()

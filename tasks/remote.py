@@ -29,13 +29,14 @@ from blocks.part_uploader import ProgressCallback
 from blocks.range_server import RangeServer
 from blocks.tunnel import TunnelManager
 from config.settings import PostflowSettings
-from postflow.errors import (
+from core.errors import (
     FrameioAuthError,
     FrameioNotFound,
     PostflowError,
     RemoteUploadError,
     SourceFileError,
 )
+from core.units import human_bytes
 from tasks.limits import upload_slot
 from tasks.naming import Nomenclature, ShotName
 from tasks.upload import (
@@ -50,24 +51,17 @@ from tasks.upload import (
 )
 
 __all__ = [
-    "choose_strategy", "human_bytes", "upload_file_auto", "upload_remote", "upload_with_fallback",
-]  # fmt: skip
+    "choose_strategy",
+    "upload_file_auto",
+    "upload_remote",
+    "upload_with_fallback",
+]
 
 # How long a remote upload waits for a named tunnel that went down to come back (seconds).
 NAMED_TUNNEL_DOWN_GRACE_SECONDS = 60.0
 
 # Remote failures after which multipart would fail the same way: raised, not fallen back from.
 _NO_FALLBACK = (SourceFileError, FrameioNotFound, FrameioAuthError)
-
-
-def human_bytes(size: int) -> str:
-    """``1234567890`` -> ``"1.2 GB"`` (decimal units, as Frame.io states its 50 GB cap)."""
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def choose_strategy(
@@ -213,9 +207,16 @@ def upload_remote(
         asset = project.show_file(created.id)
         stack_id = add_to_version_stack(project, folder_id, asset, shot, nomenclature, lock)
         return UploadResult(
-            asset.id, asset.name, size, seconds, sha, "remote", asset.view_url,
-            version_stack_id=stack_id, rate_limited=project.rate_limited_count - rate_before,
-        )  # fmt: skip
+            asset.id,
+            asset.name,
+            size,
+            seconds,
+            sha,
+            "remote",
+            asset.view_url,
+            version_stack_id=stack_id,
+            rate_limited=project.rate_limited_count - rate_before,
+        )
 
 
 def _delete_quietly(project: FrameioProject, file_id: str) -> None:
@@ -276,9 +277,16 @@ def upload_with_fallback(
         assert range_server is not None and tunnel is not None
         try:
             result = upload_remote(
-                project, folder_id, path, shot, nomenclature, settings, range_server, tunnel,
+                project,
+                folder_id,
+                path,
+                shot,
+                nomenclature,
+                settings,
+                range_server,
+                tunnel,
                 checksum=checksum,
-            )  # fmt: skip
+            )
             return _with_reason(result, reason)
         except _NO_FALLBACK:
             raise

@@ -22,7 +22,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from pydantic import SecretStr
 
-from postflow.errors import NotificationError
+from core.errors import NotificationError
 from tasks.metrics import Recommendation, ReportMetrics
 
 GREEN, ORANGE = "2ecc71", "e67e22"
@@ -42,20 +42,27 @@ def fmt(value: Any, kind: str = "") -> str:
 
 
 SUMMARY_LINES: Sequence[tuple[str, str, str]] = (
-    ("Files ingested", "files_ingested", ""), ("Failed ingests", "failed", ""),
-    ("Error rate", "error_rate", "pct"), ("Success rate", "success_rate", "pct"),
-    ("Files waiting", "files_waiting", ""), ("Upload failure rate", "upload_failure_rate", "pct"),
+    ("Files ingested", "files_ingested", ""),
+    ("Failed ingests", "failed", ""),
+    ("Error rate", "error_rate", "pct"),
+    ("Success rate", "success_rate", "pct"),
+    ("Files waiting", "files_waiting", ""),
+    ("Upload failure rate", "upload_failure_rate", "pct"),
     ("Structure cache hit rate", "cache_hit_rate", "pct"),
     ("Mean API latency (structure look-up)", "api_latency_seconds_mean", "s"),
-    ("Frame.io 429s", "rate_limited_429", ""), ("Task retries", "task_retries", ""),
-    ("Part retries", "part_retries", ""), ("Unparseable names", "unparseable_names", ""),
+    ("Frame.io 429s", "rate_limited_429", ""),
+    ("Task retries", "task_retries", ""),
+    ("Part retries", "part_retries", ""),
+    ("Unparseable names", "unparseable_names", ""),
     ("Uploaded", "megabytes_uploaded", "mb"),
     ("Upload speed mean", "megabytes_per_second_mean", "mbps"),
     ("Upload speed median", "megabytes_per_second_median", "mbps"),
     ("Upload speed p95", "megabytes_per_second_p95", "mbps"),
-    ("Worker CPU mean / max (%)", "cpu_percent_mean", ""), ("", "cpu_percent_max", ""),
-    ("Worker memory mean / max (MB)", "rss_mb_mean", ""), ("", "rss_mb_max", ""),
-)  # fmt: skip
+    ("Worker CPU mean / max (%)", "cpu_percent_mean", ""),
+    ("", "cpu_percent_max", ""),
+    ("Worker memory mean / max (MB)", "rss_mb_mean", ""),
+    ("", "rss_mb_max", ""),
+)
 
 
 def summary_rows(summary: Mapping[str, Any]) -> list[dict[str, str]]:
@@ -74,12 +81,20 @@ def table_records(frame: pd.DataFrame, digits: int = 3) -> list[dict[str, Any]]:
     flat = frame.reset_index() if frame.index.name else frame
     out = []
     for record in flat.to_dict("records"):
-        out.append({
-            str(k): (None if isinstance(v, float) and math.isnan(v) else
-                     round(v, digits) if isinstance(v, float) else
-                     v if isinstance(v, int | str | bool) or v is None else str(v))
-            for k, v in record.items()
-        })  # fmt: skip
+        out.append(
+            {
+                str(k): (
+                    None
+                    if isinstance(v, float) and math.isnan(v)
+                    else round(v, digits)
+                    if isinstance(v, float)
+                    else v
+                    if isinstance(v, int | str | bool) or v is None
+                    else str(v)
+                )
+                for k, v in record.items()
+            }
+        )
     return out
 
 
@@ -92,8 +107,9 @@ def _md_table(records: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_markdown(metrics: ReportMetrics, recommendations: list[Recommendation],
-                    window: str) -> str:  # fmt: skip
+def render_markdown(
+    metrics: ReportMetrics, recommendations: list[Recommendation], window: str
+) -> str:
     """The report as markdown: recommendations, figures, per-step durations, throughput by
     strategy, top errors and unparseable names."""
     recs = "\n".join(f"- {r.message}" for r in recommendations)
@@ -131,8 +147,9 @@ def render_chart(daily: pd.DataFrame, path: Path, title: str) -> Path:
         axis.bar(labels, daily["files"], color="#2ecc71", label="files uploaded")
         axis.bar(labels, daily["failed"], bottom=daily["files"], color="#e74c3c", label="failed")
         speed = axis.twinx()
-        speed.plot(labels, daily["megabytes_per_second"], color="#2c3e50", marker="o",
-                   label="mean MB/s")  # fmt: skip
+        speed.plot(
+            labels, daily["megabytes_per_second"], color="#2c3e50", marker="o", label="mean MB/s"
+        )
         speed.set_ylabel("MB/s")
         speed.set_ylim(bottom=0)
         speed.legend(loc="upper right")
@@ -147,14 +164,21 @@ def render_chart(daily: pd.DataFrame, path: Path, title: str) -> Path:
     return path
 
 
-def summary_embed(summary: Mapping[str, Any], recommendations: list[Recommendation],
-                  window: str, image_name: str | None) -> DiscordEmbed:  # fmt: skip
+def summary_embed(
+    summary: Mapping[str, Any],
+    recommendations: list[Recommendation],
+    window: str,
+    image_name: str | None,
+) -> DiscordEmbed:
     """The Discord embed: key figures as fields, recommendations as the description; green
     when all is good, orange otherwise; the attached chart as its image."""
     good = [r.metric for r in recommendations] == ["all_good"]
     text = "\n".join(f"• {r.message}" for r in recommendations)
-    embed = DiscordEmbed(title=f"Weekly optimisation report ({window})"[:256],
-                         description=text[:4000], color=GREEN if good else ORANGE)  # fmt: skip
+    embed = DiscordEmbed(
+        title=f"Weekly optimisation report ({window})"[:256],
+        description=text[:4000],
+        color=GREEN if good else ORANGE,
+    )
     fields = {
         "Files ingested": fmt(summary.get("files_ingested")),
         "Error rate": fmt(summary.get("error_rate"), "pct"),
@@ -171,9 +195,12 @@ def summary_embed(summary: Mapping[str, Any], recommendations: list[Recommendati
 
 
 def send_report_summary(
-    webhook_url: SecretStr | None, embed: DiscordEmbed, chart: Path | None,
-    username: str = "RL PostFlow", timeout_seconds: float = 30.0,
-) -> bool:  # fmt: skip
+    webhook_url: SecretStr | None,
+    embed: DiscordEmbed,
+    chart: Path | None,
+    username: str = "RL PostFlow",
+    timeout_seconds: float = 30.0,
+) -> bool:
     """Post the summary embed with the chart attached (multipart ``payload_json`` + file).
 
     Returns:
@@ -184,8 +211,12 @@ def send_report_summary(
     """
     if webhook_url is None or not webhook_url.get_secret_value():
         return False
-    webhook = DiscordWebhook(url=webhook_url.get_secret_value(), username=username,
-                             rate_limit_retry=True, timeout=timeout_seconds)  # fmt: skip
+    webhook = DiscordWebhook(
+        url=webhook_url.get_secret_value(),
+        username=username,
+        rate_limit_retry=True,
+        timeout=timeout_seconds,
+    )
     webhook.add_embed(embed)
     if chart is not None:
         webhook.add_file(file=chart.read_bytes(), filename=chart.name)

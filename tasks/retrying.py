@@ -2,7 +2,7 @@
 
 Prefect does the retrying (``@task(retries=..., retry_delay_seconds=exponential_backoff(...),
 retry_jitter_factor=..., retry_condition_fn=retry_transient)``); this module decides *whether*
-a failure is worth it (:func:`postflow.errors.is_transient`) and makes the wait honour a
+a failure is worth it (:func:`core.errors.is_transient`) and makes the wait honour a
 server's ``Retry-After`` when that is longer than Prefect's scheduled delay.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 from prefect.tasks import exponential_backoff
 
-from postflow.errors import is_transient, retry_after_of
+from core.errors import is_transient, retry_after_of
 
 MAX_RETRY_AFTER_SECONDS = 120.0
 

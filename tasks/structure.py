@@ -25,11 +25,9 @@ from prefect.cache_policies import INPUTS, CachePolicy
 
 from blocks.frameio_project import Asset, FrameioProject
 from config.settings import PostflowSettings
-from postflow.errors import FrameioTransientError
+from core.errors import FrameioTransientError
 from tasks.locks import lock_manager_for
-
-_registry_lock = threading.Lock()
-_folder_locks: dict[tuple[str, str], threading.Lock] = {}
+from tasks.runtime import current_runtime
 
 
 def _nfc(name: str) -> str:
@@ -37,9 +35,7 @@ def _nfc(name: str) -> str:
 
 
 def _lock_for(parent_id: str, name: str) -> threading.Lock:
-    key = (parent_id, _nfc(name))
-    with _registry_lock:
-        return _folder_locks.setdefault(key, threading.Lock())
+    return current_runtime().lock(("folder", parent_id, _nfc(name)))
 
 
 def find_folder(children: Iterable[Asset], name: str) -> Asset | None:

@@ -78,12 +78,19 @@ def task_row(task_run: Any) -> dict[str, Any]:
 def event_row(event: Any) -> dict[str, Any]:
     """An event row from a Prefect ``ReceivedEvent``: name, time, flow run id, payload."""
     flow_run_id = next(
-        (r.id.removeprefix("prefect.flow-run.") for r in event.related
-         if r.id.startswith("prefect.flow-run.")),
+        (
+            r.id.removeprefix("prefect.flow-run.")
+            for r in event.related
+            if r.id.startswith("prefect.flow-run.")
+        ),
         None,
-    )  # fmt: skip
-    return {**event.payload, "event": event.event, "occurred": event.occurred,
-            "flow_run_id": flow_run_id}  # fmt: skip
+    )
+    return {
+        **event.payload,
+        "event": event.event,
+        "occurred": event.occurred,
+        "flow_run_id": flow_run_id,
+    }
 
 
 def waiting_ingest_runs() -> list[Any]:

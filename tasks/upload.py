@@ -30,22 +30,15 @@ from prefect.cache_policies import NO_CACHE
 from blocks.frameio_project import Asset, FrameioProject
 from blocks.part_uploader import PartUploader, ProgressCallback, plan_parts
 from config.settings import PostflowSettings
-from postflow.errors import NamingError, SourceFileError, UploadFailed
+from core.errors import NamingError, SourceFileError, UploadFailed
 from tasks.limits import upload_slot
 from tasks.locks import held, lock_manager_for
 from tasks.naming import Nomenclature, ShotName
-
-_locks_guard = threading.Lock()
-_locks: dict[str, threading.Lock] = {}
-
-
-def _lock(key: str) -> threading.Lock:
-    with _locks_guard:
-        return _locks.setdefault(key, threading.Lock())
+from tasks.runtime import current_runtime
 
 
 def _local_lock(key: str) -> AbstractContextManager[None]:
-    return _lock(key)  # type: ignore[return-value]
+    return current_runtime().lock(key)  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -228,9 +221,13 @@ class _ProgressLog:
         if crossed:
             elapsed = max(time.monotonic() - self.started, 1e-9)
             self.log.info(
-                "%s: %d/%d MB (%.0f%%) at %.1f MB/s", self.name, done // 10**6,
-                self.total // 10**6, 100 * done / max(self.total, 1), done / 1e6 / elapsed,
-            )  # fmt: skip
+                "%s: %d/%d MB (%.0f%%) at %.1f MB/s",
+                self.name,
+                done // 10**6,
+                self.total // 10**6,
+                100 * done / max(self.total, 1),
+                done / 1e6 / elapsed,
+            )
 
 
 def _logger():  # noqa: ANN202 - a Prefect run logger when in a run, else the module logger
@@ -280,9 +277,15 @@ def already_uploaded(
     if stack_id is None:
         stack_id = add_to_version_stack(project, folder_id, existing, shot, nomenclature, lock)
     return UploadResult(
-        existing.id, existing.name, size_bytes, 0.0, "", "skipped", existing.view_url,
+        existing.id,
+        existing.name,
+        size_bytes,
+        0.0,
+        "",
+        "skipped",
+        existing.view_url,
         version_stack_id=stack_id,
-    )  # fmt: skip
+    )
 
 
 def upload_file_to_folder(
@@ -315,11 +318,13 @@ def upload_file_to_folder(
         content_type = created.media_type or "application/octet-stream"
         every = settings.upload_progress_log_bytes
         uploader = PartUploader(
-            concurrency=settings.upload_part_concurrency, block_bytes=settings.upload_block_bytes,
-            retries=settings.upload_part_retries, timeout_seconds=settings.frameio_timeout_seconds,
+            concurrency=settings.upload_part_concurrency,
+            block_bytes=settings.upload_block_bytes,
+            retries=settings.upload_part_retries,
+            timeout_seconds=settings.frameio_timeout_seconds,
             max_retry_after_seconds=settings.max_retry_after_seconds,
             progress=_ProgressLog(shot.file, size, every, progress),
-        )  # fmt: skip
+        )
         log.info("%s: %d bytes in %d parts -> folder %s", shot.file, size, len(parts), folder_id)
         started = time.monotonic()
         with ThreadPoolExecutor(1, thread_name_prefix="sha256") as pool:
@@ -337,9 +342,18 @@ def upload_file_to_folder(
         asset = project.show_file(created.id)
         stack_id = add_to_version_stack(project, folder_id, asset, shot, nomenclature, lock)
         return UploadResult(
-            asset.id, asset.name, size, seconds, sha, "multipart", asset.view_url, len(parts),
-            uploader.retried_parts, stack_id, project.rate_limited_count - rate_before,
-        )  # fmt: skip
+            asset.id,
+            asset.name,
+            size,
+            seconds,
+            sha,
+            "multipart",
+            asset.view_url,
+            len(parts),
+            uploader.retried_parts,
+            stack_id,
+            project.rate_limited_count - rate_before,
+        )
 
 
 @task(name="upload-file", cache_policy=NO_CACHE)

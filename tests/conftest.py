@@ -42,14 +42,14 @@ def _cleanup_prefect_home() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_remote_endpoint() -> Iterator[None]:
-    """No process-wide Range server/tunnel (``blocks.remote_endpoint``) carries over between
-    tests: every ingest starts one, and a later test may put a cloudflared stand-in on PATH."""
-    from blocks.remote_endpoint import close_remote_endpoints
+def _fresh_runtime() -> Iterator[None]:
+    """Each test gets a fresh pipeline runtime (:mod:`tasks.runtime`): no Frame.io client,
+    Range server/tunnel, rules or lock carries over (a later test may put a cloudflared
+    stand-in on PATH); what a test started is stopped when it ends."""
+    from tasks.runtime import use_runtime
 
-    close_remote_endpoints()
-    yield
-    close_remote_endpoints()
+    with use_runtime():
+        yield
 
 
 @pytest.fixture
@@ -76,7 +76,7 @@ def sandbox(tmp_path: Path):
 @pytest.fixture
 def discord():
     """A local Discord webhook receiver on loopback."""
-    from postflow.discord_receiver import DiscordReceiver
+    from postflow.sandbox.discord_receiver import DiscordReceiver
 
     with DiscordReceiver() as receiver:
         yield receiver
@@ -91,9 +91,8 @@ def pipeline(prefect_harness, sandbox, discord, postflow_env, tmp_path: Path):
     """
     from types import SimpleNamespace
 
-    from blocks import frameio_project
-    from blocks.frameio_project import open_project
     from config.settings import PostflowSettings
+    from tasks.clients import open_project
 
     by_shot = tmp_path / "BY_SHOT"
     by_shot.mkdir()
@@ -112,11 +111,9 @@ def pipeline(prefect_harness, sandbox, discord, postflow_env, tmp_path: Path):
         poll_interval_seconds=0.2,
         structure_cache_ttl_seconds=0,
     )
-    frameio_project._projects.clear()
     yield SimpleNamespace(
         sandbox=sandbox,
         discord=discord,
         by_shot=by_shot,
         project=lambda: open_project(PostflowSettings()),
     )
-    frameio_project._projects.clear()

@@ -22,7 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from postflow.loopback import UvicornThread
+from core.loopback import UvicornThread
 from postflow.sandbox import defaults
 from postflow.sandbox.admin import tree_snapshot
 from postflow.sandbox.app import build_app

@@ -68,8 +68,10 @@ def test_validate_checks_every_rule_and_the_blocks(cli):
 
 def test_validate_fails_on_a_rule_without_example(cli, postflow_env, tmp_path):
     rules = tmp_path / "rules.toml"
-    rules.write_text('[[rules]]\nname = "bare"\npattern = \'(?P<scene>SC\\d+)_(?P<shot>\\w+?)'
-                     '_V(?P<version>\\d+)\'\n')  # fmt: skip
+    rules.write_text(
+        '[[rules]]\nname = "bare"\npattern = \'(?P<scene>SC\\d+)_(?P<shot>\\w+?)'
+        "_V(?P<version>\\d+)'\n"
+    )
     postflow_env(nomenclature_path=rules)
     result = cli("validate")
     assert result.exit_code == 1
@@ -95,8 +97,14 @@ def test_structure_prints_scenes_shots_and_versions(cli, pipeline):
         ingest_file(str(make_file(pipeline.by_shot, name, 30_000)))
     result = cli("structure", "--depth", "5")
     assert result.exit_code == 0, result.output
-    for text in ("SCENES/", "SC02/", "TREE_00001/", "(version stack)",
-                 "SC02_TREE_00001_V001.mov", "SC02_TREE_00001_V002.mov"):  # fmt: skip
+    for text in (
+        "SCENES/",
+        "SC02/",
+        "TREE_00001/",
+        "(version stack)",
+        "SC02_TREE_00001_V001.mov",
+        "SC02_TREE_00001_V002.mov",
+    ):
         assert text in result.output
 
 
@@ -105,8 +113,11 @@ def test_cache_stats_and_selective_clear(cli, pipeline, postflow_env, tmp_path):
     record = ingest_file(str(make_file(pipeline.by_shot, "SC03_CACHE_00001_V001.mov", 30_000)))
     stats = cli("cache", "stats", "--since", _since_now())
     assert stats.exit_code == 0, stats.output
-    rows = {line.split("│")[1].strip(): line.split("│")[2].strip()
-            for line in stats.output.splitlines() if line.count("│") == 3}  # fmt: skip
+    rows = {
+        line.split("│")[1].strip(): line.split("│")[2].strip()
+        for line in stats.output.splitlines()
+        if line.count("│") == 3
+    }
     assert (rows["entries"], rows["expired"]) == ("3", "0")  # SCENES, SC03, CACHE_00001
     cleared = cli("cache", "clear", "--pattern", record["folder_id"])
     assert "Removed 1 of 3" in cleared.output

@@ -12,13 +12,17 @@ from prefect.events import emit_event
 from blocks.settings import PostflowTuning
 from flows.ingest import ingest_file
 from postflow.automations import apply_automations
-from postflow.discord_receiver import DiscordReceiver
+from postflow.sandbox.discord_receiver import DiscordReceiver
 from tests.integration.helpers import make_file
 from tests.integration.remote_helpers import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-NAMES = ["postflow-ingest-failed", "postflow-ingest-failures-escalation",
-         "postflow-sensor-silent", "postflow-ingest-too-long"]  # fmt: skip
+NAMES = [
+    "postflow-ingest-failed",
+    "postflow-ingest-failures-escalation",
+    "postflow-sensor-silent",
+    "postflow-ingest-too-long",
+]
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +32,11 @@ def alerts_receiver(prefect_harness):
     with DiscordReceiver() as receiver:
         name = f"alerts-{uuid.uuid4().hex[:8]}"
         CustomWebhookNotificationBlock(
-            name="postflow-test", url=receiver.webhook_url, allow_private_urls=True,
+            name="postflow-test",
+            url=receiver.webhook_url,
+            allow_private_urls=True,
             json_data={"content": "{{subject}}\n{{body}}"},
-        ).save(name)  # fmt: skip
+        ).save(name)
         receiver.block_ref = f"custom-webhook/{name}"
         yield receiver
 
@@ -52,11 +58,18 @@ def _contents(receiver: DiscordReceiver, count: int, timeout: float) -> list[str
 def _fake_run_event(event: str, flow_name: str, run_id: str) -> None:
     emit_event(
         event,
-        resource={"prefect.resource.id": f"prefect.flow-run.{run_id}",
-                  "prefect.resource.name": f"fake-{flow_name}"},
-        related=[{"prefect.resource.id": f"prefect.flow.{uuid.uuid4()}",
-                  "prefect.resource.role": "flow", "prefect.resource.name": flow_name}],
-    )  # fmt: skip
+        resource={
+            "prefect.resource.id": f"prefect.flow-run.{run_id}",
+            "prefect.resource.name": f"fake-{flow_name}",
+        },
+        related=[
+            {
+                "prefect.resource.id": f"prefect.flow.{uuid.uuid4()}",
+                "prefect.resource.role": "flow",
+                "prefect.resource.name": flow_name,
+            }
+        ],
+    )
 
 
 def test_failed_ingests_alert_each_and_escalate_once(alerts, pipeline, postflow_env):
@@ -82,15 +95,18 @@ def test_failed_ingests_alert_each_and_escalate_once(alerts, pipeline, postflow_
 
     wait_until(complete, 90, 0.25)
     failed, escalations = distinct()
-    assert failed == {f"RL PostFlow: ingest failed: ingest SC04_FAIL_0000{n}_V001.mov"
-                      for n in range(3)}  # fmt: skip
+    assert failed == {
+        f"RL PostFlow: ingest failed: ingest SC04_FAIL_0000{n}_V001.mov" for n in range(3)
+    }
     assert escalations == {"RL PostFlow ESCALATION: 3 failed ingests within 3600 s"}
 
 
 def test_silent_sensor_raises_an_alert(alerts):
-    tuning = PostflowTuning.model_construct(alert_sensor_silence_seconds=10,
-                                            alert_ingest_running_seconds=3600,
-                                            alert_failed_ingests_per_hour=3)  # fmt: skip
+    tuning = PostflowTuning.model_construct(
+        alert_sensor_silence_seconds=10,
+        alert_ingest_running_seconds=3600,
+        alert_failed_ingests_per_hour=3,
+    )
     apply_automations(alerts.block_ref, tuning)
     _fake_run_event("prefect.flow-run.Running", "watch-by-shot", str(uuid.uuid4()))
     [content] = _contents(alerts, 1, timeout=90)
@@ -99,9 +115,11 @@ def test_silent_sensor_raises_an_alert(alerts):
 
 
 def test_ingest_running_too_long_raises_an_alert(alerts):
-    tuning = PostflowTuning.model_construct(alert_sensor_silence_seconds=3600,
-                                            alert_ingest_running_seconds=10,
-                                            alert_failed_ingests_per_hour=3)  # fmt: skip
+    tuning = PostflowTuning.model_construct(
+        alert_sensor_silence_seconds=3600,
+        alert_ingest_running_seconds=10,
+        alert_failed_ingests_per_hour=3,
+    )
     apply_automations(alerts.block_ref, tuning)
     _fake_run_event("prefect.flow-run.Running", "ingest-file", str(uuid.uuid4()))
     [content] = _contents(alerts, 1, timeout=90)

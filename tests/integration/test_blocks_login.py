@@ -14,7 +14,7 @@ from prefect.settings import PREFECT_API_URL
 from blocks.frameio import FrameioCredentials
 from blocks.settings import DiscordEmbedWebhook, PostflowTuning, effective_settings
 from config.settings import PostflowSettings
-from postflow.errors import FrameioAuthError
+from core.errors import FrameioAuthError
 from postflow.sandbox.server import SandboxServer
 from postflow.setup import code_from_redirect, login, setup_blocks
 

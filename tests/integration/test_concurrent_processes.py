@@ -34,11 +34,17 @@ def test_six_ingest_processes_of_two_new_shots_make_one_folder_per_path(pipeline
         for n, (shot, version) in enumerate((s, v) for s in (1, 2) for v in (1, 2, 3))
     ]
     processes = [
-        subprocess.Popen([sys.executable, "-c", INGEST_AT_BARRIER, str(path)], cwd=ROOT,
-                         env=_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", INGEST_AT_BARRIER, str(path)],
+            cwd=ROOT,
+            env=_env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         for path in paths
-    ]  # fmt: skip
+    ]
     for process in processes:
         assert process.stdout is not None and process.stdout.readline().strip() == "ready"
     pipeline.sandbox.set_latency(0.3)

@@ -20,13 +20,28 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.timeout(480)
 def test_demo_goes_through_postflow_up_and_lands_every_good_file(tmp_path: Path):
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-    env.update(PREFECT_HOME=str(tmp_path / "prefect-home"), COLUMNS="250",
-               PREFECT_SERVER_ANALYTICS_ENABLED="false")  # fmt: skip
+    env.update(
+        PREFECT_HOME=str(tmp_path / "prefect-home"),
+        COLUMNS="250",
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+    )
     demo = subprocess.run(
-        [sys.executable, "-m", "postflow.cli", "demo", "--port", "0",
-         "--work-dir", str(tmp_path / "demo")],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=450,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "postflow.cli",
+            "demo",
+            "--port",
+            "0",
+            "--work-dir",
+            str(tmp_path / "demo"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=450,
+    )
     out = demo.stdout
     assert demo.returncode == 0, out[-6000:] + demo.stderr[-3000:]
     assert "FALLBACK" not in out and "In-process mode" not in out

@@ -21,8 +21,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(),
-            "PREFECT_RUNNER_POLL_FREQUENCY": "1"}  # fmt: skip
+    return {
+        **os.environ,
+        "PREFECT_API_URL": PREFECT_API_URL.value(),
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+    }
 
 
 def _wait(condition, timeout_seconds: float, what: str):
@@ -50,8 +53,12 @@ def clean_deployments(prefect_harness):
 def test_prefect_yaml_builds_the_four_deployments():
     deployments = {d.name: d for d in load_deployments()}
     ingest = deployments["ingest-file"]
-    assert set(deployments) == {"watch-by-shot", "ingest-file", "weekly-optimisation-report",
-                                "rerun-failed-shots"}  # fmt: skip
+    assert set(deployments) == {
+        "watch-by-shot",
+        "ingest-file",
+        "weekly-optimisation-report",
+        "rerun-failed-shots",
+    }
     assert ingest.triggers[0].expect == {"postflow.file.ready"}
     assert "default('')" in ingest.triggers[0].parameters["path"]
     assert (
@@ -61,9 +68,24 @@ def test_prefect_yaml_builds_the_four_deployments():
 
 def test_prefect_deploy_all_succeeds(clean_deployments):
     env = _env()
-    subprocess.run([sys.executable, "-m", "prefect", "work-pool", "create", "postflow-process",
-                    "--type", "process", "--overwrite"], env=env, cwd=ROOT, check=True,
-                   capture_output=True, timeout=120)  # fmt: skip
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "prefect",
+            "work-pool",
+            "create",
+            "postflow-process",
+            "--type",
+            "process",
+            "--overwrite",
+        ],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     out = subprocess.run(
         [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"],
         env=env,

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from discord_webhook import DiscordEmbed, DiscordWebhook
 
-from postflow.discord_receiver import DiscordReceiver
+from postflow.sandbox.discord_receiver import DiscordReceiver
 
 pytestmark = pytest.mark.integration
 

@@ -16,8 +16,10 @@ def test_limits_are_created_idempotently_with_slot_decay(prefect_harness):
     ensure_limits(10.0, 20, 3.0, 3)
     ensure_limits(10.0, 20, 3.0, 2)
     with get_client(sync_client=True) as client:
-        limits = {n: client.read_global_concurrency_limit_by_name(n)
-                  for n in (API_LIMIT, FOLDER_CREATE_LIMIT, UPLOADS_LIMIT)}  # fmt: skip
+        limits = {
+            n: client.read_global_concurrency_limit_by_name(n)
+            for n in (API_LIMIT, FOLDER_CREATE_LIMIT, UPLOADS_LIMIT)
+        }
     assert (limits[API_LIMIT].limit, limits[API_LIMIT].slot_decay_per_second) == (20, 10.0)
     assert limits[FOLDER_CREATE_LIMIT].slot_decay_per_second == 3.0
     assert limits[UPLOADS_LIMIT].limit == 2

@@ -16,7 +16,7 @@ from rich.console import Console
 
 from blocks.range_server import RangeServer, SharedFile
 from config.settings import PostflowSettings
-from postflow.errors import SourceFileError
+from core.errors import SourceFileError
 from postflow.share import share_file
 from tests.integration.helpers import make_file
 from tests.integration.remote_helpers import wait_until
@@ -47,10 +47,23 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 1 s H.264 .mov made by ffmpeg, moov atom at the end (readers must seek with Range)."""
     path = tmp_path_factory.mktemp("clip") / "SC02_CLIP_00010_V001.mov"
     subprocess.run(
-        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=duration=1:size=320x240:rate=25",
-         "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)],
-        check=True, timeout=60,
-    )  # fmt: skip
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=duration=1:size=320x240:rate=25",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            str(path),
+        ],
+        check=True,
+        timeout=60,
+    )
     return path
 
 
@@ -114,8 +127,11 @@ def test_curl_ranges_return_the_exact_bytes(
     out = tmp_path / "part.bin"
     result = subprocess.run(
         ["curl", "-sS", "-r", spec, "-o", str(out), "-w", "%{http_code}", shared.local_url],
-        capture_output=True, text=True, timeout=30, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
     assert result.stdout == "206"
     assert out.read_bytes() == source.read_bytes()[start:stop]
 
@@ -123,10 +139,21 @@ def test_curl_ranges_return_the_exact_bytes(
 def test_ffprobe_reads_a_mov_over_http_with_range_requests(server: RangeServer, clip: Path) -> None:
     url = server.share(clip).local_url
     result = subprocess.run(
-        ["ffprobe", "-v", "error", "-show_entries", "format=duration:stream=codec_name",
-         "-of", "json", url],
-        capture_output=True, text=True, timeout=60, check=True,
-    )  # fmt: skip
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration:stream=codec_name",
+            "-of",
+            "json",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     probe = json.loads(result.stdout)
     assert probe["streams"][0]["codec_name"] == "h264"
     assert float(probe["format"]["duration"]) == pytest.approx(1.0, abs=0.1)
@@ -190,8 +217,11 @@ def test_paths_outside_a_registration_are_not_served(
     url = server.url + path.format(token=shared.token)
     result = subprocess.run(
         ["curl", "-s", "--path-as-is", "-o", "/dev/null", "-w", "%{http_code}", url],
-        capture_output=True, text=True, timeout=30, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
     assert result.stdout == "404"
 
 
@@ -228,9 +258,10 @@ def test_share_command_prints_a_loopback_url_that_serves_the_file(source: Path) 
     buffer, stop = StringIO(), threading.Event()
     console = Console(file=buffer, width=400)
     runner = threading.Thread(
-        target=share_file, args=(source, 60, False, console),
+        target=share_file,
+        args=(source, 60, False, console),
         kwargs={"settings": PostflowSettings(), "stop_event": stop},
-    )  # fmt: skip
+    )
     runner.start()
     assert wait_until(lambda: "http://127.0.0.1:" in buffer.getvalue())
     url = next(w for w in buffer.getvalue().split() if w.startswith("http://"))

@@ -14,14 +14,14 @@ from frameio.types import FileRemoteUploadResponse
 
 from blocks.frameio_project import FrameioProject
 from blocks.range_server import RangeServer
-from blocks.remote_endpoint import close_remote_endpoints
 from blocks.tunnel import TunnelManager
 from config.settings import PostflowSettings
+from core.errors import FrameioRejected
 from flows.ingest import ingest_file
-from postflow.errors import FrameioRejected
 from postflow.sandbox.server import SandboxServer
 from tasks.naming import load_nomenclature
 from tasks.remote import upload_with_fallback
+from tasks.runtime import use_runtime
 from tests.integration.helpers import all_files, make_file, sha256_of
 from tests.integration.remote_helpers import events, install_fake_cloudflared, wait_until
 
@@ -75,9 +75,15 @@ def remote(pipeline, postflow_env, served, record) -> Iterator:
 
 def _upload(env) -> object:
     return upload_with_fallback(
-        env.project(), env.folder_id, str(env.source), env.shot, env.nomenclature, env.settings,
-        env.server, env.tunnel,
-    )  # fmt: skip
+        env.project(),
+        env.folder_id,
+        str(env.source),
+        env.shot,
+        env.nomenclature,
+        env.settings,
+        env.server,
+        env.tunnel,
+    )
 
 
 # --- the sandbox as a remote-upload puller --------------------------------------------------
@@ -152,9 +158,8 @@ def test_sandbox_rejects_a_source_url_that_is_not_http(sandbox) -> None:
 def fresh_endpoint() -> Iterator[None]:
     """No process-wide Range server/tunnel left from an earlier test (each test's PATH and
     stand-in settings differ); stopped again afterwards so no stand-in outlives the test."""
-    close_remote_endpoints()
-    yield
-    close_remote_endpoints()
+    with use_runtime():
+        yield
 
 
 def _fields(message: dict) -> dict[str, str]:

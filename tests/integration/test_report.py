@@ -32,8 +32,11 @@ def _wait_for_history(since: datetime, runs: int, events: int, structure: int) -
     while True:
         history = read_ingest_history(since, datetime.now(UTC))
         finished = [t for t in history.task_runs if t["state_name"] in ("Completed", "Cached")]
-        seen = (len(history.runs), len(history.events),
-                sum(t["task"] == "ensure-folder" for t in finished))  # fmt: skip
+        seen = (
+            len(history.runs),
+            len(history.events),
+            sum(t["task"] == "ensure-folder" for t in finished),
+        )
         if seen >= (runs, events, structure) or time.monotonic() > deadline:
             assert seen == (runs, events, structure)
             return
@@ -62,9 +65,9 @@ def _seed(sandbox, by_shot: Path, set_env) -> None:
 def report(prefect_harness, tmp_path_factory):
     """Seed a history once for the module, then run the report over exactly that window;
     returns a namespace with ``result``, ``discord`` and ``out_dir``."""
-    from blocks import frameio_project
-    from postflow.discord_receiver import DiscordReceiver
+    from postflow.sandbox.discord_receiver import DiscordReceiver
     from postflow.sandbox.server import SandboxServer
+    from tasks.runtime import current_runtime
 
     tmp = tmp_path_factory.mktemp("report")
     (tmp / "BY_SHOT").mkdir()
@@ -79,15 +82,20 @@ def report(prefect_harness, tmp_path_factory):
                 patch.setenv(f"POSTFLOW_{name.upper()}", str(value))
 
         set_env(
-            state_dir=tmp / "state", watch_path=tmp / "BY_SHOT",
-            frameio_api_base_url=sandbox.url, frameio_ims_base_url=sandbox.url,
-            frameio_account_id=sandbox.account_id, frameio_project_id=sandbox.project_id,
-            frameio_client_id=sandbox.client_id, frameio_client_secret=sandbox.client_secret,
+            state_dir=tmp / "state",
+            watch_path=tmp / "BY_SHOT",
+            frameio_api_base_url=sandbox.url,
+            frameio_ims_base_url=sandbox.url,
+            frameio_account_id=sandbox.account_id,
+            frameio_project_id=sandbox.project_id,
+            frameio_client_id=sandbox.client_id,
+            frameio_client_secret=sandbox.client_secret,
             frameio_credentials_block="postflow-test-absent-block",
             discord_block="postflow-test-absent-discord",
-            tuning_block="postflow-test-absent-tuning", task_retry_backoff_seconds=0.2,
-        )  # fmt: skip
-        frameio_project._projects.clear()
+            tuning_block="postflow-test-absent-tuning",
+            task_retry_backoff_seconds=0.2,
+        )
+        current_runtime().forget("project")
         since = datetime.now(UTC) - timedelta(seconds=1)
         _seed(sandbox, tmp / "BY_SHOT", set_env)
         # 20 runs, 20 upload events; 19 runs reached the structure step x 3 levels
@@ -96,7 +104,7 @@ def report(prefect_harness, tmp_path_factory):
         out_dir = tmp / "reports"
         result = weekly_optimisation_report(since=since.isoformat(), out_dir=str(out_dir))
         yield SimpleNamespace(result=result, discord=discord, out_dir=out_dir)
-    frameio_project._projects.clear()
+    current_runtime().forget("project")
 
 
 def test_report_figures_match_the_injected_history(report):
@@ -127,8 +135,10 @@ def test_csv_has_one_row_per_ingest_run(report):
     assert Path(result["csv"]).parent == out_dir
     assert len(rows) == 20
     assert sorted(r["error_type"] for r in rows if r["error_type"]) == [
-        "FrameioAuthError", "FrameioAuthError", "NamingError",
-    ]  # fmt: skip
+        "FrameioAuthError",
+        "FrameioAuthError",
+        "NamingError",
+    ]
     assert sum(r["strategy"] == "multipart" for r in rows) == 17
 
 

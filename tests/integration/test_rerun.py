@@ -25,7 +25,8 @@ def test_failed_shot_is_rerun_once_the_sandbox_recovers(pipeline, postflow_env):
     again = rerun_failed_shots(since="1h", scene="SC05")
 
     assert [r["action"] for r in preview] == ["would rerun"]
-    assert rows == [{"path": str(good), "scene": "SC05", "shot": "RERUN_00001",
-                     "action": "rerun: Completed"}]  # fmt: skip
+    assert rows == [
+        {"path": str(good), "scene": "SC05", "shot": "RERUN_00001", "action": "rerun: Completed"}
+    ]
     assert again == []  # it landed: nothing left to rerun
     assert [f.name for f in all_files(pipeline.project())] == ["SC05_RERUN_00001_V001.mov"]

@@ -35,7 +35,7 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from postflow.loopback import UvicornThread
+from core.loopback import UvicornThread
 from postflow.sandbox import (
     SANDBOX_PROJECT_NAME,
     SandboxServer,

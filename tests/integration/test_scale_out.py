@@ -32,9 +32,22 @@ def redis_url(tmp_path: Path):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     client = redis.Redis(host="127.0.0.1", port=port)
     _wait(lambda: _pings(client), 30, "redis-server")
     yield f"redis://127.0.0.1:{port}/0"
@@ -51,24 +64,40 @@ def _pings(client: redis.Redis) -> bool:
 
 # Its own waits allow up to 720 s (each flow run is a fresh process: ~4 s of CPU to start).
 @pytest.mark.timeout(900)
-def test_two_workers_ingest_fifty_files_each_exactly_once(pipeline, postflow_env, redis_url,
-                                                          tmp_path):  # fmt: skip
-    postflow_env(lock_manager="redis", redis_url=redis_url, structure_cache_ttl_seconds=3600,
-                 structure_cache_dir=tmp_path / "shared-cache", settle_seconds=0)  # fmt: skip
+def test_two_workers_ingest_fifty_files_each_exactly_once(
+    pipeline, postflow_env, redis_url, tmp_path
+):
+    postflow_env(
+        lock_manager="redis",
+        redis_url=redis_url,
+        structure_cache_ttl_seconds=3600,
+        structure_cache_dir=tmp_path / "shared-cache",
+        settle_seconds=0,
+    )
     files = [
-        make_file(pipeline.by_shot, f"SC{scene}_SHOT{shot}_{shot:05d}_V{version:03d}.mov",
-                  20_000 + version, seed=version)
-        for scene in (21, 22) for shot in range(1, 6) for version in range(1, 6)
-    ]  # fmt: skip
+        make_file(
+            pipeline.by_shot,
+            f"SC{scene}_SHOT{shot}_{shot:05d}_V{version:03d}.mov",
+            20_000 + version,
+            seed=version,
+        )
+        for scene in (21, 22)
+        for shot in range(1, 6)
+        for version in range(1, 6)
+    ]
     # Output to files, not pipes: nobody reads a pipe until the end, and a full one (64 KiB of
     # INFO lines) would block the worker mid-run.
     logs = [tmp_path / f"worker-{n}.log" for n in range(2)]
     workers = [
-        subprocess.Popen([sys.executable, "-m", "postflow.cli", "up", "--only", "ingest-file",
-                          "--limit", "4"], env=_worker_env(), cwd=ROOT,
-                         stdout=log.open("wb"), stderr=subprocess.STDOUT)
+        subprocess.Popen(
+            [sys.executable, "-m", "postflow.cli", "up", "--only", "ingest-file", "--limit", "4"],
+            env=_worker_env(),
+            cwd=ROOT,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
         for log in logs
-    ]  # fmt: skip
+    ]
     try:
         with get_client(sync_client=True) as client:
             _wait(lambda: _served(client), 120, "the ingest-file deployment")

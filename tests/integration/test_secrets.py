@@ -59,7 +59,7 @@ def sandbox(tmp_path: Path) -> Iterator[Any]:
 @pytest.fixture
 def discord() -> Iterator[Any]:
     """The conftest Discord receiver, but with ``WEBHOOK_TOKEN`` in its webhook URL."""
-    from postflow.discord_receiver import DiscordReceiver
+    from postflow.sandbox.discord_receiver import DiscordReceiver
 
     with DiscordReceiver(webhook_token=WEBHOOK_TOKEN) as receiver:
         yield receiver

@@ -15,10 +15,11 @@ import pytest
 
 from blocks import tunnel as tunnel_module
 from blocks.range_server import RangeServer, SharedFile
-from blocks.remote_endpoint import close_remote_endpoints, remote_endpoint
 from blocks.tunnel import TunnelManager
 from config.settings import PostflowSettings
-from postflow.errors import TunnelError
+from core.errors import TunnelError
+from tasks.clients import remote_endpoint
+from tasks.runtime import current_runtime
 from tests.integration.helpers import make_file
 from tests.integration.remote_helpers import events, install_fake_cloudflared, wait_until
 
@@ -151,4 +152,4 @@ def test_remote_endpoint_is_started_once_per_process_and_off_for_multipart(recor
         assert first.tunnel.healthy()
         assert remote_endpoint(PostflowSettings(upload_strategy="multipart")) is None
     finally:
-        close_remote_endpoints()
+        current_runtime().close()

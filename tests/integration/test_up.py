@@ -96,9 +96,13 @@ def test_ensure_sensor_run_is_idempotent_and_replaces_a_dead_one(clean_prefect):
 
 def _start_up(env: dict[str, str], *args: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "postflow.cli", "up", *args], cwd=ROOT, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        [sys.executable, "-m", "postflow.cli", "up", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _stop(process: subprocess.Popen, sig: int = signal.SIGTERM) -> str:
@@ -119,13 +123,19 @@ def test_up_applies_automations_after_deployments_and_keeps_one_sensor(
     by_shot.mkdir()
     alerts = f"alerts-{uuid.uuid4().hex[:8]}"
     CustomWebhookNotificationBlock(
-        name="postflow-test", url=discord.webhook_url, allow_private_urls=True,
+        name="postflow-test",
+        url=discord.webhook_url,
+        allow_private_urls=True,
         json_data={"content": "{{subject}}"},
-    ).save(alerts)  # fmt: skip
-    postflow_env(watch_path=by_shot, alerts_block=f"custom-webhook/{alerts}",
-                 poll_interval_seconds=0.5)  # fmt: skip
-    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(),
-           "PREFECT_RUNNER_POLL_FREQUENCY": "1"}  # fmt: skip
+    ).save(alerts)
+    postflow_env(
+        watch_path=by_shot, alerts_block=f"custom-webhook/{alerts}", poll_interval_seconds=0.5
+    )
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": PREFECT_API_URL.value(),
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+    }
     outputs = []
     with get_client(sync_client=True) as client:
         for attempt in range(2):  # the second `up` is a restart: still exactly one sensor
@@ -133,8 +143,9 @@ def test_up_applies_automations_after_deployments_and_keeps_one_sensor(
             try:
                 running = _wait(
                     lambda: [r for r in _sensor_runs(client) if r.state_type.value == "RUNNING"],
-                    180, f"a running sensor (attempt {attempt + 1})",
-                )  # fmt: skip
+                    180,
+                    f"a running sensor (attempt {attempt + 1})",
+                )
                 assert len(_live(_sensor_runs(client))) == 1
                 children = psutil.Process(up.pid).children(recursive=True)
                 assert children  # the sensor's flow-run process
@@ -157,8 +168,9 @@ def test_up_applies_automations_after_deployments_and_keeps_one_sensor(
 
 def test_sigterm_before_serving_stops_the_server_it_started(tmp_path: Path):
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-    env.update(PREFECT_HOME=str(tmp_path / "prefect-home"),
-               POSTFLOW_STATE_DIR=str(tmp_path / "state"))  # fmt: skip
+    env.update(
+        PREFECT_HOME=str(tmp_path / "prefect-home"), POSTFLOW_STATE_DIR=str(tmp_path / "state")
+    )
     port = free_port()
     up = _start_up(env, "--port", str(port))
     try:

@@ -1,17 +1,18 @@
-"""Cache TTLs from settings (the tuning block's defaults): naming rules and the project client."""
+"""Cache TTLs from settings (the tuning block's defaults): naming rules and the project client,
+measured on the runtime's injected clock (:mod:`tasks.runtime`)."""
 
 from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 
 import pytest
 
-from blocks import frameio_project
-from blocks.frameio_project import open_project
 from config.settings import PostflowSettings
-from tasks import naming
+from tasks.clients import open_project
 from tasks.naming import DEFAULT_NOMENCLATURE_PATH, load_nomenclature
+from tasks.runtime import Runtime, use_runtime
 
 
 class Clock:
@@ -25,11 +26,10 @@ class Clock:
 
 
 @pytest.fixture
-def clock(monkeypatch):
+def clock() -> Iterator[Clock]:
     fake = Clock()
-    monkeypatch.setattr(naming.time, "monotonic", fake)
-    monkeypatch.setattr(frameio_project.time, "monotonic", fake)
-    return fake
+    with use_runtime(Runtime(clock=fake)):
+        yield fake
 
 
 @pytest.fixture
@@ -56,16 +56,15 @@ def test_an_edited_rules_file_is_read_again_at_once(clock, rules):
 
 @pytest.fixture
 def project_settings(monkeypatch):
-    frameio_project._projects.clear()
     for name, value in {
-        "FRAMEIO_ACCOUNT_ID": "acc", "FRAMEIO_PROJECT_ID": "proj", "FRAMEIO_CLIENT_ID": "cid",
+        "FRAMEIO_ACCOUNT_ID": "acc",
+        "FRAMEIO_PROJECT_ID": "proj",
+        "FRAMEIO_CLIENT_ID": "cid",
         "FRAMEIO_CLIENT_SECRET": "not-a-real-secret",
         "FRAMEIO_CREDENTIALS_BLOCK": "postflow-test-absent-block",
-    }.items():  # fmt: skip
+    }.items():
         monkeypatch.setenv(f"POSTFLOW_{name}", value)
-    monkeypatch.setattr(frameio_project, "load_block", lambda *_: None, raising=False)
-    yield PostflowSettings(projects_cache_ttl_seconds=1800)
-    frameio_project._projects.clear()
+    return PostflowSettings(projects_cache_ttl_seconds=1800)
 
 
 def test_the_project_client_is_reused_within_the_ttl_and_made_afresh_after(clock, project_settings):
@@ -74,3 +73,10 @@ def test_the_project_client_is_reused_within_the_ttl_and_made_afresh_after(clock
     assert open_project(project_settings) is first
     clock.now += 200
     assert open_project(project_settings) is not first
+
+
+def test_a_fresh_runtime_shares_nothing_with_the_previous_one(rules):
+    with use_runtime():
+        first = load_nomenclature(rules)
+    with use_runtime():
+        assert load_nomenclature(rules) is not first

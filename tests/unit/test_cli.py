@@ -18,10 +18,14 @@ def test_nomenclature_json_one_object_per_name_and_exit_1_on_error():
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert result.exit_code == 1
     assert lines[0] == {
-        "file": "SC01_UNDLM_00412_V002.mov", "scene": "SC01", "shot": "UNDLM_00412",
-        "version": 2, "extension": ".mov", "folder_path": ["SCENES", "SC01", "UNDLM_00412"],
+        "file": "SC01_UNDLM_00412_V002.mov",
+        "scene": "SC01",
+        "shot": "UNDLM_00412",
+        "version": 2,
+        "extension": ".mov",
+        "folder_path": ["SCENES", "SC01", "UNDLM_00412"],
         "rule": "scene_code_shot",
-    }  # fmt: skip
+    }
     assert lines[1] == {"file": ".DS_Store", "ignored": "macOS Finder metadata"}
     assert set(lines[2]) == {"file", "error"}
 
@@ -35,11 +39,27 @@ def test_nomenclature_exit_0_when_all_names_parse_or_are_ignored():
     assert "ignored" in result.stdout
 
 
-COMMANDS = ("nomenclature", "ingest", "watch", "setup", "login", "automations", "rerun", "up",
-            "sandbox", "share", "demo",
-            # registered by postflow/admin.py
-            "health", "validate", "structure", "test-upload", "status", "report",
-            "cache")  # fmt: skip
+COMMANDS = (
+    "nomenclature",
+    "ingest",
+    "watch",
+    "setup",
+    "login",
+    "automations",
+    "rerun",
+    "up",
+    "sandbox",
+    "share",
+    "demo",
+    # registered by postflow/admin.py
+    "health",
+    "validate",
+    "structure",
+    "test-upload",
+    "status",
+    "report",
+    "cache",
+)
 
 
 def test_help_lists_every_command():

@@ -8,7 +8,7 @@ from frameio.core.api_error import ApiError
 from frameio.errors import NotFoundError, TooManyRequestsError
 
 from blocks.frameio import frameio_errors, map_frameio_error
-from postflow.errors import (
+from core.errors import (
     FrameioAuthError,
     FrameioNetworkError,
     FrameioNotFound,

@@ -28,9 +28,12 @@ def other_process(tmp_path: Path):
     """Start a second Python process that takes lock 'folder:SC01' and keeps it."""
     root = Path(__file__).resolve().parents[2]
     process = subprocess.Popen(
-        [sys.executable, "-c", HOLDER_SCRIPT, str(tmp_path)], cwd=root,
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [sys.executable, "-c", HOLDER_SCRIPT, str(tmp_path)],
+        cwd=root,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert process.stdout is not None and process.stdout.readline().strip() == "held"
     yield process
     process.kill()

@@ -20,34 +20,64 @@ DAY2 = DAY1 + timedelta(days=1)
 
 
 def _run(i: int, state: str = "COMPLETED", day: datetime = DAY1, seconds: float = 2.0) -> dict:
-    return {"id": f"r{i}", "path": f"/w/SC01_A_{i:05d}_V001.mov", "state": state,
-            "start_time": day + timedelta(minutes=i), "seconds": seconds}  # fmt: skip
+    return {
+        "id": f"r{i}",
+        "path": f"/w/SC01_A_{i:05d}_V001.mov",
+        "state": state,
+        "start_time": day + timedelta(minutes=i),
+        "seconds": seconds,
+    }
 
 
 def _done(i: int, mbps: float, day: datetime = DAY1, **extra: object) -> dict:
-    row = {"event": UPLOAD_COMPLETED, "occurred": day + timedelta(minutes=i),
-           "flow_run_id": f"r{i}", "path": f"/w/SC01_A_{i:05d}_V001.mov",
-           "size_bytes": 10_000_000, "seconds": 10 / mbps, "strategy": "multipart",
-           "megabytes_per_second": mbps, "rate_limited": 0, "retried_parts": 0,
-           "cpu_percent": 10.0, "rss_mb": 200.0}  # fmt: skip
+    row = {
+        "event": UPLOAD_COMPLETED,
+        "occurred": day + timedelta(minutes=i),
+        "flow_run_id": f"r{i}",
+        "path": f"/w/SC01_A_{i:05d}_V001.mov",
+        "size_bytes": 10_000_000,
+        "seconds": 10 / mbps,
+        "strategy": "multipart",
+        "megabytes_per_second": mbps,
+        "rate_limited": 0,
+        "retried_parts": 0,
+        "cpu_percent": 10.0,
+        "rss_mb": 200.0,
+    }
     return {**row, **extra}
 
 
 def _failed(i: int, error_type: str, day: datetime = DAY1, **extra: object) -> dict:
-    return {"event": UPLOAD_FAILED, "occurred": day + timedelta(minutes=i), "flow_run_id": f"r{i}",
-            "path": f"/w/BAD_{i}.mov", "error_type": error_type, "cpu_percent": 30.0,
-            "rss_mb": 250.0, **extra}  # fmt: skip
+    return {
+        "event": UPLOAD_FAILED,
+        "occurred": day + timedelta(minutes=i),
+        "flow_run_id": f"r{i}",
+        "path": f"/w/BAD_{i}.mov",
+        "error_type": error_type,
+        "cpu_percent": 30.0,
+        "rss_mb": 250.0,
+        **extra,
+    }
 
 
 def _structure(run: int, cached: bool, seconds: float = 0.5) -> dict:
-    return {"flow_run_id": f"r{run}", "task": "ensure-folder",
-            "state_name": "Cached" if cached else "Completed", "seconds": seconds,
-            "run_count": 0 if cached else 1}  # fmt: skip
+    return {
+        "flow_run_id": f"r{run}",
+        "task": "ensure-folder",
+        "state_name": "Cached" if cached else "Completed",
+        "seconds": seconds,
+        "run_count": 0 if cached else 1,
+    }
 
 
 def _upload(run: int, state: str = "Completed", run_count: int = 1) -> dict:
-    return {"flow_run_id": f"r{run}", "task": "upload-file", "state_name": state,
-            "seconds": 3.0, "run_count": run_count}  # fmt: skip
+    return {
+        "flow_run_id": f"r{run}",
+        "task": "upload-file",
+        "state_name": state,
+        "seconds": 3.0,
+        "run_count": run_count,
+    }
 
 
 @pytest.fixture
@@ -55,11 +85,21 @@ def week():
     """17 landed, 2 Frame.io auth failures, 1 bad name; 3 structure look-ups, 1 cached."""
     runs = [_run(i) for i in range(17)]
     runs += [_run(17, "FAILED"), _run(18, "FAILED"), _run(19, "FAILED", day=DAY2)]
-    runs.append({"id": "w1", "path": "/w/SC02_B_00001_V001.mov", "state": "SCHEDULED",
-                 "start_time": None, "seconds": 0.0})  # fmt: skip
+    runs.append(
+        {
+            "id": "w1",
+            "path": "/w/SC02_B_00001_V001.mov",
+            "state": "SCHEDULED",
+            "start_time": None,
+            "seconds": 0.0,
+        }
+    )
     events = [_done(i, mbps=10.0 + i, rate_limited=1 if i < 2 else 0) for i in range(17)]
-    events += [_failed(17, "FrameioAuthError"), _failed(18, "FrameioAuthError"),
-               _failed(19, "NamingError", day=DAY2, path="/w/RANDOM_RENDER.mov")]  # fmt: skip
+    events += [
+        _failed(17, "FrameioAuthError"),
+        _failed(18, "FrameioAuthError"),
+        _failed(19, "NamingError", day=DAY2, path="/w/RANDOM_RENDER.mov"),
+    ]
     tasks = [_structure(0, False, 1.0), _structure(1, True), _structure(2, False, 3.0)]
     tasks += [_upload(i) for i in range(17)] + [_upload(17, "Failed"), _upload(18, "Failed")]
     tasks[3]["run_count"] = 2  # one upload retried once, then landed
@@ -96,8 +136,9 @@ def test_throughput_by_strategy_has_mean_median_p95(week):
 
 def test_top_errors_daily_figures_and_unparseable_names(week):
     assert week.errors.to_dict("records") == [
-        {"error_type": "FrameioAuthError", "count": 2}, {"error_type": "NamingError", "count": 1},
-    ]  # fmt: skip
+        {"error_type": "FrameioAuthError", "count": 2},
+        {"error_type": "NamingError", "count": 1},
+    ]
     assert week.daily["files"].tolist() == [17, 0]
     assert week.daily["failed"].tolist() == [2, 1]
     assert week.unparseable == ["RANDOM_RENDER.mov"]
@@ -131,8 +172,13 @@ def test_all_good_when_no_threshold_is_crossed(week):
 
 
 def test_memory_and_latency_recommendations(week):
-    strict = Thresholds(error_rate=1, upload_failure_rate=1, cache_hit_rate_min=0,
-                        memory_mb=240, api_latency_seconds=1.5)  # fmt: skip
+    strict = Thresholds(
+        error_rate=1,
+        upload_failure_rate=1,
+        cache_hit_rate_min=0,
+        memory_mb=240,
+        api_latency_seconds=1.5,
+    )
     assert {r.metric for r in recommend(week.summary, strict)} == {
         "rss_mb_max",
         "api_latency_seconds_mean",
@@ -155,5 +201,10 @@ def test_status_counts_use_each_files_latest_run():
         {**_run(4, "RUNNING"), "path": "/w/c.mov"},
         {"id": "x", "path": "/w/d.mov", "state": "SCHEDULED", "start_time": None, "seconds": 0},
     ]
-    assert status_counts(runs) == {"pending": 1, "running": 1, "failed": 1, "done": 1,
-                                   "cancelled": 0}  # fmt: skip
+    assert status_counts(runs) == {
+        "pending": 1,
+        "running": 1,
+        "failed": 1,
+        "done": 1,
+        "cancelled": 0,
+    }

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from postflow.errors import ConfigurationError, NamingError
+from core.errors import ConfigurationError, NamingError
 from tasks.naming import Ignored, ShotName, load_nomenclature
 
 RULES = load_nomenclature()

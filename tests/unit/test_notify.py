@@ -9,7 +9,7 @@ import pytest
 from discord_webhook import DiscordEmbed
 from pydantic import SecretStr
 
-from postflow.errors import NotificationError
+from core.errors import NotificationError
 from tasks.notify import send_embed
 
 TOKEN = "tok-LEAK-canary-7Qx"

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from blocks.part_uploader import PartUploader, plan_parts
-from postflow.errors import PartUploadError, UploadError
+from core.errors import PartUploadError, UploadError
 
 
 def _file(tmp_path, size=10_000):

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import pytest
 
 from config.settings import PostflowSettings
-from tasks.remote import choose_strategy, human_bytes
+from core.units import human_bytes
+from tasks.remote import choose_strategy
 
 GB = 10**9
 

@@ -9,8 +9,8 @@ import tracemalloc
 
 import pytest
 
-from blocks.watch_folder import WatchFolder, parse_since
-from postflow.errors import ConfigurationError
+from core.errors import ConfigurationError
+from tasks.watch_folder import WatchFolder, parse_since
 
 
 class Clock:
@@ -22,8 +22,15 @@ class Clock:
 
 
 def _watcher(root, ready, clock, **kw):
-    return WatchFolder(root, ready.append, settle_seconds=5.0, tail_check_bytes=64,
-                       poll_interval_seconds=0.1, clock=clock, **kw)  # fmt: skip
+    return WatchFolder(
+        root,
+        ready.append,
+        settle_seconds=5.0,
+        tail_check_bytes=64,
+        poll_interval_seconds=0.1,
+        clock=clock,
+        **kw,
+    )
 
 
 def test_startup_scan_finds_existing_files_and_skips_junk(tmp_path):

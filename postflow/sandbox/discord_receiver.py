@@ -35,7 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from postflow.loopback import UvicornThread
+from core.loopback import UvicornThread
 
 __all__ = ["DiscordReceiver", "WebhookRejected"]
 

@@ -23,7 +23,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
-from postflow.errors import ConfigurationError
+from core.errors import ConfigurationError
 from tasks.naming import ignore_reason, normalise_name
 from tasks.readiness import FileVersion, ReadinessTracker, Verdict
 

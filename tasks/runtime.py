@@ -1,0 +1,150 @@
+"""The per-process state of the pipeline, in one object instead of module globals.
+
+A process that ingests keeps a few things between files because they are slow to make: the
+Frame.io SDK client with its IMS token, the Range server and tunnel of remote uploads, the
+parsed nomenclature rules, and in-process locks. They all live in one :class:`Runtime`, with an
+injectable clock for their TTLs. :func:`current_runtime` is the process's runtime (made on
+first use, closed at exit); tests build a fresh one and install it with :func:`use_runtime`,
+so no test touches a module's private attribute.
+
+Example:
+    >>> fake_now = [0.0]
+    >>> with use_runtime(Runtime(clock=lambda: fake_now[0])) as runtime:
+    ...     first = runtime.cached("rules", "path", object, ttl_seconds=60)
+    ...     fake_now[0] = 61.0
+    ...     runtime.cached("rules", "path", object, ttl_seconds=60) is first
+    False
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Hashable, Iterator
+from typing import Any, TypeVar
+
+__all__ = ["Runtime", "current_runtime", "use_runtime"]
+
+T = TypeVar("T")
+
+
+class Runtime:
+    """Caches with TTLs, named in-process locks and resources to close, for one process.
+
+    Args:
+        clock: seconds on a monotonic clock; TTLs are measured with it (tests inject a fake).
+
+    Thread-safe: ingests run on several threads of one process.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._guard = threading.RLock()
+        # kind -> key -> (value, clock() when made)
+        self._caches: dict[str, dict[Hashable, tuple[Any, float]]] = {}
+        self._locks: dict[Hashable, threading.Lock] = {}
+        self._registries: dict[str, dict[Any, Any]] = {}
+        self._closers: list[Callable[[], None]] = []
+
+    def cached(
+        self,
+        kind: str,
+        key: Hashable,
+        make: Callable[[], T],
+        ttl_seconds: float = 0,
+        max_entries: int = 64,
+    ) -> T:
+        """The value cached under ``(kind, key)``, made by ``make()`` when missing or older
+        than ``ttl_seconds`` (0 keeps it for the runtime's life).
+
+        Args:
+            kind: a cache name (``"project"``, ``"nomenclature"``...), for :meth:`forget`.
+            key: what the value depends on.
+            make: builds the value, under the runtime's lock (concurrent callers make it once).
+            ttl_seconds: lifetime in seconds on :attr:`clock`; 0 means no expiry.
+            max_entries: the oldest entry of this kind is dropped beyond this many.
+
+        Raises:
+            Whatever ``make`` raises (nothing is cached then).
+        """
+        with self._guard:
+            entries = self._caches.setdefault(kind, {})
+            hit = entries.get(key)
+            now = self.clock()
+            if hit is not None and not (ttl_seconds and now - hit[1] >= ttl_seconds):
+                return hit[0]  # type: ignore[no-any-return]
+            value = make()
+            if key not in entries and len(entries) >= max_entries:
+                del entries[min(entries, key=lambda k: entries[k][1])]
+            entries[key] = (value, now)
+            return value
+
+    def forget(self, kind: str | None = None) -> None:
+        """Drop the cached values of ``kind`` (every kind when None)."""
+        with self._guard:
+            if kind is None:
+                self._caches.clear()
+            else:
+                self._caches.pop(kind, None)
+
+    def lock(self, key: Hashable) -> threading.Lock:
+        """The in-process lock named ``key`` (the same object for equal keys)."""
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def registry(self, name: str) -> dict[Any, Any]:
+        """A named dict shared by everything in this runtime (e.g. the file locks it holds)."""
+        with self._guard:
+            return self._registries.setdefault(name, {})
+
+    def on_close(self, closer: Callable[[], None]) -> None:
+        """Call ``closer()`` when the runtime closes (a tunnel, a server...)."""
+        with self._guard:
+            self._closers.append(closer)
+
+    def close(self) -> None:
+        """Run the closers (newest first) and drop every cache; a closer's error is swallowed
+        after the others ran, as at interpreter exit nobody could act on it."""
+        with self._guard:
+            closers, self._closers = self._closers[::-1], []
+            self._caches.clear()
+        for closer in closers:
+            with contextlib.suppress(Exception):
+                closer()
+
+
+_current: Runtime | None = None
+_current_guard = threading.Lock()
+
+
+def current_runtime() -> Runtime:
+    """The process's :class:`Runtime` (made on first use)."""
+    global _current
+    with _current_guard:
+        if _current is None:
+            _current = Runtime()
+        return _current
+
+
+@contextlib.contextmanager
+def use_runtime(runtime: Runtime | None = None) -> Iterator[Runtime]:
+    """Make ``runtime`` (a fresh one when None) the current one for the block, then close it
+    and restore the previous one."""
+    global _current
+    runtime = runtime or Runtime()
+    with _current_guard:
+        previous, _current = _current, runtime
+    try:
+        yield runtime
+    finally:
+        runtime.close()
+        with _current_guard:
+            _current = previous
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    if _current is not None:
+        _current.close()
