@@ -1,16 +1,15 @@
-"""Blocks for values users tune at run time without redeploying, and the Discord webhook.
+"""The block for values users tune at run time without redeploying.
 
-``PostflowTuning`` holds cache TTLs per kind (the previous generation's defaults: projects
-1800 s, folders 900 s, structure 3600 s, nomenclature 7200 s), retry counts and backoff, upload
-concurrency and alert thresholds. Flows load it at the start of each run (edit it in the Prefect
-UI, and the next run uses the new values). ``DiscordEmbedWebhook`` keeps the webhook URL used
-for the per-file embeds as a secret; automations use Prefect's built-in ``DiscordWebhook``.
+``PostflowTuning`` holds cache TTLs per kind (projects 1800 s, structure 3600 s, nomenclature
+7200 s), retry counts and backoff, upload concurrency, the Frame.io request rate and the alert
+thresholds. Flows load it at the start of each run (edit it in the Prefect UI, and the next run
+uses the new values). The Discord webhook has its own block, :mod:`blocks.discord`.
 """
 
 from __future__ import annotations
 
 from prefect.blocks.core import Block
-from pydantic import Field, SecretStr
+from pydantic import Field
 
 from config.settings import PostflowSettings
 
@@ -27,7 +26,6 @@ class PostflowTuning(Block):
     _description = "Cache TTLs, retries, upload concurrency and alert thresholds of RL PostFlow."
 
     projects_cache_ttl_seconds: int = Field(1800, ge=0, description="Project look-ups.")
-    folders_cache_ttl_seconds: int = Field(900, ge=0, description="Folder listings.")
     structure_cache_ttl_seconds: int = Field(3600, ge=0, description="Resolved shot folder ids.")
     nomenclature_cache_ttl_seconds: int = Field(7200, ge=0, description="Parsed rule files.")
     task_retries: int = Field(4, ge=0, le=20, description="Retries of transient failures.")
@@ -59,21 +57,6 @@ class PostflowTuning(Block):
         )
 
 
-class DiscordEmbedWebhook(Block):
-    """The Discord webhook URL for per-file embeds (a secret: it lets anyone post).
-
-    Example:
-        >>> DiscordEmbedWebhook(url="https://discord.com/api/webhooks/1/abc").save("postflow-discord")
-    """
-
-    _block_type_name = "PostFlow Discord Embeds"
-    _block_type_slug = "postflow-discord-embeds"
-    _description = "Discord webhook URL used for RL PostFlow's per-file embeds."
-
-    url: SecretStr = Field(..., description="https://discord.com/api/webhooks/<id>/<token>")
-    username: str = Field("RL PostFlow", description="Name shown on the messages.")
-
-
 def load_block(block_type: type[Block], name: str) -> Block | None:
     """Load a saved block document, or None when there is none by that name (or no API)."""
     try:
@@ -83,15 +66,10 @@ def load_block(block_type: type[Block], name: str) -> Block | None:
 
 
 def effective_settings(base: PostflowSettings | None = None) -> PostflowSettings:
-    """Settings for a run: environment/.env, overridden by the saved tuning block and with the
-    Discord URL from its block when those documents exist."""
+    """Settings for a run: environment/.env, overridden by the saved tuning block when it
+    exists (the Discord block is loaded where a message is sent: :mod:`tasks.notify`)."""
     settings = base or PostflowSettings()
     tuning = load_block(PostflowTuning, settings.tuning_block)
     if isinstance(tuning, PostflowTuning):
         settings = tuning.apply(settings)
-    discord = load_block(DiscordEmbedWebhook, settings.discord_block)
-    if isinstance(discord, DiscordEmbedWebhook):
-        settings = settings.model_copy(
-            update={"discord_webhook_url": discord.url, "discord_username": discord.username}
-        )
     return settings

@@ -15,10 +15,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_NOMENCLATURE_PATH = Path(__file__).with_name("nomenclature.toml")
+DISCORD_BLOCK_SLUG = "postflow-discord"  # blocks.discord.PostflowDiscord's block type slug
 
 DEFAULT_EXTENSIONS = (
     ".mov",
@@ -116,7 +117,6 @@ class PostflowSettings(BaseSettings):
         "https://ims-na1.adobelogin.com", description="Adobe IMS base URL for tokens."
     )
     frameio_account_id: str = Field("", description="Frame.io v4 account id (UUID).")
-    frameio_workspace_id: str = Field("", description="Frame.io v4 workspace id (UUID).")
     frameio_project_id: str = Field("", description="Frame.io v4 project id (UUID).")
     frameio_credentials_block: str = Field(
         "postflow-frameio", description="Name of the FrameioCredentials Prefect block."
@@ -189,17 +189,17 @@ class PostflowSettings(BaseSettings):
         "(an edited file is read at once; 0: for the process's life).",
     )
 
-    # Notifications
-    discord_webhook_url: SecretStr | None = Field(
-        None, description="Discord webhook URL for per-file embeds; unset disables them."
-    )
-    discord_username: str = Field("RL PostFlow", description="Name shown on Discord messages.")
+    # Notifications (block names only: the webhook URL is a secret and lives in the block)
     discord_block: str = Field(
-        "postflow-discord", description="DiscordEmbedWebhook block with the embeds' webhook URL."
+        "postflow-discord",
+        description="Name of the PostflowDiscord block (Discord webhook) for the per-file "
+        "embeds and the weekly report; with no such block saved, nothing is sent.",
     )
     alerts_block: str = Field(
-        "discord-webhook/postflow-alerts",
-        description="<block type slug>/<name> of the notification block automations use.",
+        "",
+        description="<block type slug>/<name> of the notification block the automations use "
+        "(any Prefect notification block); empty: the Discord block, "
+        "postflow-discord/<discord_block>.",
     )
     tuning_block: str = Field(
         "postflow-tuning", description="PostflowTuning block overriding TTLs, retries, ..."
@@ -242,6 +242,12 @@ class PostflowSettings(BaseSettings):
     tunnel_start_timeout_seconds: float = Field(
         60.0, gt=0, description="How long to wait for the tunnel to become ready."
     )
+
+    @model_validator(mode="after")
+    def _alerts_to_the_discord_block(self) -> PostflowSettings:
+        if not self.alerts_block:
+            self.alerts_block = f"{DISCORD_BLOCK_SLUG}/{self.discord_block}"
+        return self
 
     @field_validator("extensions", mode="before")
     @classmethod

@@ -4,8 +4,14 @@ The definitions live in ``automations.yaml`` (Prefect's own automation schema). 
 differ per installation (the notification block's id, the sensor deployment's id, alert
 thresholds from the ``PostflowTuning`` block) are ``__CAPS__`` placeholders filled in here;
 ``{{ }}`` is left alone for Prefect to render when an automation fires. Applying twice
-leaves one automation per name (Prefect docs: "Automations", ``prefect automation create
---from-file`` takes the same shape).
+leaves one automation per name (``prefect automation create --from-file`` takes the same
+shape: https://docs.prefect.io/v3/how-to-guides/automations).
+
+The alerts go to the one Discord block (``PostflowDiscord``, :mod:`blocks.discord`) unless
+``POSTFLOW_ALERTS_BLOCK`` names another Prefect notification block. The Prefect *server* runs
+the ``send-notification`` action, so it must be able to import ``blocks.discord`` (the
+project's ``prefect.collections`` entry point; Prefect Cloud cannot run a custom block:
+point ``POSTFLOW_ALERTS_BLOCK`` at one of Prefect's own notification blocks there).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from prefect.automations import Automation
 from prefect.blocks.core import Block
 from prefect.client.orchestration import get_client
 
+import blocks.discord  # noqa: F401 - registers PostflowDiscord: Block.load finds types by slug
 from blocks.settings import PostflowTuning
 from core.errors import ConfigurationError
 
@@ -71,7 +78,7 @@ def apply_automations(
 
     Args:
         alerts_block: ``"<block type slug>/<name>"`` of a saved notification block, e.g.
-            ``"discord-webhook/postflow-alerts"`` (any Prefect notification block works).
+            ``"postflow-discord/postflow-discord"`` (any Prefect notification block works).
         tuning: thresholds; the block defaults when None.
         path: the definitions file.
 

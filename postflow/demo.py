@@ -5,7 +5,8 @@ way ``postflow up`` does, so every run and artifact is visible in the Prefect UI
 
 1. reuse the Prefect server at ``PREFECT_API_URL`` if one answers, else start a local one
    (SQLite in ``PREFECT_HOME``, loopback, its own session, stopped on every exit path);
-2. save a credentials block for the sandbox and an alerts block that posts to the receiver;
+2. save a credentials block for the sandbox and the Discord block (``PostflowDiscord``) that
+   posts to the receiver: the per-file embeds and the automations' alerts both use it;
 3. start ``postflow up`` (a subprocess): it registers the deployments of ``prefect.yaml``,
    applies the automations, starts the ``watch-by-shot`` sensor run and serves everything;
    the sensor runs in events mode and the ``postflow.file.ready`` trigger starts one
@@ -36,6 +37,7 @@ from typing import Any
 
 from rich.console import Console
 
+from blocks.discord import PostflowDiscord
 from blocks.frameio import FrameioCredentials
 from config.settings import PostflowSettings
 from core.errors import PostflowError
@@ -55,7 +57,7 @@ from postflow.up import (
 from tasks.clients import open_project
 
 DEMO_BLOCK = "postflow-demo-frameio"
-ALERTS_BLOCK = "postflow-demo-alerts"
+DISCORD_BLOCK = "postflow-demo-discord"
 INGEST_DEPLOYMENT = "ingest-file/ingest-file"
 SERVER_START_SECONDS = 90.0  # `prefect server start` is healthy after ~15 s on 2 cores
 SENSOR_START_SECONDS = 90.0  # `postflow up` registers everything, then the runner starts it
@@ -63,7 +65,7 @@ INGESTS_SECONDS = 150.0  # from the first file written to the last ingest run fi
 ALERT_SECONDS = 20.0  # the failed-ingest automation's Discord alert
 
 
-def _demo_env(base: Path, sandbox: SandboxServer, discord: DiscordReceiver) -> dict[str, str]:
+def _demo_env(base: Path, sandbox: SandboxServer) -> dict[str, str]:
     return {
         "POSTFLOW_WATCH_PATH": str(base / "BY_SHOT"),
         "POSTFLOW_STATE_DIR": str(base / "state"),
@@ -73,11 +75,9 @@ def _demo_env(base: Path, sandbox: SandboxServer, discord: DiscordReceiver) -> d
         "POSTFLOW_FRAMEIO_API_BASE_URL": sandbox.url,
         "POSTFLOW_FRAMEIO_IMS_BASE_URL": sandbox.url,
         "POSTFLOW_FRAMEIO_ACCOUNT_ID": sandbox.account_id,
-        "POSTFLOW_FRAMEIO_WORKSPACE_ID": sandbox.workspace_id,
         "POSTFLOW_FRAMEIO_PROJECT_ID": sandbox.project_id,
         "POSTFLOW_FRAMEIO_CREDENTIALS_BLOCK": DEMO_BLOCK,
-        "POSTFLOW_ALERTS_BLOCK": f"custom-webhook/{ALERTS_BLOCK}",
-        "POSTFLOW_DISCORD_WEBHOOK_URL": discord.webhook_url,
+        "POSTFLOW_DISCORD_BLOCK": DISCORD_BLOCK,  # the automations' alerts follow it
         "POSTFLOW_TASK_RETRY_BACKOFF_SECONDS": "0.5",
     }
 
@@ -110,7 +110,7 @@ def run_demo(
         SandboxServer(base / "sandbox", target_part_bytes=1_000_000) as sandbox,
         DiscordReceiver() as discord,
     ):
-        os.environ.update(_demo_env(base, sandbox, discord))
+        os.environ.update(_demo_env(base, sandbox))
         console.print(f"Frame.io sandbox: {sandbox.url}   Discord receiver: loopback")
         console.print(f"Watch folder: {base / 'BY_SHOT'}")
         if not in_process:
@@ -132,20 +132,14 @@ def run_demo(
 
 
 def _save_blocks(sandbox: SandboxServer, discord: DiscordReceiver) -> None:
-    from prefect.blocks.notifications import CustomWebhookNotificationBlock
-
+    """The sandbox's credentials block and the Discord block posting to the receiver."""
     FrameioCredentials(
         client_id=sandbox.client_id,
         client_secret=sandbox.client_secret,
         ims_base_url=sandbox.url,
         api_base_url=sandbox.url,
     ).save(DEMO_BLOCK, overwrite=True)
-    CustomWebhookNotificationBlock(
-        name="postflow-demo",
-        url=discord.webhook_url,
-        allow_private_urls=True,
-        json_data={"content": "{{subject}}\n{{body}}"},
-    ).save(ALERTS_BLOCK, overwrite=True)
+    PostflowDiscord(webhook_url=discord.webhook_url).save(DISCORD_BLOCK, overwrite=True)
 
 
 def _tail(path: Path, lines: int = 25) -> str:
@@ -230,6 +224,95 @@ def _wait_until(up: subprocess.Popen, log: Path, seconds: float, what: str, chec
         time.sleep(1.0)
 
 
+def _prefect_server(console: Console, base: Path, port: int) -> tuple[Any, str]:
+    """``(server process or None, API URL)``: the server at ``PREFECT_API_URL`` when one
+    answers, else a local one started here.
+
+    Raises:
+        ServedDemoUnavailable: the local server did not start.
+    """
+    from prefect.settings import PREFECT_API_URL
+
+    api_url = PREFECT_API_URL.value()
+    if api_url and api_healthy(api_url):
+        console.print(f"Using the Prefect server at {api_url} (PREFECT_API_URL)")
+        return None, api_url
+    port = free_port(port or None)
+    console.print(f"Starting a local Prefect server on 127.0.0.1:{port} (SQLite) ...")
+    try:
+        return start_local_server(
+            port, base / "prefect-server.log", timeout_seconds=SERVER_START_SECONDS
+        )
+    except PostflowError as exc:
+        raise ServedDemoUnavailable(str(exc)) from exc
+
+
+def _served_ingests(
+    console: Console, base: Path, up: subprocess.Popen, started: datetime
+) -> list[Any] | None:
+    """Wait for the sensor run, write the renders, and wait for every file's ingest run;
+    the finished runs, or None when they did not all finish in time.
+
+    Raises:
+        ServedDemoUnavailable: ``postflow up`` exited, or its sensor never ran.
+    """
+    from prefect.client.orchestration import get_client
+
+    up_log = base / "up.log"
+    expected = len(GOOD_FILES) + len(BAD_FILES)
+    with get_client(sync_client=True) as client:
+
+        def sensor_running() -> Any:
+            runs = _deployment_runs(client, SENSOR_DEPLOYMENT, started)
+            return next((r for r in runs if r.state_type.value == "RUNNING"), None)
+
+        def ingests_done() -> list[Any] | None:
+            runs = _deployment_runs(client, INGEST_DEPLOYMENT, started)
+            final = [r for r in runs if r.state is not None and r.state.is_final()]
+            return final if len(final) >= expected else None
+
+        sensor = _wait_until(up, up_log, SENSOR_START_SECONDS, "running sensor", sensor_running)
+        console.print(
+            f"Sensor [bold]{sensor.name}[/bold] is running (events mode); writing renders:",
+            highlight=False,
+        )
+        writer = threading.Thread(
+            target=populate, args=(base / "BY_SHOT", base, console), daemon=True
+        )
+        writer.start()
+        try:
+            ingests = _wait_until(up, up_log, INGESTS_SECONDS, "finished ingest runs", ingests_done)
+        except ServedDemoUnavailable as exc:
+            console.print(f"[red]{exc}[/red]", highlight=False)
+            return None
+        writer.join()
+    return ingests  # type: ignore[no-any-return]
+
+
+def _print_results(
+    console: Console,
+    discord: DiscordReceiver,
+    started: datetime,
+    base: Path,
+    failed: int,
+    how: str,
+) -> bool:
+    """Print the Frame.io tree, the Discord messages, the runs and the verdict; True when
+    every good file landed and every bad one was reported."""
+    console.rule("Frame.io tree")
+    files = print_tree(console, open_project(PostflowSettings()))
+    print_discord(console, discord)
+    print_prefect_runs(console, started)
+    ok = files == len(GOOD_FILES) and failed == len(BAD_FILES)
+    verdict = "[green]all good files ingested[/green]" if ok else "[red]some files missing[/red]"
+    console.print(
+        f"{verdict}: {files}/{len(GOOD_FILES)} in Frame.io, {failed} unreadable name "
+        f"reported{how}. Work dir: {base}",
+        highlight=False,
+    )
+    return ok
+
+
 def _run_served(
     console: Console,
     base: Path,
@@ -239,82 +322,30 @@ def _run_served(
     port: int,
 ) -> int:
     """The demo through ``postflow up`` (see the module docstring)."""
-    from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     exit_on_sigterm()  # SIGTERM runs the finally below: no orphan server or `up`
     server: subprocess.Popen | None = None
     up: subprocess.Popen | None = None
-    api_url = PREFECT_API_URL.value()
     try:
-        if api_url and api_healthy(api_url):
-            console.print(f"Using the Prefect server at {api_url} (PREFECT_API_URL)")
-        else:
-            port = free_port(port or None)
-            console.print(f"Starting a local Prefect server on 127.0.0.1:{port} (SQLite) ...")
-            try:
-                server, api_url = start_local_server(
-                    port, base / "prefect-server.log", timeout_seconds=SERVER_START_SECONDS
-                )
-            except PostflowError as exc:
-                raise ServedDemoUnavailable(str(exc)) from exc
+        server, api_url = _prefect_server(console, base, port)
         ui_url = api_url.removesuffix("/api")
         with temporary_settings(updates={PREFECT_API_URL: api_url}):
             _save_blocks(sandbox, discord)
             started = datetime.now(UTC)
             up = _start_up(base, api_url)
-            up_log = base / "up.log"
-            console.print(f"Prefect UI: [bold]{ui_url}[/bold]   `postflow up` log: {up_log}")
-            with get_client(sync_client=True) as client:
-
-                def sensor_running() -> Any:
-                    runs = _deployment_runs(client, SENSOR_DEPLOYMENT, started)
-                    return next((r for r in runs if r.state_type.value == "RUNNING"), None)
-
-                sensor = _wait_until(
-                    up, up_log, SENSOR_START_SECONDS, "running sensor", sensor_running
-                )
-                console.print(
-                    f"Sensor [bold]{sensor.name}[/bold] is running (events mode); writing renders:",
-                    highlight=False,
-                )
-                writer = threading.Thread(
-                    target=populate, args=(base / "BY_SHOT", base, console), daemon=True
-                )
-                writer.start()
-                expected = len(GOOD_FILES) + len(BAD_FILES)
-
-                def ingests_done() -> list[Any] | None:
-                    runs = _deployment_runs(client, INGEST_DEPLOYMENT, started)
-                    final = [r for r in runs if r.state is not None and r.state.is_final()]
-                    return final if len(final) >= expected else None
-
-                try:
-                    ingests = _wait_until(
-                        up, up_log, INGESTS_SECONDS, "finished ingest runs", ingests_done
-                    )
-                except ServedDemoUnavailable as exc:
-                    console.print(f"[red]{exc}[/red]", highlight=False)
-                    print_prefect_runs(console, started)
-                    return 1
-                writer.join()
-                failed = [r for r in ingests if not r.state.is_completed()]
-                if failed:  # the unreadable name: the failed-ingest automation alerts Discord
-                    _wait_for_alert(discord, ALERT_SECONDS)
-            console.rule("Frame.io tree")
-            files = print_tree(console, open_project(PostflowSettings()))
-            print_discord(console, discord)
-            print_prefect_runs(console, started)
-            ok = files == len(GOOD_FILES) and len(failed) == len(BAD_FILES)
-            verdict = (
-                "[green]all good files ingested[/green]" if ok else "[red]some files missing[/red]"
-            )
             console.print(
-                f"{verdict}: {files}/{len(GOOD_FILES)} in Frame.io, {len(failed)} unreadable "
-                f"name reported; {len(ingests)} ingest-file runs via `postflow up`. "
-                f"Work dir: {base}",
-                highlight=False,
+                f"Prefect UI: [bold]{ui_url}[/bold]   `postflow up` log: {base / 'up.log'}"
             )
+            ingests = _served_ingests(console, base, up, started)
+            if ingests is None:
+                print_prefect_runs(console, started)
+                return 1
+            failed = [r for r in ingests if not r.state.is_completed()]
+            if failed:  # the unreadable name: the failed-ingest automation alerts Discord
+                _wait_for_alert(discord, ALERT_SECONDS)
+            how = f"; {len(ingests)} ingest-file runs via `postflow up`"
+            ok = _print_results(console, discord, started, base, len(failed), how)
             if keep_running:
                 console.print(
                     f"Prefect UI: [bold]{ui_url}[/bold] - still serving; drop files "
@@ -350,29 +381,13 @@ def _run_in_process(
     from flows.sensor import watch_by_shot
 
     os.environ["POSTFLOW_DISPATCH_MODE"] = "in_process"
-    FrameioCredentials(
-        client_id=sandbox.client_id,
-        client_secret=sandbox.client_secret,
-        ims_base_url=sandbox.url,
-        api_base_url=sandbox.url,
-    ).save(DEMO_BLOCK, overwrite=True)
+    _save_blocks(sandbox, discord)
     started = datetime.now(UTC)
     writer = threading.Thread(target=populate, args=(base / "BY_SHOT", base, console), daemon=True)
     writer.start()
-    expected = len(GOOD_FILES) + len(BAD_FILES)
-    counts = watch_by_shot(stop_after_files=expected)
+    counts = watch_by_shot(stop_after_files=len(GOOD_FILES) + len(BAD_FILES))
     writer.join()
-    console.rule("Frame.io tree")
-    files = print_tree(console, open_project(PostflowSettings()))
-    print_discord(console, discord)
-    print_prefect_runs(console, started)
-    ok = files == len(GOOD_FILES) and counts["failed"] == len(BAD_FILES)
-    verdict = "[green]all good files ingested[/green]" if ok else "[red]some files missing[/red]"
-    console.print(
-        f"{verdict}: {files}/{len(GOOD_FILES)} in Frame.io, "
-        f"{counts['failed']} unreadable name reported (in-process). "
-        f"Work dir: {base}"
-    )
+    ok = _print_results(console, discord, started, base, counts["failed"], " (in-process)")
     if keep_running:
         console.print(f"Still watching {base / 'BY_SHOT'}: drop files there; Ctrl-C to stop.")
         try:

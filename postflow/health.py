@@ -3,7 +3,7 @@
 Required checks (any failure makes the installation unhealthy and ``postflow health`` exit 1):
 settings, watch folder, Frame.io (reachable, token accepted), the Frame.io project and its root
 folder, the Prefect API, disk space in the state directory. Recommended checks lower the
-score only: deployments and automations present, Discord webhook configured, cloudflared
+score only: deployments and automations present, the Discord block saved, cloudflared
 installed (only when remote uploads use a tunnel).
 
 The Frame.io probe builds a fresh SDK client (never the in-process cached project), so a
@@ -21,9 +21,11 @@ from pathlib import Path
 import yaml
 from prefect.client.orchestration import get_client
 
-from blocks.frameio_project import FrameioProject, load_credentials
+from blocks.discord import PostflowDiscord
+from blocks.frameio_project import FrameioProject
 from config.settings import PostflowSettings
 from core.errors import FrameioAuthError, FrameioNotFound, PostflowError
+from tasks.clients import load_credentials
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MIN_FREE_BYTES = 1_000_000_000  # 1 GB in the state directory
@@ -209,17 +211,24 @@ def check_disk(settings: PostflowSettings) -> Check:
     return Check("Disk space (state dir)", free >= MIN_FREE_BYTES, detail, fix)
 
 
+def check_discord(block_name: str) -> Check:
+    """The Discord block is saved (without it no Discord message is sent, and the automations'
+    alerts have nowhere to go unless ``POSTFLOW_ALERTS_BLOCK`` names another block)."""
+    name = "Discord block saved"
+    fix = "set POSTFLOW_DISCORD_WEBHOOK_URL, then run postflow setup"
+    try:
+        PostflowDiscord.load(block_name)
+    except ValueError:
+        detail = f"no block {block_name!r}: no Discord messages"
+        return Check(name, False, detail, fix, required=False)
+    except Exception as exc:  # noqa: BLE001 - no Prefect API (checked on its own above)
+        return Check(name, False, f"cannot read it: {type(exc).__name__}", fix, required=False)
+    return Check(name, True, f"block {block_name!r}", required=False)
+
+
 def check_optional(settings: PostflowSettings) -> list[Check]:
-    """Discord webhook configured; cloudflared installed when a tunnel is used."""
-    url = settings.discord_webhook_url
-    configured = bool(url and url.get_secret_value())
-    discord = Check(
-        "Discord webhook configured",
-        configured,
-        "set" if configured else "not set: no Discord messages",
-        "" if configured else "set POSTFLOW_DISCORD_WEBHOOK_URL (or postflow setup)",
-        required=False,
-    )
+    """Discord block saved; cloudflared installed when a tunnel is used."""
+    discord = check_discord(settings.discord_block)
     if settings.tunnel_mode == "off" or settings.upload_strategy == "multipart":
         tunnel = Check(
             "cloudflared (optional)", True, "not needed (no remote uploads)", required=False

@@ -1,7 +1,10 @@
 """``postflow setup`` and ``postflow login``: block documents and the OAuth web-app login.
 
 ``setup`` registers the block types and creates or updates the named block documents from the
-environment (or prompts), idempotently: running it twice changes nothing. ``login`` runs the
+environment (or prompts), idempotently: running it twice changes nothing. The Discord webhook
+URL is a secret, so it is no setting: ``setup`` reads ``POSTFLOW_DISCORD_WEBHOOK_URL`` itself
+(environment, then ``.env``) and saves it in the one Discord block, which the pipeline's embeds,
+the weekly report and the automations' alerts all use. ``login`` runs the
 Adobe IMS authorization-code flow with the SDK's ``WebAppAuth`` (authorize URL -> code on a
 loopback callback, or a pasted redirect URL -> token exchange) and stores the tokens in the
 ``FrameioCredentials`` block, which then refreshes and rotates them by itself.
@@ -9,14 +12,15 @@ loopback callback, or a pasted redirect URL -> token exchange) and stores the to
 
 from __future__ import annotations
 
+import os
 import secrets
 import threading
 import webbrowser
 from collections.abc import Callable
 from urllib.parse import parse_qs, urlparse
 
+from dotenv import dotenv_values
 from frameio.auth import WebAppAuth
-from prefect.blocks.notifications import DiscordWebhook
 from prefect.exceptions import ObjectAlreadyExists
 from pydantic import SecretStr
 from starlette.applications import Starlette
@@ -24,14 +28,16 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from blocks.discord import PostflowDiscord
 from blocks.frameio import USER_SCOPES, FrameioCredentials
-from blocks.settings import DiscordEmbedWebhook, PostflowTuning, load_block
+from blocks.settings import PostflowTuning, load_block
 from config.settings import PostflowSettings
 from core.errors import ConfigurationError, FrameioAuthError
 from core.loopback import UvicornThread
 
-BLOCK_TYPES = (FrameioCredentials, PostflowTuning, DiscordEmbedWebhook)
-ALERTS_BLOCK = "postflow-alerts"
+BLOCK_TYPES = (FrameioCredentials, PostflowTuning, PostflowDiscord)
+DISCORD_URL_VARIABLE = "POSTFLOW_DISCORD_WEBHOOK_URL"
+Prompt = Callable[[str, bool], str]
 
 
 def register_block_types() -> None:
@@ -51,7 +57,7 @@ def register_block_types() -> None:
 
 def setup_blocks(
     settings: PostflowSettings,
-    prompt: Callable[[str, bool], str] | None = None,
+    prompt: Prompt | None = None,
     auth_mode: str | None = None,
 ) -> dict[str, str]:
     """Create or update the named block documents; returns ``{block name: what happened}``.
@@ -65,30 +71,41 @@ def setup_blocks(
     Raises:
         ConfigurationError: a required value is missing and there is no prompt.
     """
-
-    def value(current: str, label: str, secret: bool = False) -> str:
-        if current:
-            return current
-        if prompt is None:
-            raise ConfigurationError(f"{label} is not set (environment or prompt)")
-        return prompt(label, secret)
-
     register_block_types()
-    done: dict[str, str] = {}
+    done = {settings.frameio_credentials_block: _save_credentials(settings, prompt, auth_mode)}
+    if load_block(PostflowTuning, settings.tuning_block) is None:
+        PostflowTuning().save(settings.tuning_block)
+        done[settings.tuning_block] = "created"
+    else:
+        done[settings.tuning_block] = "kept"
+    done[settings.discord_block] = _save_discord(settings.discord_block)
+    return done
+
+
+def _value(current: str, label: str, prompt: Prompt | None, secret: bool = False) -> str:
+    if current:
+        return current
+    if prompt is None:
+        raise ConfigurationError(f"{label} is not set (environment or prompt)")
+    return prompt(label, secret)
+
+
+def _save_credentials(
+    settings: PostflowSettings, prompt: Prompt | None, auth_mode: str | None
+) -> str:
+    """Create or update the ``FrameioCredentials`` block; ``created``/``updated``/``unchanged``."""
     existing = load_block(FrameioCredentials, settings.frameio_credentials_block)
     old = existing if isinstance(existing, FrameioCredentials) else None
     secret_env = settings.frameio_client_secret.get_secret_value()
+    saved_secret = old.client_secret.get_secret_value() if old else ""
     fields = {
-        "client_id": value(
+        "client_id": _value(
             settings.frameio_client_id or (old.client_id if old else ""),
             "POSTFLOW_FRAMEIO_CLIENT_ID",
+            prompt,
         ),
         "client_secret": SecretStr(
-            value(
-                secret_env or (old.client_secret.get_secret_value() if old else ""),
-                "POSTFLOW_FRAMEIO_CLIENT_SECRET",
-                secret=True,
-            )
+            _value(secret_env or saved_secret, "POSTFLOW_FRAMEIO_CLIENT_SECRET", prompt, True)
         ),
         "ims_base_url": settings.frameio_ims_base_url,
         "api_base_url": settings.frameio_api_base_url,
@@ -96,32 +113,36 @@ def setup_blocks(
     }
     if old is None:
         FrameioCredentials(**fields).save(settings.frameio_credentials_block)
-        done[settings.frameio_credentials_block] = "created"
-    else:
-        changed = {k: v for k, v in fields.items() if getattr(old, k) != v}
-        for key, new in changed.items():
-            setattr(old, key, new)
-        if changed:
-            old.save(settings.frameio_credentials_block, overwrite=True)
-        done[settings.frameio_credentials_block] = "updated" if changed else "unchanged"
-    if load_block(PostflowTuning, settings.tuning_block) is None:
-        PostflowTuning().save(settings.tuning_block)
-        done[settings.tuning_block] = "created"
-    else:
-        done[settings.tuning_block] = "kept"
-    if settings.discord_webhook_url is not None:
-        url = settings.discord_webhook_url
-        DiscordEmbedWebhook(url=url, username=settings.discord_username).save(
-            settings.discord_block, overwrite=True
-        )
-        done[settings.discord_block] = "saved"
-        parts = urlparse(url.get_secret_value()).path.rstrip("/").split("/")
-        if len(parts) >= 2 and "webhooks" in parts:
-            DiscordWebhook(webhook_id=parts[-2], webhook_token=parts[-1]).save(
-                ALERTS_BLOCK, overwrite=True
-            )
-            done[ALERTS_BLOCK] = "saved"
-    return done
+        return "created"
+    changed = {k: v for k, v in fields.items() if getattr(old, k) != v}
+    for key, new in changed.items():
+        setattr(old, key, new)
+    if changed:
+        old.save(settings.frameio_credentials_block, overwrite=True)
+    return "updated" if changed else "unchanged"
+
+
+def discord_webhook_url() -> str:
+    """``POSTFLOW_DISCORD_WEBHOOK_URL`` from the environment, else from ``./.env``; "" when
+    unset (read here only: settings hold block names, never secrets)."""
+    return (
+        os.environ.get(DISCORD_URL_VARIABLE)
+        or dotenv_values(".env").get(DISCORD_URL_VARIABLE)
+        or ""
+    )
+
+
+def _save_discord(block_name: str) -> str:
+    """Save the one Discord block from ``POSTFLOW_DISCORD_WEBHOOK_URL``; a saved block is kept
+    when the variable is unset."""
+    url = discord_webhook_url()
+    existing = load_block(PostflowDiscord, block_name)
+    if not url:
+        return "kept" if existing is not None else f"skipped: {DISCORD_URL_VARIABLE} not set"
+    if isinstance(existing, PostflowDiscord) and existing.webhook_url.get_secret_value() == url:
+        return "unchanged"
+    PostflowDiscord(webhook_url=SecretStr(url)).save(block_name, overwrite=True)
+    return "updated" if existing is not None else "created"
 
 
 def code_from_redirect(redirect_url: str, expected_state: str) -> str:
@@ -169,6 +190,29 @@ def _callback_code(
     return code_from_redirect(received["url"], state)
 
 
+def _authorization_code(
+    redirect_uri: str,
+    state: str,
+    authorize_url: str,
+    open_url: Callable[[str], object],
+    paste: Callable[[], str] | None,
+    timeout_seconds: float,
+) -> str:
+    """The code, from a loopback callback (http on 127.0.0.1/localhost, no ``paste``) or from
+    the redirect URL the user pastes."""
+    loopback = urlparse(redirect_uri)
+    if (
+        paste is None
+        and loopback.scheme == "http"
+        and loopback.hostname in ("127.0.0.1", "localhost")
+    ):
+        return _callback_code(redirect_uri, state, open_url, authorize_url, timeout_seconds)
+    if paste is None:
+        raise ConfigurationError("the redirect URI is not a loopback http URL: use --paste")
+    open_url(authorize_url)
+    return code_from_redirect(paste(), state)
+
+
 def login(
     credentials_block: str,
     *,
@@ -208,20 +252,9 @@ def login(
     state = secrets.token_urlsafe(16)
     authorize_url = auth.get_authorization_url(state)
     print_line(f"Open this URL to sign in to Adobe IMS:\n{authorize_url}")
-    loopback = urlparse(credentials.redirect_uri)
-    if (
-        paste is None
-        and loopback.scheme == "http"
-        and loopback.hostname in ("127.0.0.1", "localhost")
-    ):
-        code = _callback_code(
-            credentials.redirect_uri, state, open_url, authorize_url, timeout_seconds
-        )
-    else:
-        if paste is None:
-            raise ConfigurationError("the redirect URI is not a loopback http URL: use --paste")
-        open_url(authorize_url)
-        code = code_from_redirect(paste(), state)
+    code = _authorization_code(
+        credentials.redirect_uri, state, authorize_url, open_url, paste, timeout_seconds
+    )
     try:
         auth.exchange_code(code)
     except Exception as exc:  # the SDK's AuthenticationError / NetworkError

@@ -315,8 +315,54 @@ def compute_metrics(
     )
 
 
-def _above(value: Any, limit: float) -> bool:
-    return value is not None and not pd.isna(value) and float(value) > limit
+# (summary key, Thresholds field, fires when the figure is "above" or "below" the limit,
+#  the advice; {value} and {limit} are the figure and the threshold)
+_ADVICE: tuple[tuple[str, str, str, str], ...] = (
+    (
+        "error_rate",
+        "error_rate",
+        "above",
+        "Ingest error rate {value:.1%} is above {limit:.1%}: fix the top error types (permanent "
+        "ones need a person: credentials, names, permissions); for transient ones raise "
+        "task_retries.",
+    ),
+    (
+        "upload_failure_rate",
+        "upload_failure_rate",
+        "above",
+        "{value:.1%} of upload attempts failed (limit {limit:.1%}): check the network to "
+        "Frame.io, lower upload_part_concurrency, or raise upload_part_retries.",
+    ),
+    (
+        "api_latency_seconds_mean",
+        "api_latency_seconds",
+        "above",
+        "Frame.io look-ups took {value:.1f} s on average (limit {limit:.1f} s): lower "
+        "frameio_requests_per_second if 429s are frequent, else check the network path to "
+        "api.frame.io.",
+    ),
+    (
+        "cache_hit_rate",
+        "cache_hit_rate_min",
+        "below",
+        "Structure cache hit rate {value:.1%} is below {limit:.1%}: raise "
+        "structure_cache_ttl_seconds (0 disables the cache) or share structure_cache_dir "
+        "between workers.",
+    ),
+    (
+        "rss_mb_max",
+        "memory_mb",
+        "above",
+        "Worker memory peaked at {value:.0f} MB (limit {limit:.0f} MB): lower "
+        "upload_part_concurrency or max_concurrent_uploads.",
+    ),
+)
+
+
+def _crossed(value: Any, limit: float, direction: str) -> bool:
+    if value is None or pd.isna(value):
+        return False
+    return float(value) > limit if direction == "above" else float(value) < limit
 
 
 def recommend(summary: Mapping[str, Any], thresholds: Thresholds) -> list[Recommendation]:
@@ -327,63 +373,13 @@ def recommend(summary: Mapping[str, Any], thresholds: Thresholds) -> list[Recomm
         thresholds: the limits (from the ``PostflowTuning`` block).
 
     Returns:
-        A non-empty list; ``[Recommendation("all_good", ...)]`` when every figure is fine.
+        A non-empty list, in the order of ``_ADVICE``;
+        ``[Recommendation("all_good", ...)]`` when every figure is fine.
     """
-    t, s, found = thresholds, summary, []
-    if _above(s.get("error_rate"), t.error_rate):
-        found.append(
-            Recommendation(
-                "error_rate",
-                f"Ingest error rate {s['error_rate']:.1%} is above "
-                f"{t.error_rate:.1%}: fix the top error types (permanent ones need a person: "
-                "credentials, names, permissions); for transient ones raise task_retries.",
-                s["error_rate"],
-                t.error_rate,
-            )
-        )
-    if _above(s.get("upload_failure_rate"), t.upload_failure_rate):
-        found.append(
-            Recommendation(
-                "upload_failure_rate",
-                f"{s['upload_failure_rate']:.1%} of upload attempts failed "
-                f"(limit {t.upload_failure_rate:.1%}): check the network to Frame.io, lower "
-                "upload_part_concurrency, or raise upload_part_retries.",
-                s["upload_failure_rate"],
-                t.upload_failure_rate,
-            )
-        )
-    if _above(s.get("api_latency_seconds_mean"), t.api_latency_seconds):
-        found.append(
-            Recommendation(
-                "api_latency_seconds_mean",
-                "Frame.io look-ups took "
-                f"{s['api_latency_seconds_mean']:.1f} s on average (limit "
-                f"{t.api_latency_seconds:.1f} s): lower frameio_requests_per_second if 429s are "
-                "frequent, else check the network path to api.frame.io.",
-                s["api_latency_seconds_mean"],
-                t.api_latency_seconds,
-            )
-        )
-    hit = s.get("cache_hit_rate")
-    if hit is not None and not pd.isna(hit) and float(hit) < t.cache_hit_rate_min:
-        found.append(
-            Recommendation(
-                "cache_hit_rate",
-                f"Structure cache hit rate {hit:.1%} is below "
-                f"{t.cache_hit_rate_min:.1%}: raise structure_cache_ttl_seconds (0 disables the "
-                "cache) or share structure_cache_dir between workers.",
-                hit,
-                t.cache_hit_rate_min,
-            )
-        )
-    if _above(s.get("rss_mb_max"), t.memory_mb):
-        found.append(
-            Recommendation(
-                "rss_mb_max",
-                f"Worker memory peaked at {s['rss_mb_max']:.0f} MB (limit "
-                f"{t.memory_mb:.0f} MB): lower upload_part_concurrency or max_concurrent_uploads.",
-                s["rss_mb_max"],
-                t.memory_mb,
-            )
-        )
+    found = []
+    for metric, limit_name, direction, advice in _ADVICE:
+        value, limit = summary.get(metric), getattr(thresholds, limit_name)
+        if _crossed(value, limit, direction):
+            message = advice.format(value=float(value), limit=limit)
+            found.append(Recommendation(metric, message, value, limit))
     return found or [Recommendation("all_good", "All good: every figure is within its threshold.")]

@@ -1,44 +1,34 @@
-"""Discord messages for each ingest, sent with the ``discord-webhook`` library.
+"""Discord messages of the pipeline: the embeds, and one task that sends them.
 
-Three embeds: a green one per uploaded file (scene, shot, version, size, duration, MB/s,
-Frame.io link), a red one per failed ingest, and an orange one per file whose name the
-nomenclature cannot read. With no webhook URL configured, nothing is sent and nothing fails.
-Discord's 429 answers are waited out by the library (``rate_limit_retry=True``).
+Three embeds for each ingest: a green one per uploaded file (scene, shot, version, size,
+duration, MB/s, Frame.io link), a red one per failed ingest, and an orange one per file whose
+name the nomenclature cannot read. :func:`notify_discord` sends any embed (the weekly report's
+too, with its chart attached) through the one Discord edge, the ``PostflowDiscord`` block
+(:mod:`blocks.discord`), which unwraps the webhook URL and maps every error. With no block
+saved under the configured name, nothing is sent and nothing fails (logged once per process).
 """
 
 from __future__ import annotations
 
 import logging
-import re
+from pathlib import Path
 
-import requests
-from discord_webhook import DiscordEmbed, DiscordWebhook
+from discord_webhook import DiscordEmbed
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from pydantic import SecretStr
+from prefect.exceptions import MissingContextError
+from prefect.logging import get_run_logger
 
-from core.errors import NamingError, NotificationError, PostflowError
+from blocks.discord import PostflowDiscord
+from blocks.settings import load_block
+from core.errors import NamingError, PostflowError
 from core.units import human_bytes
 from tasks.naming import ShotName
+from tasks.runtime import current_runtime
 from tasks.upload import UploadResult
 
 GREEN, RED, ORANGE = "2ecc71", "e74c3c", "e67e22"
-log = logging.getLogger("postflow.notify")
-
-_WEBHOOK_TOKEN = re.compile(r"(/api/webhooks/[^/\s]+/)[^/?\s\"']+")
-
-
-class _RedactWebhookToken(logging.Filter):
-    """urllib3 logs each request path at DEBUG, and a webhook's path holds its token."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if "/webhooks/" in message:
-            record.msg, record.args = _WEBHOOK_TOKEN.sub(r"\1***", message), None
-        return True
-
-
-logging.getLogger("urllib3.connectionpool").addFilter(_RedactWebhookToken())
+_MISSING_BLOCKS = "discord-blocks-missing"  # runtime registry: block names already logged
 
 
 def _clip(text: str, limit: int = 1000) -> str:
@@ -106,55 +96,46 @@ def naming_error_embed(path: str, error: NamingError) -> DiscordEmbed:
     return embed
 
 
-def send_embed(
-    webhook_url: SecretStr | None,
-    embed: DiscordEmbed,
-    username: str = "RL PostFlow",
-    timeout_seconds: float = 15.0,
-) -> bool:
-    """Post one embed to a Discord webhook.
-
-    Args:
-        webhook_url: the webhook URL (a secret: it grants posting); None disables sending.
-        embed: the message.
-        username: name shown as the author.
-        timeout_seconds: HTTP timeout.
-
-    Returns:
-        True when Discord accepted it; False when notifications are disabled.
-
-    Raises:
-        NotificationError: Discord refused it (4xx: permanent) or could not be reached
-            (network/5xx: transient).
-    """
-    if webhook_url is None or not webhook_url.get_secret_value():
-        log.debug("Discord notifications disabled (no webhook URL)")
-        return False
-    webhook = DiscordWebhook(
-        url=webhook_url.get_secret_value(),
-        username=username,
-        rate_limit_retry=True,
-        timeout=timeout_seconds,
-    )
-    webhook.add_embed(embed)
-    try:
-        response = webhook.execute()
-    # `from None`: the requests error's text holds the webhook URL (its token is a secret),
-    # and a chained cause would reach Prefect's logged traceback.
-    except requests.RequestException as exc:
-        raise NotificationError(f"Discord unreachable: {type(exc).__name__}") from None
-    except ValueError:  # the library parses every answer as JSON
-        raise NotificationError("Discord sent a non-JSON answer", status_code=502) from None
-    if response.status_code >= 300:
-        raise NotificationError(
-            f"Discord answered HTTP {response.status_code}", status_code=response.status_code
+def discord_block(block_name: str) -> PostflowDiscord | None:
+    """The saved Discord block ``block_name``, or None: notifications are off then, which is
+    logged once per name and process (the runtime remembers it)."""
+    block = load_block(PostflowDiscord, block_name)
+    if isinstance(block, PostflowDiscord):
+        return block
+    logged = current_runtime().registry(_MISSING_BLOCKS)
+    if block_name not in logged:
+        logged[block_name] = True
+        try:
+            logger: logging.Logger | logging.LoggerAdapter = get_run_logger()
+        except MissingContextError:
+            logger = logging.getLogger("postflow.notify")
+        logger.info(
+            "No Discord block %r saved: Discord messages are off (`postflow setup` saves it)",
+            block_name,
         )
-    return True
+    return None
 
 
 @task(name="notify-discord", cache_policy=NO_CACHE)
-def notify_discord(
-    webhook_url: SecretStr | None, embed: DiscordEmbed, username: str = "RL PostFlow"
-) -> bool:
-    """Prefect task around :func:`send_embed` (the flow adds transient-only retries)."""
-    return send_embed(webhook_url, embed, username)
+def notify_discord(block_name: str, embed: DiscordEmbed, file: Path | None = None) -> bool:
+    """Post ``embed`` (with ``file`` attached) through the Discord block ``block_name``.
+
+    The flow adds transient-only retries (``tasks.retrying.retry_options``).
+
+    Args:
+        block_name: name of a saved ``PostflowDiscord`` block (``settings.discord_block``).
+        embed: the message.
+        file: a file to attach, e.g. the weekly report's chart.
+
+    Returns:
+        True when Discord accepted it; False when no such block is saved.
+
+    Raises:
+        NotificationError: Discord refused it (4xx: permanent) or could not be reached
+            (network/5xx: transient); its text holds no webhook URL and nothing is chained.
+    """
+    block = discord_block(block_name)
+    if block is None:
+        return False
+    block.send(embed, file)
+    return True

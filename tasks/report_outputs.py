@@ -4,8 +4,8 @@
 * :func:`write_csv` - one row per ingest run;
 * :func:`render_chart` - files per day (bars, failures stacked) and mean MB/s (line), drawn
   with matplotlib's Agg canvas (no display, no pyplot global state: safe in worker threads);
-* :func:`send_report_summary` - one Discord embed with the chart attached (``discord-webhook``;
-  no webhook URL configured means nothing is sent).
+* :func:`summary_embed` - the Discord embed of the summary; ``tasks.notify.notify_discord``
+  sends it with the chart attached, through the Discord block.
 """
 
 from __future__ import annotations
@@ -16,13 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import requests
-from discord_webhook import DiscordEmbed, DiscordWebhook
+from discord_webhook import DiscordEmbed
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from pydantic import SecretStr
 
-from core.errors import NotificationError
 from tasks.metrics import Recommendation, ReportMetrics
 
 GREEN, ORANGE = "2ecc71", "e67e22"
@@ -192,42 +189,3 @@ def summary_embed(
     if image_name:
         embed.set_image(url=f"attachment://{image_name}")
     return embed
-
-
-def send_report_summary(
-    webhook_url: SecretStr | None,
-    embed: DiscordEmbed,
-    chart: Path | None,
-    username: str = "RL PostFlow",
-    timeout_seconds: float = 30.0,
-) -> bool:
-    """Post the summary embed with the chart attached (multipart ``payload_json`` + file).
-
-    Returns:
-        True when Discord accepted it; False when no webhook URL is configured.
-
-    Raises:
-        NotificationError: Discord refused it (4xx) or could not be reached (network/5xx).
-    """
-    if webhook_url is None or not webhook_url.get_secret_value():
-        return False
-    webhook = DiscordWebhook(
-        url=webhook_url.get_secret_value(),
-        username=username,
-        rate_limit_retry=True,
-        timeout=timeout_seconds,
-    )
-    webhook.add_embed(embed)
-    if chart is not None:
-        webhook.add_file(file=chart.read_bytes(), filename=chart.name)
-    try:
-        response = webhook.execute()
-    except requests.RequestException as exc:
-        raise NotificationError(f"Discord unreachable: {type(exc).__name__}") from exc
-    except ValueError as exc:  # the library parses every answer as JSON
-        raise NotificationError("Discord sent a non-JSON answer", status_code=502) from exc
-    if response.status_code >= 300:
-        raise NotificationError(
-            f"Discord answered HTTP {response.status_code}", status_code=response.status_code
-        )
-    return True

@@ -84,16 +84,19 @@ def discord():
 
 @pytest.fixture
 def pipeline(prefect_harness, sandbox, discord, postflow_env, tmp_path: Path):
-    """Settings that point the pipeline at the sandbox and the Discord receiver.
+    """Settings that point the pipeline at the sandbox and, through a Discord block saved for
+    this test, at the Discord receiver.
 
-    Returns a namespace with ``sandbox``, ``discord``, ``by_shot`` (an empty watch folder)
-    and ``project()`` (a fresh FrameioProject for assertions).
+    Returns a namespace with ``sandbox``, ``discord``, ``discord_block`` (the block's name),
+    ``by_shot`` (an empty watch folder) and ``project()`` (a fresh FrameioProject).
     """
     from types import SimpleNamespace
 
     from config.settings import PostflowSettings
     from tasks.clients import open_project
+    from tests.integration.readback import save_discord_block
 
+    discord_block = save_discord_block(discord.webhook_url)
     by_shot = tmp_path / "BY_SHOT"
     by_shot.mkdir()
     postflow_env(
@@ -105,7 +108,7 @@ def pipeline(prefect_harness, sandbox, discord, postflow_env, tmp_path: Path):
         frameio_client_id=sandbox.client_id,
         frameio_client_secret=sandbox.client_secret,
         frameio_credentials_block="postflow-test-absent-block",
-        discord_webhook_url=discord.webhook_url,
+        discord_block=discord_block,
         task_retry_backoff_seconds=0.2,
         settle_seconds=0.6,
         poll_interval_seconds=0.2,
@@ -114,6 +117,7 @@ def pipeline(prefect_harness, sandbox, discord, postflow_env, tmp_path: Path):
     yield SimpleNamespace(
         sandbox=sandbox,
         discord=discord,
+        discord_block=discord_block,
         by_shot=by_shot,
         project=lambda: open_project(PostflowSettings()),
     )

@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from prefect.blocks.notifications import CustomWebhookNotificationBlock
 from prefect.client.orchestration import get_client
 from prefect.events import emit_event
 
+from blocks.discord import PostflowDiscord
 from blocks.settings import PostflowTuning
 from flows.ingest import ingest_file
 from postflow.automations import apply_automations
@@ -27,17 +27,13 @@ NAMES = [
 
 @pytest.fixture(scope="module")
 def alerts_receiver(prefect_harness):
-    """One loopback Discord receiver and notification block for the module (a receiver that
-    went away would make the server retry whole action batches and duplicate messages)."""
+    """One loopback Discord receiver and the project's own Discord block for the module (the
+    Prefect server loads the block and awaits its ``notify``); a receiver that went away would
+    make the server retry whole action batches and duplicate messages."""
     with DiscordReceiver() as receiver:
         name = f"alerts-{uuid.uuid4().hex[:8]}"
-        CustomWebhookNotificationBlock(
-            name="postflow-test",
-            url=receiver.webhook_url,
-            allow_private_urls=True,
-            json_data={"content": "{{subject}}\n{{body}}"},
-        ).save(name)
-        receiver.block_ref = f"custom-webhook/{name}"
+        PostflowDiscord(webhook_url=receiver.webhook_url).save(name)
+        receiver.block_ref = f"postflow-discord/{name}"
         yield receiver
 
 

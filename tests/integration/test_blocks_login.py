@@ -11,8 +11,9 @@ import httpx
 import pytest
 from prefect.settings import PREFECT_API_URL
 
+from blocks.discord import PostflowDiscord
 from blocks.frameio import FrameioCredentials
-from blocks.settings import DiscordEmbedWebhook, PostflowTuning, effective_settings
+from blocks.settings import PostflowTuning, effective_settings
 from config.settings import PostflowSettings
 from core.errors import FrameioAuthError
 from postflow.sandbox.server import SandboxServer
@@ -51,11 +52,23 @@ def test_setup_creates_then_leaves_blocks_unchanged(prefect_harness, block_names
     assert first[block_names["frameio_credentials_block"]] == "created"
     assert second[block_names["frameio_credentials_block"]] == "unchanged"
     assert loaded.client_secret.get_secret_value() == "s3cret-value"
-    assert (
-        DiscordEmbedWebhook.load(block_names["discord_block"])
-        .url.get_secret_value()
-        .endswith("tok-value")
+    discord = PostflowDiscord.load(block_names["discord_block"])
+    assert discord.webhook_url.get_secret_value().endswith("/123/tok-value")
+    assert (first[block_names["discord_block"]], second[block_names["discord_block"]]) == (
+        "created",
+        "unchanged",
     )
+
+
+def test_setup_saves_one_discord_block_that_the_alerts_use(
+    prefect_harness, block_names, postflow_env
+):
+    postflow_env(frameio_client_id="cid", frameio_client_secret="s")
+    assert "not set" in setup_blocks(PostflowSettings())[block_names["discord_block"]]
+    postflow_env(discord_webhook_url="http://127.0.0.1:9/api/webhooks/1/tok")
+    done = setup_blocks(PostflowSettings())
+    assert [name for name in done if "discord" in name] == [block_names["discord_block"]]
+    assert PostflowSettings().alerts_block == f"postflow-discord/{block_names['discord_block']}"
 
 
 def test_block_inspect_masks_secrets(prefect_harness, block_names, postflow_env):

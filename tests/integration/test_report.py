@@ -17,6 +17,7 @@ from flows.ingest import ingest_file
 from flows.report import weekly_optimisation_report
 from tasks.telemetry import read_ingest_history
 from tests.integration.helpers import make_file
+from tests.integration.readback import save_discord_block
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -46,8 +47,9 @@ def _wait_for_history(since: datetime, runs: int, events: int, structure: int) -
 def _seed(sandbox, by_shot: Path, set_env) -> None:
     """20 real ingests: 2 refused by Frame.io (403), 17 land (one 503 on the first folder
     creation, two 429s on upload creation), 1 unreadable name."""
-    # Structure cache on; per-file Discord embeds off while seeding (the report's is tested).
-    set_env(structure_cache_ttl_seconds=3600, discord_webhook_url="", task_retries=1)
+    # Structure cache on; per-file Discord embeds off while seeding (no such Discord block: the
+    # report's message is tested).
+    set_env(structure_cache_ttl_seconds=3600, task_retries=1)
     sandbox.inject_status(503, count=1, path=r".*/folders/.*/folders$", method="POST")
     for i in range(AUTH_FAILURES):
         sandbox.inject_status(403, count=1, path=r".*/files/local_upload$")
@@ -100,7 +102,7 @@ def report(prefect_harness, tmp_path_factory):
         _seed(sandbox, tmp / "BY_SHOT", set_env)
         # 20 runs, 20 upload events; 19 runs reached the structure step x 3 levels
         _wait_for_history(since, runs=20, events=20, structure=57)
-        set_env(discord_webhook_url=discord.webhook_url)
+        set_env(discord_block=save_discord_block(discord.webhook_url))
         out_dir = tmp / "reports"
         result = weekly_optimisation_report(since=since.isoformat(), out_dir=str(out_dir))
         yield SimpleNamespace(result=result, discord=discord, out_dir=out_dir)

@@ -208,3 +208,36 @@ def test_status_counts_use_each_files_latest_run():
         "done": 1,
         "cancelled": 0,
     }
+
+
+def test_a_rate_exactly_at_its_threshold_fires_nothing():
+    summary = {"error_rate": 0.05, "cache_hit_rate": 0.70, "rss_mb_max": 500.0}
+    assert [r.metric for r in recommend(summary, Thresholds())] == ["all_good"]
+
+
+def test_recommendations_carry_figure_and_limit_in_a_fixed_order():
+    summary = {"rss_mb_max": 900.0, "cache_hit_rate": 0.5, "error_rate": 0.2}
+    found = recommend(summary, Thresholds())
+    assert [r.metric for r in found] == ["error_rate", "cache_hit_rate", "rss_mb_max"]
+    assert (found[2].value, found[2].threshold) == (900.0, 500.0)
+    assert "900 MB (limit 500 MB)" in found[2].message
+
+
+def test_thresholds_come_from_the_tuning_block():
+    from blocks.settings import PostflowTuning
+    from tasks.report import thresholds_from
+
+    assert thresholds_from(None) == Thresholds()
+    assert thresholds_from(PostflowTuning(alert_memory_mb=64)).memory_mb == 64
+
+
+def test_report_window_reads_relative_spans_and_refuses_nonsense():
+    from core.errors import ConfigurationError
+    from tasks.report import report_window
+
+    now = datetime(2025, 3, 10, 7, 0, tzinfo=UTC)
+    start, end, label = report_window("2025-03-03T07:00:00+00:00", now=now)
+    assert (start, end) == (datetime(2025, 3, 3, 7, 0, tzinfo=UTC), now)
+    assert label == "2025-03-03 07:00 to 2025-03-10 07:00 UTC"
+    with pytest.raises(ConfigurationError, match="next tuesday"):
+        report_window("next tuesday")

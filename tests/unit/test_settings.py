@@ -19,7 +19,7 @@ def test_defaults_are_usable():
     assert settings.poll_interval_seconds == 5.0
     assert settings.settle_seconds == 30.0
     assert ".mov" in settings.extensions
-    assert settings.discord_webhook_url is None
+    assert settings.discord_block == "postflow-discord"
 
 
 def test_env_prefix_and_unit_suffixed_names(monkeypatch):
@@ -32,13 +32,20 @@ def test_env_prefix_and_unit_suffixed_names(monkeypatch):
     assert str(settings.watch_path) == "/mnt/lucid/BY_SHOT"
 
 
-def test_webhook_url_is_secret(monkeypatch):
+def test_webhook_url_is_no_setting(monkeypatch):
+    """Settings hold block names only: the URL is read by `postflow setup` into the block."""
     url = "https://discord.test/api/webhooks/1/tok-QX7-secret"
     monkeypatch.setenv("POSTFLOW_DISCORD_WEBHOOK_URL", url)
     settings = PostflowSettings()
     assert "tok-QX7" not in repr(settings)
     assert "tok-QX7" not in str(settings.model_dump())
-    assert settings.discord_webhook_url.get_secret_value() == url
+
+
+def test_alerts_go_to_the_discord_block_unless_named(monkeypatch):
+    monkeypatch.setenv("POSTFLOW_DISCORD_BLOCK", "studio-discord")
+    assert PostflowSettings().alerts_block == "postflow-discord/studio-discord"
+    monkeypatch.setenv("POSTFLOW_ALERTS_BLOCK", "slack-webhook/on-call")
+    assert PostflowSettings().alerts_block == "slack-webhook/on-call"
 
 
 def test_extensions_from_comma_list_are_normalised(monkeypatch):

@@ -1,0 +1,188 @@
+"""The one Discord edge of RL PostFlow: a Prefect notification block for a Discord webhook.
+
+:class:`PostflowDiscord` serves two callers with one saved document:
+
+* the pipeline's rich messages (per-file embeds, the weekly report with its chart attached)
+  through :meth:`PostflowDiscord.send`, with the ``discord-webhook`` library;
+* Prefect automations, whose ``send-notification`` action loads the block on the *server*
+  and awaits ``block.notify(subject=..., body=...)`` inside ``block.raise_on_failure()``
+  (``prefect/server/events/actions.py::SendNotification.act``). :meth:`PostflowDiscord.notify`
+  therefore follows Prefect's contract (``prefect.blocks.abstract.NotificationBlock``): it
+  returns an awaitable when called from a running event loop, sends at once otherwise, and
+  raises Prefect's ``NotificationError`` while ``raise_on_failure`` is active, so the server
+  records a failed action instead of retrying the message. The server must be able to import
+  this module: the ``prefect.collections`` entry point of ``pyproject.toml`` names it.
+
+The webhook URL is a secret (its last path segment lets anyone post). Only :meth:`send` and
+:meth:`notify` unwrap it, and every failure is mapped here, once, to
+:class:`core.errors.NotificationError` whose message never holds the URL and which carries
+neither ``__cause__`` nor ``__context__`` (a chained ``requests`` error quotes the URL, and
+Prefect logs a failed task's whole traceback). urllib3 logs request paths at DEBUG, so its
+records are redacted too.
+
+Discord's webhook API: https://discord.com/developers/docs/resources/webhook#execute-webhook
+Prefect notification blocks and automations:
+https://docs.prefect.io/v3/concepts/automations
+
+Example:
+    >>> PostflowDiscord(webhook_url="https://discord.com/api/webhooks/1/abc").save(
+    ...     "postflow-discord"
+    ... )  # doctest: +SKIP
+    >>> PostflowDiscord.load("postflow-discord").send(DiscordEmbed(title="hi"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Awaitable
+from http.client import HTTPException
+from pathlib import Path
+
+import requests
+from discord_webhook import DiscordEmbed, DiscordWebhook
+from prefect.blocks.abstract import NotificationBlock
+from prefect.blocks.abstract import NotificationError as PrefectNotificationError
+from pydantic import Field, SecretStr
+
+from config.settings import DISCORD_BLOCK_SLUG
+from core.errors import NotificationError
+
+__all__ = ["DISCORD_BLOCK_SLUG", "PostflowDiscord", "redact_webhook_token"]
+
+MAX_CONTENT_CHARS = 2000  # Discord refuses longer message content
+_WEBHOOK_TOKEN = re.compile(r"(/webhooks/[^/\s]+/)[^/?\s\"'#]+")
+
+
+def redact_webhook_token(text: str) -> str:
+    """``text`` with the token of every webhook URL in it replaced by ``***``."""
+    return _WEBHOOK_TOKEN.sub(r"\1***", text)
+
+
+class _RedactWebhookToken(logging.Filter):
+    """urllib3 logs each request path (DEBUG) and retries (WARNING); the path holds the token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "/webhooks/" in message:
+            record.msg, record.args = redact_webhook_token(message), None
+        return True
+
+
+for _name in ("urllib3.connectionpool", "discord_webhook.webhook"):
+    logging.getLogger(_name).addFilter(_RedactWebhookToken())
+
+
+class PostflowDiscord(NotificationBlock):
+    """A Discord webhook: rich embeds for the pipeline, plain notifications for automations.
+
+    Attributes:
+        webhook_url: ``https://discord.com/api/webhooks/<id>/<token>`` (a secret).
+        username: name shown as the author of the messages.
+        timeout_seconds: HTTP timeout of one post.
+
+    Example:
+        >>> PostflowDiscord(webhook_url="https://discord.com/api/webhooks/1/abc").save(
+        ...     "postflow-discord"
+        ... )  # doctest: +SKIP
+    """
+
+    _block_type_name = "PostFlow Discord"
+    _block_type_slug = DISCORD_BLOCK_SLUG
+    _description = (
+        "Discord webhook of RL PostFlow: per-file embeds, the weekly report and the "
+        "automations' alerts (send-notification actions)."
+    )
+
+    webhook_url: SecretStr = Field(
+        ...,
+        title="Webhook URL",
+        description="https://discord.com/api/webhooks/<id>/<token>; a secret: it lets anyone post.",
+    )
+    username: str = Field("RL PostFlow", description="Name shown on the messages.")
+    timeout_seconds: float = Field(30.0, gt=0, le=300, description="HTTP timeout of one post.")
+
+    def send(self, embed: DiscordEmbed, file: Path | None = None) -> None:
+        """Post one embed, with ``file`` attached when given (multipart ``payload_json``).
+
+        Discord's 429 answers are waited out (``rate_limit_retry``).
+
+        Args:
+            embed: the message.
+            file: a file to attach (the report's chart); the embed may show it with
+                ``attachment://<file name>``.
+
+        Raises:
+            NotificationError: Discord refused it (4xx: permanent) or could not be reached
+                (network, 5xx: transient); no URL in its text, nothing chained.
+        """
+        webhook = self._webhook()
+        webhook.add_embed(embed)
+        if file is not None:
+            webhook.add_file(file=file.read_bytes(), filename=file.name)
+        self._execute(webhook)
+
+    def notify(self, body: str, subject: str | None = None) -> Awaitable[None] | None:  # type: ignore[override]
+        """Post ``subject`` and ``body`` as one plain message (Prefect's notification contract).
+
+        Returns:
+            An awaitable when called from a running event loop (Prefect's automation service
+            awaits it); None once sent otherwise.
+
+        Raises:
+            NotificationError: as :meth:`send`; Prefect's ``NotificationError`` (with the
+                redacted reason as its ``log``) while ``raise_on_failure()`` is active.
+        """
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            in_event_loop = False
+        else:
+            in_event_loop = True
+        if in_event_loop:
+            return asyncio.to_thread(self._notify_now, body, subject)
+        return self._notify_now(body, subject)  # outside the handler: no __context__
+
+    def _notify_now(self, body: str, subject: str | None) -> None:
+        text = f"{subject}\n{body}" if subject else body
+        if len(text) > MAX_CONTENT_CHARS:
+            text = text[: MAX_CONTENT_CHARS - 1] + "…"
+        webhook = self._webhook()
+        webhook.set_content(text)
+        try:
+            self._execute(webhook)
+        except NotificationError as exc:
+            if not self._raise_on_failure:
+                raise
+            failure = PrefectNotificationError(log=str(exc))
+        else:
+            return
+        raise failure  # outside the handler: no __context__ either
+
+    def _webhook(self) -> DiscordWebhook:
+        return DiscordWebhook(
+            url=self.webhook_url.get_secret_value(),
+            username=self.username,
+            rate_limit_retry=True,
+            timeout=self.timeout_seconds,
+        )
+
+    @staticmethod
+    def _execute(webhook: DiscordWebhook) -> None:
+        """Post and map every failure to one clean :class:`NotificationError`."""
+        failure: NotificationError | None = None
+        try:
+            response = webhook.execute()
+        except requests.RequestException as exc:  # its text quotes the URL: only the type
+            failure = NotificationError(f"Discord unreachable: {type(exc).__name__}")
+        except (ValueError, AttributeError, HTTPException):  # non-JSON answer, 429 loop
+            failure = NotificationError("Discord sent an unexpected answer", status_code=502)
+        else:
+            if response.status_code >= 300:
+                failure = NotificationError(
+                    f"Discord answered HTTP {response.status_code}",
+                    status_code=response.status_code,
+                )
+        if failure is not None:
+            raise failure  # raised outside the handlers: no __cause__, no __context__
