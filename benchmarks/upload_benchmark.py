@@ -3,7 +3,7 @@
 Prints figures; asserts nothing. Everything runs on loopback against the Frame.io sandbox,
 started as a separate process (so its CPU and memory are not counted as ours).
 
-1. Throughput: a 1 GiB file through ``tasks.upload.upload_file_to_folder`` (the ingest's own
+1. Throughput: a 1 GiB file through ``tasks.upload.run_upload`` (the ingest's own
    upload code: create, streaming part PUTs, status check) vs ``curl -T`` of the same parts
    (pre-cut part files, the same number of PUTs in flight) to the same sandbox. Goal: ratio
    >= 0.9.
@@ -116,7 +116,7 @@ def child(path: str, name: str, checksum: bool) -> None:
     from config.settings import PostflowSettings
     from tasks.naming import load_nomenclature
     from tasks.structure import resolve_folder_path
-    from tasks.upload import upload_file_to_folder
+    from tasks.upload import UploadJob, run_upload
 
     settings = PostflowSettings()
     credentials = FrameioCredentials(  # not a saved block: no Prefect API needed in the child
@@ -132,9 +132,8 @@ def child(path: str, name: str, checksum: bool) -> None:
     shot = nomenclature.parse(name)
     folder_id = resolve_folder_path(project, shot.folder_path)
     start = time.perf_counter()
-    result = upload_file_to_folder(
-        project, folder_id, path, shot, nomenclature, settings, checksum=checksum
-    )
+    job = UploadJob(path, shot, folder_id, nomenclature, settings, checksum=checksum)
+    result = run_upload(project, job)
     seconds = time.perf_counter() - start
     peak_mb = peak_rss_mb()
     print(

@@ -23,6 +23,7 @@ from frameio.core.api_error import ApiError
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
+from blocks.retry_after import parse_retry_after
 from core.errors import (
     ConfigurationError,
     FrameioAuthError,
@@ -161,21 +162,6 @@ def _detail(body: object) -> str:
     return str(body)[:300] if body else ""
 
 
-def _retry_after(headers: dict[str, str] | None) -> float | None:
-    """Read ``Retry-After`` (seconds) or ``retry-after-ms`` from response headers."""
-    if not headers:
-        return None
-    lowered = {k.lower(): v for k, v in headers.items()}
-    try:
-        if "retry-after" in lowered:
-            return max(0.0, float(lowered["retry-after"]))
-        if "retry-after-ms" in lowered:
-            return max(0.0, float(lowered["retry-after-ms"]) / 1000)
-    except ValueError:
-        return None
-    return None
-
-
 _HINTS = {
     401: "the access token was refused: check the client id/secret in the Frame.io credentials "
     "block (`postflow setup`)",
@@ -204,7 +190,9 @@ def map_frameio_error(operation: str, exc: BaseException) -> FrameioError:
         hint = _HINTS.get(status, detail or "unexpected answer")
         if status == 429:
             return FrameioRateLimited(
-                operation, detail or "rate limited", retry_after_seconds=_retry_after(exc.headers)
+                operation,
+                detail or "rate limited",
+                retry_after_seconds=parse_retry_after(exc.headers),
             )
         if status >= 500 or status in (408, 409):
             return FrameioServerError(operation, detail or "server error", status_code=status)

@@ -1,17 +1,19 @@
 """Our streaming uploader for the part PUTs of a Frame.io local (multipart) upload.
 
 Why not the SDK's ``FrameioUploader``: measured here it buffers each whole part in memory
-(0.6-1.6 GB RSS for a 1 GiB file) and ignores each URL's own ``size``
-(``shared/notes/measurements.md``). This uploader:
+(0.6-1.6 GB RSS for a 1 GiB file, measured with ``benchmarks/upload_benchmark.py``) and
+ignores each URL's own ``size``. This uploader:
 
 * PUTs each part's byte range straight from the file (``os.pread`` in ``block_bytes``
   blocks), so memory is about ``concurrency x block_bytes`` whatever the file size;
 * uses ``upload_urls[i].size`` as part *i*'s length, with an explicit ``Content-Length``
   (pre-signed S3 PUTs refuse chunked transfer encoding);
 * sends ``x-amz-acl: private`` and ``Content-Type: <media_type from the create answer>`` on
-  every part (Frame.io "How To: Upload"); no Authorization header (the URL is pre-signed);
+  every part, and no Authorization header (the URL is pre-signed); Frame.io "How to: Upload":
+  https://developer.adobe.com/frameio/guides/Authorization%20to%20File%20Upload;
 * retries a failed part on its own (network errors, 429, 5xx; exponential backoff with jitter,
-  honouring ``Retry-After``); a 4xx such as 403 (expired or mismatched signature) fails fast;
+  honouring ``Retry-After`` read by :func:`blocks.retry_after.parse_retry_after`); a 4xx such
+  as 403 (expired or mismatched signature) fails fast;
 * reports progress in bytes through a callback (rolled back if a part is retried).
 """
 
@@ -28,6 +30,7 @@ from typing import Any
 
 import httpx
 
+from blocks.retry_after import parse_retry_after
 from core.errors import PartUploadError, SourceFileError, UploadError
 
 ProgressCallback = Callable[[int], None]
@@ -73,14 +76,6 @@ def plan_parts(upload_urls: Sequence[Any], file_size: int) -> list[Part]:
 
 class _Cancelled(Exception):
     """Another part failed permanently; stop streaming this one."""
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
 
 
 class PartUploader:
@@ -187,12 +182,12 @@ class PartUploader:
                 error = PartUploadError(part.number, f"network error: {type(exc).__name__}")
             else:
                 if response.status_code < 300:
-                    return response.headers.get("etag", "")
+                    return str(response.headers.get("etag", ""))
                 error = PartUploadError(
                     part.number,
                     f"storage answered HTTP {response.status_code}: {response.text[:200]}",
                     status_code=response.status_code,
-                    retry_after_seconds=_retry_after(response),
+                    retry_after_seconds=parse_retry_after(response.headers),
                 )
             self.progress(-sent[0])
             if not error.transient or attempt == self.retries or self._cancel.is_set():

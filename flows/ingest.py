@@ -7,7 +7,7 @@ button and reruns are safe.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import replace
 from pathlib import PurePath
 from typing import Any
 
@@ -16,48 +16,16 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 from prefect.states import Failed
 
-from blocks.frameio_project import FrameioProject
 from blocks.settings import effective_settings
 from config.settings import PostflowSettings
 from core.errors import FrameioNotFound, NamingError, PostflowError
 from tasks.clients import open_project, remote_endpoint
 from tasks.events import emit_upload_completed, emit_upload_failed
-from tasks.naming import ShotName, load_nomenclature
+from tasks.naming import Nomenclature, ShotName, load_nomenclature
 from tasks.notify import failure_embed, naming_error_embed, notify_discord, success_embed
-from tasks.remote import upload_file_auto
 from tasks.retrying import retry_options
-from tasks.structure import ensure_folder, structure_cache_policy
-
-
-def _shot_folder(
-    project: FrameioProject,
-    shot: ShotName,
-    settings: PostflowSettings,
-    retry: dict[str, Any],
-    refresh: bool = False,
-) -> tuple[str, bool]:
-    """``(folder id, every level came from the cache)``, resolved level by level from the
-    project's root; the structure cache's TTL comes from settings (0 disables it)."""
-    ttl = settings.structure_cache_ttl_seconds
-    task = ensure_folder.with_options(
-        cache_policy=structure_cache_policy(settings),
-        cache_expiration=timedelta(seconds=ttl) if ttl else None,
-        refresh_cache=refresh or ttl == 0,
-        **retry,
-    )
-    parent, cached = project.root_folder_id, True
-    for depth in range(1, len(shot.folder_path) + 1):
-        state = task(
-            project,
-            settings.frameio_api_base_url,
-            project.project_id,
-            list(shot.folder_path[:depth]),
-            parent,
-            return_state=True,
-        )
-        parent = state.result()
-        cached = cached and state.name == "Cached"
-    return parent, cached
+from tasks.structure import resolve_shot_folder
+from tasks.upload import UploadJob, upload_file
 
 
 def _run_name() -> str:
@@ -69,9 +37,7 @@ def _notify(settings: PostflowSettings, embed: Any) -> None:
     """Send a Discord embed; a notification failure is logged, never fails the ingest."""
     options = retry_options(min(settings.task_retries, 3), settings.task_retry_backoff_seconds)
     try:
-        notify_discord.with_options(**options)(
-            settings.discord_webhook_url, embed, settings.discord_username
-        )
+        notify_discord.with_options(**options)(settings.discord_block, embed)
     except PostflowError as exc:
         get_run_logger().warning("Discord notification not sent: %s", exc)
 
@@ -95,6 +61,21 @@ def _record(record: dict[str, Any]) -> None:
     create_table_artifact(table=[row], description=f"Ingest of {record['file']}")
 
 
+def _parse(path: str, settings: PostflowSettings) -> tuple[Nomenclature, ShotName]:
+    """The rules and the parsed name (microseconds, no I/O: not worth a task run).
+
+    Raises:
+        NamingError: the name matches no rule.
+    """
+    nomenclature = load_nomenclature(
+        settings.nomenclature_path,
+        settings.extensions,
+        settings.ignore_patterns,
+        settings.nomenclature_cache_ttl_seconds,
+    )
+    return nomenclature, nomenclature.parse(path)
+
+
 @flow(name="ingest-file", flow_run_name=_run_name, log_prints=False)
 def ingest_file(path: str) -> Any:
     """Ingest one BY_SHOT file into Frame.io.
@@ -115,35 +96,25 @@ def ingest_file(path: str) -> Any:
     logger = get_run_logger()
     if not path:
         return Failed(message="ingest-file started without a path (a malformed event?)")
-    nomenclature = load_nomenclature(
-        settings.nomenclature_path,
-        settings.extensions,
-        settings.ignore_patterns,
-        settings.nomenclature_cache_ttl_seconds,
-    )
     try:
-        shot = nomenclature.parse(path)  # microseconds, no I/O: not worth a task run
+        nomenclature, shot = _parse(path, settings)
     except NamingError as exc:
         _report_bad_name(path, exc, settings)
         emit_upload_failed(path, exc, None)
         return Failed(message=f"Unreadable name, not uploaded: {exc}")
-
     retry = retry_options(settings.task_retries, settings.task_retry_backoff_seconds)
+    upload = upload_file.with_options(**retry)
     try:
         project = open_project(settings)
-        folder_id, cache_hit = _shot_folder(project, shot, settings, retry)
-        # Range server + tunnel for remote upload (None with upload_strategy=multipart); one
-        # per process, started by the first file. Without cloudflared it says so once and
-        # every file goes multipart.
-        endpoint = remote_endpoint(settings)
-        server, tunnel = (endpoint.range_server, endpoint.tunnel) if endpoint else (None, None)
-        upload = upload_file_auto.with_options(**retry)
+        folder_id, cache_hit = resolve_shot_folder(project, shot, settings, retry)
+        endpoint = remote_endpoint(settings)  # Range server + tunnel; None: multipart only
+        job = UploadJob(path, shot, folder_id, nomenclature, settings)
         try:
-            result = upload(project, folder_id, path, shot, nomenclature, settings, server, tunnel)
+            result = upload(project, job, endpoint)
         except FrameioNotFound:
             logger.warning("Cached folder of %s is gone in Frame.io; resolving again", shot.file)
-            folder_id, cache_hit = _shot_folder(project, shot, settings, retry, refresh=True)
-            result = upload(project, folder_id, path, shot, nomenclature, settings, server, tunnel)
+            folder_id, cache_hit = resolve_shot_folder(project, shot, settings, retry, refresh=True)
+            result = upload(project, replace(job, folder_id=folder_id), endpoint)
     except Exception as exc:
         logger.error("Ingest of %s failed: %s", path, exc)
         emit_upload_failed(path, exc, shot.as_dict())

@@ -12,13 +12,19 @@ Exactly one folder per path, even when many ingests of one new shot run at once:
 The Prefect task :func:`ensure_folder` caches each level's folder id for
 ``structure_cache_ttl_seconds``, with SERIALIZABLE isolation so identical concurrent calls
 compute it once - across workers too, given shared key storage and a Redis lock manager.
+:func:`resolve_shot_folder` walks a shot's levels through it and says whether every level
+came from the cache.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextvars import ContextVar
+from datetime import timedelta
+from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import INPUTS, CachePolicy
@@ -27,7 +33,17 @@ from blocks.frameio_project import Asset, FrameioProject
 from config.settings import PostflowSettings
 from core.errors import FrameioTransientError
 from tasks.locks import lock_manager_for
+from tasks.naming import ShotName
 from tasks.runtime import current_runtime
+
+__all__ = [
+    "ensure_child_folder",
+    "ensure_folder",
+    "find_folder",
+    "resolve_folder_path",
+    "resolve_shot_folder",
+    "structure_cache_policy",
+]
 
 
 def _nfc(name: str) -> str:
@@ -95,7 +111,7 @@ def structure_cache_policy(settings: PostflowSettings) -> CachePolicy:
     Single machine: records in the local result storage, in-process locks. Several workers:
     ``structure_cache_dir`` on storage they all mount and ``lock_manager="redis"`` (prefect-redis
     ``RedisLockManager``), so one worker creates a folder and the others wait and reuse it
-    (Prefect docs: "Caching - isolation levels and locking").
+    (Prefect docs: https://docs.prefect.io/v3/advanced/caching).
 
     Raises:
         ConfigurationError: redis lock manager asked for but prefect-redis is not installed.
@@ -126,6 +142,75 @@ def ensure_folder(
     Raises:
         FrameioError: see :func:`ensure_child_folder`.
     """
+    _count_executed_level()
     folder_id = ensure_child_folder(project, parent_id, folder_path[-1])
     get_run_logger().info("Folder %s -> %s", "/".join(folder_path), folder_id)
     return folder_id
+
+
+# Levels whose ensure_folder body ran during the current resolve_shot_folder call. A cache hit
+# returns the stored result without running the body, so "0 executed" means "all cached";
+# Prefect's state type is COMPLETED either way. A context variable keeps concurrent ingests
+# (threads of one process) apart; Prefect runs a task's body in the caller's context or a
+# copy of it, and a copy shares the same counter list.
+_executed_levels: ContextVar[list[int] | None] = ContextVar(
+    "postflow_executed_levels", default=None
+)
+
+
+def _count_executed_level() -> None:
+    counter = _executed_levels.get()
+    if counter is not None:
+        counter[0] += 1
+
+
+@contextlib.contextmanager
+def _counting_executed_levels() -> Iterator[list[int]]:
+    counter = [0]
+    token = _executed_levels.set(counter)
+    try:
+        yield counter
+    finally:
+        _executed_levels.reset(token)
+
+
+def resolve_shot_folder(
+    project: FrameioProject,
+    shot: ShotName,
+    settings: PostflowSettings,
+    retry_options: dict[str, Any],
+    refresh: bool = False,
+) -> tuple[str, bool]:
+    """Find or create the shot's folder, level by level from the project's root folder.
+
+    Each level is one :func:`ensure_folder` task run under :func:`structure_cache_policy`,
+    cached for ``structure_cache_ttl_seconds``.
+
+    Args:
+        project: the Frame.io project.
+        shot: the parsed name; ``shot.folder_path`` is walked (e.g. ``SCENES/SC01/UNDLM_00412``).
+        settings: ``structure_cache_ttl_seconds`` (0 disables the cache),
+            ``structure_cache_dir``, ``lock_manager`` and ``frameio_api_base_url`` are read.
+        retry_options: Prefect retry options for each level (:func:`tasks.retrying.retry_options`).
+        refresh: ignore cached ids and resolve every level again (a cached folder was deleted).
+
+    Returns:
+        ``(folder id, cache_hit)``: ``cache_hit`` is True when no level had to be resolved
+        (every level's task body was skipped because its result came from the cache).
+
+    Raises:
+        FrameioError: a level could not be listed or created (after the task's retries).
+    """
+    ttl = settings.structure_cache_ttl_seconds
+    level = ensure_folder.with_options(
+        cache_policy=structure_cache_policy(settings),
+        cache_expiration=timedelta(seconds=ttl) if ttl else None,
+        refresh_cache=refresh or ttl == 0,
+        **retry_options,
+    )
+    parent = project.root_folder_id
+    with _counting_executed_levels() as executed:
+        for depth in range(1, len(shot.folder_path) + 1):
+            path = list(shot.folder_path[:depth])
+            parent = level(project, settings.frameio_api_base_url, project.project_id, path, parent)
+    return parent, executed[0] == 0

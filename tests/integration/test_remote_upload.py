@@ -14,14 +14,15 @@ from frameio.types import FileRemoteUploadResponse
 
 from blocks.frameio_project import FrameioProject
 from blocks.range_server import RangeServer
+from blocks.remote_endpoint import RemoteEndpoint
 from blocks.tunnel import TunnelManager
 from config.settings import PostflowSettings
 from core.errors import FrameioRejected
 from flows.ingest import ingest_file
 from postflow.sandbox.server import SandboxServer
 from tasks.naming import load_nomenclature
-from tasks.remote import upload_with_fallback
 from tasks.runtime import use_runtime
+from tasks.upload import UploadJob, UploadResult, run_upload
 from tests.integration.helpers import all_files, make_file, sha256_of
 from tests.integration.remote_helpers import events, install_fake_cloudflared, wait_until
 
@@ -73,17 +74,9 @@ def remote(pipeline, postflow_env, served, record) -> Iterator:
         yield pipeline
 
 
-def _upload(env) -> object:
-    return upload_with_fallback(
-        env.project(),
-        env.folder_id,
-        str(env.source),
-        env.shot,
-        env.nomenclature,
-        env.settings,
-        env.server,
-        env.tunnel,
-    )
+def _upload(env) -> UploadResult:
+    job = UploadJob(str(env.source), env.shot, env.folder_id, env.nomenclature, env.settings)
+    return run_upload(env.project(), job, RemoteEndpoint(env.server, env.tunnel))
 
 
 # --- the sandbox as a remote-upload puller --------------------------------------------------

@@ -1,0 +1,74 @@
+"""The source file of an upload: stat it, check it did not change, hash it."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+
+from core.errors import SourceFileError
+
+__all__ = ["assert_unchanged", "file_sha256", "source_stat"]
+
+_BLOCK_BYTES = 1 << 20  # sha256 read size
+
+
+def source_stat(path: str) -> os.stat_result:
+    """``os.stat`` of a source file about to be uploaded.
+
+    Args:
+        path: absolute path of the source file.
+
+    Returns:
+        Its stat result (``st_size`` in bytes, ``st_mtime_ns`` in nanoseconds).
+
+    Raises:
+        SourceFileError: the file is gone (moved or deleted since the sensor saw it).
+    """
+    try:
+        return os.stat(path)
+    except FileNotFoundError as exc:
+        raise SourceFileError(path, "file not found (moved or deleted before upload)") from exc
+
+
+def assert_unchanged(path: str, before: os.stat_result) -> None:
+    """Check that ``path`` has the size and modification time it had when the upload began.
+
+    Args:
+        path: the source file.
+        before: its :func:`source_stat` taken before the transfer.
+
+    Raises:
+        SourceFileError: the file changed (or vanished) while it was being sent.
+    """
+    after = source_stat(path)
+    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+        raise SourceFileError(path, "changed while uploading; it will be sent when it settles")
+
+
+def file_sha256(path: str, enabled: bool = True, cancel: threading.Event | None = None) -> str:
+    """Hex sha256 of the file at ``path``, read sequentially in 1 MiB blocks.
+
+    Args:
+        path: the file to hash.
+        enabled: False skips the read (``UploadJob.checksum=False``).
+        cancel: when set, the read stops at the next block (the upload failed: nobody needs
+            the digest, and a large file should not be read to its end for nothing).
+
+    Returns:
+        64 hex digits; "" when not ``enabled`` or cancelled.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    if not enabled:
+        return ""
+    digest = hashlib.sha256()
+    buffer = bytearray(_BLOCK_BYTES)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as handle:
+        while count := handle.readinto(buffer):
+            if cancel is not None and cancel.is_set():
+                return ""
+            digest.update(view[:count])
+    return digest.hexdigest()

@@ -1,0 +1,51 @@
+"""The contract between the upload path (:func:`tasks.upload.run_upload`) and a transfer.
+
+A transfer only moves bytes. :meth:`Transfer.send` is a context manager: on entry it creates
+the file in Frame.io and sends (or has Frame.io pull) the bytes, and yields a :class:`Sent`;
+the caller then checks the source did not change and calls :meth:`Transfer.wait_complete`
+inside the block. On exit the transfer cleans up what is its own (a remote share is revoked;
+a file that will never be right is deleted). Idempotency, locks, the version stack and the
+result belong to the caller, once.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = ["Sent", "Transfer"]
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What a transfer created and how.
+
+    Attributes:
+        file_id: the Frame.io file it created.
+        started: ``time.monotonic()`` (seconds) when the bytes started moving.
+        parts: part PUTs (0 for a remote upload).
+        retried_parts: part PUTs that had to be retried.
+    """
+
+    file_id: str
+    started: float
+    parts: int = 0
+    retried_parts: int = 0
+
+
+class Transfer(Protocol):
+    """One way of getting a file's bytes into Frame.io (multipart or remote)."""
+
+    strategy: str
+    """The :attr:`tasks.upload.UploadResult.strategy` it produces."""
+
+    def send(
+        self, folder_id: str, name: str, path: str, size_bytes: int
+    ) -> AbstractContextManager[Sent]:
+        """Create file ``name`` in ``folder_id`` and send ``size_bytes`` bytes of ``path``."""
+        ...
+
+    def wait_complete(self, file_id: str) -> None:
+        """Return once Frame.io reports the file ``upload_complete``."""
+        ...

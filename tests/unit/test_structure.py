@@ -1,0 +1,84 @@
+"""resolve_shot_folder: one folder per level, and whether every level came from the cache.
+
+The cache outcome is read from whether each level's task body ran, not from a state name; these
+tests run the real Prefect task (test server) against the loopback Frame.io sandbox.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from frameio import Frameio
+
+from blocks.frameio_project import FrameioProject
+from config.settings import PostflowSettings
+from tasks.naming import load_nomenclature
+from tasks.structure import resolve_shot_folder
+
+pytestmark = pytest.mark.slow
+
+NO_RETRY = {"retries": 0}
+
+
+@pytest.fixture
+def env(prefect_harness, sandbox, tmp_path: Path):
+    client = Frameio(base_url=sandbox.url, token=sandbox.issue_access_token())
+    project = FrameioProject(client, sandbox.account_id, sandbox.project_id)
+
+    def settings(ttl_seconds: int = 3600) -> PostflowSettings:
+        return PostflowSettings(
+            frameio_api_base_url=sandbox.url,
+            state_dir=tmp_path / "state",
+            structure_cache_dir=tmp_path / "cache",
+            structure_cache_ttl_seconds=ttl_seconds,
+        )
+
+    shot = load_nomenclature().parse("SC01_UNDLM_00412_V002.mov")
+    return project, shot, settings
+
+
+def _folders(project: FrameioProject, parent_id: str) -> dict[str, str]:
+    return {a.name: a.id for a in project.list_children(parent_id) if a.type == "folder"}
+
+
+def test_the_first_resolve_creates_each_level_and_is_not_a_cache_hit(env) -> None:
+    project, shot, settings = env
+    folder_id, cache_hit = resolve_shot_folder(project, shot, settings(), NO_RETRY)
+    assert cache_hit is False
+    scenes = _folders(project, project.root_folder_id)
+    scene = _folders(project, scenes["SCENES"])
+    assert list(scenes) == ["SCENES"] and list(scene) == ["SC01"]
+    assert _folders(project, scene["SC01"]) == {"UNDLM_00412": folder_id}
+
+
+def test_a_second_resolve_is_a_cache_hit_with_the_same_folder(env) -> None:
+    project, shot, settings = env
+    first, _ = resolve_shot_folder(project, shot, settings(), NO_RETRY)
+    second, cache_hit = resolve_shot_folder(project, shot, settings(), NO_RETRY)
+    assert cache_hit is True
+    assert second == first
+
+
+def test_refresh_resolves_every_level_again(env) -> None:
+    project, shot, settings = env
+    first, _ = resolve_shot_folder(project, shot, settings(), NO_RETRY)
+    again, cache_hit = resolve_shot_folder(project, shot, settings(), NO_RETRY, refresh=True)
+    assert cache_hit is False
+    assert again == first
+
+
+def test_a_zero_ttl_never_reports_a_cache_hit(env) -> None:
+    project, shot, settings = env
+    resolve_shot_folder(project, shot, settings(ttl_seconds=0), NO_RETRY)
+    _, cache_hit = resolve_shot_folder(project, shot, settings(ttl_seconds=0), NO_RETRY)
+    assert cache_hit is False
+
+
+def test_a_partly_cached_path_is_not_a_cache_hit(env) -> None:
+    project, shot, settings = env
+    first, _ = resolve_shot_folder(project, shot, settings(), NO_RETRY)
+    sibling = load_nomenclature().parse("SC01_BRAVO_00001_V001.mov")
+    folder_id, cache_hit = resolve_shot_folder(project, sibling, settings(), NO_RETRY)
+    assert cache_hit is False
+    assert folder_id != first
