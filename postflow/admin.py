@@ -1,37 +1,27 @@
 """Admin commands of ``postflow``: health, validate, structure, cache, test-upload, status, report.
 
-Registered on the main app by :func:`register` (``postflow/cli.py``). Each command prints with
-rich and exits non-zero when what it checks is wrong: ``health`` exits 1 when a required check
-fails and names it; ``validate`` exits 1 on any invalid setting, rule or block.
+Registered on the main app by :func:`register` (``postflow/cli.py``); ``test-upload`` lives in
+``postflow/upload_check.py``. Each command prints with rich and exits non-zero when what it
+checks is wrong: ``health`` exits 1 when a required check fails and names it; ``validate``
+exits 1 on any invalid setting, rule or block.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 from rich.table import Table
 from rich.tree import Tree
 
 from config.settings import PostflowSettings
 from core.errors import PostflowError
+from postflow.terminal import console, err, load_settings
+from postflow.upload_check import upload_test
 
-console = Console()
-err = Console(stderr=True)
 cache_app = typer.Typer(help="The structure cache (shot folder ids) in Prefect's storage.")
-
-
-def _base_settings() -> PostflowSettings:
-    try:
-        return PostflowSettings()
-    except ValueError as exc:
-        err.print(f"[red]Invalid settings:[/red] {exc}")
-        raise typer.Exit(2) from exc
 
 
 def _settings_with_blocks() -> PostflowSettings:
@@ -92,8 +82,9 @@ def _rule_rows(settings: PostflowSettings) -> list[tuple[bool, str, str]]:
 
 
 def _block_rows(settings: PostflowSettings) -> list[tuple[bool, str, str]]:
+    from blocks.discord import PostflowDiscord
     from blocks.frameio import FrameioCredentials
-    from blocks.settings import DiscordEmbedWebhook, PostflowTuning
+    from blocks.settings import PostflowTuning
 
     secret = settings.frameio_client_secret.get_secret_value()
     env_creds = bool(settings.frameio_client_id and secret)
@@ -104,7 +95,7 @@ def _block_rows(settings: PostflowSettings) -> list[tuple[bool, str, str]]:
             "absent: POSTFLOW_FRAMEIO_CLIENT_ID/SECRET used" if env_creds else None,
         ),
         (PostflowTuning, settings.tuning_block, "absent: defaults used"),
-        (DiscordEmbedWebhook, settings.discord_block, "absent: POSTFLOW_DISCORD_WEBHOOK_URL used"),
+        (PostflowDiscord, settings.discord_block, "absent: no Discord messages"),
     )
     rows = []
     for block_type, name, when_absent in wanted:
@@ -153,7 +144,7 @@ def structure(
     from core.units import human_bytes
     from tasks.clients import open_project
 
-    settings = _base_settings()
+    settings = load_settings()
     if project_id:
         settings = settings.model_copy(update={"frameio_project_id": project_id})
     try:
@@ -221,7 +212,7 @@ def cache_stats(
     from tasks.telemetry import read_ingest_history
     from tasks.watch_folder import parse_since
 
-    settings = _base_settings()
+    settings = load_settings()
     folder = _cache_dir(settings)
     records = _cache_records(folder) if folder.is_dir() else []
     start = datetime.fromtimestamp(parse_since(since) or 0, UTC)
@@ -247,7 +238,7 @@ def cache_clear(
 
     The next ingest of an affected shot looks its folder up in Frame.io again.
     """
-    folder = _cache_dir(_base_settings())
+    folder = _cache_dir(load_settings())
     records = _cache_records(folder) if folder.is_dir() else []
     removed = 0
     for files, expired, text in records:
@@ -259,106 +250,6 @@ def cache_clear(
             path.unlink(missing_ok=True)
         removed += 1
     console.print(f"Removed {removed} of {len(records)} cache record(s) from {folder}")
-
-
-def _shot_of(file: Path, scene: str, shot: str):  # noqa: ANN202 - a ShotName
-    from tasks.naming import DEFAULT_FOLDER_TEMPLATE, ShotName, normalise_name, split_extension
-
-    name = normalise_name(str(file))
-    version = re.search(r"_v(\d+)$", split_extension(name)[0], re.IGNORECASE)
-    folder = DEFAULT_FOLDER_TEMPLATE.format(scene=scene, shot=shot)
-    return ShotName(
-        name,
-        scene,
-        shot,
-        int(version[1]) if version else 1,
-        split_extension(name)[1],
-        tuple(folder.split("/")),
-        "test-upload",
-    )
-
-
-def _diagnosis(result) -> str:  # noqa: ANN001 - an UploadResult
-    notes = []
-    if result.strategy == "skipped":
-        return "already in Frame.io: nothing sent (delete it there to measure again)"
-    if result.rate_limited:
-        notes.append(f"{result.rate_limited} × 429: lower frameio_requests_per_second")
-    if result.retried_parts:
-        notes.append(f"{result.retried_parts} part(s) retried: the network drops connections")
-    if result.size_bytes >= 50e6 and result.megabytes_per_second < 5:
-        notes.append("under 5 MB/s: check the uplink, raise upload_part_concurrency")
-    return "; ".join(notes) or "healthy upload"
-
-
-def upload_test(
-    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="A file to send."),
-    scene: str = typer.Argument(..., help="Scene folder, e.g. SC01."),
-    shot: str = typer.Argument(..., help="Shot folder, e.g. UNDLM_00412."),
-    strategy: str = typer.Option(
-        "multipart",
-        help="multipart, auto or remote. auto/remote start "
-        "a Range server and a cloudflared tunnel for this upload; "
-        "without cloudflared on PATH they fall back to multipart.",
-    ),
-) -> None:
-    """Upload one file into SCENES/SCENE/SHOT with a progress bar and a short diagnosis."""
-    if strategy not in ("multipart", "auto", "remote"):
-        err.print(f"[red]--strategy must be multipart, auto or remote, not {strategy!r}[/red]")
-        raise typer.Exit(2)
-    from tasks.clients import open_project, remote_endpoint
-    from tasks.naming import load_nomenclature
-    from tasks.remote import upload_with_fallback
-    from tasks.runtime import current_runtime
-    from tasks.structure import resolve_folder_path
-
-    settings = _base_settings().model_copy(update={"upload_strategy": strategy})
-    shot_name = _shot_of(file, scene, shot)
-    columns = (
-        *Progress.get_default_columns()[:1],
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-    )
-    try:
-        project = open_project(settings)
-        rules = load_nomenclature(settings.nomenclature_path, settings.extensions)
-        folder_id = resolve_folder_path(project, shot_name.folder_path)
-        endpoint = remote_endpoint(settings)  # None for multipart
-        server, tunnel = (endpoint.range_server, endpoint.tunnel) if endpoint else (None, None)
-        with Progress(*columns, console=console) as progress:
-            bar = progress.add_task(shot_name.file, total=file.stat().st_size)
-            result = upload_with_fallback(
-                project,
-                folder_id,
-                str(file.resolve()),
-                shot_name,
-                rules,
-                settings,
-                server,
-                tunnel,
-                progress=lambda delta: progress.advance(bar, delta),
-            )
-    except PostflowError as exc:
-        err.print(f"[red]Upload failed:[/red] {type(exc).__name__}: {exc}")
-        raise typer.Exit(1) from exc
-    finally:
-        current_runtime().close()
-    table = Table(title=f"Test upload of {shot_name.file}", show_header=False)
-    for key in (
-        "strategy",
-        "strategy_reason",
-        "size_bytes",
-        "seconds",
-        "megabytes_per_second",
-        "parts",
-        "retried_parts",
-        "rate_limited",
-        "view_url",
-    ):
-        table.add_row(key, str(round(v, 2) if isinstance(v := getattr(result, key), float) else v))
-    table.add_row("diagnosis", _diagnosis(result))
-    console.print(table)
 
 
 def status(
@@ -419,6 +310,6 @@ def register(app: typer.Typer) -> None:
     app.command()(validate)
     app.command()(structure)
     app.add_typer(cache_app, name="cache")
-    app.command("test-upload")(upload_test)
+    app.command("test-upload")(upload_test)  # postflow/upload_check.py
     app.command()(status)
     app.command()(report)

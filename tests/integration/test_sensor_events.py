@@ -13,7 +13,7 @@ from prefect.client.orchestration import get_client
 from prefect.states import Scheduled
 
 from flows.ingest import ingest_file
-from flows.sensor import EventDispatcher
+from tasks.dispatch import EventDispatcher
 from tasks.ledger import DispatchLedger
 from tasks.readiness import FileVersion
 from tests.integration.remote_helpers import wait_until
@@ -80,7 +80,7 @@ def test_a_late_run_on_a_busy_server_is_waited_for_not_announced_again(
     dispatcher, tmp_path, monkeypatch
 ):
     clock = Clock()
-    monkeypatch.setattr("flows.sensor.time.monotonic", clock)
+    monkeypatch.setattr(dispatcher, "clock", clock)
     first, later = _version(tmp_path, "SC41_A_00001_V001.mov"), _version(tmp_path, "SC41_B.mov")
     assert dispatcher.dispatch(first)
     clock.now += 0.01

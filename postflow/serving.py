@@ -1,0 +1,214 @@
+"""The long-running commands of ``postflow``: up, sandbox, share, demo (each until Ctrl-C).
+
+Registered on the main app by :func:`register` (``postflow/cli.py``), after the pipeline
+commands and before the admin ones, so ``postflow --help`` lists them in that order.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from config.settings import PostflowSettings
+from core.errors import PostflowError
+from postflow.terminal import console, err, load_settings
+
+
+def _limits_and_automations(settings: PostflowSettings) -> None:
+    """Create the global concurrency limits and apply the automations (alerts need a block)."""
+    from blocks.settings import PostflowTuning, load_block
+    from postflow.automations import apply_automations
+    from tasks.limits import ensure_limits
+
+    tuning = load_block(PostflowTuning, settings.tuning_block) or PostflowTuning()
+    limits = ensure_limits(
+        tuning.frameio_requests_per_second,
+        tuning.frameio_burst,  # type: ignore[attr-defined]
+        max_concurrent_uploads=tuning.max_concurrent_uploads,  # type: ignore[attr-defined]
+    )
+    console.print("Concurrency limits: " + ", ".join(f"{k}={v}" for k, v in limits.items()))
+    try:
+        apply_automations(settings.alerts_block, tuning)  # type: ignore[arg-type]
+        console.print("Automations applied (alerts to " + settings.alerts_block + ")")
+    except PostflowError as exc:
+        err.print(f"[yellow]Automations not applied:[/yellow] {exc}")
+
+
+def _prefect_api(port: int, settings: PostflowSettings) -> tuple[Any, str]:
+    """``(server, api_url)``: PREFECT_API_URL when it answers (server None), else a local one.
+
+    Raises:
+        typer.Exit: with code 2 when no local server can be started.
+    """
+    from prefect.settings import PREFECT_API_URL
+
+    from postflow.up import api_healthy, start_local_server
+
+    api_url = PREFECT_API_URL.value()
+    if api_url and api_healthy(api_url):
+        return None, api_url
+    console.print(f"Starting a local Prefect server on 127.0.0.1:{port} ...")
+    try:
+        return start_local_server(port, settings.state_dir / "prefect-server.log")
+    except PostflowError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+
+
+def _serve_all(
+    settings: PostflowSettings, api_url: str, only: list[str], limit: int | None
+) -> None:
+    """Register blocks and deployments, apply limits and automations, start the sensor, serve."""
+    from postflow.setup import register_block_types
+    from postflow.up import (
+        apply_deployments,
+        ensure_sensor_run,
+        load_deployments,
+        serve_deployments,
+    )
+
+    register_block_types()
+    deployments = [d for d in load_deployments() if not only or d.name in only]
+    apply_deployments(deployments)  # first: the sensor-restart automation needs its id
+    _limits_and_automations(settings)
+    if any(d.name == "watch-by-shot" for d in deployments):
+        run, created = ensure_sensor_run()
+        console.print(f"Sensor run: {run.name} ({'started' if created else 'existing'})")
+    console.print(f"Prefect UI: [bold]{api_url.removesuffix('/api')}[/bold]")
+    console.print("Serving: " + ", ".join(d.name for d in deployments))
+    serve_deployments(deployments, limit=limit)  # prefect.serve, with a clean stop
+
+
+def up(
+    port: int = typer.Option(4200, help="Port of the local Prefect server, if one is started."),
+    only: list[str] = typer.Option(
+        [], "--only", help="Serve only these deployments (repeatable); default all."
+    ),
+    limit: int | None = typer.Option(None, help="Flow runs at once in this process."),
+) -> None:
+    """Run RL PostFlow the Prefect way: server, blocks, deployments, all served here.
+
+    Uses PREFECT_API_URL when it answers, else starts a local Prefect server (SQLite,
+    loopback). Registers every deployment of prefect.yaml, then applies the automations,
+    starts one watch-by-shot run if none is live, and serves them all from this process; the
+    sensor emits postflow.file.ready events and the ingest-file trigger starts one run per file.
+    Ctrl-C or SIGTERM stops serving (Prefect pauses the schedules until the next `up`) and
+    stops a server started here.
+    """
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from postflow.up import exit_on_sigterm, stop_server
+
+    settings = load_settings()
+    server = None
+    exit_on_sigterm()  # until serve installs its own handler: never orphan the server
+    try:
+        server, api_url = _prefect_api(port, settings)
+        os.environ.update(
+            PREFECT_API_URL=api_url,
+            POSTFLOW_DISPATCH_MODE="events",
+            POSTFLOW_USE_PREFECT_LIMITS="true",
+        )
+        with temporary_settings(updates={PREFECT_API_URL: api_url}):
+            _serve_all(settings, api_url, only, limit)
+    finally:
+        stop_server(server)
+
+
+def sandbox(
+    host: str = typer.Option("127.0.0.1", help="Interface to bind (loopback by default)."),
+    port: int = typer.Option(8790, help="TCP port."),
+    data_dir: Path = typer.Option(Path(".postflow/sandbox"), help="Where the tree and bytes live."),
+    target_part_bytes: int = typer.Option(32 * 2**20, help="Part size of local uploads."),
+    no_rate_limits: bool = typer.Option(False, "--no-rate-limits", help="Never answer 429."),
+) -> None:
+    """Run a local Frame.io v4 stand-in (IMS tokens, projects, folders, uploads, version stacks).
+
+    Point the pipeline at it with the printed environment; state persists in --data-dir.
+    """
+    from postflow.sandbox import defaults
+    from postflow.sandbox.server import run_sandbox
+
+    url = f"http://{host}:{port}"
+    console.print(f"[bold]Frame.io sandbox[/bold] on {url} (data in {data_dir})")
+    console.print(
+        f"  export POSTFLOW_FRAMEIO_API_BASE_URL={url} POSTFLOW_FRAMEIO_IMS_BASE_URL={url}\n"
+        f"  export POSTFLOW_FRAMEIO_ACCOUNT_ID={defaults.SANDBOX_ACCOUNT_ID}\n"
+        f"  export POSTFLOW_FRAMEIO_PROJECT_ID={defaults.SANDBOX_PROJECT_ID}\n"
+        f"  export POSTFLOW_FRAMEIO_CLIENT_ID={defaults.SANDBOX_CLIENT_ID}"
+        " POSTFLOW_FRAMEIO_CLIENT_SECRET=<sandbox secret, see postflow/sandbox/defaults.py>",
+        highlight=False,
+    )
+    run_sandbox(
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        target_part_bytes=target_part_bytes,
+        rate_limits=not no_rate_limits,
+    )
+
+
+def share(
+    path: Path = typer.Argument(
+        ..., metavar="PATH", help="The file to share (e.g. a BY_SHOT render)."
+    ),
+    ttl: int | None = typer.Option(
+        None, "--ttl", min=1, help="Link lifetime in seconds (POSTFLOW_SHARE_TOKEN_TTL_SECONDS)."
+    ),
+    no_tunnel: bool = typer.Option(
+        False, "--no-tunnel", help="Serve on loopback only; do not start cloudflared."
+    ),
+) -> None:
+    """Serve one file over HTTP (Range requests, HEAD) at a secret, expiring URL until Ctrl-C.
+
+    Prints the URL Frame.io would pull from: through the Cloudflare tunnel (POSTFLOW_TUNNEL_*
+    settings) when cloudflared is available, else - or with --no-tunnel - the loopback URL.
+    Use it to check the remote-upload path by hand, e.g. `curl -r 0-99 URL`.
+    """
+    from postflow.share import share_file
+
+    try:
+        share_file(path, ttl_seconds=ttl, use_tunnel=not no_tunnel, console=console)
+    except (PostflowError, OSError) as exc:
+        err.print(f"[red]Cannot share {path}:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def demo(
+    keep_running: bool = typer.Option(
+        False, "--keep-running", help="Keep serving and watching after the demo files (Ctrl-C)."
+    ),
+    work_dir: Path | None = typer.Option(None, help="Where to put BY_SHOT (default: a temp dir)."),
+    in_process: bool = typer.Option(
+        False, "--in-process", help="No Prefect server: sensor and ingests in this process."
+    ),
+    port: int = typer.Option(
+        4200, help="Port of the Prefect server started here (a free one if taken; 0: any)."
+    ),
+) -> None:
+    """Run the whole pipeline locally: sandbox Frame.io + Discord receiver + Prefect + sensor.
+
+    Goes the `postflow up` way: starts (or reuses, via PREFECT_API_URL) a local Prefect
+    server, serves the deployments, the sensor emits postflow.file.ready and the trigger
+    starts one ingest-file run per file, all visible in the Prefect UI. Needs no Frame.io
+    account and no network. Prints the Frame.io tree, the Discord messages and the Prefect
+    runs; exit code 0 when every good file landed. Falls back to --in-process (and says so)
+    when no Prefect server can be started.
+    """
+    from postflow.demo import run_demo
+
+    code = run_demo(
+        console, keep_running=keep_running, work_dir=work_dir, in_process=in_process, port=port
+    )
+    raise typer.Exit(code)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the long-running commands to the ``postflow`` app."""
+    app.command()(up)
+    app.command()(sandbox)
+    app.command()(share)
+    app.command()(demo)

@@ -1,0 +1,140 @@
+"""The ``postflow test-upload`` command: send one file, watch its progress, read a diagnosis.
+
+Registered on the main app by :func:`postflow.admin.register`. The upload itself goes through
+:func:`_upload`, the one place that calls the pipeline's upload entry point.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+from rich.table import Table
+
+from config.settings import PostflowSettings
+from core.errors import PostflowError
+from postflow.terminal import console, err, load_settings
+
+if TYPE_CHECKING:
+    from tasks.naming import ShotName
+
+STRATEGIES = ("multipart", "auto", "remote")
+RESULT_ROWS = (
+    "strategy",
+    "strategy_reason",
+    "size_bytes",
+    "seconds",
+    "megabytes_per_second",
+    "parts",
+    "retried_parts",
+    "rate_limited",
+    "view_url",
+)
+
+
+def _shot_of(file: Path, scene: str, shot: str) -> ShotName:
+    """The ShotName of ``file`` placed in ``SCENES/<scene>/<shot>`` (version from ``_v003``)."""
+    from tasks.naming import DEFAULT_FOLDER_TEMPLATE, ShotName, normalise_name, split_extension
+
+    name = normalise_name(str(file))
+    version = re.search(r"_v(\d+)$", split_extension(name)[0], re.IGNORECASE)
+    folder = DEFAULT_FOLDER_TEMPLATE.format(scene=scene, shot=shot)
+    return ShotName(
+        name,
+        scene,
+        shot,
+        int(version[1]) if version else 1,
+        split_extension(name)[1],
+        tuple(folder.split("/")),
+        "test-upload",
+    )
+
+
+def _diagnosis(result: Any) -> str:
+    """One line on what the upload's figures say (429s, retried parts, a slow uplink)."""
+    notes = []
+    if result.strategy == "skipped":
+        return "already in Frame.io: nothing sent (delete it there to measure again)"
+    if result.rate_limited:
+        notes.append(f"{result.rate_limited} × 429: lower frameio_requests_per_second")
+    if result.retried_parts:
+        notes.append(f"{result.retried_parts} part(s) retried: the network drops connections")
+    if result.size_bytes >= 50e6 and result.megabytes_per_second < 5:
+        notes.append("under 5 MB/s: check the uplink, raise upload_part_concurrency")
+    return "; ".join(notes) or "healthy upload"
+
+
+def _upload(
+    project: Any,
+    file: Path,
+    shot_name: ShotName,
+    folder_id: str,
+    settings: PostflowSettings,
+    progress: Callable[[float], None],
+) -> Any:
+    """Upload ``file`` into ``folder_id`` by ``settings.upload_strategy``; the UploadResult.
+
+    The one call into the pipeline's upload entry point, :func:`tasks.upload.run_upload`.
+
+    Raises:
+        PostflowError: the upload failed (after the pipeline's own retries and fallback).
+    """
+    from tasks.clients import remote_endpoint
+    from tasks.naming import load_nomenclature
+    from tasks.upload import UploadJob, run_upload
+
+    rules = load_nomenclature(settings.nomenclature_path, settings.extensions)
+    job = UploadJob(str(file.resolve()), shot_name, folder_id, rules, settings)
+    return run_upload(project, job, remote_endpoint(settings), progress=progress)
+
+
+def _show(result: Any, file_name: str) -> None:
+    """Print the upload's figures and the diagnosis as a table."""
+    table = Table(title=f"Test upload of {file_name}", show_header=False)
+    for key in RESULT_ROWS:
+        value = getattr(result, key)
+        table.add_row(key, str(round(value, 2) if isinstance(value, float) else value))
+    table.add_row("diagnosis", _diagnosis(result))
+    console.print(table)
+
+
+def upload_test(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="A file to send."),
+    scene: str = typer.Argument(..., help="Scene folder, e.g. SC01."),
+    shot: str = typer.Argument(..., help="Shot folder, e.g. UNDLM_00412."),
+    strategy: str = typer.Option(
+        "multipart",
+        help="multipart, auto or remote. auto/remote start "
+        "a Range server and a cloudflared tunnel for this upload; "
+        "without cloudflared on PATH they fall back to multipart.",
+    ),
+) -> None:
+    """Upload one file into SCENES/SCENE/SHOT with a progress bar and a short diagnosis."""
+    if strategy not in STRATEGIES:
+        err.print(f"[red]--strategy must be multipart, auto or remote, not {strategy!r}[/red]")
+        raise typer.Exit(2)
+    from tasks.clients import open_project
+    from tasks.runtime import current_runtime
+    from tasks.structure import resolve_folder_path
+
+    settings = load_settings().model_copy(update={"upload_strategy": strategy})
+    shot_name = _shot_of(file, scene, shot)
+    columns = (*Progress.get_default_columns()[:1], BarColumn(), DownloadColumn())
+    try:
+        project = open_project(settings)
+        folder_id = resolve_folder_path(project, shot_name.folder_path)
+        with Progress(*columns, TransferSpeedColumn(), console=console) as progress:
+            bar = progress.add_task(shot_name.file, total=file.stat().st_size)
+            advance = partial(progress.advance, bar)
+            result = _upload(project, file, shot_name, folder_id, settings, advance)
+    except PostflowError as exc:
+        err.print(f"[red]Upload failed:[/red] {type(exc).__name__}: {exc}")
+        raise typer.Exit(1) from exc
+    finally:
+        current_runtime().close()
+    _show(result, shot_name.file)
