@@ -22,10 +22,13 @@ demo: $(STAMP)  ## run the whole pipeline locally (sandbox Frame.io + Discord re
 test: $(STAMP) lint  ## lint, then the whole test suite (unit + integration on loopback)
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/pytest
 
-lint: $(STAMP)
+lint: $(STAMP)  ## the one check, as CI runs it: lint, format, import layers, types
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
-format: $(STAMP)
+format: $(STAMP)  ## fix what ruff can fix and format the tree
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 

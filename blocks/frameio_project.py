@@ -5,11 +5,13 @@ Each method is one SDK call with its errors mapped (:func:`blocks.frameio.framei
 429 answers honoured: a 429 never has side effects, so the call is repeated after the
 server's ``Retry-After`` (capped), whatever its method. Other transient failures are raised
 for the Prefect task to retry with backoff, because a retried *create* must first look for
-what the failed attempt may have created (the SDK would blindly POST again, so create calls
-pass ``request_options={"max_retries": 0}``; notes/frameio-v4.md §9).
+what the failed attempt may have created (the SDK would blindly POST again: its
+``core/http_client.py`` retries 408, 409, 429 and 5xx whatever the method, so create calls
+pass ``request_options={"max_retries": 0}``; https://github.com/Frameio/python-sdk).
 
-Listing pages by hand with ``page_size=100`` on every request: the SDK pager drops
-``page_size`` after page 1 (notes/frameio-v4.md §2).
+Listing pages by hand with ``page_size=100`` on every request: ``links.next`` carries only the
+cursor ("Pagination" in https://developer.adobe.com/frameio/guides), and the SDK pager requests
+it bare, so pages after the first lose ``page_size``.
 """
 
 from __future__ import annotations

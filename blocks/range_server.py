@@ -1,6 +1,7 @@
 """Serve registered local files over HTTP with Range support, for Frame.io to pull them.
 
-Frame.io's remote upload fetches a URL (notes/frameio-v4.md §3b). :class:`RangeServer` is that
+Frame.io's remote upload fetches a URL ("Remote Upload" in
+https://next.developer.frame.io/platform/docs/guides/how-to-upload). :class:`RangeServer` is that
 URL's origin: Starlette's ``FileResponse`` (Range, HEAD, If-Range, 206/416, ETag and
 Last-Modified are all Starlette's) under uvicorn on loopback, reached from outside through the
 tunnel (:mod:`blocks.tunnel`).
@@ -122,8 +123,8 @@ class RangeFileResponse(FileResponse):
         self._on_bytes = on_bytes
         self._on_status = on_status
 
-    @property  # type: ignore[override]  # a class attribute in FileResponse
-    def chunk_size(self) -> int:
+    @property
+    def chunk_size(self) -> int:  # type: ignore[override]  # a class attribute in FileResponse
         """Read size Starlette uses for the next ``read`` (see the class docstring)."""
         return self._chunk_bytes if self._body_started else self._first_chunk_bytes
 
@@ -292,7 +293,8 @@ class RangeServer:
     # --- serving ---------------------------------------------------------------------------------
     def _lookup(self, token: str, filename: str) -> _Entry | Response:
         try:
-            self._serializer.loads(token, max_age=self.ttl_seconds)
+            # itsdangerous ages are whole seconds, so `age > 1.5` is `age > 1`
+            self._serializer.loads(token, max_age=int(self.ttl_seconds))
         except SignatureExpired:
             return self._refuse(403, "link expired")
         except BadSignature:

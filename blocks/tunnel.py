@@ -374,6 +374,9 @@ def _load_token(block_name: str) -> str:
     from prefect.blocks.system import Secret
 
     try:
-        return str(Secret.load(block_name).get())
+        secret = Secret.load(block_name)  # a coroutine only in async code, which this is not
+        if not isinstance(secret, Secret):
+            raise TypeError(f"Secret.load returned {type(secret).__name__}")
+        return str(secret.get())
     except Exception as exc:  # noqa: BLE001 - any load failure means "no token"
         raise TunnelError(f"cannot read Secret block {block_name!r}: {exc}") from exc

@@ -117,6 +117,10 @@ class UvicornThread:
         self._port = self._socket.getsockname()[1]
         config = uvicorn.Config(
             self._app,
+            # uvicorn's default log_config is a non-incremental dictConfig: it would flush and
+            # close every handler of the process (Prefect's API log handler among them, under
+            # the logging lock, which can deadlock a flow run). Its loggers propagate instead.
+            log_config=None,
             log_level=self._log_level,
             access_log=False,
             lifespan="off",

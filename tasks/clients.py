@@ -32,9 +32,12 @@ def load_credentials(settings: PostflowSettings) -> FrameioCredentials:
         ConfigurationError: neither is available; says how to fix it.
     """
     try:
-        return FrameioCredentials.load(settings.frameio_credentials_block)
+        saved = FrameioCredentials.load(settings.frameio_credentials_block)
     except ValueError:
         pass
+    else:
+        if isinstance(saved, FrameioCredentials):  # a coroutine only in async code
+            return saved
     if settings.frameio_client_id and settings.frameio_client_secret.get_secret_value():
         return FrameioCredentials(
             client_id=settings.frameio_client_id,

@@ -17,6 +17,16 @@ from prefect.client.schemas.filters import (
 PAGE = 200  # the Prefect API's maximum `limit` for /flow_runs/filter
 
 
+# Prefect types these bounds as its own DateTime; validating a plain datetime converts it (what
+# passing it to the constructor does at run time, typed).
+def _started_after(since: datetime) -> FlowRunFilterStartTime:
+    return FlowRunFilterStartTime.model_validate({"after_": since})
+
+
+def _expected_after(since: datetime) -> FlowRunFilterExpectedStartTime:
+    return FlowRunFilterExpectedStartTime.model_validate({"after_": since})
+
+
 def flow_runs_since(flow_name: str, since: datetime, max_runs: int = 50_000) -> list[Any]:
     """Every run of flow ``flow_name`` started after ``since``, paging through the API.
 
@@ -28,7 +38,7 @@ def flow_runs_since(flow_name: str, since: datetime, max_runs: int = 50_000) -> 
         while len(runs) < max_runs:
             page = client.read_flow_runs(
                 flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])),
-                flow_run_filter=FlowRunFilter(start_time=FlowRunFilterStartTime(after_=since)),
+                flow_run_filter=FlowRunFilter(start_time=_started_after(since)),
                 limit=PAGE,
                 offset=len(runs),
             )
@@ -55,9 +65,7 @@ def run_paths_since(since: datetime, flow_name: str = "ingest-file") -> set[str]
         while True:
             page = client.read_flow_runs(
                 flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])),
-                flow_run_filter=FlowRunFilter(
-                    expected_start_time=FlowRunFilterExpectedStartTime(after_=since)
-                ),
+                flow_run_filter=FlowRunFilter(expected_start_time=_expected_after(since)),
                 limit=PAGE,
                 offset=offset,
             )

@@ -5,13 +5,15 @@ process that talks to the same Prefect server:
 
 * ``frameio-api`` - every Frame.io API call takes a slot; ``slot_decay_per_second`` refills
   10 per second with a burst of 20 (the previous generation's figures; Frame.io's own limits
-  are per operation, notes/frameio-v4.md §5);
-* ``frameio-folder-create`` - folder creation, at most 3 per second (Frame.io's documented limit);
+  are per operation: "Rate Limits" in https://developer.adobe.com/frameio/guides);
+* ``frameio-folder-create`` - folder creation, at most 3 per second (the limit in the docstring
+  of ``folders.create`` in the official SDK, https://github.com/Frameio/python-sdk);
 * ``postflow-uploads`` - at most N uploads at once across all workers (a plain slot, released
   when the upload ends).
 
-Prefect docs: "Global concurrency limits" - ``rate_limit`` needs a limit with slot decay;
-``concurrency`` holds slots for the duration of a block.
+Prefect docs, https://docs.prefect.io/v3/how-to-guides/workflows/global-concurrency-limits:
+``rate_limit`` needs a limit with slot decay; ``concurrency`` holds slots for the duration of a
+block.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 * ``lock_manager="file"`` (default): :class:`FileLockManager`, ``flock`` files in
   ``<state_dir>/locks``. One machine, any number of processes: ``postflow up`` runs every
   ingest in its own process, so an in-process lock would let two ingests of a new shot each
-  create its folder. Prefect's own ``FileSystemLockManager`` fails under threads on 3.8.8
-  (``EOF while parsing`` reading a half-written lock file; notes/prefect-3.md §1).
+  create its folder. Prefect's own ``FileSystemLockManager`` fails under threads on 3.8.8:
+  ``_get_lock_info`` can read a lock file another thread has created but not yet written
+  (``EOF while parsing``; https://github.com/PrefectHQ/prefect/blob/3.8.8/src/prefect/locking/filesystem.py).
 * ``lock_manager="memory"``: Prefect's ``MemoryLockManager``, one process only.
 * ``lock_manager="redis"``: prefect-redis's ``RedisLockManager`` at ``redis_url``, several
   machines.

@@ -294,5 +294,7 @@ def _build_rule(raw: dict[str, object], path: Path) -> NamingRule:
         template.format(scene="s", shot="s", version=1)
     except (KeyError, IndexError, ValueError) as exc:
         raise ConfigurationError(f"{path}: rule {name!r}: bad folder template: {exc}") from exc
-    examples = tuple(str(e) for e in raw.get("examples", []) or [])  # type: ignore[union-attr]
-    return NamingRule(name, pattern, template, examples)
+    examples = raw.get("examples") or []
+    if not isinstance(examples, list):
+        raise ConfigurationError(f"{path}: rule {name!r}: examples must be a list of names")
+    return NamingRule(name, pattern, template, tuple(str(e) for e in examples))

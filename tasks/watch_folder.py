@@ -21,6 +21,7 @@ from pathlib import Path
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
 from core.errors import ConfigurationError
@@ -127,7 +128,7 @@ class WatchFolder:
         self.tracker = ReadinessTracker(settle_seconds, tail_check_bytes, clock)
         self._pending: set[str] = set()
         self._lock = threading.Lock()
-        self._observer: PollingObserver | None = None
+        self._observer: BaseObserver | None = None
 
     @property
     def pending_count(self) -> int:
@@ -152,6 +153,7 @@ class WatchFolder:
                 f"watch folder {self.root} does not exist or is not a folder "
                 "(set POSTFLOW_WATCH_PATH or pass --watch-path)"
             )
+        observer: BaseObserver
         if self.use_polling:
             observer = PollingObserver(timeout=self.poll_interval_seconds)
         else:
