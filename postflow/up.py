@@ -25,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from prefect.flows import load_flow_from_entrypoint
 from prefect.schedules import Cron
 
 from core.errors import ConfigurationError
+from core.processes import die_with_parent
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PREFECT_YAML = PROJECT_ROOT / "prefect.yaml"
@@ -72,8 +74,9 @@ def start_local_server(
     """Start ``prefect server start`` on 127.0.0.1:``port``; returns the process and API URL.
 
     The server gets its own session (a terminal's Ctrl-C reaches only us, so serve can still
-    pause its deployments on the way out) and is stopped if anything, a signal included,
-    interrupts the wait for it to become healthy.
+    pause its deployments on the way out), is stopped if anything, a signal included,
+    interrupts the wait for it to become healthy, and gets SIGTERM from the kernel when this
+    process dies, ``kill -9`` included (:func:`core.processes.die_with_parent`).
 
     Raises:
         ConfigurationError: the server did not become healthy in time (see the log file).
@@ -95,7 +98,12 @@ def start_local_server(
     ]
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent(),  # kill -9 of this command stops the server too
         )
     try:
         deadline = time.monotonic() + timeout_seconds
@@ -126,6 +134,45 @@ def stop_server(process: subprocess.Popen | None, timeout_seconds: float = 30.0)
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+@contextlib.contextmanager
+def prefect_api(log_path: Path, say: Callable[[str], None]) -> Iterator[str]:
+    """The Prefect API a command talks to, for the command's life.
+
+    ``PREFECT_API_URL`` when it is set; else a temporary local server (SQLite in
+    ``PREFECT_HOME``), announced in one line through ``say``, used through
+    ``temporary_settings`` and stopped when the block ends: on Ctrl-C, on SIGTERM (with
+    :func:`exit_on_sigterm`) and, through the kernel, on ``kill -9`` of this process. This
+    replaces Prefect's own ephemeral server, which nothing stops after a ``kill -9``.
+
+    Args:
+        log_path: where the temporary server's output goes.
+        say: prints the one-line notice (the CLI's console).
+
+    Yields:
+        The API URL.
+
+    Raises:
+        ConfigurationError: the temporary server did not become healthy.
+    """
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    configured = PREFECT_API_URL.value()
+    if configured:
+        yield configured
+        return
+    port = free_port()
+    say(
+        f"PREFECT_API_URL is unset: starting a temporary Prefect server on 127.0.0.1:{port} "
+        f"for this command (log: {log_path})"
+    )
+    server, api_url = start_local_server(port, log_path)
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: api_url}):
+            yield api_url
+    finally:
+        stop_server(server)
 
 
 def exit_on_sigterm() -> None:

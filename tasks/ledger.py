@@ -59,7 +59,9 @@ class DispatchLedger:
         self._dispatched.clear()
 
     def _append(self, record: dict[str, object]) -> None:
-        line = json.dumps(record, ensure_ascii=False) + "\n"
+        # ASCII escapes: a key from a file name that is not UTF-8 (lone surrogates from
+        # os.fsdecode) is written as \udcXX and read back as the same key.
+        line = json.dumps(record, ensure_ascii=True) + "\n"
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(line)
             handle.flush()

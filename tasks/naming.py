@@ -41,12 +41,24 @@ class NamingRule:
             against the file stem.
         folder_template: e.g. ``"SCENES/{scene}/{shot}"``; ``/`` separates folder levels.
         examples: names that must parse with this rule.
+        case: how scene and shot codes are written in folder names: ``"upper"`` (default),
+            ``"lower"`` or ``"keep"``; so ``sc01_undlm_00412_v002.mov`` and
+            ``SC01_UNDLM_00412_V003.mov`` land in the same shot folder.
     """
 
     name: str
     pattern: re.Pattern[str]
     folder_template: str = DEFAULT_FOLDER_TEMPLATE
     examples: tuple[str, ...] = ()
+    case: str = "upper"
+
+    def write_code(self, code: str) -> str:
+        """A scene or shot code as this rule writes it (see ``case``)."""
+        return _CASES[self.case](code)
+
+
+# How a rule writes scene and shot codes (the rules file's ``case`` key).
+_CASES = {"upper": str.upper, "lower": str.lower, "keep": str}
 
 
 @dataclass(frozen=True)
@@ -138,7 +150,8 @@ class Nomenclature:
             match = rule.pattern.fullmatch(stem)
             if match is None:
                 continue
-            scene, shot = match["scene"].strip(), match["shot"].strip()
+            scene = rule.write_code(match["scene"].strip())
+            shot = rule.write_code(match["shot"].strip())
             if not scene or not shot:
                 continue
             try:
@@ -281,7 +294,13 @@ def _build_rule(raw: dict[str, object], path: Path) -> NamingRule:
     name = str(raw.get("name") or "")
     if not name or "pattern" not in raw:
         raise ConfigurationError(f"{path}: every rule needs a name and a pattern: {raw!r}")
-    flags = re.IGNORECASE if raw.get("ignore_case") else 0
+    # ASCII: \d is 0-9 only (else "V\u0662" would parse as version 2).
+    flags = re.ASCII | (re.IGNORECASE if raw.get("ignore_case") else 0)
+    case = str(raw.get("case", "upper"))
+    if case not in _CASES:
+        raise ConfigurationError(
+            f"{path}: rule {name!r}: case must be one of {', '.join(_CASES)}, not {case!r}"
+        )
     try:
         pattern = re.compile(str(raw["pattern"]), flags)
     except re.error as exc:
@@ -297,4 +316,4 @@ def _build_rule(raw: dict[str, object], path: Path) -> NamingRule:
     examples = raw.get("examples") or []
     if not isinstance(examples, list):
         raise ConfigurationError(f"{path}: rule {name!r}: examples must be a list of names")
-    return NamingRule(name, pattern, template, tuple(str(e) for e in examples))
+    return NamingRule(name, pattern, template, tuple(str(e) for e in examples), case)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -62,6 +63,57 @@ def parse_since(text: str | None, now: float | None = None) -> float | None:
         ) from exc
 
 
+def shown_name(path: str) -> str:
+    """``path``'s last component, printable anywhere: bytes that are not UTF-8 appear as
+    ``\\xNN`` escapes (``b"\\xc9T\\xc9.mov"`` -> ``"\\xc9T\\xc9.mov"``)."""
+    name = os.path.basename(path)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return repr(os.fsencode(name))[2:-1]
+    return name
+
+
+def refusal_reason(path: str, root: Path, allow_inner_symlinks: bool = False) -> str | None:
+    """Why ``path`` must never be ingested, or None when it may be.
+
+    Refused: a name that is not valid UTF-8 (Frame.io names are UTF-8; an old Samba or
+    Windows client may write Latin-1 bytes), a symlink (unless ``allow_inner_symlinks`` and
+    its target is a regular file inside ``root``), and anything that is not a regular file
+    (FIFO, socket, device: reading one could block or never end).
+
+    Args:
+        path: a path in the watch folder.
+        root: the watch folder.
+        allow_inner_symlinks: accept symlinks that stay inside ``root``.
+
+    Returns:
+        A sentence naming the file with escapes and what to do, or None. A file that is gone
+        returns None (the caller's ``stat`` notices).
+    """
+    shown = shown_name(path)
+    if shown != os.path.basename(path):
+        return f"the name {shown} is not valid UTF-8; rename it (e.g. on the machine that wrote it)"
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    if stat.S_ISLNK(info.st_mode):
+        target = os.path.realpath(path)
+        inside = os.path.commonpath([target, os.path.realpath(root)]) == os.path.realpath(root)
+        if allow_inner_symlinks and inside and os.path.isfile(target):
+            return None
+        where = "inside" if inside else "outside"
+        return f"{shown} is a symlink to a file {where} the watch folder; symlinks are not followed"
+    if not stat.S_ISREG(info.st_mode):
+        return f"{shown} is not a regular file (a FIFO, socket or device); not read"
+    return None
+
+
+def _log_rejected(path: str, reason: str) -> None:
+    log.warning("Not ingesting a file: %s", reason)
+
+
 class _CandidateHandler(FileSystemEventHandler):
     def __init__(self, add: Callable[[str], None], drop: Callable[[str], None]) -> None:
         self._add, self._drop = add, drop
@@ -97,6 +149,12 @@ class WatchFolder:
         since_epoch: on the startup scan, ignore files modified before this time.
         ignore_patterns: fnmatch patterns of junk names.
         clock: monotonic clock (injected in tests).
+        on_rejected: called once per path with ``(path, reason)`` for a file that is never
+            ingested: a name that is not UTF-8, a symlink, a FIFO, socket or device. The
+            reason shows the name with escapes, so it prints anywhere. Default: a warning on
+            the ``postflow.sensor`` logger.
+        allow_inner_symlinks: ingest a symlink whose target is a regular file inside the
+            watch folder (other symlinks are still refused: never a file from outside).
 
     Raises:
         ConfigurationError: the folder does not exist or is not a directory (from :meth:`start`).
@@ -116,6 +174,8 @@ class WatchFolder:
         since_epoch: float | None = None,
         ignore_patterns: tuple[str, ...] = (),
         clock: Callable[[], float] = time.monotonic,
+        on_rejected: Callable[[str, str], None] | None = None,
+        allow_inner_symlinks: bool = False,
     ) -> None:
         self.root = Path(root)
         self.on_ready = on_ready
@@ -127,6 +187,9 @@ class WatchFolder:
         self.ignore_patterns = ignore_patterns
         self.tracker = ReadinessTracker(settle_seconds, tail_check_bytes, clock)
         self._pending: set[str] = set()
+        self._rejected: set[str] = set()  # reported once each, until deleted
+        self.on_rejected = on_rejected or _log_rejected
+        self.allow_inner_symlinks = allow_inner_symlinks
         self._lock = threading.Lock()
         self._observer: BaseObserver | None = None
 
@@ -137,14 +200,32 @@ class WatchFolder:
             return len(self._pending)
 
     def _add(self, path: str) -> None:
-        if ignore_reason(normalise_name(path), None, self.ignore_patterns) is None:
-            with self._lock:
-                self._pending.add(path)
+        if ignore_reason(normalise_name(path), None, self.ignore_patterns) is not None:
+            return
+        if self._refused(path):
+            return
+        with self._lock:
+            self._pending.add(path)
 
     def _drop(self, path: str) -> None:
         with self._lock:
             self._pending.discard(path)
+            self._rejected.discard(path)
         self.tracker.forget(path)
+
+    def _refused(self, path: str) -> bool:
+        """True (and reported once) when ``path`` must never be ingested."""
+        reason = refusal_reason(path, self.root, self.allow_inner_symlinks)
+        if reason is None:
+            return False
+        with self._lock:
+            self._pending.discard(path)
+            first = path not in self._rejected
+            self._rejected.add(path)
+        self.tracker.forget(path)
+        if first:
+            self.on_rejected(path, reason)
+        return True
 
     def start(self) -> None:
         """Start the observer and queue the startup scan's files."""
@@ -190,9 +271,11 @@ class WatchFolder:
             candidates = sorted(self._pending)
         ready: list[FileVersion] = []
         for path in candidates:
+            if self._refused(path):  # replaced by a symlink or a FIFO since it was seen
+                continue
             try:
-                stat = os.stat(path)
-                if self.skip(FileVersion(path, stat.st_size, stat.st_mtime_ns)):
+                info = os.stat(path)
+                if self.skip(FileVersion(path, info.st_size, info.st_mtime_ns)):
                     self._drop(path)
                     continue
                 verdict, version = self.tracker.check(path)
