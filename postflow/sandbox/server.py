@@ -181,6 +181,19 @@ class SandboxServer:
         """
         return self.state.faults.add_drop(count, path, method)
 
+    def inject_lost_response(
+        self, count: int = 1, path: str = ".*", method: str | None = None
+    ) -> FaultRule:
+        """Apply the next `count` matching requests, then drop the connection before answering.
+
+        The server-side change happens (folder created, part stored, file moved); the client sees
+        a network error (httpx.RemoteProtocolError), as when a connection dies after the work.
+
+        Raises:
+            ValueError: count < 1 or an invalid regex.
+        """
+        return self.state.faults.add_lost_response(count, path, method)
+
     def set_latency(self, seconds: float) -> None:
         """Delay every non-admin request by `seconds` (0 disables)."""
         self.state.faults.set_latency(seconds)
