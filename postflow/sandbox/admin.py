@@ -10,6 +10,7 @@
 | POST   | /_sandbox/faults/status           | {"status", "count"=1, "path"=".*", "method"=null,   |
 |        |                                   |  "retry_after_seconds"=null} -> 201 rule            |
 | POST   | /_sandbox/faults/drop             | {"count"=1, "path"=".*", "method"=null} -> 201 rule |
+| POST   | /_sandbox/faults/lost_response    | same body as drop: applied, then the answer is lost |
 | POST   | /_sandbox/faults/latency          | {"seconds"} -> 200                                  |
 | POST   | /_sandbox/faults/clear, DELETE /_sandbox/faults | removes every fault and latency      |
 | GET    | /_sandbox/files/{file_id}/content | the stored bytes (Range supported); 409 if partial  |
@@ -184,6 +185,17 @@ async def add_drop_fault(request: Request) -> Response:
     return _rule_response(rule)
 
 
+async def add_lost_response_fault(request: Request) -> Response:
+    spec = await _body(request, DropFault)
+    if isinstance(spec, Response):
+        return spec
+    try:
+        rule = _state(request).faults.add_lost_response(**spec.model_dump())
+    except ValueError as exc:
+        return frameio_error(422, str(exc))
+    return _rule_response(rule)
+
+
 async def set_latency(request: Request) -> Response:
     spec = await _body(request, Latency)
     if isinstance(spec, Response):
@@ -235,6 +247,12 @@ routes: list[Route] = [
     Route("/_sandbox/faults/clear", clear_faults, methods=["POST"], name="admin.faults_clear"),
     Route("/_sandbox/faults/status", add_status_fault, methods=["POST"], name="admin.fault_status"),
     Route("/_sandbox/faults/drop", add_drop_fault, methods=["POST"], name="admin.fault_drop"),
+    Route(
+        "/_sandbox/faults/lost_response",
+        add_lost_response_fault,
+        methods=["POST"],
+        name="admin.fault_lost_response",
+    ),
     Route("/_sandbox/faults/latency", set_latency, methods=["POST"], name="admin.latency"),
     Route(
         "/_sandbox/files/{file_id}/content",

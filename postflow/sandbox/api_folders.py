@@ -2,6 +2,8 @@
 
 Listings return items in creation order unless `sort` is given, paginated with an opaque cursor
 (see `query.py`). Version-stack children are listed oldest first; the last is the head version.
+`PATCH .../version_stacks/{id}/versions` (reorder) is in Frame.io's v4 API reference but not in
+the `frameio` 4.0.0 SDK; `SandboxConfig.stack_reorder=False` makes it answer 404 (see FIDELITY.md).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 
 from frameio.folders import FolderCreateParamsData
 from frameio.types import (
+    AssetWithIncludes_File,
     FileAssetsWithIncludesResponse,
     FolderAssetsWithIncludesResponse,
     FolderResponse,
@@ -21,6 +24,7 @@ from frameio.types import (
     VersionStackWithIncludesResponse,
 )
 from frameio.version_stacks import VersionStackCreateParamsData
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -35,11 +39,20 @@ from postflow.sandbox.query import (
     type_param,
 )
 from postflow.sandbox.render import Renderer, respond
+from postflow.sandbox.stacks import ReorderParams
 from postflow.sandbox.state import SandboxState
 from postflow.sandbox.store import Asset
 from postflow.sandbox.v4 import parse_data, v4_route
 
 __all__ = ["routes"]
+
+
+class VersionStackChildren(BaseModel):
+    """Reorder answer: `data` = the stack's files (`VersionStackChildrenResponse` in the
+    experimental SDK, whose `Asset` items are the 4.0.0 SDK's file shape)."""
+
+    data: list[AssetWithIncludes_File]
+
 
 _FOLDER = "/v4/accounts/{account_id}/folders/{folder_id}"
 _STACK = "/v4/accounts/{account_id}/version_stacks/{version_stack_id}"
@@ -140,6 +153,18 @@ async def index_version_stack(request: Request, state: SandboxState) -> Response
     return respond(VersionStackAssetsWithIncludesResponse, body)
 
 
+async def reorder_version_stack(request: Request, state: SandboxState) -> Response:
+    """PATCH .../version_stacks/{id}/versions `{"data": {"target_file_id", "move_to" |
+    "move_above_file_id" | "move_below_file_id"}}` -> 200 the files, oldest first; 422 when the
+    reorder cannot be applied."""
+    if not state.config.stack_reorder:
+        raise ApiProblem(404, f"Not Found: {request.method} {request.url.path}")
+    data = await parse_data(request, ReorderParams)
+    versions = state.assets.reorder_versions(request.path_params["version_stack_id"], data)
+    renderer = Renderer(state, str(request.base_url))
+    return respond(VersionStackChildren, {"data": [renderer.file(v) for v in versions]})
+
+
 routes: list[Route] = [
     v4_route(_FOLDER, "folders.show", show_folder),
     v4_route(f"{_FOLDER}/children", "folders.index", index_children),
@@ -152,4 +177,5 @@ routes: list[Route] = [
     ),
     v4_route(_STACK, "version_stacks.show", show_version_stack),
     v4_route(f"{_STACK}/children", "version_stacks.index", index_version_stack),
+    v4_route(f"{_STACK}/versions", "version_stacks.reorder", reorder_version_stack, method="PATCH"),
 ]

@@ -71,6 +71,7 @@ RATE_LIMITS: dict[str, tuple[int, float]] = {
     "files.delete": (100, 60.0),
     "version_stacks.list": (5, 1.0),
     "version_stacks.create": (10, 60.0),
+    "version_stacks.reorder": (10, 60.0),
     "version_stacks.show": (100, 60.0),
     "version_stacks.index": (100, 60.0),
 }

@@ -8,7 +8,11 @@ matching request uses up one of the rule's `count`.
 - status: answer `status` in the dialect of the path (Frame.io JSON, IMS JSON or S3 XML), with
   `Retry-After: <seconds>` when `retry_after_seconds` is set (429 defaults to 1 s).
 - drop: read the request, send response headers and a few body bytes, then close the connection.
-  Clients see a network error (httpx.RemoteProtocolError), never an HTTP status.
+  Clients see a network error (httpx.RemoteProtocolError), never an HTTP status. Nothing is applied.
+- lost_response: hand the request to the app, which applies it (the folder is created, the part
+  stored, the file moved), throw its answer away, then close the connection as for `drop`. The
+  client sees the same network error, but the server-side change happened: a blind retry of a
+  create makes a duplicate.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from postflow.sandbox.responses import STATUS_TITLES, frameio_error, ims_error, s3_error
 from postflow.sandbox.stats import DROPPED_SCOPE_KEY, Stats
@@ -56,7 +60,7 @@ class FaultRule:
     """One pending fault.
 
     Attributes:
-        kind: "status" or "drop".
+        kind: "status", "drop" or "lost_response".
         remaining: Requests this rule still applies to.
         path: Regular expression searched in the request path (e.g. r"/folders/[^/]+/folders$").
         method: HTTP method to match ("POST"), or None for any.
@@ -116,6 +120,16 @@ class FaultPlan:
             ValueError: count < 1 or a bad regex.
         """
         return self._add(FaultRule("drop", count, path, _method(method)))
+
+    def add_lost_response(
+        self, count: int = 1, path: str = ".*", method: str | None = None
+    ) -> FaultRule:
+        """Apply the next `count` matching requests, then drop the connection instead of answering.
+
+        Raises:
+            ValueError: count < 1 or a bad regex.
+        """
+        return self._add(FaultRule("lost_response", count, path, _method(method)))
 
     @property
     def latency_seconds(self) -> float:
@@ -201,10 +215,13 @@ class FaultMiddleware:
         if rule is None:
             await self.app(scope, receive, send)
             return
-        await _drain(receive)
-        if rule.kind == "drop":
-            self.stats.record_injected("drop")
-            logger.info("injected drop: %s %s", scope["method"], path)
+        if rule.kind == "lost_response":
+            await self.app(scope, receive, _discard)
+        else:
+            await _drain(receive)
+        if rule.kind in ("drop", "lost_response"):
+            self.stats.record_injected(rule.kind)
+            logger.info("injected %s: %s %s", rule.kind, scope["method"], path)
             scope[DROPPED_SCOPE_KEY] = True
             _dropping.set(True)
             await _send_truncated(send)
@@ -227,6 +244,10 @@ def _fault_response(path: str, status: int, headers: dict[str, str]) -> Response
             status, "server_error" if status >= 500 else "injected_fault", detail, headers=headers
         )
     return frameio_error(status, detail, headers=headers)
+
+
+async def _discard(message: Message) -> None:
+    """An ASGI `send` that throws the app's answer away (the lost response)."""
 
 
 async def _drain(receive: Receive) -> None:

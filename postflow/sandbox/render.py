@@ -166,7 +166,7 @@ class Renderer:
         return body
 
     def version_stack(self, asset: Asset) -> dict[str, Any]:
-        """A version stack with its `head_version` (the newest file)."""
+        """A version stack with its `head_version` (its top file, see `stacks.py`)."""
         versions = self.state.assets.versions(asset.id)
         head = self.file(versions[-1]) if versions else None
         return {**self._common(asset), "head_version": head}

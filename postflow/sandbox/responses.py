@@ -1,7 +1,11 @@
 """Error bodies in the three dialects the sandbox speaks.
 
-- Frame.io v4: `{"errors": [{"detail", "title", "source"?}]}` with JSON content type; the SDK maps
-  400/401/403/404/409/422/429 to its typed errors and parses this body into `.body`.
+- Frame.io v4: `{"errors": [{"detail", "title", "source": {"pointer", ...}}]}` with JSON content
+  type; the SDK maps 400/401/403/404/409/422/429 to its typed errors and parses this body into
+  `.body`. Every item carries `title` and `source.pointer`, the fields the SDK's generic
+  `frameio.types.JsonErrorResponse` requires (its per-status models make them optional). Errors
+  not caused by a body field point at the whole request document: `""` (RFC 6901); query
+  parameter errors keep `source.parameter` beside it.
 - Adobe IMS: `{"error": code, "error_description": text}`; the SDK's auth module reads `error`
   (only when the content type is application/json) and raises `AuthenticationError(code, text)`.
 - S3 (part PUTs): `<Error><Code/><Message/><RequestId/></Error>` as application/xml.
@@ -61,15 +65,15 @@ def frameio_error(
         status: HTTP status, e.g. 404.
         detail: Human-readable explanation.
         title: Short title; defaults to the status phrase ("Not Found").
-        source: e.g. {"pointer": "/data/name"} for body fields or {"parameter": "page_size"}.
+        source: e.g. {"pointer": "/data/name"} for body fields or {"parameter": "page_size"};
+            `pointer` defaults to "" (the whole request).
         headers: Extra headers (rate-limit headers, Retry-After).
     """
     error: dict[str, object] = {
         "detail": detail,
         "title": title or STATUS_TITLES.get(status, "Error"),
+        "source": {"pointer": "", **(source or {})},
     }
-    if source:
-        error["source"] = source
     return JSONResponse({"errors": [error]}, status_code=status, headers=headers)
 
 

@@ -44,6 +44,7 @@ class SandboxServer:
         rate_limits: Enforce the documented per-operation limits (429 + Retry-After).
         token_ttl_seconds: `expires_in` of issued access tokens.
         transcode_delay_seconds: How long completed files report "uploaded" before "transcoded".
+        stack_reorder: Serve the version-stack reorder call (False: 404, as without it).
 
     Raises:
         OSError: From `start()` when the port cannot be bound.
@@ -66,6 +67,7 @@ class SandboxServer:
         rate_limits: bool = True,
         token_ttl_seconds: int = defaults.DEFAULT_TOKEN_TTL_SECONDS,
         transcode_delay_seconds: float = defaults.DEFAULT_TRANSCODE_DELAY_SECONDS,
+        stack_reorder: bool = True,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.config = SandboxConfig(
@@ -74,6 +76,7 @@ class SandboxServer:
             rate_limits=rate_limits,
             token_ttl_seconds=token_ttl_seconds,
             transcode_delay_seconds=transcode_delay_seconds,
+            stack_reorder=stack_reorder,
         )
         self._host = host
         self._port = port
@@ -180,6 +183,19 @@ class SandboxServer:
             ValueError: count < 1 or an invalid regex.
         """
         return self.state.faults.add_drop(count, path, method)
+
+    def inject_lost_response(
+        self, count: int = 1, path: str = ".*", method: str | None = None
+    ) -> FaultRule:
+        """Apply the next `count` matching requests, then drop the connection before answering.
+
+        The server-side change happens (folder created, part stored, file moved); the client sees
+        a network error (httpx.RemoteProtocolError), as when a connection dies after the work.
+
+        Raises:
+            ValueError: count < 1 or an invalid regex.
+        """
+        return self.state.faults.add_lost_response(count, path, method)
 
     def set_latency(self, seconds: float) -> None:
         """Delay every non-admin request by `seconds` (0 disables)."""

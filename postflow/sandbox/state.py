@@ -42,6 +42,8 @@ class SandboxConfig:
         rate_limits: Enforce the documented per-operation limits (429 + Retry-After).
         token_ttl_seconds: `expires_in` of issued access tokens.
         transcode_delay_seconds: How long a completed file reports "uploaded" before "transcoded".
+        stack_reorder: Serve the version-stack reorder call (in the v4 API reference, not in the
+            `frameio` 4.0.0 SDK); False answers it 404, to test a client's fallback.
         client_id: The one registered IMS client ID.
         client_secret: Its secret.
     """
@@ -51,6 +53,7 @@ class SandboxConfig:
     rate_limits: bool = True
     token_ttl_seconds: int = DEFAULT_TOKEN_TTL_SECONDS
     transcode_delay_seconds: float = DEFAULT_TRANSCODE_DELAY_SECONDS
+    stack_reorder: bool = True
     client_id: str = SANDBOX_CLIENT_ID
     client_secret: str = SANDBOX_CLIENT_SECRET
 

@@ -31,7 +31,7 @@ class Stats:
          "responses_by_status": {"201": 3, "429": 1},
          "sent_429": 1,            # every 429 answered (rate limiter + injected)
          "rate_limited": 1,        # 429s from the leaky-bucket limiter
-         "injected_status": 0, "injected_drops": 0}
+         "injected_status": 0, "injected_drops": 0, "injected_lost_responses": 0}
     """
 
     def __init__(self) -> None:
@@ -56,9 +56,10 @@ class Stats:
             self._events["rate_limited"] += 1
 
     def record_injected(self, kind: str) -> None:
-        """Count one injected fault; kind is "status" or "drop"."""
+        """Count one injected fault; kind is "status", "drop" or "lost_response"."""
+        key = {"drop": "injected_drops", "lost_response": "injected_lost_responses"}
         with self._lock:
-            self._events["injected_drops" if kind == "drop" else "injected_status"] += 1
+            self._events[key.get(kind, "injected_status")] += 1
 
     def snapshot(self) -> dict[str, Any]:
         """A JSON-ready copy of every counter (see the class docstring)."""
@@ -70,6 +71,7 @@ class Stats:
                 "rate_limited": self._events.get("rate_limited", 0),
                 "injected_status": self._events.get("injected_status", 0),
                 "injected_drops": self._events.get("injected_drops", 0),
+                "injected_lost_responses": self._events.get("injected_lost_responses", 0),
             }
 
     def reset(self) -> None:

@@ -27,6 +27,7 @@ from postflow.sandbox.records import (
     Part,
     StoreError,
 )
+from postflow.sandbox.stacks import MOVED_IN_POSITION, ReorderParams, ReorderRefused, reordered
 
 __all__ = ["Asset", "AssetNotFound", "AssetStore", "InvalidOperation", "Part", "StoreError"]
 
@@ -214,7 +215,9 @@ class AssetStore:
 
     # --- moves, stacks, deletes ---------------------------------------------------------------
     def move_file(self, file_id: str, parent_id: str) -> Asset:
-        """Move a file into a folder, or into a version stack (where it becomes the head).
+        """Move a file into a folder, or into a version stack (position: `stacks.py`).
+
+        Moving a file out of a stack keeps the others' order; an emptied stack is deleted.
 
         Raises:
             AssetNotFound: Unknown file, or the target is neither a folder nor a version stack.
@@ -228,7 +231,9 @@ class AssetStore:
                 return asset
             index = None
             if target.type == "version_stack":
-                index = max((v.version_index or 0 for v in self.versions(parent_id)), default=0) + 1
+                indexes = [v.version_index or 0 for v in self.versions(parent_id)]
+                top = MOVED_IN_POSITION == "top"
+                index = (max(indexes) + 1) if top else (min(indexes) - 1)
             now = to_iso(utc_now())
             self._db.execute(
                 "UPDATE assets SET parent_id = ?, version_index = ?, updated_at = ? WHERE id = ?",
@@ -267,8 +272,38 @@ class AssetStore:
                 )
             return self.require(stack.id, "version_stack")
 
+    def reorder_versions(self, stack_id: str, params: ReorderParams) -> list[Asset]:
+        """Move one file of a stack to the top, the bottom, or above/below another one.
+
+        Returns:
+            The stack's files after the move, bottom (oldest) first.
+
+        Raises:
+            AssetNotFound: Unknown version stack.
+            InvalidOperation: The reorder cannot be applied (see `stacks.reordered`).
+        """
+        with self._db.transaction():
+            self.require(stack_id, "version_stack")
+            current = [v.id for v in self.versions(stack_id)]
+            try:
+                order = reordered(current, params)
+            except ReorderRefused as refused:
+                raise InvalidOperation(str(refused), refused.pointer) from refused
+            if order != current:
+                now = to_iso(utc_now())
+                for index, file_id in enumerate(order, start=1):
+                    self._db.execute(
+                        "UPDATE assets SET version_index = ? WHERE id = ?", (index, file_id)
+                    )
+                self._db.execute(
+                    "UPDATE assets SET updated_at = ? WHERE id = ?", (now, params.target_file_id)
+                )
+                self._refresh_stack(stack_id)
+            return self.versions(stack_id)
+
     def delete_file(self, file_id: str) -> None:
-        """Delete a file, its parts and its bytes (an emptied version stack goes too).
+        """Delete a file, its parts and its bytes. A stack member leaves its stack (the others keep
+        their order, the top one is the head); an emptied version stack goes too.
 
         Raises:
             AssetNotFound: Unknown file.
