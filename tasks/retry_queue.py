@@ -172,7 +172,7 @@ class RetryQueue:
         """
         now = self.clock() if now is None else now
         with self._lock:
-            entries = [_entry(v) for v in _load(self.path)["queued"].values()]
+            entries = _entries(_load(self.path)["queued"])
             ready = [e for e in entries if e.next_attempt_at <= now and e.key not in self._claimed]
             self._claimed.update(e.key for e in ready)
         return sorted(ready, key=lambda e: (e.next_attempt_at, e.key))
@@ -206,12 +206,12 @@ class RetryQueue:
 
     def pending(self) -> list[RetryEntry]:
         """Every queued entry (claimed or not), soonest due first."""
-        entries = [_entry(v) for v in _load(self.path)["queued"].values()]
+        entries = _entries(_load(self.path)["queued"])
         return sorted(entries, key=lambda e: (e.next_attempt_at, e.key))
 
     def gave_up(self) -> list[RetryEntry]:
         """Entries given up after ``give_up_after_seconds``, oldest first."""
-        entries = [_entry(v) for v in _load(self.path)["gave_up"].values()]
+        entries = _entries(_load(self.path)["gave_up"])
         return sorted(entries, key=lambda e: (e.gave_up_at or 0.0, e.key))
 
     @contextlib.contextmanager
@@ -231,8 +231,28 @@ def _load(path: Path) -> dict[str, dict[str, Any]]:
     return {"queued": dict(data.get("queued") or {}), "gave_up": dict(data.get("gave_up") or {})}
 
 
+def _entries(section: dict[str, Any]) -> list[RetryEntry]:
+    """The entries of one section; a malformed record (edited by hand) is skipped."""
+    found = []
+    for record in section.values():
+        try:
+            found.append(_entry(record))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return found
+
+
 def _entry(record: dict[str, Any]) -> RetryEntry:
-    return RetryEntry(**{name: record.get(name) for name in RetryEntry.__dataclass_fields__})
+    gave_up_at = record.get("gave_up_at")
+    return RetryEntry(
+        key=str(record["key"]),
+        path=str(record["path"]),
+        error_kind=str(record.get("error_kind") or ""),
+        attempts=int(record.get("attempts") or 1),
+        first_failed_at=float(record["first_failed_at"]),
+        next_attempt_at=float(record["next_attempt_at"]),
+        gave_up_at=None if gave_up_at is None else float(gave_up_at),
+    )
 
 
 def classify_failure(exc: BaseException) -> tuple[str, bool]:
@@ -270,8 +290,8 @@ def read_retry_queue(state_dir: Path, now: float | None = None) -> dict[str, Any
     """
     now = time.time() if now is None else now
     state = _load(Path(state_dir) / FILE_NAME)
-    queued = [_entry(v) for v in state["queued"].values()]
-    gave_up = [_entry(v) for v in state["gave_up"].values()]
+    queued = _entries(state["queued"])
+    gave_up = _entries(state["gave_up"])
     return {
         "queued": len(queued),
         "due": sum(1 for e in queued if e.next_attempt_at <= now),
