@@ -51,7 +51,7 @@ class RetryEntry:
         key: the file version key ``"<rel path>:<size>:<mtime_ns>"``.
         path: the file's absolute path (may hold lone surrogates for non-UTF-8 names).
         error_kind: the last failure's kind, e.g. ``"FrameioServerError"``.
-        attempts: failures so far (1 after the first).
+        attempts: failures so far (1 after the first; 0 for a version deferred untried).
         first_failed_at: Unix time (s) of the first failure.
         next_attempt_at: Unix time (s) from which the entry is due.
         gave_up_at: Unix time (s) it was given up, or None while it is queued.
@@ -146,7 +146,7 @@ class RetryQueue:
             state["gave_up"].pop(key, None)
             if not transient:
                 return None
-            attempts = old["attempts"] + 1 if old else 1
+            attempts = int(old["attempts"]) + 1 if old else 1
             first = old["first_failed_at"] if old else now
             wait = max(self.delay_seconds(attempts), retry_after_seconds or 0.0)
             entry = RetryEntry(key, path, error_kind, attempts, first, now + wait)
@@ -155,6 +155,37 @@ class RetryQueue:
                 state["gave_up"][key] = asdict(entry)
             else:
                 state["queued"][key] = asdict(entry)
+            return entry
+
+    def defer(self, key: str, path: str, until: float, reason: str = "circuit open") -> RetryEntry:
+        """Queue a ready file version that was *not tried* (e.g. the circuit breaker is open).
+
+        No attempt is counted. An entry already queued keeps its attempts and becomes due at
+        the later of its own time and ``until``.
+
+        Args:
+            key: the file version key.
+            path: the file's absolute path.
+            until: Unix time in seconds before which it is not due (e.g. the breaker's
+                ``probe_at``).
+            reason: stored as ``error_kind`` for a new entry.
+
+        Returns:
+            The entry as stored.
+
+        Raises:
+            OSError: the state file cannot be written.
+        """
+        now = self.clock()
+        with self._mutate() as state:
+            self._claimed.discard(key)
+            old = state["queued"].get(key)
+            if old is not None:
+                entry = replace(_entry(old), next_attempt_at=max(old["next_attempt_at"], until))
+            else:
+                state["gave_up"].pop(key, None)
+                entry = RetryEntry(key, path, reason, 0, now, until)
+            state["queued"][key] = asdict(entry)
             return entry
 
     def due(self, now: float | None = None) -> list[RetryEntry]:
@@ -248,7 +279,7 @@ def _entry(record: dict[str, Any]) -> RetryEntry:
         key=str(record["key"]),
         path=str(record["path"]),
         error_kind=str(record.get("error_kind") or ""),
-        attempts=int(record.get("attempts") or 1),
+        attempts=int(record.get("attempts", 1)),
         first_failed_at=float(record["first_failed_at"]),
         next_attempt_at=float(record["next_attempt_at"]),
         gave_up_at=None if gave_up_at is None else float(gave_up_at),

@@ -198,3 +198,20 @@ def test_classify_failure_retries_only_transient_errors(
     error: BaseException, transient: bool
 ) -> None:
     assert classify_failure(error) == (type(error).__name__, transient)
+
+
+def test_a_deferred_version_counts_no_attempt(queue: RetryQueue, clock: Clock) -> None:
+    queue.defer(KEY, PATH, until=clock.now + 60)
+    assert queue.due(clock.now + 59) == []
+    (entry,) = queue.due(clock.now + 60)
+    assert entry.attempts == 0 and entry.error_kind == "circuit open"
+    failed = queue.add(KEY, PATH, "FrameioServerError", transient=True)
+    assert failed is not None and failed.attempts == 1
+
+
+def test_deferring_a_queued_entry_keeps_its_attempts(queue: RetryQueue, clock: Clock) -> None:
+    queue.add(KEY, PATH, "FrameioServerError", transient=True)
+    queue.add(KEY, PATH, "FrameioServerError", transient=True)
+    entry = queue.defer(KEY, PATH, until=clock.now + 10)
+    assert entry.attempts == 2
+    assert entry.next_attempt_at == clock.now + 60
