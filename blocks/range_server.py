@@ -10,6 +10,11 @@ tunnel (:mod:`blocks.tunnel`).
   (``ttl_seconds``) random id (itsdangerous); it maps to an absolute path held in memory, so
   nothing from the request path ever reaches the filesystem and nothing is listed.
   Forged, tampered or expired token -> 403; validly signed but unknown or revoked -> 404.
+* Only the file that was signed is served: registration records its device, inode, size and
+  mtime (ns); each request opens the path with ``O_NOFOLLOW`` (a path swapped for a symlink
+  fails to open) and ``fstat`` s the open file: another file at that path (a new inode), or
+  the same file rewritten (size or mtime changed), answers 404. The response then reads from
+  that very descriptor, so a swap between the check and the read changes nothing.
 * Reads ``chunk_bytes`` at a time (1 MiB serves ~0.9x nginx; Starlette's 64 KiB ~0.2x) after a
   first read of 64 KiB, so the first byte of a cold file is not held up by a 1 MiB read;
   uvicorn waits for the socket to drain between chunks, so memory stays bounded per connection.
@@ -25,6 +30,8 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import mimetypes
 import os
@@ -32,7 +39,7 @@ import secrets
 import stat
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -83,6 +90,7 @@ class _Entry:
     path: Path
     name: str
     expires_at: float
+    identity: tuple[int, int, int, int]  # st_dev, st_ino, st_size, st_mtime_ns at share()
     bytes_served: int = 0
     next_log_mark: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -98,7 +106,10 @@ class RangeFileResponse(FileResponse):
     rest streams at the large size. Range parsing, 206/416 and validators stay Starlette's.
 
     Args:
-        path: file to serve.
+        path: file to serve (used for logs, and opened only when ``file_descriptor`` is None).
+        file_descriptor: an open, readable descriptor of the file to serve; the response
+            reads from (a duplicate of) it instead of reopening ``path``, and closes it
+            when the response has been sent. Pass its ``fstat`` as ``stat_result``.
         chunk_bytes: read size in bytes after the first chunk (default 1 MiB).
         first_chunk_bytes: size of the first read, in bytes.
         on_bytes: called with the size of each body chunk sent.
@@ -110,6 +121,7 @@ class RangeFileResponse(FileResponse):
         self,
         path: str | os.PathLike[str],
         *,
+        file_descriptor: int | None = None,
         chunk_bytes: int = 1 << 20,
         first_chunk_bytes: int = 64 * 1024,
         on_bytes: Callable[[int], None] | None = None,
@@ -122,13 +134,40 @@ class RangeFileResponse(FileResponse):
         self._body_started = False
         self._on_bytes = on_bytes
         self._on_status = on_status
+        self._fd = file_descriptor
 
     @property
     def chunk_size(self) -> int:  # type: ignore[override]  # a class attribute in FileResponse
         """Read size Starlette uses for the next ``read`` (see the class docstring)."""
         return self._chunk_bytes if self._body_started else self._first_chunk_bytes
 
+    @contextlib.asynccontextmanager
+    async def _open_file(self) -> AsyncIterator[anyio.AsyncFile[bytes]]:
+        """Starlette's per-response file opening: read the descriptor we were given, if any."""
+        if self._fd is None:
+            async with super()._open_file() as file:
+                yield file
+            return
+        file = anyio.wrap_file(os.fdopen(os.dup(self._fd), "rb"))
+        try:
+            yield file
+        finally:
+            with anyio.CancelScope(shield=True):
+                await file.aclose()
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            if self._fd is not None:  # never let a server send the file by path
+                extensions = dict(scope.get("extensions") or {})
+                extensions.pop("http.response.pathsend", None)
+                scope = {**scope, "extensions": extensions}
+            await self._send_metered(scope, receive, send)
+        finally:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+    async def _send_metered(self, scope: Scope, receive: Receive, send: Send) -> None:
         expected: int | None = None
         sent = 0
 
@@ -254,15 +293,21 @@ class RangeServer:
     def share(self, path: str | os.PathLike[str]) -> SharedFile:
         """Register one regular file and return its URL.
 
+        The file's identity (device, inode, size, mtime) is recorded: its URL serves that file
+        only, never whatever later takes its path (see the module docstring).
+
         Raises:
             SourceFileError: the path is not an existing regular file.
         """
         absolute = Path(path).resolve()
-        if not absolute.is_file():
-            raise SourceFileError(str(path), "not a regular file; cannot share it")
+        try:
+            fd, info = _open_regular(absolute)
+        except OSError as exc:
+            raise SourceFileError(str(path), "not a regular file; cannot share it") from exc
+        os.close(fd)
         token = self._serializer.dumps(secrets.token_urlsafe(12))
         now = self._clock()
-        entry = _Entry(absolute, absolute.name, now + self.ttl_seconds)
+        entry = _Entry(absolute, absolute.name, now + self.ttl_seconds, _identity(info))
         entry.next_log_mark = self.progress_log_bytes
         with self._lock:
             for old in [t for t, e in self._shares.items() if e.expires_at < now]:
@@ -315,14 +360,17 @@ class RangeServer:
         if isinstance(found, Response):
             return found
         try:
-            stat_result = await anyio.to_thread.run_sync(os.stat, found.path)
+            fd, stat_result = await anyio.to_thread.run_sync(_open_regular, found.path)
         except OSError:
             return self._refuse(404, "file no longer exists")
-        if not stat.S_ISREG(stat_result.st_mode):
-            return self._refuse(404, "not a regular file")
+        if _identity(stat_result) != found.identity:
+            os.close(fd)
+            logger.warning("not serving %s: it is not the file that was shared", found.name)
+            return self._refuse(404, "file changed since it was shared")
         media_type = mimetypes.guess_type(found.name)[0] or "application/octet-stream"
         return RangeFileResponse(
             found.path,
+            file_descriptor=fd,
             chunk_bytes=self.chunk_bytes,
             on_bytes=lambda n: self._count(found, n),
             on_status=self._count_status,
@@ -346,6 +394,30 @@ class RangeServer:
                 entry.next_log_mark = (served // every + 1) * every
         if crossed:
             logger.info("served %d MB of %s", served // 10**6, entry.name)
+
+
+def _open_regular(path: Path) -> tuple[int, os.stat_result]:
+    """Open ``path`` read-only without following a final symlink; return the fd and its fstat.
+
+    ``O_NONBLOCK`` keeps a FIFO swapped in from blocking the open.
+
+    Raises:
+        OSError: missing, a symlink (``ELOOP``), or not a regular file (``EINVAL``).
+    """
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, info
+
+
+def _identity(info: os.stat_result) -> tuple[int, int, int, int]:
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
 
 
 def _clock_signer(clock: Callable[[], float]) -> type[TimestampSigner]:

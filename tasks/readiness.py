@@ -6,7 +6,11 @@ when all of these hold:
 
 1. its size is non-zero;
 2. its size and mtime (ns) have not changed for ``settle_seconds``;
-3. the digest of its last ``tail_check_bytes`` is the same on two successive checks.
+3. the digest of its last ``tail_check_bytes`` is the same on two successive checks;
+4. when a ``completeness`` check is given (:func:`tasks.completeness.container_incomplete`),
+   the container is finished: a settled QuickTime file without its ``moov`` atom or an MXF
+   without its footer is a writer that paused, not a finished render (verdict INCOMPLETE;
+   checked again on the next poll).
 
 :class:`ReadinessTracker` is pure bookkeeping: the caller feeds it ``stat`` results and a
 clock, and a ``read_tail`` callable; nothing here touches Prefect, so memory stays flat over
@@ -29,6 +33,7 @@ class Verdict(Enum):
     CHANGING = "changing"  # size or mtime moved since the last look
     SETTLING = "settling"  # unchanged, but not yet for settle_seconds
     VERIFYING = "verifying"  # settled; tail read once, waiting for the second read
+    INCOMPLETE = "incomplete"  # settled, but its container is unfinished (no moov / footer)
     READY = "ready"
 
 
@@ -126,15 +131,24 @@ class ReadinessTracker:
         settle_seconds: see :func:`assess`.
         tail_check_bytes: bytes at the end read on each check (0 disables the tail check).
         clock: a monotonic clock in seconds (injected in tests).
+        completeness: called with the path once a file would be READY; returns why its
+            container is unfinished, or None. A reason makes the verdict INCOMPLETE and the
+            file is asked again on the next check. None (default) skips the step.
     """
 
     def __init__(
-        self, settle_seconds: float, tail_check_bytes: int, clock: Callable[[], float]
+        self,
+        settle_seconds: float,
+        tail_check_bytes: int,
+        clock: Callable[[], float],
+        completeness: Callable[[str], str | None] | None = None,
     ) -> None:
         self.settle_seconds = settle_seconds
         self.tail_check_bytes = tail_check_bytes
         self.clock = clock
+        self.completeness = completeness
         self._seen: dict[str, Observation] = {}
+        self._incomplete: dict[str, str] = {}
 
     def __len__(self) -> int:
         return len(self._seen)
@@ -148,11 +162,12 @@ class ReadinessTracker:
 
         Raises:
             FileNotFoundError: the file disappeared; its record is dropped.
+            OSError: the file cannot be read (from the tail read or the completeness check).
         """
         try:
             stat = os.stat(path)
         except FileNotFoundError:
-            self._seen.pop(path, None)
+            self.forget(path)
             raise
         size, mtime_ns = stat.st_size, stat.st_mtime_ns
 
@@ -164,12 +179,23 @@ class ReadinessTracker:
         observation, verdict = assess(
             self._seen.get(path), size, mtime_ns, self.clock(), self.settle_seconds, read_tail
         )
+        self._incomplete.pop(path, None)
+        if verdict is Verdict.READY and self.completeness is not None:
+            reason = self.completeness(path)
+            if reason is not None:
+                self._incomplete[path] = reason
+                verdict = Verdict.INCOMPLETE
         if verdict is Verdict.READY:
             self._seen.pop(path, None)
             return verdict, FileVersion(path, size, mtime_ns)
         self._seen[path] = observation
         return verdict, None
 
+    def incomplete_reason(self, path: str) -> str | None:
+        """Why ``path`` was INCOMPLETE at its last check, or None."""
+        return self._incomplete.get(path)
+
     def forget(self, path: str) -> None:
         """Drop any record of ``path`` (e.g. it was deleted or renamed away)."""
         self._seen.pop(path, None)
+        self._incomplete.pop(path, None)

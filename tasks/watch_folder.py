@@ -26,6 +26,7 @@ from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
 from core.errors import ConfigurationError
+from tasks.completeness import container_incomplete
 from tasks.naming import ignore_reason, normalise_name
 from tasks.readiness import FileVersion, ReadinessTracker, Verdict
 
@@ -155,6 +156,9 @@ class WatchFolder:
             the ``postflow.sensor`` logger.
         allow_inner_symlinks: ingest a symlink whose target is a regular file inside the
             watch folder (other symlinks are still refused: never a file from outside).
+        completeness: asked once a file has settled; returns why its container is not
+            finished (a .mov without ``moov``, an MXF without footer) or None. Default:
+            :func:`tasks.completeness.container_incomplete`; None turns the check off.
 
     Raises:
         ConfigurationError: the folder does not exist or is not a directory (from :meth:`start`).
@@ -176,6 +180,7 @@ class WatchFolder:
         clock: Callable[[], float] = time.monotonic,
         on_rejected: Callable[[str, str], None] | None = None,
         allow_inner_symlinks: bool = False,
+        completeness: Callable[[str], str | None] | None = container_incomplete,
     ) -> None:
         self.root = Path(root)
         self.on_ready = on_ready
@@ -185,9 +190,10 @@ class WatchFolder:
         self.recursive = recursive
         self.since_epoch = since_epoch
         self.ignore_patterns = ignore_patterns
-        self.tracker = ReadinessTracker(settle_seconds, tail_check_bytes, clock)
+        self.tracker = ReadinessTracker(settle_seconds, tail_check_bytes, clock, completeness)
         self._pending: set[str] = set()
         self._rejected: set[str] = set()  # reported once each, until deleted
+        self._incomplete_reported: dict[str, str | None] = {}  # path -> last reason logged
         self.on_rejected = on_rejected or _log_rejected
         self.allow_inner_symlinks = allow_inner_symlinks
         self._lock = threading.Lock()
@@ -211,6 +217,7 @@ class WatchFolder:
         with self._lock:
             self._pending.discard(path)
             self._rejected.discard(path)
+            self._incomplete_reported.pop(path, None)
         self.tracker.forget(path)
 
     def _refused(self, path: str) -> bool:
@@ -285,12 +292,24 @@ class WatchFolder:
             except OSError as exc:  # unreadable for now (LucidLink hiccup): try next poll
                 log.warning("Cannot read %s yet: %s", path, exc)
                 continue
+            if verdict is Verdict.INCOMPLETE:
+                self._report_incomplete(path)
             if verdict is Verdict.READY and version is not None:
                 with self._lock:
                     self._pending.discard(path)
+                    self._incomplete_reported.pop(path, None)
                 ready.append(version)
                 self.on_ready(version)
         return ready
+
+    def _report_incomplete(self, path: str) -> None:
+        """Log once per file (until it changes or goes) why its settled container waits."""
+        reason = self.tracker.incomplete_reason(path)
+        with self._lock:
+            first = self._incomplete_reported.get(path) != reason
+            self._incomplete_reported[path] = reason
+        if first:
+            log.info("Not ready yet, %s: %s", shown_name(path), reason)
 
     def stop(self) -> None:
         """Stop the observer thread (idempotent)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -275,3 +276,43 @@ def test_share_command_prints_a_loopback_url_that_serves_the_file(source: Path) 
 def test_clip_fixture_has_its_moov_atom_after_the_media_data(clip: Path) -> None:
     data = clip.read_bytes()
     assert data.find(b"moov") > data.find(b"mdat") > 0
+
+
+def test_a_path_swapped_for_a_symlink_answers_404(
+    shared: SharedFile, source: Path, tmp_path: Path
+) -> None:
+    secret = make_file(tmp_path, "id_rsa", SIZE)
+    source.unlink()
+    source.symlink_to(secret)
+    response = httpx.get(shared.local_url)
+    assert response.status_code == 404
+    assert secret.read_bytes()[:100] not in response.content
+
+
+def test_a_path_replaced_by_another_file_answers_404(
+    shared: SharedFile, source: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    other = make_file(tmp_path / "elsewhere", "other.mov", SIZE, seed=1)
+    os.replace(other, source)  # same name and size, another inode
+    response = httpx.get(shared.local_url, headers={"Range": "bytes=0-99"})
+    assert response.status_code == 404
+    assert response.text == "file changed since it was shared"
+
+
+def test_the_shared_file_rewritten_in_place_answers_404(shared: SharedFile, source: Path) -> None:
+    with source.open("ab") as handle:
+        handle.write(b"more frames")
+    assert httpx.get(shared.local_url).status_code == 404
+
+
+def test_the_unchanged_file_is_still_served_after_a_refusal(
+    server: RangeServer, shared: SharedFile, source: Path, tmp_path: Path
+) -> None:
+    moved = tmp_path / "moved.mov"
+    os.rename(source, moved)
+    assert httpx.get(shared.local_url).status_code == 404
+    os.rename(moved, source)  # the same inode back at its path
+    response = httpx.get(shared.local_url)
+    assert response.status_code == 200
+    assert response.content == source.read_bytes()

@@ -6,6 +6,7 @@ The response is driven as a plain ASGI callable (no server): the messages it sen
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,42 @@ def test_a_range_across_the_ramp_is_served_whole(data) -> None:
     assert status == 206
     assert body == content[10:400010]
     assert sizes == [16 * KIB, 256 * KIB, 400000 - 16 * KIB - 256 * KIB]
+
+
+def _serve_descriptor(path: Path, fd: int, byte_range: str | None = None) -> tuple[int, bytes]:
+    headers = [(b"range", byte_range.encode())] if byte_range else []
+    scope = {"type": "http", "method": "GET", "headers": headers, "asgi": {"spec_version": "2.4"}}
+    messages: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict) -> None:
+        messages.append(message)
+
+    response = RangeFileResponse(path, file_descriptor=fd, stat_result=os.fstat(fd))
+    asyncio.run(response(scope, receive, send))
+    return messages[0]["status"], b"".join(m.get("body", b"") for m in messages[1:])
+
+
+@pytest.mark.parametrize("byte_range", [None, "bytes=10-19", "bytes=10-19, 30-39"])
+def test_a_descriptor_is_served_even_after_its_path_is_swapped(
+    data, tmp_path: Path, byte_range: str | None
+) -> None:
+    path, content = data
+    fd = os.open(path, os.O_RDONLY)
+    impostor = tmp_path / "impostor"
+    impostor.write_bytes(b"\xee" * len(content))
+    os.replace(impostor, path)
+    status, body = _serve_descriptor(path, fd, byte_range)
+    assert status in (200, 206)
+    assert b"\xee" * 10 not in body
+    assert (content[10:20] in body) if byte_range else body == content
+
+
+def test_the_descriptor_is_closed_after_the_response(data) -> None:
+    path, _ = data
+    fd = os.open(path, os.O_RDONLY)
+    _serve_descriptor(path, fd)
+    with pytest.raises(OSError):
+        os.fstat(fd)

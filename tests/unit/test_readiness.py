@@ -110,3 +110,49 @@ def test_file_version_key_is_relative_and_deterministic():
     assert version.key("/w/BY_SHOT") == FileVersion("/w/BY_SHOT/sub/a.mov", 12, 34).key(
         "/w/BY_SHOT"
     )
+
+
+def _settled_tracker(tmp_path, answers):
+    """A tracker whose completeness check answers from ``answers`` in turn, and its file."""
+    clock = Clock()
+    path = tmp_path / "SC01_A_1_V001.mov"
+    path.write_bytes(b"x" * 100)
+    calls: list[str] = []
+
+    def completeness(p: str) -> str | None:
+        calls.append(p)
+        return answers[min(len(calls), len(answers)) - 1]
+
+    tracker = ReadinessTracker(5.0, 16, clock, completeness)
+    tracker.check(str(path))
+    clock.now += 6
+    tracker.check(str(path))  # settled: first tail read
+    return tracker, str(path), calls
+
+
+def test_an_unfinished_container_is_incomplete_not_ready(tmp_path):
+    tracker, path, _ = _settled_tracker(tmp_path, ["no 'moov' atom"])
+    verdict, version = tracker.check(path)
+    assert verdict is Verdict.INCOMPLETE and version is None
+    assert tracker.incomplete_reason(path) == "no 'moov' atom"
+    assert len(tracker) == 1
+
+
+def test_an_incomplete_file_is_asked_again_and_becomes_ready(tmp_path):
+    tracker, path, calls = _settled_tracker(tmp_path, ["no 'moov' atom", None])
+    first, _ = tracker.check(path)
+    second, version = tracker.check(path)
+    assert (first, second) == (Verdict.INCOMPLETE, Verdict.READY)
+    assert version is not None and len(calls) == 2
+    assert tracker.incomplete_reason(path) is None
+
+
+def test_completeness_is_not_asked_before_the_file_settles(tmp_path):
+    clock = Clock()
+    path = tmp_path / "SC01_A_1_V001.mov"
+    path.write_bytes(b"x" * 100)
+    calls: list[str] = []
+    tracker = ReadinessTracker(5.0, 16, clock, lambda p: calls.append(p) or None)
+    verdicts = [tracker.check(str(path))[0] for _ in range(3)]
+    assert verdicts == [Verdict.CHANGING, Verdict.SETTLING, Verdict.SETTLING]
+    assert calls == []

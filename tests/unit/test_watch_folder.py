@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
+import subprocess
 import threading
 import time
 import tracemalloc
@@ -100,3 +103,35 @@ def test_polling_many_times_keeps_memory_flat(tmp_path):
     growth = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
     assert watcher.pending_count == 40
     assert growth < 256 * 1024, f"sensor memory grew by {growth} bytes over 1000 polls"
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
+def test_a_writer_pausing_past_the_settle_window_is_not_dispatched_half_written(tmp_path, caplog):
+    render = tmp_path / "render.mov"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=duration=1:size=64x64:rate=25"]
+        + ["-c:v", "mpeg4", str(render)],
+        check=True,
+        timeout=60,
+    )
+    data = render.read_bytes()
+    watch = tmp_path / "BY_SHOT"
+    watch.mkdir()
+    target = watch / "SC01_A_00001_V001.mov"
+    target.write_bytes(data[: len(data) // 2])  # the writer pauses here, moov not written
+    ready: list = []
+    clock = Clock()
+    caplog.set_level(logging.INFO, logger="postflow.sensor")
+    with _watcher(watch, ready, clock) as watcher:
+        for _ in range(4):
+            watcher.poll_once()
+            clock.now += 6
+        assert ready == []
+        with target.open("ab") as handle:  # the writer resumes and finishes
+            handle.write(data[len(data) // 2 :])
+        for _ in range(4):
+            watcher.poll_once()
+            clock.now += 6
+    assert [v.size_bytes for v in ready] == [len(data)]
+    waits = [r for r in caplog.records if r.getMessage().startswith("Not ready yet")]
+    assert len(waits) == 1 and "SC01_A_00001_V001.mov" in waits[0].getMessage()
