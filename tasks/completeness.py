@@ -253,7 +253,7 @@ def _footer_offset(handle: BinaryIO, size: int, base: int) -> int | str:
     """The footer's offset from the header partition, or a reason when there is none."""
     value = _pread(handle, base + 16 + (_ber(handle, base + 16) or (0, 1))[1], 32)
     if len(value) == 32:
-        (footer,) = struct.unpack(">Q", value[24:32])
+        footer = int(struct.unpack(">Q", value[24:32])[0])
         if footer:
             return footer
     start = max(base, size - _MXF_TAIL_SCAN_BYTES)
@@ -278,8 +278,7 @@ def _read_rip(handle: BinaryIO, size: int, base: int) -> int | str | None:
     entries = _pread(handle, entries_at, size - 4 - entries_at)
     if not entries or len(entries) % 12:
         return "the Random Index Pack at the end of the file is damaged"
-    (last_offset,) = struct.unpack(">Q", entries[-8:])
-    return last_offset
+    return int(struct.unpack(">Q", entries[-8:])[0])
 
 
 # --- ffprobe and helpers -------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import fnmatch
 import re
 import tomllib
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
@@ -58,7 +59,7 @@ class NamingRule:
 
 
 # How a rule writes scene and shot codes (the rules file's ``case`` key).
-_CASES = {"upper": str.upper, "lower": str.lower, "keep": str}
+_CASES: dict[str, Callable[[str], str]] = {"upper": str.upper, "lower": str.lower, "keep": str}
 
 
 @dataclass(frozen=True)

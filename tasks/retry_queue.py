@@ -110,7 +110,7 @@ class RetryQueue:
     def delay_seconds(self, attempts: int) -> float:
         """Wait in seconds after the ``attempts``-th failure (1-based), before any Retry-After."""
         exponent = min(max(attempts, 1) - 1, 60)
-        return min(self.base_delay_seconds * 2**exponent, self.max_delay_seconds)
+        return float(min(self.base_delay_seconds * 2**exponent, self.max_delay_seconds))
 
     def add(
         self,
