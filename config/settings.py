@@ -108,6 +108,39 @@ class PostflowSettings(BaseSettings):
     ingest_concurrency: int = Field(
         2, ge=1, le=32, description="Files ingested at once by the in-process sensor."
     )
+    container_check_enabled: bool = Field(
+        True,
+        description="A settled .mov/.mp4 without its moov atom or an MXF without its footer "
+        "is not ready yet (structure walk, confirmed by ffprobe when on PATH).",
+    )
+    allow_inner_symlinks: bool = Field(
+        False,
+        description="Ingest a symlink whose target is a regular file inside the watch folder "
+        "(other symlinks, FIFOs, sockets and devices are always refused).",
+    )
+
+    # Recovery: retry queue and circuit breaker of the in-process sensor
+    retry_base_delay_seconds: float = Field(
+        30.0, gt=0, le=3600, description="Wait before the first retry of a transient failure."
+    )
+    retry_max_delay_seconds: float = Field(
+        1800.0, gt=0, le=86400, description="Cap on the doubling wait between retries."
+    )
+    retry_give_up_after_seconds: float = Field(
+        86400.0,
+        gt=0,
+        le=30 * 86400,
+        description="Stop retrying a file this long after it first failed.",
+    )
+    circuit_failure_threshold: int = Field(
+        5, ge=1, le=1000, description="Consecutive transient failures that open the breaker."
+    )
+    circuit_cool_down_seconds: float = Field(
+        60.0, gt=0, le=3600, description="Wait after the breaker opens before one probe ingest."
+    )
+    circuit_max_cool_down_seconds: float = Field(
+        900.0, gt=0, le=86400, description="Cap on the cool-down, which doubles per failed probe."
+    )
 
     # Frame.io
     frameio_api_base_url: str = Field(

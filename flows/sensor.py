@@ -21,8 +21,10 @@ from prefect.runtime import flow_run
 from blocks.settings import effective_settings
 from config.settings import PostflowSettings
 from flows.ingest import ingest_file
+from tasks.completeness import container_incomplete
 from tasks.dispatch import Dispatcher, EventDispatcher, InProcessDispatcher, run_watch_loop
 from tasks.ledger import DispatchLedger
+from tasks.recovery import Recovery
 from tasks.watch_folder import WatchFolder, parse_since
 
 
@@ -31,9 +33,14 @@ def _run_name() -> str:
     return f"watch {path}"
 
 
-def _ingest_here(path: str) -> bool:
-    """Run :func:`flows.ingest.ingest_file` in this process; True when it completed."""
-    return ingest_file(path, return_state=True).is_completed()
+def _ingest_here(path: str) -> BaseException | None:
+    """Run :func:`flows.ingest.ingest_file` in this process; None when it completed, else the
+    exception it failed with (for the retry queue to tell transient from permanent)."""
+    state = ingest_file(path, return_state=True)
+    if state.is_completed():
+        return None
+    error = state.result(raise_on_failure=False)
+    return error if isinstance(error, BaseException) else RuntimeError(state.message or "failed")
 
 
 def _dispatcher(
@@ -53,7 +60,13 @@ def _dispatcher(
             logger=logger,
         )
     logger.info("Watching %s: ingesting here, %d at a time", root, settings.ingest_concurrency)
-    return InProcessDispatcher(ledger, root, settings.ingest_concurrency, ingest=_ingest_here)
+    return InProcessDispatcher(
+        ledger,
+        root,
+        settings.ingest_concurrency,
+        ingest=_ingest_here,
+        recovery=Recovery.from_settings(settings, str(root)),
+    )
 
 
 @flow(name="watch-by-shot", flow_run_name=_run_name, log_prints=False)
@@ -97,6 +110,8 @@ def watch_by_shot(
         recursive=settings.watch_recursive,
         since_epoch=parse_since(since),
         ignore_patterns=settings.ignore_patterns,
+        completeness=container_incomplete if settings.container_check_enabled else None,
+        allow_inner_symlinks=settings.allow_inner_symlinks,
     )
     logger.info(
         "Observer: %s, settle %.0f s",

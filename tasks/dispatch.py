@@ -31,6 +31,7 @@ from tasks.events import emit_file_ready
 from tasks.history import run_paths_since
 from tasks.ledger import DispatchLedger
 from tasks.readiness import FileVersion
+from tasks.recovery import Recovery
 
 _log = logging.getLogger("postflow.sensor")
 
@@ -101,6 +102,11 @@ class Dispatcher:
     def confirm(self) -> None:
         """Check that what was sent arrived (nothing to check by default)."""
 
+    def retry_due(self) -> int:
+        """Dispatch again the failed file versions whose retry is due; returns how many
+        (none by default)."""
+        return 0
+
     def shutdown(self, cancel_pending: bool = False) -> None:
         """Release what the dispatcher holds (nothing by default)."""
 
@@ -117,6 +123,11 @@ class Dispatcher:
             self.changed.notify_all()
 
 
+# What an ingest callable returns: True or None when the ingest completed, False or the
+# exception it ended with when it failed.
+IngestOutcome = bool | BaseException | None
+
+
 class InProcessDispatcher(Dispatcher):
     """Run ``ingest`` for ready file versions on a bounded thread pool, once each.
 
@@ -124,8 +135,11 @@ class InProcessDispatcher(Dispatcher):
         ledger: the dispatch ledger.
         root: the watch folder; run keys are relative to it.
         concurrency: ingests at once (threads).
-        ingest: ``path -> bool``, runs one ingest and returns True when it completed; an
-            exception counts as a failure. The ledger records the outcome either way.
+        ingest: ``path -> IngestOutcome``: runs one ingest; True/None when it completed,
+            False or the exception when it failed (a raised exception counts the same). The
+            ledger records the outcome either way.
+        recovery: the retry queue and circuit breaker (:class:`tasks.recovery.Recovery`);
+            None: a failed file waits for a manual rerun.
     """
 
     def __init__(
@@ -134,28 +148,62 @@ class InProcessDispatcher(Dispatcher):
         root: Path,
         concurrency: int,
         *,
-        ingest: Callable[[str], bool],
+        ingest: Callable[[str], IngestOutcome],
+        recovery: Recovery | None = None,
     ) -> None:
         super().__init__(ledger, root)
         self._ingest = ingest
+        self.recovery = recovery
         self.pool = ThreadPoolExecutor(concurrency, thread_name_prefix="ingest")
 
     def dispatch(self, version: FileVersion) -> bool:
-        """Queue the ingest of ``version`` unless the ledger has it; returns True if queued."""
+        """Queue the ingest of ``version`` unless the ledger has it or the circuit breaker
+        defers it; returns True if queued."""
         key = self.key(version)
+        if not self.ledger.should_dispatch(key):
+            return False
+        if self.recovery is not None and not self.recovery.admit(key, version.path):
+            return False  # deferred: the retry queue brings it back after the probe
         if not self.ledger.mark_dispatched(key):
             return False
-        self._count(started=1)
-        future = self.pool.submit(self._run, version.path, key)
-        future.add_done_callback(self._done)
+        self._submit(version.path, key)
         return True
 
+    def retry_due(self) -> int:
+        """Dispatch again the failed file versions whose retry is due (see
+        :class:`tasks.recovery.Recovery`); returns how many were queued."""
+        if self.recovery is None:
+            return 0
+        count = 0
+        for entry in self.recovery.due():
+            if self.ledger.mark_retrying(entry.key):
+                self._submit(entry.path, entry.key)
+                count += 1
+            else:
+                self.recovery.queue.release(entry.key)
+        return count
+
+    def _submit(self, path: str, key: str) -> None:
+        self._count(started=1)
+        future = self.pool.submit(self._run, path, key)
+        future.add_done_callback(self._done)
+
     def _run(self, path: str, key: str) -> bool:
-        ok = False
+        error: BaseException | None = None
         try:
-            ok = bool(self._ingest(path))
-        finally:
-            self.ledger.mark_finished(key, ok)
+            result = self._ingest(path)
+        except Exception as exc:  # noqa: BLE001 - an ingest's failure, recorded below
+            result = exc
+        ok = result is None or result is True
+        if isinstance(result, BaseException):
+            error = result
+        elif not ok:
+            error = RuntimeError(f"ingest of {path} failed")
+        self.ledger.mark_finished(key, ok)
+        if self.recovery is not None:
+            self.recovery.outcome(key, path, error)
+        if error is not None and not isinstance(result, bool):
+            raise error
         return ok
 
     def _done(self, future: Future[Any]) -> None:
@@ -358,13 +406,14 @@ def run_watch_loop(
             while True:
                 watcher.poll_once()
                 dispatcher.confirm()
+                dispatcher.retry_due()
                 with dispatcher.changed:
                     if stop_after_files is not None and dispatcher.finished >= stop_after_files:
                         break
                     if deadline is not None and clock() >= deadline:
                         break
                     dispatcher.changed.wait(poll_interval_seconds)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):  # Ctrl-C, or SIGTERM via exit_on_sigterm
         interrupted = True
         raise
     finally:

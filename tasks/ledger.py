@@ -52,6 +52,8 @@ class DispatchLedger:
                     continue  # a torn last line after a crash: ignore it
                 if event == "dispatched":
                     self._dispatched.add(key)
+                    if record.get("retry"):  # a retry reopens a finished key
+                        self._finished.pop(key, None)
                 elif event == "finished":
                     self._finished[key] = bool(record.get("ok"))
         # Dispatched by an earlier process but never finished: eligible again.
@@ -84,6 +86,18 @@ class DispatchLedger:
                 return False
             self._dispatched.add(key)
             self._append({"key": key, "event": "dispatched", "at": time.time()})
+            return True
+
+    def mark_retrying(self, key: str) -> bool:
+        """Record a retry of a finished ``key`` (the retry queue's): it counts as dispatched
+        again, so a restart during the retry sends it once more. Returns False (and records
+        nothing) while ``key`` is being ingested in this process."""
+        with self._lock:
+            if key in self._dispatched and key not in self._finished:
+                return False
+            self._finished.pop(key, None)
+            self._dispatched.add(key)
+            self._append({"key": key, "event": "dispatched", "retry": True, "at": time.time()})
             return True
 
     def mark_finished(self, key: str, ok: bool) -> None:

@@ -1,0 +1,136 @@
+"""Recovery without a human: the sensor's retry queue and circuit breaker, used together.
+
+An ingest that fails transiently (an outage, 5xx, a 429 storm, the network) after its task
+retries is not lost: :class:`Recovery` queues its file version with capped exponential backoff
+(:class:`~tasks.retry_queue.RetryQueue`, persisted in the state dir) and the sensor dispatches
+it again when it is due. While Frame.io keeps failing, the
+:class:`~tasks.circuit.CircuitBreaker` opens: ready files are deferred instead of each burning
+its retries, one probe goes out after the cool-down, and the breaker closes on its success.
+Permanent failures (a bad name, 403, 404, 422) are never retried.
+
+The sensor owns one :class:`Recovery`: in process it sees every ingest's outcome
+(:meth:`Recovery.outcome`); other processes read the state with
+:func:`tasks.circuit.read_circuit_state` and :func:`tasks.retry_queue.read_retry_queue`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from config.settings import PostflowSettings
+from core.errors import ConfigurationError
+from tasks.circuit import CircuitBreaker, emit_circuit_event
+from tasks.readiness import FileVersion
+from tasks.retry_queue import RetryEntry, RetryQueue, classify_failure
+
+__all__ = ["Recovery"]
+
+_log = logging.getLogger("postflow.sensor")
+
+
+@dataclass
+class Recovery:
+    """The retry queue and circuit breaker of one sensor.
+
+    Attributes:
+        queue: transient failures waiting for their next try.
+        breaker: stops dispatching while Frame.io is down.
+        root: the watch folder (file version keys are relative to it).
+        clock: Unix time in seconds.
+    """
+
+    queue: RetryQueue
+    breaker: CircuitBreaker
+    root: str
+    clock: Callable[[], float] = time.time
+
+    @classmethod
+    def from_settings(
+        cls, settings: PostflowSettings, root: str, on_transition: Any = emit_circuit_event
+    ) -> Recovery:
+        """The sensor's recovery state in ``settings.state_dir`` (``retry_*``, ``circuit_*``).
+
+        Raises:
+            ConfigurationError: the state directory is not writable, or a duration is invalid.
+        """
+        try:
+            queue = RetryQueue.in_state_dir(
+                settings.state_dir,
+                base_delay_seconds=settings.retry_base_delay_seconds,
+                max_delay_seconds=settings.retry_max_delay_seconds,
+                give_up_after_seconds=settings.retry_give_up_after_seconds,
+            )
+            breaker = CircuitBreaker.in_state_dir(
+                settings.state_dir,
+                failure_threshold=settings.circuit_failure_threshold,
+                cool_down_seconds=settings.circuit_cool_down_seconds,
+                max_cool_down_seconds=settings.circuit_max_cool_down_seconds,
+                on_transition=on_transition,
+            )
+        except (OSError, ValueError) as exc:
+            raise ConfigurationError(f"recovery state in {settings.state_dir}: {exc}") from exc
+        return cls(queue, breaker, root)
+
+    def admit(self, key: str, path: str) -> bool:
+        """Whether ``path`` may be ingested now; when not (breaker open), it is deferred to
+        the next probe time and :meth:`due` brings it back."""
+        if self.breaker.allow():
+            return True
+        until = self.breaker.snapshot().get("probe_at") or self.clock()
+        self.queue.defer(key, path, until=float(until))
+        return False
+
+    def outcome(self, key: str, path: str, error: BaseException | None) -> None:
+        """Record how an ingest of ``key`` ended (``error`` None: it completed)."""
+        if error is None:
+            self.breaker.record_success()
+            self.queue.succeeded(key)
+            return
+        kind, transient = classify_failure(error)
+        self.breaker.record_failure(transient, kind)
+        retry_after = getattr(error, "retry_after_seconds", None)
+        entry = self.queue.add(key, path, kind, transient, retry_after_seconds=retry_after)
+        if entry is None:
+            return
+        if entry.gave_up_at is not None:
+            _log.error(
+                "Gave up on %s after %d tries (%s); run `postflow ingest` on it when "
+                "Frame.io is back",
+                path,
+                entry.attempts,
+                kind,
+            )
+        else:
+            _log.warning(
+                "Ingest of %s failed (%s); trying again in %.0f s",
+                path,
+                kind,
+                entry.next_attempt_at - self.clock(),
+            )
+
+    def due(self) -> list[RetryEntry]:
+        """The queued file versions to dispatch again now (claimed; each is then reported
+        back through :meth:`outcome`). Entries whose file is gone or has changed since are
+        dropped: the watcher sends the new version itself."""
+        ready: list[RetryEntry] = []
+        for entry in self.queue.due():
+            if not self._still_current(entry):
+                self.queue.forget(entry.key)
+            elif not self.breaker.allow():
+                self.queue.release(entry.key)
+            else:
+                ready.append(entry)
+        return ready
+
+    def _still_current(self, entry: RetryEntry) -> bool:
+        try:
+            info = os.stat(entry.path)
+        except OSError:
+            return False
+        version = FileVersion(entry.path, info.st_size, info.st_mtime_ns)
+        return version.key(self.root) == entry.key

@@ -1,0 +1,64 @@
+"""Recovery without a human: an outage longer than the task retries, then Frame.io comes back.
+
+Before the retry queue, a failed ingest was recorded as finished and never dispatched again:
+the files waited for a manual ``postflow rerun``. Now the sensor retries them with backoff,
+and the circuit breaker opens after consecutive transient failures, so one probe goes out
+before the rest.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from flows.sensor import watch_by_shot
+from tasks.circuit import read_circuit_state
+from tasks.retry_queue import read_retry_queue
+from tests.integration.helpers import all_files, make_file
+
+pytestmark = pytest.mark.integration
+
+
+def test_files_that_failed_during_an_outage_land_once_it_is_over(pipeline, postflow_env, tmp_path):
+    postflow_env(
+        task_retries=0,
+        ingest_concurrency=1,
+        retry_base_delay_seconds=0.3,
+        retry_max_delay_seconds=1,
+        circuit_failure_threshold=2,
+        circuit_cool_down_seconds=1,
+    )
+    sources = [
+        make_file(pipeline.by_shot, name, 120_000, seed=i)
+        for i, name in enumerate(["SC01_UNDLM_00412_V001.mov", "SC02_PLATE_00010_V001.mov"])
+    ]
+    # The outage: the first API call of each ingest gets 503s (the SDK tries a GET 3 times).
+    pipeline.sandbox.inject_status(503, count=6, path=r"^/v4/")
+
+    counts = watch_by_shot(stop_after_files=4, max_runtime_seconds=60)
+
+    files = all_files(pipeline.project())
+    assert sorted(f.name for f in files) == sorted(p.name for p in sources)
+    stored = {f.name: pipeline.sandbox.stored_bytes(f.id) for f in files}
+    assert all(stored[p.name] == p.read_bytes() for p in sources)
+    assert counts == {"dispatched": 4, "finished": 4, "failed": 2, "pending": 0}
+    state_dir = tmp_path / "state"
+    assert read_retry_queue(state_dir)["queued"] == 0
+    circuit = read_circuit_state(state_dir)
+    assert circuit["state"] == "closed"
+    ledger = [json.loads(line) for line in (state_dir / "dispatched.jsonl").open()]
+    assert sum(1 for r in ledger if r.get("retry")) == 2
+
+
+def test_a_permanent_failure_is_not_retried(pipeline, postflow_env, tmp_path):
+    postflow_env(task_retries=0, retry_base_delay_seconds=0.3, retry_max_delay_seconds=1)
+    make_file(pipeline.by_shot, "SC01_UNDLM_00412_V001.mov", 50_000)
+    pipeline.sandbox.inject_status(403, count=1, path=r"^/v4/")
+
+    counts = watch_by_shot(stop_after_files=1, max_runtime_seconds=30)
+    again = watch_by_shot(max_runtime_seconds=2)
+
+    assert counts["failed"] == 1 and again["dispatched"] == 0
+    assert read_retry_queue(tmp_path / "state")["queued"] == 0
+    assert all_files(pipeline.project()) == []
