@@ -91,9 +91,17 @@ def ingest(
     Exit code 1 when the ingest fails.
     """
     from flows.ingest import ingest_file
+    from postflow.up import exit_on_sigterm, prefect_api
+    from tasks.watch_folder import refusal_reason
 
-    load_settings()
-    state = ingest_file(str(path.resolve()), return_state=True)
+    settings = load_settings()
+    refused = refusal_reason(str(path), path.parent, settings.allow_inner_symlinks)
+    if refused:
+        err.print(f"[red]Not ingesting:[/red] {refused}")
+        raise typer.Exit(2)
+    exit_on_sigterm()
+    with prefect_api(settings.state_dir / "prefect-server.log", err.print):
+        state = ingest_file(str(path.resolve()), return_state=True)
     if not state.is_completed():
         err.print(f"[red]Ingest failed:[/red] {state.message}")
         raise typer.Exit(1)
@@ -107,7 +115,7 @@ def ingest(
         "size_bytes",
         "seconds",
         "megabytes_per_second",
-        "sha256",
+        "fingerprint",
         "view_url",
     ):
         table.add_row(key, str(result.get(key)))
@@ -132,6 +140,7 @@ def watch(
     A ledger in the state directory makes each file version go out exactly once.
     """
     from flows.sensor import watch_by_shot
+    from postflow.up import exit_on_sigterm, prefect_api
 
     _override(
         watch_path=watch_path,
@@ -139,9 +148,11 @@ def watch(
         poll_interval_seconds=poll_interval_seconds,
         use_polling_observer=False if native_events else None,
     )
-    load_settings()
+    settings = load_settings()
+    exit_on_sigterm()  # SIGTERM unwinds like Ctrl-C: the temporary server is stopped
     try:
-        watch_by_shot(since=since)
+        with prefect_api(settings.state_dir / "prefect-server.log", err.print):
+            watch_by_shot(since=since)
     except KeyboardInterrupt:
         err.print("Stopped; running ingests were allowed to finish.")
 

@@ -1,0 +1,81 @@
+"""Whatever ``postflow watch`` starts stops with it: Ctrl-C, SIGTERM and ``kill -9``.
+
+With PREFECT_API_URL unset, ``postflow watch`` used Prefect's temporary server, and a
+``kill -9`` of the command left it running (209 MiB each, 12 of 12 times).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+# The command as the console script runs it, from this checkout.
+POSTFLOW = [sys.executable, "-c", "from postflow.cli import app; app()"]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _start_watch(tmp_path: Path) -> tuple[subprocess.Popen, list[int]]:
+    """``postflow watch`` with no PREFECT_API_URL; returns it once its server answers, with the
+    pids of everything it started."""
+    by_shot = tmp_path / "BY_SHOT"
+    by_shot.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API", "POSTFLOW_"))}
+    env.update(
+        PREFECT_HOME=str(tmp_path / "prefect-home"),
+        POSTFLOW_STATE_DIR=str(tmp_path / "state"),
+        POSTFLOW_WATCH_PATH=str(by_shot),
+        POSTFLOW_FRAMEIO_CREDENTIALS_BLOCK="postflow-test-absent-block",
+    )
+    log = (tmp_path / "watch.log").open("wb")
+    watch = subprocess.Popen(
+        [*POSTFLOW, "watch"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if watch.poll() is not None:
+            pytest.fail(f"postflow watch exited: {(tmp_path / 'watch.log').read_text()}")
+        if "Startup scan" in (tmp_path / "watch.log").read_text(errors="replace"):
+            children = psutil.Process(watch.pid).children(recursive=True)
+            return watch, [c.pid for c in children]
+        time.sleep(0.5)
+    watch.kill()
+    pytest.fail(f"postflow watch never started: {(tmp_path / 'watch.log').read_text()}")
+
+
+def _left_running(pids: list[int], wait_seconds: float = 30.0) -> list[int]:
+    deadline = time.monotonic() + wait_seconds
+    alive = pids
+    while time.monotonic() < deadline:
+        alive = [p for p in pids if psutil.pid_exists(p) and _not_zombie(p)]
+        if not alive:
+            return []
+        time.sleep(0.2)
+    for pid in alive:
+        os.kill(pid, signal.SIGKILL)
+    return alive
+
+
+def _not_zombie(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_no_child_outlives_postflow_watch(tmp_path, sig):
+    watch, children = _start_watch(tmp_path)
+    assert children, "postflow watch should have started a temporary Prefect server"
+    assert "temporary Prefect server" in (tmp_path / "watch.log").read_text()
+    os.kill(watch.pid, sig)
+    watch.wait(timeout=60)
+    assert _left_running(children) == []
