@@ -277,6 +277,25 @@ def status(
         table.add_column(column, justify="right")
     table.add_row(*(str(counts[c]) for c in ("pending", "running", "failed", "done", "cancelled")))
     console.print(table)
+    _print_recovery()
+
+
+def _print_recovery() -> None:
+    """The sensor's circuit breaker and retry queue (state dir), under the status table."""
+    from tasks.circuit import read_circuit_state
+    from tasks.retry_queue import read_retry_queue
+
+    state_dir = load_settings().state_dir
+    circuit, queue = read_circuit_state(state_dir), read_retry_queue(state_dir)
+    line = f"Frame.io circuit: {circuit['state']}; retry queue: {queue['queued']} waiting"
+    if queue["next_attempt_at"] is not None:
+        wait = max(0.0, queue["next_attempt_at"] - datetime.now(UTC).timestamp())
+        line += f" (next in {wait:.0f} s)"
+    line += f", {queue['gave_up']} given up"
+    console.print(line)
+    for path in queue["gave_up_paths"]:
+        shown = path.encode("utf-8", "backslashreplace").decode()
+        console.print(f"  given up: {shown} (postflow ingest it when Frame.io is back)")
 
 
 def report(

@@ -226,6 +226,25 @@ def check_discord(block_name: str) -> Check:
     return Check(name, True, f"block {block_name!r}", required=False)
 
 
+def check_recovery(settings: PostflowSettings) -> Check:
+    """The sensor's circuit breaker is closed and no file has been given up on
+    (:mod:`tasks.recovery`: open while Frame.io keeps failing; retries are automatic)."""
+    from tasks.circuit import read_circuit_state
+    from tasks.retry_queue import read_retry_queue
+
+    circuit = read_circuit_state(settings.state_dir)
+    queue = read_retry_queue(settings.state_dir)
+    detail = (
+        f"circuit {circuit['state']}, {queue['queued']} file(s) waiting to retry, "
+        f"{queue['gave_up']} given up"
+    )
+    if circuit.get("last_error"):
+        detail += f" (last error: {circuit['last_error']})"
+    ok = circuit["state"] == "closed" and queue["gave_up"] == 0
+    fix = "check Frame.io's status; given-up files: postflow ingest PATH"
+    return Check("Frame.io circuit and retries", ok, detail, "" if ok else fix, required=False)
+
+
 def check_optional(settings: PostflowSettings) -> list[Check]:
     """Discord block saved; cloudflared installed when a tunnel is used."""
     discord = check_discord(settings.discord_block)
@@ -271,5 +290,6 @@ def run_checks(load_settings: Callable[[], PostflowSettings]) -> list[Check]:
     checks += check_frameio(settings)
     checks += check_prefect()
     checks.append(check_disk(settings))
+    checks.append(check_recovery(settings))
     checks += check_optional(settings)
     return checks

@@ -88,8 +88,10 @@ def test_status_counts_files_by_their_latest_run(cli, pipeline, postflow_env):
     assert ingest_file(str(bad), return_state=True).is_failed()
     result = cli("status", "--since", since)
     assert result.exit_code == 0, result.output
-    counts = result.output.strip().splitlines()[-2].split("│")[1:-1]
+    rows = [line for line in result.output.splitlines() if "│" in line]
+    counts = rows[-1].split("│")[1:-1]
     assert [int(c) for c in counts] == [0, 0, 1, 1, 0]  # pending running failed done cancelled
+    assert "Frame.io circuit: closed; retry queue: 0 waiting" in result.output
 
 
 def test_structure_prints_scenes_shots_and_versions(cli, pipeline):
