@@ -22,10 +22,11 @@ from blocks.settings import effective_settings
 from config.settings import PostflowSettings
 from flows.ingest import ingest_file
 from tasks.completeness import container_incomplete
-from tasks.dispatch import Dispatcher, EventDispatcher, InProcessDispatcher, run_watch_loop
+from tasks.dispatch import Dispatcher, EventDispatcher, InProcessDispatcher
 from tasks.ledger import DispatchLedger
 from tasks.recovery import Recovery
 from tasks.watch_folder import WatchFolder, parse_since
+from tasks.watch_loop import run_watch_loop
 
 
 def _run_name() -> str:

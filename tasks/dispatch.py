@@ -11,8 +11,8 @@ restarts.
 * :class:`EventDispatcher` emits ``postflow.file.ready`` and announces again an event that looks
   lost (:func:`is_overdue`), because Prefect 3.8.8 does not retry a trigger action that failed.
 
-:func:`run_watch_loop` is the sensor's loop: poll the watch folder, confirm, wait for a change or
-the next poll. Prefect is reached only through the injected ``run_paths`` and ``emit`` callables.
+The sensor's loop that drives them is :func:`tasks.watch_loop.run_watch_loop`. Prefect is
+reached only through the injected ``run_paths`` and ``emit`` callables.
 """
 
 from __future__ import annotations
@@ -24,8 +24,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import TracebackType
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 from tasks.events import emit_file_ready
 from tasks.history import run_paths_since
@@ -352,70 +351,3 @@ class EventDispatcher(Dispatcher):
         )
         self.reemitted += 1
         self._send(announced.version, attempt + 1)
-
-
-class Watcher(Protocol):
-    """What :func:`run_watch_loop` needs of a watch folder, such as a ``WatchFolder``."""
-
-    @property
-    def pending_count(self) -> int: ...
-
-    def poll_once(self) -> Any: ...
-
-    def __enter__(self) -> Any: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> Any: ...
-
-
-def run_watch_loop(
-    watcher: Watcher,
-    dispatcher: Dispatcher,
-    *,
-    poll_interval_seconds: float,
-    stop_after_files: int | None = None,
-    max_runtime_seconds: float | None = None,
-    clock: Callable[[], float] = time.monotonic,
-) -> dict[str, int]:
-    """Poll ``watcher`` and confirm ``dispatcher`` until told to stop; then shut it down.
-
-    Args:
-        watcher: the started-on-enter watch folder; each poll dispatches the ready files.
-        dispatcher: sends each ready file version once.
-        poll_interval_seconds: longest wait between polls (seconds); a finished ingest wakes
-            the loop early.
-        stop_after_files: return once this many dispatches have finished; None: no limit.
-        max_runtime_seconds: return after this long (seconds); None: until interrupted.
-        clock: monotonic clock (seconds).
-
-    Returns:
-        ``{"dispatched", "finished", "failed", "pending"}`` counts of this run.
-
-    Raises:
-        KeyboardInterrupt: Ctrl-C; queued, not yet started ingests are dropped (the ledger
-            sends them on the next start) and running ones are allowed to finish.
-    """
-    deadline = clock() + max_runtime_seconds if max_runtime_seconds else None
-    interrupted = False
-    try:
-        with watcher:
-            while True:
-                watcher.poll_once()
-                dispatcher.confirm()
-                dispatcher.retry_due()
-                with dispatcher.changed:
-                    if stop_after_files is not None and dispatcher.finished >= stop_after_files:
-                        break
-                    if deadline is not None and clock() >= deadline:
-                        break
-                    dispatcher.changed.wait(poll_interval_seconds)
-    except (KeyboardInterrupt, SystemExit):  # Ctrl-C, or SIGTERM via exit_on_sigterm
-        interrupted = True
-        raise
-    finally:
-        dispatcher.shutdown(cancel_pending=interrupted)
-    return {**dispatcher.counts(), "pending": watcher.pending_count}

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tasks.dispatch import EventDispatcher, InProcessDispatcher, is_overdue, run_watch_loop
+from tasks.dispatch import EventDispatcher, InProcessDispatcher, is_overdue
 from tasks.ledger import DispatchLedger
 from tasks.readiness import FileVersion
+from tasks.watch_loop import run_watch_loop
 
 WINDOW = 120.0
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from blocks.range_server import RangeFileResponse
+from blocks.range_response import RangeFileResponse
 
 KIB = 1024
 
