@@ -272,7 +272,7 @@ def main() -> None:
             rows.append((curl, ours, summed))
             print(
                 f"run {run + 1}: curl {curl['bytes'] / curl['seconds'] / 1e9:.2f} GB/s | ours "
-                f"{ours['bytes'] / ours['seconds'] / 1e9:.2f} GB/s | ours+sha256 "
+                f"{ours['bytes'] / ours['seconds'] / 1e9:.2f} GB/s | ours+xxh3 "
                 f"{summed['bytes'] / summed['seconds'] / 1e9:.2f} GB/s ({ours['parts']} parts)"
             )
         ratio = statistics.median(c["seconds"] / o["transfer_seconds"] for c, o, _ in rows)
@@ -282,7 +282,7 @@ def main() -> None:
             f"\nThroughput ratio ours/curl (median of {args.runs}, {args.size_mib} MiB, "
             f"{args.concurrency} PUTs in flight): transfer {ratio:.2f} (goal >= 0.9); "
             f"whole upload task incl. create/status/stack calls {ratio_task:.2f}; "
-            f"transfer with sha256 {ratio_sum:.2f}"
+            f"transfer with the XXH3-128 fingerprint {ratio_sum:.2f}"
         )
         source.unlink()
         for size_mib in (int(s) for s in args.rss_sizes_mib.split(",")):

@@ -180,6 +180,20 @@ class FrameioProject:
         raw = self._pages("version_stacks.index", fetch, self.account_id, version_stack_id)
         return [Asset.from_sdk(item) for item in raw]
 
+    def show_version_stack(self, version_stack_id: str) -> Asset:
+        """One version stack's current record; ``head_version_id`` is its top file.
+
+        Raises:
+            FrameioNotFound: the stack does not exist (any more).
+        """
+        response = self._call(
+            "version_stacks.show",
+            self.client.version_stacks.show,
+            self.account_id,
+            version_stack_id,
+        )
+        return Asset.from_sdk(response.data)
+
     def create_folder(self, parent_id: str, name: str) -> Asset:
         """Create a sub-folder (never retried blindly by the SDK)."""
         response = self._call(

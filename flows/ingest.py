@@ -85,8 +85,8 @@ def ingest_file(path: str) -> Any:
 
     Returns:
         A dict with the shot fields and the :class:`UploadResult` fields (bytes, seconds,
-        sha256, strategy, view_url...), or a Failed state for an unreadable name (reported
-        to Discord and as an artifact; nothing uploaded).
+        fingerprint, re_render, strategy, view_url...), or a Failed state for an unreadable
+        name (reported to Discord and as an artifact; nothing uploaded).
 
     Raises:
         PostflowError: the upload failed after its retries (the run ends Failed and a red

@@ -36,11 +36,31 @@ def _clip(text: str, limit: int = 1000) -> str:
 
 
 def success_embed(shot: ShotName, result: UploadResult) -> DiscordEmbed:
-    """Green embed for an uploaded (or already present) file, linking to Frame.io."""
-    verb = "already in Frame.io" if result.strategy == "skipped" else "uploaded"
+    """Green embed for an uploaded (or already present) file, linking to Frame.io.
+
+    A re-render (same name, other content: ``result.re_render``) says so in the title and
+    the description: it is a new version on top of the earlier upload, which keeps its comments.
+
+    Args:
+        shot: the parsed name.
+        result: what the upload did.
+
+    Returns:
+        The embed.
+    """
+    if result.strategy == "skipped":
+        verb = "already in Frame.io"
+    else:
+        verb = "re-render uploaded" if result.re_render else "uploaded"
+    description = f"`{shot.file}`"
+    if result.re_render:
+        description += (
+            "\nRe-render: new content under the same name, stacked on top of the earlier "
+            "upload (which keeps its comments)."
+        )
     embed = DiscordEmbed(
         title=_clip(f"{shot.scene} / {shot.shot} — V{shot.version:03d} {verb}", 250),
-        description=_clip(f"`{shot.file}`"),
+        description=_clip(description),
         color=GREEN,
         url=result.view_url,
     )

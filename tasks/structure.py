@@ -2,7 +2,10 @@
 
 Exactly one folder per path, even when many ingests of one new shot run at once:
 
-* in this process, a lock per ``(parent id, name)`` serialises look-then-create, so the
+* names are compared after NFC normalisation and case folding (:func:`folder_key`), so a
+  folder made by hand as ``sc01`` (or written NFD by macOS) is reused for ``SC01``, never
+  duplicated;
+* in this process, a lock per ``(parent id, folder key)`` serialises look-then-create, so the
   second caller finds the folder the first one made;
 * a create that fails transiently is followed by a fresh look before anything is retried
   (the failed POST may have created it);
@@ -40,6 +43,7 @@ __all__ = [
     "ensure_child_folder",
     "ensure_folder",
     "find_folder",
+    "folder_key",
     "resolve_folder_path",
     "resolve_shot_folder",
     "structure_cache_policy",
@@ -50,15 +54,36 @@ def _nfc(name: str) -> str:
     return unicodedata.normalize("NFC", name)
 
 
+def folder_key(name: str) -> str:
+    """The form two folder names are compared in: NFC-normalised, then case-folded.
+
+    Args:
+        name: a folder name, e.g. ``"sc01"`` or ``"SC01"``.
+
+    Returns:
+        The comparison key (``"sc01"`` for both).
+    """
+    return _nfc(name).casefold()
+
+
 def _lock_for(parent_id: str, name: str) -> threading.Lock:
-    return current_runtime().lock(("folder", parent_id, _nfc(name)))
+    return current_runtime().lock(("folder", parent_id, folder_key(name)))
 
 
 def find_folder(children: Iterable[Asset], name: str) -> Asset | None:
-    """Return the folder named ``name`` (NFC-compared) among ``children``; the oldest when
-    Frame.io holds duplicates."""
-    wanted = _nfc(name)
-    matches = [c for c in children if c.type == "folder" and _nfc(c.name) == wanted]
+    """Return the folder among ``children`` whose name equals ``name`` up to case and Unicode
+    normalisation (:func:`folder_key`).
+
+    Args:
+        children: a folder's children (files and version stacks are ignored).
+        name: the wanted name, e.g. ``"SC01"``.
+
+    Returns:
+        The matching folder, the oldest (``created_at``, then id) when several match (Frame.io
+        holds duplicates, or case variants made by hand); None when there is none.
+    """
+    wanted = folder_key(name)
+    matches = [c for c in children if c.type == "folder" and folder_key(c.name) == wanted]
     return min(matches, key=lambda a: (a.created_at, a.id)) if matches else None
 
 

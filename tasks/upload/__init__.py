@@ -2,17 +2,20 @@
 
 :func:`run_upload` takes an :class:`UploadJob` through these steps, under a per-file lock:
 
-1. idempotency: a completed file of the same name and size in the shot folder (or its version
-   stack) means nothing is sent (a retry, a rerun or a restarted sensor never duplicates a
-   file); a same-name placeholder that never completed is deleted (:mod:`.stack`);
+1. identity (:mod:`.identity`): the file recorded for this source path, still in the shot
+   folder (or its stack) with the source unchanged or only touched, means nothing is sent
+   (a retry, a rerun or a restarted sensor never duplicates a file); the same name with other
+   content is a *re-render*, sent as a new version; without a record, name and size decide;
+   a same-name placeholder that never completed is deleted;
 2. the strategy: remote upload when the tunnel is healthy and the file is under Frame.io's
    cap, else multipart (:mod:`.strategy`);
 3. the transfer: Frame.io pulls the file through the tunnel (:mod:`.remote`) or we PUT its
-   parts (:mod:`.multipart`), with the source's sha256 computed alongside; a failed remote
-   upload is deleted and the same call sends the file by multipart;
-4. the source is checked unchanged, then Frame.io's upload status must say complete;
-5. the file joins the shot's version stack (:mod:`.stack`) and an :class:`UploadResult` says
-   what happened and why.
+   parts (:mod:`.multipart`), with the source's XXH3-128 fingerprint computed in the same
+   read; a failed remote upload is deleted and the same call sends the file by multipart;
+4. the source is checked unchanged, then Frame.io's upload status must say complete, and
+   ``(path, size, mtime_ns, fingerprint) -> file id`` is recorded in the state dir;
+5. the file joins the shot's version stack, highest version on top (:mod:`.stack`), and an
+   :class:`UploadResult` says what happened and why.
 
 :func:`upload_file` is the Prefect task around it. Frame.io's upload guide:
 https://next.developer.frame.io/platform/docs/guides/uploading-to-frame-io/how-local-remote-uploads-work
@@ -36,11 +39,12 @@ from config.settings import PostflowSettings
 from core.errors import FrameioAuthError, FrameioNotFound, PostflowError, SourceFileError
 from tasks.limits import upload_slot
 from tasks.naming import Nomenclature, ShotName
+from tasks.upload.identity import Identity, UploadRecord, UploadRecords, identify, same_name_files
 from tasks.upload.logs import upload_logger
 from tasks.upload.multipart import MultipartTransfer
 from tasks.upload.remote import RemoteTransfer
-from tasks.upload.source import assert_unchanged, file_sha256, source_stat
-from tasks.upload.stack import LockFactory, add_to_version_stack, find_uploaded, folder_lock
+from tasks.upload.source import assert_unchanged, file_fingerprint, source_stat
+from tasks.upload.stack import LockFactory, add_to_version_stack, folder_lock
 from tasks.upload.strategy import choose_strategy
 from tasks.upload.transfer import Sent, Transfer
 
@@ -49,7 +53,6 @@ __all__ = [
     "UploadResult",
     "add_to_version_stack",
     "choose_strategy",
-    "find_uploaded",
     "run_upload",
     "upload_file",
     "upload_logger",
@@ -69,7 +72,8 @@ class UploadJob:
         folder_id: the shot folder's Frame.io id.
         nomenclature: rules, to find the shot's other versions for the version stack.
         settings: upload, remote-upload and lock settings.
-        checksum: compute the source's sha256 while sending (False: ``sha256`` is "").
+        checksum: fingerprint the source (XXH3-128) while sending (False: ``fingerprint`` is
+            "", and a later rewrite of the file always counts as a re-render).
     """
 
     path: str
@@ -89,7 +93,8 @@ class UploadResult:
         name: file name in Frame.io.
         size_bytes: bytes of the source file.
         seconds: wall time of the byte transfer and completion check (0 when skipped).
-        sha256: hex digest of the source ("" when skipped or disabled).
+        fingerprint: XXH3-128 hex of the source ("" when disabled, or skipped with none
+            recorded).
         strategy: ``"multipart"``, ``"remote"``, or ``"skipped"`` when the file was there.
         view_url: Frame.io web-app link to the file.
         parts: number of part PUTs (0 when skipped or remote).
@@ -97,13 +102,15 @@ class UploadResult:
         version_stack_id: the stack the file sits in, if any.
         rate_limited: 429 answers absorbed from the API during this upload.
         strategy_reason: why this strategy was used (e.g. "tunnel unavailable: ...").
+        re_render: a file of the same name was already there with other content; this one
+            was sent as a new version on top of it.
     """
 
     file_id: str
     name: str
     size_bytes: int
     seconds: float
-    sha256: str
+    fingerprint: str
     strategy: str
     view_url: str
     parts: int = 0
@@ -111,6 +118,7 @@ class UploadResult:
     version_stack_id: str | None = None
     rate_limited: int = 0
     strategy_reason: str = ""
+    re_render: bool = False
 
     @property
     def megabytes_per_second(self) -> float:
@@ -128,46 +136,65 @@ def _stacked(
     return add_to_version_stack(project, job.folder_id, asset, job.shot, job.nomenclature, lock)
 
 
-def _already_there(
-    project: FrameioProject, job: UploadJob, size_bytes: int, lock: LockFactory
-) -> UploadResult | None:
-    """The "skipped" result when the file is already in the shot folder (stacking it if it is
-    loose); None when it must be sent. Called holding the file's lock."""
-    existing, stack_id = find_uploaded(project, job.folder_id, job.shot.file, size_bytes)
-    if existing is None:
-        return None
+def _identify(
+    project: FrameioProject, job: UploadJob, before: os.stat_result, lock: LockFactory
+) -> Identity:
+    """What the shot folder holds of this source (:func:`.identity.identify`). Listed under
+    the folder's stack lock, so no file is caught half-way through a re-stacking move; the
+    fingerprint read, if any, runs after the lock is released."""
+    with lock(f"stack:{job.folder_id}"):
+        found = same_name_files(project, job.folder_id, job.shot.file)
+    record = UploadRecords(job.settings.state_dir).get(job.path)
+    return identify(found, before, record, lambda: file_fingerprint(job.path, job.checksum))
+
+
+def _remember(job: UploadJob, before: os.stat_result, fingerprint: str, file_id: str) -> None:
+    record = UploadRecord(before.st_size, before.st_mtime_ns, fingerprint, file_id)
+    UploadRecords(job.settings.state_dir).put(job.path, record)
+
+
+def _skipped(
+    project: FrameioProject,
+    job: UploadJob,
+    before: os.stat_result,
+    existing: Asset,
+    identity: Identity,
+    lock: LockFactory,
+) -> UploadResult:
+    """The "skipped" result for a source already in Frame.io (``existing``); the stack is put
+    in order, so a rerun also repairs a stack another client disordered."""
     upload_logger().info(
         "%s already in Frame.io (%s); not uploading again", job.shot.file, existing.id
     )
-    if stack_id is None:
-        stack_id = _stacked(project, job, existing, lock)
+    if identity.adopt:
+        _remember(job, before, identity.fingerprint, existing.id)
     return UploadResult(
         existing.id,
         existing.name,
-        size_bytes,
+        before.st_size,
         0.0,
-        "",
+        identity.fingerprint,
         "skipped",
         existing.view_url,
-        version_stack_id=stack_id,
+        version_stack_id=_stacked(project, job, existing, lock),
         strategy_reason="already in Frame.io",
     )
 
 
 def _send(job: UploadJob, transfer: Transfer, before: os.stat_result) -> tuple[Sent, str, float]:
-    """Run ``transfer`` with the sha256 read alongside: ``(sent, sha256, seconds)``."""
-    cancel = threading.Event()  # a failed transfer stops the sha256 read
-    with ThreadPoolExecutor(1, thread_name_prefix="sha256") as pool:
-        digest = pool.submit(file_sha256, job.path, job.checksum, cancel)
+    """Run ``transfer`` with the fingerprint read alongside: ``(sent, fingerprint, seconds)``."""
+    cancel = threading.Event()  # a failed transfer stops the fingerprint read
+    with ThreadPoolExecutor(1, thread_name_prefix="fingerprint") as pool:
+        digest = pool.submit(file_fingerprint, job.path, job.checksum, cancel)
         try:
             with transfer.send(job.folder_id, job.shot.file, job.path, before.st_size) as sent:
                 assert_unchanged(job.path, before)
                 transfer.wait_complete(sent.file_id)
-                sha = digest.result()
+                fingerprint = digest.result()
         except BaseException:
             cancel.set()
             raise
-    return sent, sha, time.monotonic() - sent.started
+    return sent, fingerprint, time.monotonic() - sent.started
 
 
 def _attempt(
@@ -178,19 +205,24 @@ def _attempt(
     reason: str,
     lock: LockFactory,
 ) -> UploadResult:
-    """Idempotency check, one transfer, version stack, result."""
+    """Identity check, one transfer, record, version stack, result."""
     rate_before = project.rate_limited_count
-    skipped = _already_there(project, job, before.st_size, lock)
-    if skipped is not None:
-        return skipped
-    sent, sha, seconds = _send(job, transfer, before)
+    identity = _identify(project, job, before, lock)
+    if identity.existing is not None:
+        return _skipped(project, job, before, identity.existing[0], identity, lock)
+    if identity.re_render:
+        upload_logger().info(
+            "%s is a re-render (other content than in Frame.io): new version", job.shot.file
+        )
+    sent, fingerprint, seconds = _send(job, transfer, before)
+    _remember(job, before, fingerprint, sent.file_id)
     asset = project.show_file(sent.file_id)
     return UploadResult(
         asset.id,
         asset.name,
         before.st_size,
         seconds,
-        sha,
+        fingerprint,
         transfer.strategy,
         asset.view_url,
         sent.parts,
@@ -198,6 +230,7 @@ def _attempt(
         _stacked(project, job, asset, lock),
         project.rate_limited_count - rate_before,
         reason,
+        identity.re_render,
     )
 
 

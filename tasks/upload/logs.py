@@ -21,7 +21,7 @@ __all__ = ["upload_logger"]
 def upload_logger() -> logging.Logger | logging.LoggerAdapter[Any]:
     """The logger for upload messages in the current context.
 
-    Take it in the task's own thread: worker threads (part PUTs, the sha256 reader) have no
+    Take it in the task's own thread: worker threads (part PUTs, the fingerprint reader) have no
     Prefect run context, and a logger looked up there would not reach the run's logs.
 
     Returns:

@@ -139,7 +139,7 @@ class MultipartTransfer:
 
         A :class:`SourceFileError` raised inside the block (the source changed) deletes the
         file; other failures leave the placeholder, which the next attempt's
-        :func:`tasks.upload.stack.find_uploaded` deletes.
+        :func:`tasks.upload.identity.same_name_files` deletes.
 
         Raises:
             FrameioError: creating the placeholder failed.

@@ -135,7 +135,7 @@ class RemoteTransfer:
 
     def _delete_quietly(self, file_id: str) -> None:
         """Delete a failed remote file; a failure to delete is logged (the next attempt's
-        :func:`tasks.upload.stack.find_uploaded` removes an incomplete leftover anyway)."""
+        :func:`tasks.upload.identity.same_name_files` removes an incomplete leftover anyway)."""
         try:
             self.project.delete_file(file_id)
         except PostflowError as exc:

@@ -1,28 +1,29 @@
-"""What is already in a shot folder: a completed upload of the same file, the version stack.
+"""The shot's version stack, in version order whatever order files arrive in.
 
-* :func:`find_uploaded` makes uploads idempotent: a completed file of the same name (NFC) and
-  size in the shot folder or one of its version stacks means there is nothing to send;
 * :func:`add_to_version_stack` puts a new version on the shot's stack, or builds the stack
-  from the loose versions (Frame.io version stacks, ``version_stacks.create`` / ``files.move``:
+  from the loose versions, and keeps the highest version on top (Frame.io version stacks,
+  ``version_stacks.create`` / ``files.move``:
   https://next.developer.frame.io/platform/api-reference/version-stacks/index);
-* :func:`folder_lock` serialises both per folder on the configured lock manager
-  (:mod:`tasks.locks`), so threads, processes and workers agree.
+* :func:`folder_lock` serialises stacking (and the look-up of what is already uploaded,
+  :mod:`.identity`) per folder on the configured lock manager (:mod:`tasks.locks`), so
+  threads, processes and workers agree.
 """
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 
 from blocks.frameio_project import Asset, FrameioProject
 from config.settings import PostflowSettings
-from core.errors import NamingError
+from core.errors import FrameioTransientError, NamingError
 from tasks.locks import held, lock_manager_for
 from tasks.naming import Nomenclature, ShotName
 from tasks.runtime import current_runtime
+from tasks.upload.logs import upload_logger
 
-__all__ = ["LockFactory", "add_to_version_stack", "find_uploaded", "folder_lock"]
+__all__ = ["LockFactory", "add_to_version_stack", "folder_lock"]
 
 LockFactory = Callable[[str], AbstractContextManager[None]]
 """``lock(key)`` -> a context manager holding the lock named ``key``."""
@@ -48,50 +49,119 @@ def folder_lock(settings: PostflowSettings) -> LockFactory:
     return lambda key: held(manager, key)
 
 
-def _same_name(a: str, b: str) -> bool:
-    return unicodedata.normalize("NFC", a) == unicodedata.normalize("NFC", b)
+_StackKey = tuple[int, str, str]
+"""Where a file belongs in its stack: ``(version, created_at, id)``, ascending = bottom to top."""
 
 
-def find_uploaded(
-    project: FrameioProject, folder_id: str, name: str, size_bytes: int
-) -> tuple[Asset | None, str | None]:
-    """Find a completed file ``name`` of ``size_bytes`` in the folder or its version stacks.
-
-    Same-name placeholders that never received their bytes (status ``created``) are deleted,
-    so the next upload starts clean.
-
-    Args:
-        project: the Frame.io project.
-        folder_id: the shot folder.
-        name: the file name (compared NFC-normalised).
-        size_bytes: the source's size in bytes.
-
-    Returns:
-        ``(asset, version_stack_id)``; ``(None, None)`` when not found.
-
-    Raises:
-        FrameioError: listing or deleting failed.
-    """
-    children = project.list_children(folder_id)
-    candidates: list[tuple[Asset, str | None]] = [(c, None) for c in children if c.type == "file"]
-    for stack in (c for c in children if c.type == "version_stack"):
-        candidates += [(v, stack.id) for v in project.list_versions(stack.id)]
-    for asset, stack_id in candidates:
-        if not _same_name(asset.name, name):
-            continue
-        if asset.status == "created":
-            project.delete_file(asset.id)
-        elif asset.file_size == size_bytes:
-            return asset, stack_id
-    return None, None
-
-
-def _shot_key(nomenclature: Nomenclature, name: str) -> tuple[str, str, int] | None:
+def _stack_key(nomenclature: Nomenclature, shot: ShotName, asset: Asset) -> _StackKey | None:
+    """The file's place in the shot's stack; None when its name is another shot's or no rule's
+    (a re-render of one version sits above the earlier upload: ``created_at`` breaks ties)."""
     try:
-        parsed = nomenclature.parse(name)
+        parsed = nomenclature.parse(asset.name)
     except NamingError:
         return None
-    return parsed.scene, parsed.shot, parsed.version
+    if (parsed.scene, parsed.shot) != (shot.scene, shot.shot):
+        return None
+    return parsed.version, asset.created_at, asset.id
+
+
+@dataclass(frozen=True)
+class _ShotFolder:
+    """One read of a shot folder, as stacking needs it.
+
+    Attributes:
+        stack: the shot's stack (the oldest when there are several), or None.
+        members: ``(key, file)`` of the files in ``stack``; unparsed names get version -1.
+        strays: ``(key, file)`` of this shot's completed files outside ``stack``: loose in
+            the folder, or in a newer duplicate stack.
+    """
+
+    stack: Asset | None
+    members: list[tuple[_StackKey, Asset]]
+    strays: list[tuple[_StackKey, Asset]]
+
+
+def _read_shot_folder(
+    project: FrameioProject, folder_id: str, shot: ShotName, nomenclature: Nomenclature
+) -> _ShotFolder:
+    children = project.list_children(folder_id)
+    stacks = sorted((c for c in children if c.type == "version_stack"), key=lambda a: a.created_at)
+    outside = [c for c in children if c.type == "file" and c.status != "created"]
+    for other in stacks[1:]:
+        outside += project.list_versions(other.id)
+    strays = [(k, a) for a in outside if (k := _stack_key(nomenclature, shot, a)) is not None]
+    members: list[tuple[_StackKey, Asset]] = []
+    if stacks:
+        for asset in project.list_versions(stacks[0].id):
+            key = _stack_key(nomenclature, shot, asset) or (-1, asset.created_at, asset.id)
+            members.append((key, asset))
+    return _ShotFolder(stacks[0] if stacks else None, members, sorted(strays))
+
+
+def _create_stack(project: FrameioProject, folder_id: str, files: list[Asset]) -> str:
+    """Stack ``files`` (ascending) in one ``version_stacks.create`` of up to 10; the rest move
+    in one by one, each on top."""
+    stack_id = project.create_version_stack(folder_id, [a.id for a in files[:10]]).id
+    for asset in files[10:]:
+        project.move_file(asset.id, stack_id)
+    return stack_id
+
+
+def _raise_above(
+    project: FrameioProject,
+    folder_id: str,
+    stack_id: str,
+    files: list[tuple[_StackKey, Asset]],
+    head: _StackKey,
+) -> int:
+    """Put every file ranked above ``head`` back on top, in ascending order.
+
+    The SDK has no reorder call: each such file moves out to the shot folder, then back into
+    the stack (a file moved into a stack goes on top). ``head`` stays in, so the stack never
+    empties. Returns the number of files re-stacked.
+    """
+    above = sorted((k, a) for k, a in files if k > head)
+    for _, asset in above:
+        project.move_file(asset.id, folder_id)
+    for _, asset in above:
+        project.move_file(asset.id, stack_id)
+    return len(above)
+
+
+def _arrange(
+    project: FrameioProject, folder_id: str, shot: ShotName, nomenclature: Nomenclature
+) -> str | None:
+    """One pass: stack the shot's strays and make its highest version the head."""
+    found = _read_shot_folder(project, folder_id, shot, nomenclature)
+    if found.stack is None:
+        if len(found.strays) < 2:
+            return None
+        return _create_stack(project, folder_id, [a for _, a in found.strays])
+    stack_id = found.stack.id
+    for _, asset in found.strays:  # ascending: the last one ends on top
+        project.move_file(asset.id, stack_id)
+    if found.strays:
+        head: _StackKey | None = found.strays[-1][0]
+    else:  # an unknown head ranks lowest: everything is re-stacked in order
+        head_id = found.stack.head_version_id
+        head = next((k for k, a in found.members if a.id == head_id), None)
+        if head is None and found.members:
+            head = min(found.members)[0]
+    if head is not None:
+        _raise_above(project, folder_id, stack_id, found.members + found.strays, head)
+    return stack_id
+
+
+def _head_is_highest(
+    project: FrameioProject, stack_id: str, shot: ShotName, nomenclature: Nomenclature
+) -> bool:
+    """Whether the stack's head (``version_stacks.show``) ranks highest among its files."""
+    head_id = project.show_version_stack(stack_id).head_version_id
+    ranked = [
+        (_stack_key(nomenclature, shot, a) or (-1, a.created_at, a.id), a.id)
+        for a in project.list_versions(stack_id)
+    ]
+    return bool(ranked) and max(ranked)[1] == head_id
 
 
 def add_to_version_stack(
@@ -102,16 +172,22 @@ def add_to_version_stack(
     nomenclature: Nomenclature,
     lock: LockFactory | None = None,
 ) -> str | None:
-    """Put ``file`` into the shot's version stack, creating the stack when other versions exist.
+    """Make the shot's version stack hold its versions, the highest version on top.
 
-    A stack already in the folder receives the file (``files.move``; it becomes the head). Else
-    the loose, completed versions of the same scene/shot are stacked oldest-first by version
-    number (``version_stacks.create`` takes 2-10 files).
+    Holding the folder's stack lock, the folder is read again, then: without a stack, two or
+    more completed versions are stacked in version order (``version_stacks.create`` keeps the
+    request's order, the last is the head); with a stack, the shot's files outside it (``file``,
+    and any left loose by a crash or in a duplicate stack) move in, each on top, lowest first,
+    and then every member ranked above the new head moves out to the folder and back in,
+    lowest first. Rank is ``(version, created_at)``, versions parsed with ``nomenclature``.
+    The head is then read back (``version_stacks.show``); if another writer changed the stack
+    meanwhile, the pass runs once more. Frame.io's SDK 4.0.0 has no reorder call; the moves
+    are what it offers (FIDELITY.md in :mod:`postflow.sandbox`).
 
     Args:
         project: the Frame.io project.
         folder_id: the shot folder.
-        file: the uploaded (or already present) file.
+        file: the uploaded (or already present) file; it is stacked with the others.
         shot: its parsed name (scene and shot select the other versions).
         nomenclature: rules to parse the other files' names.
         lock: serialises stacking per folder (:func:`folder_lock`); in-process when None.
@@ -121,25 +197,21 @@ def add_to_version_stack(
 
     Raises:
         FrameioError: listing, moving or creating failed.
+        FrameioTransientError: the head was still not the highest version after two passes
+            (someone else keeps reordering the stack); a retry runs the passes again.
     """
     with (lock or _local_lock)(f"stack:{folder_id}"):
-        children = project.list_children(folder_id)
-        stacks = sorted(
-            (c for c in children if c.type == "version_stack"), key=lambda a: a.created_at
-        )
-        loose = {c.id for c in children if c.type == "file"}
-        if stacks:
-            if file.id in loose:  # else a concurrent ingest already stacked it
-                project.move_file(file.id, stacks[0].id)
-            return stacks[0].id
-        versions: list[tuple[int, Asset]] = []
-        for child in children:
-            if child.type != "file" or child.status == "created":
-                continue
-            key = _shot_key(nomenclature, child.name)
-            if key is not None and key[:2] == (shot.scene, shot.shot):
-                versions.append((key[2], child))
-        if len(versions) < 2:
-            return None
-        ordered = [a.id for _, a in sorted(versions, key=lambda v: (v[0], v[1].created_at))]
-        return project.create_version_stack(folder_id, ordered[-10:]).id
+        for attempt in (1, 2):
+            stack_id = _arrange(project, folder_id, shot, nomenclature)
+            if stack_id is None or _head_is_highest(project, stack_id, shot, nomenclature):
+                return stack_id
+            upload_logger().warning(
+                "%s: stack %s changed under us (pass %d); ordering it again",
+                file.name,
+                stack_id,
+                attempt,
+            )
+    raise FrameioTransientError(
+        "version_stacks.show",
+        f"the head of stack {stack_id} is not the highest version after two passes",
+    )

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import xxhash
 from frameio import Frameio
 from frameio.types import FileRemoteUploadResponse
 
@@ -169,6 +170,7 @@ def test_ingest_with_remote_strategy_is_pulled_through_the_tunnel(
     assert result["strategy"] == "remote"
     assert result["strategy_reason"].startswith("remote: tunnel healthy, 2.0 MB")
     assert _stored_sha(pipeline.sandbox, result["file_id"]) == sha256_of(source)
+    assert result["fingerprint"] == xxhash.xxh3_128_hexdigest(source.read_bytes())
     assert pipeline.sandbox.state.remote.counters["pulls"] >= 1
     [message] = pipeline.discord.wait_for(1, timeout_seconds=10)
     assert _fields(message)["Upload"] == "remote"

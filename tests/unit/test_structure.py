@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from frameio import Frameio
 
-from blocks.frameio_project import FrameioProject
+from blocks.frameio_project import Asset, FrameioProject
 from config.settings import PostflowSettings
 from tasks.naming import load_nomenclature
-from tasks.structure import resolve_shot_folder
+from tasks.structure import ensure_child_folder, find_folder, resolve_shot_folder
 
 pytestmark = pytest.mark.slow
 
@@ -82,3 +82,35 @@ def test_a_partly_cached_path_is_not_a_cache_hit(env) -> None:
     folder_id, cache_hit = resolve_shot_folder(project, sibling, settings(), NO_RETRY)
     assert cache_hit is False
     assert folder_id != first
+
+
+def _folder(name: str, created_at: str = "2024-01-01T00:00:00+00:00", id_: str = "") -> Asset:
+    return Asset(id_ or name, name, "folder", "https://example.invalid", created_at)
+
+
+def test_find_folder_matches_a_name_that_differs_only_in_case() -> None:
+    assert find_folder([_folder("sc01")], "SC01") == _folder("sc01")
+
+
+def test_find_folder_matches_across_unicode_normalisation_and_case() -> None:
+    nfd = _folder("e\u0301TE\u0301")  # "éTÉ" decomposed (as macOS writes it)
+    assert find_folder([nfd], "\u00c9T\u00e9") == nfd
+
+
+def test_find_folder_keeps_the_oldest_of_several_case_variants() -> None:
+    newer = _folder("SC01", "2024-02-01T00:00:00+00:00")
+    older = _folder("sc01", "2024-01-01T00:00:00+00:00")
+    assert find_folder([newer, older], "Sc01") == older
+
+
+def test_find_folder_ignores_files_and_other_names() -> None:
+    file = Asset("f", "SC01", "file", "https://example.invalid", "2024-01-01T00:00:00+00:00")
+    assert find_folder([file, _folder("SC010")], "SC01") is None
+
+
+def test_a_hand_made_lower_case_folder_is_reused_not_duplicated(env) -> None:
+    project, _, _ = env
+    scenes = project.create_folder(project.root_folder_id, "SCENES").id
+    hand_made = project.create_folder(scenes, "sc01").id
+    assert ensure_child_folder(project, scenes, "SC01") == hand_made
+    assert _folders(project, scenes) == {"sc01": hand_made}
