@@ -142,7 +142,8 @@ class PostflowDiscord(NotificationBlock):
             in_event_loop = True
         if in_event_loop:
             return asyncio.to_thread(self._notify_now, body, subject)
-        return self._notify_now(body, subject)  # outside the handler: no __context__
+        self._notify_now(body, subject)  # outside the handler: no __context__
+        return None
 
     def _notify_now(self, body: str, subject: str | None) -> None:
         text = f"{subject}\n{body}" if subject else body

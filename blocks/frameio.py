@@ -5,15 +5,19 @@ unwrapped with ``get_secret_value()`` only inside :meth:`FrameioCredentials.get_
 Every Frame.io API call goes through the official ``frameio`` SDK (Fern-generated, v4.0.x);
 :func:`frameio_errors` turns its exceptions into :mod:`core.errors` types once, here.
 
-Source for the status-code semantics: Frame.io v4 "Getting started" guide (errors section)
-and the SDK's ``core/http_client.py`` retry rules (see ``shared/notes/frameio-v4.md`` §5-§6).
+Sources for the status-code semantics:
+
+* the Frame.io v4 "Getting Started" guide, its errors section:
+  https://developer.adobe.com/frameio/guides/
+* the retry rules of the SDK (``frameio/core/http_client.py``: it retries 408, 409, 429 and
+  5xx, POSTs included): https://github.com/Frameio/python-sdk
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 from frameio import Frameio
@@ -42,11 +46,18 @@ USER_SCOPES = "openid email profile offline_access additional_info.roles"  # SDK
 class FrameioCredentials(Block):
     """Adobe IMS credentials for the Frame.io v4 API, and a factory for SDK clients.
 
-    Two grants (Adobe IMS docs; notes/frameio-v4.md §7):
-    ``server_to_server`` (client_credentials; Admin-Console-managed accounts) and ``web_app``
-    (OAuth authorization code, what the previous generation used; ``postflow login`` stores the
-    tokens). In ``web_app`` mode IMS rotates the refresh token on every refresh, so each
-    refresh is written back to this block document: a restart never forces a new login.
+    Two grants: ``server_to_server`` (client_credentials; Admin-Console-managed accounts) and
+    ``web_app`` (OAuth authorization code, what the previous generation used; ``postflow login``
+    stores the tokens). In ``web_app`` mode IMS rotates the refresh token on every refresh, so
+    each refresh is written back to this block document: a restart never forces a new login.
+    Sources:
+
+    * Adobe IMS, server-to-server:
+      https://developer.adobe.com/developer-console/docs/guides/authentication/ServerToServerAuthentication/implementation
+    * Adobe IMS, user authentication (Web App credential, redirect URI rules):
+      https://developer.adobe.com/developer-console/docs/guides/authentication/UserAuthentication/implementation
+    * the SDK's auth helpers (``ServerToServerAuth``, ``WebAppAuth``):
+      https://developer.frame.io/platform/docs/guides/authentication/python-sdk
 
     Attributes:
         auth_mode: ``"server_to_server"`` or ``"web_app"``.
@@ -108,20 +119,25 @@ class FrameioCredentials(Block):
         Raises:
             ConfigurationError: web_app mode without tokens (run ``postflow login``).
         """
-        common = {
-            "client_id": self.client_id,
-            "client_secret": self.client_secret.get_secret_value(),
-            "ims_base_url": self.ims_base_url,
-            "timeout": timeout_seconds,
-            "max_retries": max_retries,
-        }
+        client_secret = self.client_secret.get_secret_value()
         if self.auth_mode == "server_to_server":
-            return ServerToServerAuth(scopes=self.scopes or S2S_SCOPES, **common)
+            return ServerToServerAuth(
+                client_id=self.client_id,
+                client_secret=client_secret,
+                scopes=self.scopes or S2S_SCOPES,
+                ims_base_url=self.ims_base_url,
+                timeout=timeout_seconds,
+                max_retries=max_retries,
+            )
         auth = WebAppAuth(
+            client_id=self.client_id,
+            client_secret=client_secret,
             redirect_uri=self.redirect_uri,
             scopes=self.scopes or USER_SCOPES,
+            ims_base_url=self.ims_base_url,
             on_token_refreshed=self._tokens_refreshed,
-            **common,
+            timeout=timeout_seconds,
+            max_retries=max_retries,
         )
         if self.refresh_token is None and self.access_token is None:
             raise ConfigurationError(
@@ -132,26 +148,35 @@ class FrameioCredentials(Block):
 
     def token_dict(self) -> dict[str, object]:
         """``{"access_token", "refresh_token", "expires_at"}`` as the SDK exports them."""
-        secret = lambda s: s.get_secret_value() if s is not None else None  # noqa: E731
         return {
-            "access_token": secret(self.access_token),
-            "refresh_token": secret(self.refresh_token),
+            "access_token": _secret_value(self.access_token),
+            "refresh_token": _secret_value(self.refresh_token),
             "expires_at": float(self.expires_at or 0.0),
         }
 
-    def store_tokens(self, tokens: dict[str, object]) -> None:
-        """Keep tokens exported by the SDK and save this block document if it has a name."""
+    def store_tokens(self, tokens: dict[str, Any]) -> None:
+        """Keep tokens exported by the SDK and save this block document if it has a name.
+
+        Args:
+            tokens: as ``export_tokens()`` / ``on_token_refreshed`` give them (the SDK types
+                them ``dict[str, Any]``): ``access_token``, ``refresh_token``, ``expires_at``.
+        """
         access = tokens.get("access_token")
         self.access_token = SecretStr(str(access)) if access else None
         refresh = tokens.get("refresh_token")
         if refresh:
             self.refresh_token = SecretStr(str(refresh))
-        self.expires_at = float(tokens.get("expires_at") or 0.0) or None  # type: ignore[arg-type]
+        self.expires_at = float(tokens.get("expires_at") or 0.0) or None
         if self._block_document_name:
             self.save(self._block_document_name, overwrite=True)
 
-    def _tokens_refreshed(self, tokens: dict[str, object]) -> None:
+    def _tokens_refreshed(self, tokens: dict[str, Any]) -> None:
         self.store_tokens(tokens)
+
+
+def _secret_value(secret: SecretStr | None) -> str | None:
+    """The plain text of an optional secret (for handing tokens to the SDK)."""
+    return secret.get_secret_value() if secret is not None else None
 
 
 def _detail(body: object) -> str:

@@ -8,6 +8,8 @@ uses the new values). The Discord webhook has its own block, :mod:`blocks.discor
 
 from __future__ import annotations
 
+import inspect
+
 from prefect.blocks.core import Block
 from pydantic import Field
 
@@ -58,11 +60,28 @@ class PostflowTuning(Block):
 
 
 def load_block(block_type: type[Block], name: str) -> Block | None:
-    """Load a saved block document, or None when there is none by that name (or no API)."""
+    """Load a saved block document, or None when there is none by that name (or no API).
+
+    For synchronous callers (every caller here: sync flows, tasks and the CLI). Prefect's
+    ``Block.load`` is an ``@async_dispatch`` function typed ``Self | Coroutine``: it hands back
+    a coroutine instead of the block inside a running event loop or an async flow/task, where
+    ``await block_type.aload(name)`` is the call to use.
+
+    Raises:
+        TypeError: called from an async context (``Block.load`` returned a coroutine).
+    """
     try:
-        return block_type.load(name)
+        block = block_type.load(name)
     except ValueError:
         return None
+    if isinstance(block, Block):
+        return block
+    if inspect.iscoroutine(block):
+        block.close()  # never awaited: close it rather than leak a "never awaited" warning
+    raise TypeError(
+        f"load_block({block_type.__name__}, {name!r}) needs a synchronous context; "
+        "use `await Block.aload(name)` in async code"
+    )
 
 
 def effective_settings(base: PostflowSettings | None = None) -> PostflowSettings:

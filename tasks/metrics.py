@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import pandas as pd
 
@@ -138,7 +138,16 @@ def _rate(numerator: float, denominator: float) -> float | None:
     return float(numerator) / float(denominator) if denominator else None
 
 
-def _stats(values: pd.Series) -> dict[str, float]:
+class _Stats(TypedDict):
+    """count/mean/median/p95 of one column; the three figures are None when it has no number."""
+
+    count: int
+    mean: float | None
+    median: float | None
+    p95: float | None
+
+
+def _stats(values: pd.Series) -> _Stats:
     numbers = pd.to_numeric(values, errors="coerce").dropna()
     if numbers.empty:
         return {"count": 0, "mean": None, "median": None, "p95": None}
@@ -379,7 +388,7 @@ def recommend(summary: Mapping[str, Any], thresholds: Thresholds) -> list[Recomm
     found = []
     for metric, limit_name, direction, advice in _ADVICE:
         value, limit = summary.get(metric), getattr(thresholds, limit_name)
-        if _crossed(value, limit, direction):
+        if value is not None and _crossed(value, limit, direction):
             message = advice.format(value=float(value), limit=limit)
             found.append(Recommendation(metric, message, value, limit))
     return found or [Recommendation("all_good", "All good: every figure is within its threshold.")]

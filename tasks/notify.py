@@ -126,7 +126,7 @@ def discord_block(block_name: str) -> PostflowDiscord | None:
     if block_name not in logged:
         logged[block_name] = True
         try:
-            logger: logging.Logger | logging.LoggerAdapter = get_run_logger()
+            logger: logging.Logger | logging.LoggerAdapter[logging.Logger] = get_run_logger()
         except MissingContextError:
             logger = logging.getLogger("postflow.notify")
         logger.info(

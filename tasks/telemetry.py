@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
@@ -111,9 +112,8 @@ def task_runs_of(flow_run_ids: list[str]) -> list[Any]:
     out: list[Any] = []
     with get_client(sync_client=True) as client:
         for start in range(0, len(flow_run_ids), _ID_BATCH):
-            run_filter = FlowRunFilter(
-                id=FlowRunFilterId(any_=flow_run_ids[start : start + _ID_BATCH])
-            )
+            batch = [UUID(run_id) for run_id in flow_run_ids[start : start + _ID_BATCH]]
+            run_filter = FlowRunFilter(id=FlowRunFilterId(any_=batch))
             offset = 0
             while True:
                 page = client.read_task_runs(flow_run_filter=run_filter, limit=PAGE, offset=offset)
@@ -127,7 +127,10 @@ def task_runs_of(flow_run_ids: list[str]) -> list[Any]:
 def upload_events(since: datetime, until: datetime) -> list[Any]:
     """Every ``postflow.upload.*`` event that occurred in ``[since, until]``, oldest first."""
     event_filter = EventFilter(
-        occurred=EventOccurredFilter(since=since, until=until),
+        # The fields are typed as Prefect's `DateTime` (pendulum's, below Python 3.13); pydantic
+        # converts a stdlib datetime into it on validation, which the typed keyword constructor
+        # does not express, so the values go through `model_validate` (the same validation).
+        occurred=EventOccurredFilter.model_validate({"since": since, "until": until}),
         event=EventNameFilter(prefix=[UPLOAD_EVENT_PREFIX]),
         order=EventOrder.ASC,
     )
