@@ -145,7 +145,13 @@ def _identify(
     with lock(f"stack:{job.folder_id}"):
         found = same_name_files(project, job.folder_id, job.shot.file)
     record = UploadRecords(job.settings.state_dir).get(job.path)
-    return identify(found, before, record, lambda: file_fingerprint(job.path, job.checksum))
+    return identify(
+        found,
+        before,
+        record,
+        lambda: file_fingerprint(job.path, job.checksum),
+        lambda size: file_fingerprint(job.path, job.checksum, limit_bytes=size),
+    )
 
 
 def _remember(job: UploadJob, before: os.stat_result, fingerprint: str, file_id: str) -> None:
@@ -217,6 +223,9 @@ def _attempt(
     sent, fingerprint, seconds = _send(job, transfer, before)
     _remember(job, before, fingerprint, sent.file_id)
     asset = project.show_file(sent.file_id)
+    stack_id = _stacked(project, job, asset, lock)
+    if identity.superseded is not None:
+        _delete_superseded(project, job, identity.superseded[0], lock)
     return UploadResult(
         asset.id,
         asset.name,
@@ -227,10 +236,25 @@ def _attempt(
         asset.view_url,
         sent.parts,
         sent.retried_parts,
-        _stacked(project, job, asset, lock),
+        stack_id,
         project.rate_limited_count - rate_before,
         reason,
         identity.re_render,
+    )
+
+
+def _delete_superseded(
+    project: FrameioProject, job: UploadJob, partial: Asset, lock: LockFactory
+) -> None:
+    """Delete the partial upload that the complete file just replaced (under the stack lock:
+    it may sit in the shot's stack)."""
+    with lock(f"stack:{job.folder_id}"):
+        project.delete_file(partial.id)
+    upload_logger().warning(
+        "%s: deleted the partial upload %s (%d bytes); the complete file replaced it",
+        job.shot.file,
+        partial.id,
+        partial.file_size or 0,
     )
 
 

@@ -10,6 +10,10 @@ given the completed files of the same name in the shot folder (:func:`same_name_
 * the record's file is still there but the source changed on disk: fingerprint it (one read);
   the same fingerprint is a skip (the file was only touched), another is a **re-render**:
   uploaded as a new version on top of the shot's stack, the earlier one keeping its comments;
+* the record's file is still there, the source grew and the recorded fingerprint is that of
+  the source's first ``record.size_bytes``: the earlier upload was a **partial** file (a
+  writer paused past the settle window, then appended): the complete file is uploaded and the
+  partial one is deleted from Frame.io, so one complete file per version remains;
 * no usable record (first run on an existing project, another machine's upload, the recorded
   file deleted in Frame.io): name and size decide as before - a file of the same name and size
   is adopted (recorded with an unknown fingerprint, so a later rewrite counts as a
@@ -148,12 +152,15 @@ class Identity:
         re_render: a file of the same name is there with other content.
         fingerprint: the source's fingerprint when known without uploading, else "".
         adopt: ``existing`` was matched by name and size only; record it.
+        superseded: a partial upload of this source (its prefix) to delete once the complete
+            file is in.
     """
 
     existing: Found | None
     re_render: bool = False
     fingerprint: str = ""
     adopt: bool = False
+    superseded: Found | None = None
 
 
 def identify(
@@ -161,6 +168,7 @@ def identify(
     stat: os.stat_result,
     record: UploadRecord | None,
     fingerprint: Callable[[], str],
+    prefix_fingerprint: Callable[[int], str] = lambda _size: "",
 ) -> Identity:
     """Decide whether the source is already in Frame.io (see the module doc).
 
@@ -170,6 +178,8 @@ def identify(
         record: the source path's :class:`UploadRecord`, or None.
         fingerprint: reads the source and returns its fingerprint (called only when the
             source changed since its record and the record's fingerprint is known).
+        prefix_fingerprint: the fingerprint of the source's first N bytes (called only when
+            the source grew since its record).
 
     Returns:
         The :class:`Identity`.
@@ -188,6 +198,9 @@ def identify(
             if current == record.fingerprint:
                 return Identity(known, fingerprint=current, adopt=True)
             return Identity(None, re_render=True, fingerprint=current)
+        grew = record.fingerprint and record.size_bytes < stat.st_size
+        if grew and prefix_fingerprint(record.size_bytes) == record.fingerprint:
+            return Identity(None, superseded=known)
         return Identity(None, re_render=True)
     same_size = [f for f in found if f[0].file_size == stat.st_size]
     if same_size:

@@ -53,14 +53,22 @@ def assert_unchanged(path: str, before: os.stat_result) -> None:
         raise SourceFileError(path, "changed while uploading; it will be sent when it settles")
 
 
-def file_fingerprint(path: str, enabled: bool = True, cancel: threading.Event | None = None) -> str:
-    """Hex XXH3-128 of the file at ``path``, read sequentially in 1 MiB blocks.
+def file_fingerprint(
+    path: str,
+    enabled: bool = True,
+    cancel: threading.Event | None = None,
+    limit_bytes: int | None = None,
+) -> str:
+    """Hex XXH3-128 of the file at ``path`` (or of its first ``limit_bytes``), read
+    sequentially in 1 MiB blocks.
 
     Args:
         path: the file to hash.
         enabled: False skips the read (``UploadJob.checksum=False``).
         cancel: when set, the read stops at the next block (the upload failed: nobody needs
             the digest, and a large file should not be read to its end for nothing).
+        limit_bytes: hash only this many leading bytes (a file that grew since a partial
+            upload: is that upload its prefix?); None hashes the whole file.
 
     Returns:
         32 hex digits; "" when not ``enabled`` or cancelled.
@@ -73,9 +81,14 @@ def file_fingerprint(path: str, enabled: bool = True, cancel: threading.Event | 
     digest = xxhash.xxh3_128()
     buffer = bytearray(_BLOCK_BYTES)
     view = memoryview(buffer)
+    left = limit_bytes
     with open(path, "rb", buffering=0) as handle:
-        while count := handle.readinto(buffer):
+        while count := handle.readinto(buffer if left is None else view[: min(left, len(buffer))]):
             if cancel is not None and cancel.is_set():
                 return ""
             digest.update(view[:count])
+            if left is not None:
+                left -= count
+                if left <= 0:
+                    break
     return digest.hexdigest()

@@ -90,3 +90,18 @@ def test_a_re_render_after_adopting_an_existing_file_is_uploaded(pipeline) -> No
     assert third["re_render"] is True
     assert pipeline.sandbox.stored_bytes(third["file_id"]) == path.read_bytes()
     assert len(all_files(pipeline.project())) == 2
+
+
+def test_a_partial_upload_is_replaced_by_the_complete_file_and_deleted(pipeline) -> None:
+    # A writer paused past the settle window: its first half was ingested as if complete.
+    full = make_file(pipeline.by_shot.parent, "full.bin", SIZE, seed=5).read_bytes()
+    path = pipeline.by_shot / NAME
+    path.write_bytes(full[: SIZE // 2])
+    partial = ingest_file(str(path))
+    with path.open("ab") as handle:  # the writer resumes and finishes the file
+        handle.write(full[SIZE // 2 :])
+    complete = ingest_file(str(path))
+    files = all_files(pipeline.project())
+    assert [f.id for f in files] == [complete["file_id"]]
+    assert pipeline.sandbox.stored_bytes(complete["file_id"]) == full
+    assert complete["re_render"] is False and partial["file_id"] != complete["file_id"]
