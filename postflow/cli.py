@@ -18,7 +18,8 @@ from rich.table import Table
 
 from core.errors import NamingError, PostflowError
 from postflow.terminal import console, err, load_settings
-from tasks.naming import Ignored, load_nomenclature
+from tasks.naming import Ignored, Nomenclature, load_nomenclature
+from tasks.watch_folder import shown_name
 
 app = typer.Typer(
     help="RL PostFlow: ingest renders from a LucidLink BY_SHOT watch folder into Frame.io v4, "
@@ -55,30 +56,39 @@ def nomenclature(
         raise typer.Exit(2) from exc
     failed = False
     for name in names:
-        try:
-            outcome = rules.classify(name)
-        except NamingError as exc:
+        shown = shown_name(name)
+        if shown != name:  # bytes that are not UTF-8: no rule can read it, and it must print
             failed = True
-            record: dict[str, object] = {"file": exc.file, "error": str(exc)}
-            line = (
-                f"[red]✗ {exc.file}[/red]: {exc.reason} (rules tried: {', '.join(exc.rules_tried)})"
-            )
+            reason = "the name is not valid UTF-8; rename it (e.g. on the machine that wrote it)"
+            record: dict[str, object] = {"file": shown, "error": reason}
+            line = f"[red]✗ {shown}[/red]: {reason}"
         else:
-            if isinstance(outcome, Ignored):
-                record = {"file": outcome.file, "ignored": outcome.reason}
-                line = f"[dim]- {outcome.file}: ignored ({outcome.reason})[/dim]"
-            else:
-                record = outcome.as_dict()
-                line = (
-                    f"[green]✓ {outcome.file}[/green] → scene [bold]{outcome.scene}[/bold] · "
-                    f"shot [bold]{outcome.shot}[/bold] · V{outcome.version:03d} → "
-                    f"{'/'.join(outcome.folder_path)} [dim]({outcome.rule})[/dim]"
-                )
+            record, line, bad = _classified(rules, name)
+            failed = failed or bad
         if as_json:
             typer.echo(json.dumps(record, ensure_ascii=False))
         else:
             console.print(line, highlight=False, soft_wrap=True)
     raise typer.Exit(1 if failed else 0)
+
+
+def _classified(rules: Nomenclature, name: str) -> tuple[dict[str, object], str, bool]:
+    """``(JSON record, rich line, is an error)`` of one name for ``postflow nomenclature``."""
+    try:
+        outcome = rules.classify(name)
+    except NamingError as exc:
+        record: dict[str, object] = {"file": exc.file, "error": str(exc)}
+        tried = ", ".join(exc.rules_tried)
+        return record, f"[red]✗ {exc.file}[/red]: {exc.reason} (rules tried: {tried})", True
+    if isinstance(outcome, Ignored):
+        line = f"[dim]- {outcome.file}: ignored ({outcome.reason})[/dim]"
+        return {"file": outcome.file, "ignored": outcome.reason}, line, False
+    line = (
+        f"[green]✓ {outcome.file}[/green] → scene [bold]{outcome.scene}[/bold] · "
+        f"shot [bold]{outcome.shot}[/bold] · V{outcome.version:03d} → "
+        f"{'/'.join(outcome.folder_path)} [dim]({outcome.rule})[/dim]"
+    )
+    return outcome.as_dict(), line, False
 
 
 @app.command()

@@ -86,3 +86,25 @@ def test_demo_help_offers_the_in_process_fallback():
     result = runner.invoke(app, ["demo", "--help"], env=WIDE)
     assert result.exit_code == 0
     assert "--in-process" in result.stdout and "--keep-running" in result.stdout
+
+
+def test_nomenclature_reports_a_name_that_is_not_utf8_on_a_strict_utf8_stdout(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    name = os.fsdecode(b"\xc9T\xc9_S09_V001.mov")  # Latin-1 bytes from an old Samba client
+    root = Path(__file__).resolve().parents[2]
+    code = "import sys; from postflow.cli import app; app()"
+    result = subprocess.run(
+        [sys.executable, "-c", code, "nomenclature", "--json", name],
+        cwd=root,
+        capture_output=True,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8:strict"},
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stderr.decode(errors="replace")
+    assert b"Traceback" not in result.stderr
+    record = json.loads(result.stdout)
+    assert record["file"] == "\\xc9T\\xc9_S09_V001.mov" and "UTF-8" in record["error"]
