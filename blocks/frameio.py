@@ -232,9 +232,25 @@ def map_frameio_error(operation: str, exc: BaseException) -> FrameioError:
         )
     if isinstance(exc, auth_errors.NetworkError | httpx.TransportError):
         return FrameioNetworkError(operation, f"{type(exc).__name__}: {exc}")
+    if isinstance(exc, auth_errors.AuthenticationError) and _ims_outage(exc.error_code):
+        return FrameioServerError(operation, f"IMS unavailable: {exc}", status_code=503)
     if isinstance(exc, auth_errors.FrameioAuthError):
         return FrameioAuthError(operation, f"IMS refused the credentials: {exc}", status_code=401)
     return FrameioRejected(operation, f"{type(exc).__name__}: {exc}")
+
+
+def _ims_outage(error_code: str) -> bool:
+    """Whether an IMS token error is the service failing rather than the credentials.
+
+    ``server_error`` and ``temporarily_unavailable`` are OAuth's codes for that (RFC 6749
+    section 5.2 and 4.1.2.1, https://www.rfc-editor.org/rfc/rfc6749); the SDK's auth helper
+    reports a 5xx without an OAuth body as ``http_5xx`` and wraps an unexpected failure (a
+    dropped connection) as ``refresh_failed``.
+    """
+    code = error_code or ""
+    return code in ("server_error", "temporarily_unavailable", "refresh_failed") or (
+        code.startswith("http_5")
+    )
 
 
 @contextlib.contextmanager

@@ -85,3 +85,22 @@ def test_permanent_and_unknown_errors_are_not_transient():
     assert not is_transient(RuntimeError("bug"))
     assert is_transient(PartUploadError(1, "net", status_code=None))
     assert not is_transient(PartUploadError(1, "expired", status_code=403))
+
+
+@pytest.mark.parametrize(
+    ("code", "transient"),
+    [
+        ("server_error", True),  # RFC 6749 5.2: the IMS failed; a later try may work
+        ("temporarily_unavailable", True),
+        ("http_503", True),  # the SDK's code for a 5xx without an OAuth body
+        ("refresh_failed", True),  # the SDK wraps an unexpected error (a dropped connection)
+        ("invalid_client", False),  # wrong credentials: retrying cannot help
+        ("invalid_grant", False),
+    ],
+)
+def test_an_ims_outage_is_transient_and_bad_credentials_are_not(code, transient):
+    from frameio.auth import AuthenticationError
+
+    mapped = map_frameio_error("ims.token", AuthenticationError(code, "detail"))
+    assert is_transient(mapped) is transient
+    assert code in str(mapped)
