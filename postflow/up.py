@@ -141,8 +141,8 @@ def prefect_api(log_path: Path, say: Callable[[str], None]) -> Iterator[str]:
     """The Prefect API a command talks to, for the command's life.
 
     ``PREFECT_API_URL`` when it is set; else a temporary local server (SQLite in
-    ``PREFECT_HOME``), announced in one line through ``say``, used through
-    ``temporary_settings`` and stopped when the block ends: on Ctrl-C, on SIGTERM (with
+    ``PREFECT_HOME``), announced in one line through ``say``, made the API of every thread of
+    this process and stopped when the block ends: on Ctrl-C, on SIGTERM (with
     :func:`exit_on_sigterm`) and, through the kernel, on ``kill -9`` of this process. This
     replaces Prefect's own ephemeral server, which nothing stops after a ``kill -9``.
 
@@ -156,7 +156,8 @@ def prefect_api(log_path: Path, say: Callable[[str], None]) -> Iterator[str]:
     Raises:
         ConfigurationError: the temporary server did not become healthy.
     """
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.context import refresh_global_settings_context
+    from prefect.settings import PREFECT_API_URL
 
     configured = PREFECT_API_URL.value()
     if configured:
@@ -168,10 +169,17 @@ def prefect_api(log_path: Path, say: Callable[[str], None]) -> Iterator[str]:
         f"for this command (log: {log_path})"
     )
     server, api_url = start_local_server(port, log_path)
+    # For every thread: temporary_settings would reach this one only (a context variable),
+    # and the sensor's ingest threads then each started Prefect's own temporary server, which
+    # a kill -9 left behind (seen in the soak). Prefect's global settings context is rebuilt
+    # from the environment by refresh_global_settings_context.
+    os.environ["PREFECT_API_URL"] = api_url
+    refresh_global_settings_context()
     try:
-        with temporary_settings(updates={PREFECT_API_URL: api_url}):
-            yield api_url
+        yield api_url
     finally:
+        os.environ.pop("PREFECT_API_URL", None)
+        refresh_global_settings_context()
         stop_server(server)
 
 

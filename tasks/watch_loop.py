@@ -75,8 +75,8 @@ def run_watch_loop(
                     if deadline is not None and clock() >= deadline:
                         break
                     dispatcher.changed.wait(poll_interval_seconds)
-    except (KeyboardInterrupt, SystemExit):  # Ctrl-C, or SIGTERM via exit_on_sigterm
-        interrupted = True
+    except BaseException:  # Ctrl-C, SIGTERM (SystemExit, or Prefect's TerminationSignal)...
+        interrupted = True  # ...or a crash: do not start the queued backlog
         raise
     finally:
         dispatcher.shutdown(cancel_pending=interrupted)
