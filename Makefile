@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint format bench clean
+.PHONY: install demo test lint format bench soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ format: $(STAMP)  ## fix what ruff can fix and format the tree
 
 bench: $(STAMP)  ## upload throughput and memory figures (prints; not a test)
 	$(BIN)/python benchmarks/upload_benchmark.py
+
+soak: $(STAMP)  ## the full soak: real sensor vs sandbox, faults, outage, kill -9s (~15 min)
+	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/python benchmarks/soak.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
