@@ -23,6 +23,7 @@ from tasks.clients import open_project, remote_endpoint
 from tasks.events import emit_upload_completed, emit_upload_failed
 from tasks.naming import Nomenclature, ShotName, load_nomenclature
 from tasks.notify import failure_embed, naming_error_embed, notify_discord, success_embed
+from tasks.recovery import record_ingest_outcome
 from tasks.retrying import retry_options
 from tasks.structure import resolve_shot_folder
 from tasks.upload import UploadJob, upload_file
@@ -54,6 +55,13 @@ def _report_bad_name(path: str, error: NamingError, settings: PostflowSettings) 
         description="A BY_SHOT file whose name matches no nomenclature rule (not uploaded)",
     )
     _notify(settings, naming_error_embed(path, error))
+
+
+def _record_outcome(settings: PostflowSettings, path: str, error: BaseException | None) -> None:
+    """Under ``postflow up`` (events mode) the sensor runs elsewhere: leave it the outcome in
+    the shared retry queue, so a transient failure is announced again by itself."""
+    if settings.dispatch_mode == "events":
+        record_ingest_outcome(settings, path, error)
 
 
 def _record(record: dict[str, Any]) -> None:
@@ -117,6 +125,7 @@ def ingest_file(path: str) -> Any:
             result = upload(project, replace(job, folder_id=folder_id), endpoint)
     except Exception as exc:
         logger.error("Ingest of %s failed: %s", path, exc)
+        _record_outcome(settings, path, exc)
         emit_upload_failed(path, exc, shot.as_dict())
         _notify(settings, failure_embed(path, exc, shot))
         raise
@@ -131,5 +140,6 @@ def ingest_file(path: str) -> Any:
     record = {**shot.as_dict(), **result.as_dict(), "folder_id": folder_id}
     _record(record)
     emit_upload_completed(path, record, cache_hit)
+    _record_outcome(settings, path, None)
     _notify(settings, success_embed(shot, result))
     return record

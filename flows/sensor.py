@@ -59,6 +59,7 @@ def _dispatcher(
             confirm_seconds=settings.event_confirm_seconds,
             max_attempts=settings.event_max_attempts,
             logger=logger,
+            recovery=Recovery.from_settings(settings, str(root)),
         )
     logger.info("Watching %s: ingesting here, %d at a time", root, settings.ingest_concurrency)
     return InProcessDispatcher(

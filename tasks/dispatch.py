@@ -18,6 +18,7 @@ reached only through the injected ``run_paths`` and ``emit`` callables.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -260,6 +261,11 @@ class EventDispatcher(Dispatcher):
         logger: where re-announcements and give-ups are reported.
         clock: monotonic clock (seconds).
         wall_clock: current UTC time, for the run look-up.
+        recovery: the retry queue that the ingest runs (other processes) record their
+            transient failures in (:func:`tasks.recovery.record_ingest_outcome`); due entries
+            are announced again. None: a failed file waits for ``postflow rerun``.
+        retry_hold_seconds: after announcing a retry, how long before it may be announced
+            again if its run records nothing (a lost event, a very long upload).
     """
 
     def __init__(
@@ -275,9 +281,12 @@ class EventDispatcher(Dispatcher):
         logger: logging.Logger | logging.LoggerAdapter[Any] = _log,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        recovery: Recovery | None = None,
+        retry_hold_seconds: float = 900.0,
     ) -> None:
         super().__init__(ledger, root)
         del concurrency
+        self.recovery, self.retry_hold_seconds = recovery, retry_hold_seconds
         self.confirm_seconds, self.max_attempts = confirm_seconds, max_attempts
         self._run_paths, self._emit, self._log = run_paths, emit, logger
         self.clock, self.wall_clock = clock, wall_clock
@@ -295,6 +304,30 @@ class EventDispatcher(Dispatcher):
         self.ledger.mark_finished(key, ok)
         self._count(started=1, finished=1, failed=0 if ok else 1)
         return ok
+
+    def retry_due(self) -> int:
+        """Announce again the file versions whose ingest run failed transiently and whose
+        retry is due; returns how many events went out."""
+        if self.recovery is None:
+            return 0
+        count = 0
+        for entry in self.recovery.due():
+            try:
+                info = os.stat(entry.path)
+            except OSError:
+                self.recovery.queue.forget(entry.key)
+                continue
+            if not self.ledger.mark_retrying(entry.key):
+                self.recovery.queue.release(entry.key)
+                continue
+            version = FileVersion(entry.path, info.st_size, info.st_mtime_ns)
+            ok = self._send(version, attempt=1)
+            self.ledger.mark_finished(entry.key, ok)
+            self._count(started=1, finished=1, failed=0 if ok else 1)
+            until = self.recovery.clock() + self.retry_hold_seconds
+            self.recovery.queue.defer(entry.key, entry.path, until=until, reason="announced")
+            count += int(ok)
+        return count
 
     def _send(self, version: FileVersion, attempt: int) -> bool:
         event = self._emit(version.path, version.size_bytes, version.mtime_ns, self.key(version))

@@ -20,6 +20,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from config.settings import PostflowSettings
@@ -28,9 +29,55 @@ from tasks.circuit import CircuitBreaker, emit_circuit_event
 from tasks.readiness import FileVersion
 from tasks.retry_queue import RetryEntry, RetryQueue, classify_failure
 
-__all__ = ["Recovery"]
+__all__ = ["Recovery", "record_ingest_outcome", "retry_queue_for"]
 
 _log = logging.getLogger("postflow.sensor")
+
+
+def retry_queue_for(settings: PostflowSettings) -> RetryQueue:
+    """The retry queue in ``settings.state_dir`` with the ``retry_*_seconds`` settings.
+
+    Raises:
+        ValueError: the delays are inconsistent (max below base).
+    """
+    return RetryQueue.in_state_dir(
+        settings.state_dir,
+        base_delay_seconds=settings.retry_base_delay_seconds,
+        max_delay_seconds=settings.retry_max_delay_seconds,
+        give_up_after_seconds=settings.retry_give_up_after_seconds,
+    )
+
+
+def record_ingest_outcome(
+    settings: PostflowSettings, path: str, error: BaseException | None
+) -> None:
+    """Events mode (``postflow up``): tell the sensor's retry queue how an ingest ended.
+
+    The ingest runs in another process than the sensor, so the flow records its own outcome
+    in the shared state dir (the queue file is locked and reloaded on every change): a
+    transient failure is queued with backoff, a success clears the entry, a permanent
+    failure is dropped. The sensor's :class:`~tasks.dispatch.EventDispatcher` announces due
+    entries again. A file that is gone, or a queue that cannot be written, is logged and
+    skipped: recording must never fail the ingest.
+
+    Args:
+        settings: ``watch_path``, ``state_dir`` and the ``retry_*`` settings are read.
+        path: the ingested file's absolute path.
+        error: what the ingest failed with, or None when it completed.
+    """
+    try:
+        info = os.stat(path)
+        root = str(Path(settings.watch_path).resolve())
+        key = FileVersion(path, info.st_size, info.st_mtime_ns).key(root)
+        queue = retry_queue_for(settings)
+        if error is None:
+            queue.succeeded(key)
+            return
+        kind, transient = classify_failure(error)
+        retry_after = getattr(error, "retry_after_seconds", None)
+        queue.add(key, path, kind, transient, retry_after_seconds=retry_after)
+    except (OSError, ValueError) as exc:
+        _log.warning("Could not record the outcome of %s for the retry queue: %s", path, exc)
 
 
 @dataclass
@@ -59,12 +106,7 @@ class Recovery:
             ConfigurationError: the state directory is not writable, or a duration is invalid.
         """
         try:
-            queue = RetryQueue.in_state_dir(
-                settings.state_dir,
-                base_delay_seconds=settings.retry_base_delay_seconds,
-                max_delay_seconds=settings.retry_max_delay_seconds,
-                give_up_after_seconds=settings.retry_give_up_after_seconds,
-            )
+            queue = retry_queue_for(settings)
             breaker = CircuitBreaker.in_state_dir(
                 settings.state_dir,
                 failure_threshold=settings.circuit_failure_threshold,

@@ -9,6 +9,7 @@ before the rest.
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -62,3 +63,45 @@ def test_a_permanent_failure_is_not_retried(pipeline, postflow_env, tmp_path):
     assert counts["failed"] == 1 and again["dispatched"] == 0
     assert read_retry_queue(tmp_path / "state")["queued"] == 0
     assert all_files(pipeline.project()) == []
+
+
+def test_under_up_a_transiently_failed_ingest_is_announced_again(pipeline, postflow_env, tmp_path):
+    # Events mode: the ingest runs in another process than the sensor; the run records its
+    # outcome in the shared retry queue and the sensor's EventDispatcher announces it again.
+    from config.settings import PostflowSettings
+    from flows.ingest import ingest_file
+    from tasks.dispatch import EventDispatcher
+    from tasks.ledger import DispatchLedger
+    from tasks.recovery import Recovery
+
+    postflow_env(
+        task_retries=0,
+        dispatch_mode="events",
+        retry_base_delay_seconds=0.3,
+        retry_max_delay_seconds=1,
+    )
+    path = make_file(pipeline.by_shot, "SC01_UNDLM_00412_V001.mov", 50_000)
+    pipeline.sandbox.inject_status(503, count=3, path=r"^/v4/")
+    assert ingest_file(str(path), return_state=True).is_failed()
+    state_dir = tmp_path / "state"
+    assert read_retry_queue(state_dir)["queued"] == 1
+
+    settings = PostflowSettings()
+    root = pipeline.by_shot.resolve()
+    announced: list[str] = []
+    dispatcher = EventDispatcher(
+        DispatchLedger(settings.ledger_path),
+        root,
+        emit=lambda p, *_: announced.append(p) or {"event": p},
+        run_paths=lambda _since: set(),
+        recovery=Recovery.from_settings(settings, str(root), on_transition=lambda *_: None),
+    )
+    deadline = time.monotonic() + 10
+    while not dispatcher.retry_due() and time.monotonic() < deadline:
+        time.sleep(0.1)  # the first retry is due 0.3 s after the failure
+    assert announced == [str(path)]
+    assert dispatcher.retry_due() == 0  # held while its run goes: not announced twice
+
+    assert ingest_file(str(path), return_state=True).is_completed()  # the announced run
+    assert read_retry_queue(state_dir)["queued"] == 0
+    assert [f.name for f in all_files(pipeline.project())] == [path.name]
