@@ -18,7 +18,7 @@ from rich.tree import Tree
 
 from config.settings import PostflowSettings
 from core.errors import PostflowError
-from postflow.terminal import console, err, load_settings
+from postflow.terminal import console, err, load_settings, with_prefect_api
 from postflow.upload_check import upload_test
 
 cache_app = typer.Typer(help="The structure cache (shot folder ids) in Prefect's storage.")
@@ -201,6 +201,7 @@ def _cache_records(folder: Path) -> list[tuple[list[Path], bool, str]]:
 
 
 @cache_app.command("stats")
+@with_prefect_api
 def cache_stats(
     since: str = typer.Option("7d", help="Window of the hit rate: 24h, 7d, an ISO date."),
 ) -> None:
@@ -326,9 +327,9 @@ def report(
 def register(app: typer.Typer) -> None:
     """Add the admin commands to the ``postflow`` app."""
     app.command()(health)
-    app.command()(validate)
-    app.command()(structure)
+    app.command()(with_prefect_api(validate))
+    app.command()(with_prefect_api(structure))
     app.add_typer(cache_app, name="cache")
-    app.command("test-upload")(upload_test)  # postflow/upload_check.py
-    app.command()(status)
-    app.command()(report)
+    app.command("test-upload")(with_prefect_api(upload_test))  # postflow/upload_check.py
+    app.command()(with_prefect_api(status))
+    app.command()(with_prefect_api(report))

@@ -17,7 +17,7 @@ import typer
 from rich.table import Table
 
 from core.errors import NamingError, PostflowError
-from postflow.terminal import console, err, load_settings
+from postflow.terminal import console, err, load_settings, with_prefect_api
 from tasks.naming import Ignored, Nomenclature, load_nomenclature
 from tasks.watch_folder import shown_name
 
@@ -168,6 +168,7 @@ def watch(
 
 
 @app.command()
+@with_prefect_api
 def setup(
     auth_mode: str | None = typer.Option(
         None, help="server_to_server or web_app (default: keep the saved mode)."
@@ -195,6 +196,7 @@ def setup(
 
 
 @app.command()
+@with_prefect_api
 def login(
     paste: bool = typer.Option(
         False, "--paste", help="Paste the redirect URL instead of a loopback callback."
@@ -232,6 +234,7 @@ app.add_typer(automations_app, name="automations")
 
 
 @automations_app.command("apply")
+@with_prefect_api
 def automations_apply() -> None:
     """Create or replace the automations of automations.yaml (idempotent, by name).
 
@@ -254,6 +257,7 @@ def automations_apply() -> None:
 
 
 @app.command()
+@with_prefect_api
 def rerun(
     since: str = typer.Option("24h", help="How far back: 12h, 7d, an ISO date, epoch seconds."),
     scene: str | None = typer.Option(None, help="Only this scene."),

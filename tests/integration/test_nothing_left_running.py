@@ -98,3 +98,23 @@ def test_an_ingest_thread_uses_the_command_server_and_leaves_nothing_after_kill_
     os.kill(watch.pid, signal.SIGKILL)
     watch.wait(timeout=60)
     assert _left_running(children) == []
+
+
+def test_a_command_needing_the_api_starts_and_stops_its_own_server(tmp_path):
+    # status, report, rerun, setup... used Prefect's ephemeral server, which nothing stopped
+    # after a kill -9; now they say so in one line and the server ends with them.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API", "POSTFLOW_"))}
+    env.update(PREFECT_HOME=str(tmp_path / "home"), POSTFLOW_STATE_DIR=str(tmp_path / "state"))
+    result = subprocess.run(
+        [*POSTFLOW, "status"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    notice = [line for line in result.stderr.splitlines() if "temporary Prefect server" in line]
+    assert len(notice) == 1, result.stderr
+    port = notice[0].split("127.0.0.1:")[1].split()[0]
+    servers = [
+        p.pid
+        for p in psutil.process_iter(["cmdline"])
+        if "--port" in (p.info["cmdline"] or []) and port in (p.info["cmdline"] or [])
+    ]
+    assert _left_running(servers, wait_seconds=5) == []
