@@ -266,5 +266,7 @@ def frameio_errors(operation: str) -> Iterator[None]:
         raise
     except (ApiError, httpx.HTTPError, auth_errors.FrameioAuthError) as exc:
         raise map_frameio_error(operation, exc) from exc
-    except ValueError as exc:  # pydantic/JSON parse failures of a malformed answer
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        # a malformed answer: bad JSON, or JSON of the wrong shape (the SDK's
+        # ``model_construct(**data)`` raises TypeError on a list where an object belongs)
         raise FrameioServerError(operation, f"malformed response: {exc}") from exc

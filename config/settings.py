@@ -282,6 +282,13 @@ class PostflowSettings(BaseSettings):
             self.alerts_block = f"{DISCORD_BLOCK_SLUG}/{self.discord_block}"
         return self
 
+    @field_validator("state_dir")
+    @classmethod
+    def _state_dir_is_a_folder(cls, value: Path) -> Path:
+        if value.exists() and not value.is_dir():
+            raise ValueError(f"{value} is a file; point it at a folder (created when missing)")
+        return value
+
     @field_validator("extensions", mode="before")
     @classmethod
     def _split_extensions(cls, value: object) -> object:

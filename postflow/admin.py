@@ -18,7 +18,7 @@ from rich.tree import Tree
 
 from config.settings import PostflowSettings
 from core.errors import PostflowError
-from postflow.terminal import console, err, load_settings, with_prefect_api
+from postflow.terminal import check_since, console, err, load_settings, with_prefect_api
 from postflow.upload_check import upload_test
 
 cache_app = typer.Typer(help="The structure cache (shot folder ids) in Prefect's storage.")
@@ -44,6 +44,7 @@ def health() -> None:
     """
     from postflow.health import run_checks, score
 
+    load_settings()  # an invalid setting is one line and exit 2, as in every command
     checks = run_checks(_settings_with_blocks)
     table = Table(title="RL PostFlow health")
     for column in ("", "check", "detail", "fix"):
@@ -147,13 +148,9 @@ def structure(
     settings = load_settings()
     if project_id:
         settings = settings.model_copy(update={"frameio_project_id": project_id})
-    try:
-        project = open_project(settings)
-        items = project.walk(max_depth=depth)
-        tree = Tree(f"[bold]{project.project.name}[/bold] ({project.project_id})")
-    except PostflowError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from exc
+    project = open_project(settings)
+    items = project.walk(max_depth=depth)
+    tree = Tree(f"[bold]{project.project.name}[/bold] ({project.project_id})")
     parents: list[Tree] = [tree]
     for level, asset in items:
         del parents[level + 1 :]
@@ -203,7 +200,9 @@ def _cache_records(folder: Path) -> list[tuple[list[Path], bool, str]]:
 @cache_app.command("stats")
 @with_prefect_api
 def cache_stats(
-    since: str = typer.Option("7d", help="Window of the hit rate: 24h, 7d, an ISO date."),
+    since: str = typer.Option(
+        "7d", callback=check_since, help="Window of the hit rate: 24h, 7d, an ISO date."
+    ),
 ) -> None:
     """Entries, expired entries and the structure cache hit rate.
 
@@ -254,7 +253,9 @@ def cache_clear(
 
 
 def status(
-    since: str = typer.Option("24h", help="Window: 24h, 7d, an ISO date or epoch seconds."),
+    since: str = typer.Option(
+        "24h", callback=check_since, help="Window: 24h, 7d, an ISO date or epoch seconds."
+    ),
 ) -> None:
     """Files pending / running / failed / done in the window, from the Prefect API.
 
@@ -300,8 +301,12 @@ def _print_recovery() -> None:
 
 
 def report(
-    since: str = typer.Option("7d", help="Window: 7d, 24h, an ISO date or epoch seconds."),
-    out: Path | None = typer.Option(None, help="Reports directory (default: <state dir>/reports)."),
+    since: str = typer.Option(
+        "7d", callback=check_since, help="Window: 7d, 24h, an ISO date or epoch seconds."
+    ),
+    out: Path | None = typer.Option(
+        None, file_okay=False, help="Reports directory (default: <state dir>/reports)."
+    ),
 ) -> None:
     """Run the optimisation report now: figures, recommendations, CSV, PNG, Discord summary."""
     from flows.report import weekly_optimisation_report

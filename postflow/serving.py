@@ -82,12 +82,31 @@ def _serve_all(
     serve_deployments(deployments, limit=limit)  # prefect.serve, with a clean stop
 
 
+def _check_deployments(names: list[str]) -> list[str]:
+    """typer callback of ``up --only``: each name must be a deployment of prefect.yaml."""
+    import yaml
+
+    from postflow.up import PREFECT_YAML
+
+    spec = yaml.safe_load(PREFECT_YAML.read_text(encoding="utf-8")) or {}
+    known = [d["name"] for d in spec.get("deployments", [])]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise typer.BadParameter(f"{', '.join(unknown)}: not in prefect.yaml ({', '.join(known)})")
+    return names
+
+
 def up(
-    port: int = typer.Option(4200, help="Port of the local Prefect server, if one is started."),
-    only: list[str] = typer.Option(
-        [], "--only", help="Serve only these deployments (repeatable); default all."
+    port: int = typer.Option(
+        4200, min=1, max=65535, help="Port of the local Prefect server, if one is started."
     ),
-    limit: int | None = typer.Option(None, help="Flow runs at once in this process."),
+    only: list[str] = typer.Option(
+        [],
+        "--only",
+        callback=_check_deployments,
+        help="Serve only these deployments (repeatable); default all.",
+    ),
+    limit: int | None = typer.Option(None, min=1, help="Flow runs at once in this process."),
 ) -> None:
     """Run RL PostFlow the Prefect way: server, blocks, deployments, all served here.
 
@@ -120,9 +139,11 @@ def up(
 
 def sandbox(
     host: str = typer.Option("127.0.0.1", help="Interface to bind (loopback by default)."),
-    port: int = typer.Option(8790, help="TCP port."),
+    port: int = typer.Option(8790, min=1, max=65535, help="TCP port."),
     data_dir: Path = typer.Option(Path(".postflow/sandbox"), help="Where the tree and bytes live."),
-    target_part_bytes: int = typer.Option(32 * 2**20, help="Part size of local uploads."),
+    target_part_bytes: int = typer.Option(
+        32 * 2**20, min=1024, help="Part size of local uploads (bytes)."
+    ),
     no_rate_limits: bool = typer.Option(False, "--no-rate-limits", help="Never answer 429."),
 ) -> None:
     """Run a local Frame.io v4 stand-in (IMS tokens, projects, folders, uploads, version stacks).
@@ -186,7 +207,10 @@ def demo(
         False, "--in-process", help="No Prefect server: sensor and ingests in this process."
     ),
     port: int = typer.Option(
-        4200, help="Port of the Prefect server started here (a free one if taken; 0: any)."
+        4200,
+        min=0,
+        max=65535,
+        help="Port of the Prefect server started here (a free one if taken; 0: any).",
     ),
 ) -> None:
     """Run the whole pipeline locally: sandbox Frame.io + Discord receiver + Prefect + sensor.
