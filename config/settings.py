@@ -243,9 +243,12 @@ class PostflowSettings(BaseSettings):
 
     # Remote upload: Frame.io pulls the file through a tunnel from our Range server
     upload_strategy: Literal["auto", "multipart", "remote"] = Field(
-        "auto",
-        description="auto: remote upload when the tunnel is healthy and the file is under the "
-        "remote-upload cap, else multipart; a failed remote upload falls back to multipart.",
+        "multipart",
+        description="multipart (default): our process sends the parts. auto/remote (opt-in): "
+        "Frame.io pulls the file through a tunnel to our Range server when the tunnel is "
+        "healthy and the file is under the remote-upload cap, else multipart; a failed remote "
+        "upload falls back to multipart. With tunnel_mode=quick the file is reachable at a "
+        "public URL (signed, expiring): for testing; use a named tunnel in production.",
     )
     remote_upload_max_bytes: int = Field(
         50 * 10**9, gt=0, description="Frame.io's remote-upload size cap (50 GB)."
@@ -265,7 +268,10 @@ class PostflowSettings(BaseSettings):
         None, description="HMAC key for file URLs; random per process when unset."
     )
     tunnel_mode: Literal["quick", "named", "off"] = Field(
-        "quick", description="cloudflared quick tunnel, named tunnel (token block), or none."
+        "quick",
+        description="Only with upload_strategy auto/remote: cloudflared quick tunnel "
+        "(account-less, public trycloudflare.com URL, for testing), named tunnel (token block, "
+        "your hostname: the production choice), or none.",
     )
     tunnel_hostname: str = Field("", description="Public hostname of a named tunnel.")
     tunnel_token_block: str = Field(

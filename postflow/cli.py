@@ -27,6 +27,7 @@ from postflow.terminal import (
     load_settings,
     require_folder,
     say,
+    warn_if_public,
     with_prefect_api,
 )
 from tasks.naming import Ignored, Nomenclature, load_nomenclature
@@ -139,6 +140,7 @@ def ingest(
     if refused:
         err.print(f"[red]Not ingesting:[/red] {refused}")
         raise typer.Exit(2)
+    warn_if_public(settings)
     exit_on_sigterm()
     with prefect_api(settings.state_dir / "prefect-server.log", say):
         state = ingest_file(str(path.resolve()), return_state=True)
@@ -199,6 +201,7 @@ def watch(
     settings = load_settings()
     require_folder(settings.watch_path, "--watch-path" if watch_path else "POSTFLOW_WATCH_PATH")
     load_nomenclature(settings.nomenclature_path, settings.extensions, settings.ignore_patterns)
+    warn_if_public(settings)
     exit_on_sigterm()  # SIGTERM unwinds like Ctrl-C: the temporary server is stopped
     try:
         with prefect_api(settings.state_dir / "prefect-server.log", say):

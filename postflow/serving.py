@@ -14,7 +14,7 @@ import typer
 
 from config.settings import PostflowSettings
 from core.errors import PostflowError
-from postflow.terminal import console, err, load_settings
+from postflow.terminal import console, err, load_settings, warn_if_public
 
 
 def _limits_and_automations(settings: PostflowSettings) -> None:
@@ -122,6 +122,7 @@ def up(
     from postflow.up import exit_on_sigterm, stop_server
 
     settings = load_settings()
+    warn_if_public(settings)
     server = None
     exit_on_sigterm()  # until serve installs its own handler: never orphan the server
     try:
@@ -191,6 +192,12 @@ def share(
     """
     from postflow.share import share_file
 
+    if not no_tunnel and load_settings().tunnel_mode == "quick":
+        err.print(
+            "[yellow]The link goes through a quick tunnel: public (signed, expiring), for "
+            "testing; use tunnel_mode=named in production.[/yellow]",
+            soft_wrap=True,
+        )
     try:
         share_file(path, ttl_seconds=ttl, use_tunnel=not no_tunnel, console=console)
     except (PostflowError, OSError) as exc:

@@ -65,6 +65,29 @@ def say(text: str) -> None:
     err.print(Text(text), soft_wrap=True)
 
 
+def public_tunnel_warning(settings: PostflowSettings) -> str | None:
+    """The warning for remote uploads through an account-less quick tunnel, or None.
+
+    cloudflared's own docs call quick tunnels (``trycloudflare.com``) "for testing and
+    development only": https://developers.cloudflare.com/cloudflare-one/connections/connect-networks/do-more-with-tunnels/trycloudflare/
+    """
+    if settings.upload_strategy == "multipart" or settings.tunnel_mode != "quick":
+        return None
+    return (
+        f"Warning: upload_strategy={settings.upload_strategy} with tunnel_mode=quick: Frame.io "
+        "pulls renders through a public trycloudflare.com URL (signed, expiring); quick tunnels "
+        "are for testing. In production use tunnel_mode=named (README, Remote upload) or "
+        "upload_strategy=multipart."
+    )
+
+
+def warn_if_public(settings: PostflowSettings) -> None:
+    """Print :func:`public_tunnel_warning` on stderr when it applies."""
+    warning = public_tunnel_warning(settings)
+    if warning:
+        err.print(Text(warning, style="yellow"), soft_wrap=True)
+
+
 def _validation_line(exc: ValidationError) -> str:
     """``POSTFLOW_X='v': why; ...`` for settings, ``Model.field: why`` for other models."""
     parts = []

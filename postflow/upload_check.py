@@ -18,7 +18,7 @@ from rich.table import Table
 
 from config.settings import PostflowSettings
 from core.errors import PostflowError
-from postflow.terminal import Strategy, console, err, load_settings
+from postflow.terminal import Strategy, console, err, load_settings, warn_if_public
 
 if TYPE_CHECKING:
     from tasks.naming import ShotName
@@ -119,6 +119,7 @@ def upload_test(
     from tasks.structure import resolve_folder_path
 
     settings = load_settings().model_copy(update={"upload_strategy": strategy.value})
+    warn_if_public(settings)
     shot_name = _shot_of(file, scene, shot)
     columns = (*Progress.get_default_columns()[:1], BarColumn(), DownloadColumn())
     try:
