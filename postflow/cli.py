@@ -9,8 +9,10 @@ Settings come from ``POSTFLOW_*`` environment variables or a ``.env`` file (see
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -122,6 +124,30 @@ def _classified(rules: Nomenclature, name: str) -> tuple[dict[str, object], str,
     return outcome.as_dict(), line, False
 
 
+@contextlib.contextmanager
+def _progress_bar(path: str, size_bytes: int, from_bytes: int) -> Iterator[None]:
+    """A rich progress bar (stderr) of the multipart upload of ``path`` when it is at least
+    ``from_bytes`` (``upload_progress_log_bytes``, 100 MB) long; nothing for smaller files."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    from tasks.upload import progress_for
+
+    if size_bytes < from_bytes:
+        yield
+        return
+    columns = (BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+        bar = progress.add_task(Path(path).name, total=size_bytes)
+        with progress_for(path, lambda sent: progress.advance(bar, sent)):
+            yield
+
+
 @app.command()
 def ingest(
     path: Path = typer.Argument(..., exists=True, dir_okay=False, help="The file to ingest."),
@@ -142,8 +168,12 @@ def ingest(
         raise typer.Exit(2)
     warn_if_public(settings)
     exit_on_sigterm()
-    with prefect_api(settings.state_dir / "prefect-server.log", say):
-        state = ingest_file(str(path.resolve()), return_state=True)
+    resolved = str(path.resolve())
+    with (
+        prefect_api(settings.state_dir / "prefect-server.log", say),
+        _progress_bar(resolved, path.stat().st_size, settings.upload_progress_log_bytes),
+    ):
+        state = ingest_file(resolved, return_state=True)
     if not state.is_completed():
         err.print(f"[red]Ingest failed:[/red] {state.message}")
         raise typer.Exit(1)
