@@ -25,7 +25,7 @@ from frameio.auth import ServerToServerAuth, WebAppAuth
 from frameio.auth import _errors as auth_errors
 from frameio.core.api_error import ApiError
 from prefect.blocks.core import Block
-from pydantic import Field, SecretStr
+from pydantic import Field, HttpUrl, SecretStr
 
 from blocks.retry_after import parse_retry_after
 from core.errors import (
@@ -78,6 +78,8 @@ class FrameioCredentials(Block):
     _block_type_name = "Frame.io Credentials"
     _block_type_slug = "postflow-frameio-credentials"
     _description = "Adobe IMS credentials for Frame.io v4 and a factory for SDK clients."
+    _logo_url = HttpUrl("https://github.com/Frameio.png")  # Frame.io's GitHub avatar
+    _documentation_url = HttpUrl("https://developer.adobe.com/frameio/guides/Authentication/")
 
     auth_mode: Literal["server_to_server", "web_app"] = Field(
         "server_to_server", description="IMS grant used to obtain access tokens."
