@@ -87,7 +87,9 @@ class FrameioCredentials(Block):
     client_id: str = Field(..., description="IMS client id.")
     client_secret: SecretStr = Field(..., description="IMS client secret.")
     redirect_uri: str = Field(
-        "http://127.0.0.1:8976/callback", description="web_app: registered redirect URI."
+        "https://localhost:8976/callback",
+        description="web_app: the redirect URI registered for the credential (HTTPS: Adobe's "
+        "rule, even for localhost; POSTFLOW_FRAMEIO_REDIRECT_URI).",
     )
     scopes: str = Field("", description="IMS scopes; empty = the SDK default of the mode.")
     access_token: SecretStr | None = Field(None, description="web_app: current access token.")

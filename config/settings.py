@@ -160,6 +160,13 @@ class PostflowSettings(BaseSettings):
     frameio_client_secret: SecretStr = Field(
         SecretStr(""), description="IMS client secret, used when no credentials block is saved."
     )
+    frameio_redirect_uri: str = Field(
+        "https://localhost:8976/callback",
+        description="OAuth Web App redirect URI, as registered in the Adobe Developer Console "
+        "(Adobe requires HTTPS even for localhost). An https:// URI: `postflow login` asks you "
+        "to paste the URL the browser lands on; http://127.0.0.1:PORT/...: it receives the "
+        "code itself (accepted by the sandbox's IMS, not by Adobe's).",
+    )
     frameio_timeout_seconds: float = Field(60.0, gt=0, description="Per-request timeout.")
 
     # Upload

@@ -20,6 +20,7 @@ from rich.tree import Tree
 from config.settings import PostflowSettings
 from core.errors import PostflowError
 from postflow.projects import projects
+from postflow.settings_doc import settings
 from postflow.terminal import check_since, console, err, load_settings, with_prefect_api
 from postflow.upload_check import upload_test
 
@@ -380,6 +381,7 @@ def register(app: typer.Typer) -> None:
     app.command()(with_prefect_api(structure))
     app.add_typer(cache_app, name="cache")
     app.command()(with_prefect_api(projects))  # postflow/projects.py
+    app.command()(settings)  # postflow/settings_doc.py
     app.command("test-upload")(with_prefect_api(upload_test))  # postflow/upload_check.py
     app.command()(with_prefect_api(status))
     app.command()(with_prefect_api(report))

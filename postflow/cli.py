@@ -244,32 +244,55 @@ def watch(
 @with_prefect_api
 def setup(
     auth_mode: AuthMode | None = typer.Option(
-        None, help="server_to_server or web_app (default: keep the saved mode)."
+        None,
+        help="server_to_server (organisations managed in the Adobe Admin Console) or web_app "
+        "(sign in as a user); default: the saved mode, else asked.",
     ),
-    no_prompt: bool = typer.Option(False, "--no-prompt", help="Fail instead of asking."),
+    no_prompt: bool = typer.Option(
+        False, "--no-prompt", help="Never ask: every value from POSTFLOW_* variables or .env."
+    ),
 ) -> None:
-    """Register the block types and create/update the named block documents (idempotent).
+    """Set RL PostFlow up against a Frame.io account: the one way in (idempotent).
 
-    Values come from POSTFLOW_* variables or .env; missing ones are asked for (secrets hidden).
-    Blocks: Frame.io credentials, tuning (TTLs, retries, alert thresholds), and the Discord
-    block (from POSTFLOW_DISCORD_WEBHOOK_URL).
+    Asks for the auth mode and the IMS client id/secret (from the Adobe Developer Console;
+    POSTFLOW_FRAMEIO_CLIENT_ID/SECRET skip the questions), saves them in a Prefect block,
+    signs in (web_app), lists the accounts, workspaces and projects the credentials can see
+    and lets you pick one, and writes its ids to .env. Also saves the tuning block and the
+    Discord block (from POSTFLOW_DISCORD_WEBHOOK_URL). Secrets never go to .env.
     """
-    from postflow.setup import setup_blocks
+    import webbrowser
+
+    from postflow.setup import login as run_login
+    from postflow.setup_wizard import run_setup
 
     def ask(label: str, secret: bool) -> str:
         return typer.prompt(label, hide_input=secret)
 
+    def sign_in(block: str) -> None:
+        run_login(
+            block,
+            print_line=console.print,
+            open_url=webbrowser.open,
+            paste=None
+            if no_prompt
+            else (lambda: ask("Paste the URL the browser landed on", False)),
+        )
+
     mode = auth_mode.value if auth_mode else None
-    done = setup_blocks(load_settings(), None if no_prompt else ask, mode)
+    done = run_setup(load_settings(), None if no_prompt else ask, mode, sign_in)
     for name, what in done.items():
-        console.print(f"  {name}: {what}")
+        console.print(f"  {name}: {what}", highlight=False)
+    console.print("[green]Set up.[/green] Next: postflow health, then postflow up")
 
 
 @app.command()
 @with_prefect_api
 def login(
     paste: bool = typer.Option(
-        False, "--paste", help="Paste the redirect URL instead of a loopback callback."
+        False,
+        "--paste",
+        help="Paste the URL the browser lands on, even for an http://127.0.0.1 redirect URI "
+        "(always so for an https:// one).",
     ),
     no_browser: bool = typer.Option(False, "--no-browser", help="Only print the URL."),
     timeout_seconds: float = typer.Option(
@@ -278,9 +301,11 @@ def login(
 ) -> None:
     """Sign in to Adobe IMS (OAuth web app) and store the tokens in the credentials block.
 
-    Prints the authorize URL (and opens it in a browser when it can), receives the code on
-    the loopback redirect URI, exchanges it, and saves access and refresh tokens; refreshed
-    tokens are saved back automatically, so you log in once.
+    Prints the authorize URL (and opens it in a browser when it can). With an https://
+    redirect URI (Adobe's rule; POSTFLOW_FRAMEIO_REDIRECT_URI) the browser then shows an
+    error page on localhost: paste that page's URL here (it carries the code). With an
+    http://127.0.0.1 URI the code is received directly. The code is exchanged and the
+    access and refresh tokens saved; refreshed tokens are saved back, so you log in once.
     """
     import webbrowser
 
@@ -291,8 +316,9 @@ def login(
         settings.frameio_credentials_block,
         print_line=console.print,
         open_url=(lambda _url: None) if no_browser else webbrowser.open,
-        paste=(lambda: typer.prompt("Redirect URL")) if paste else None,
+        paste=lambda: typer.prompt("Paste the URL the browser landed on (its address bar)"),
         timeout_seconds=timeout_seconds,
+        force_paste=paste,
     )
     console.print(f"[green]Logged in[/green]; tokens saved in {settings.frameio_credentials_block}")
 

@@ -161,7 +161,9 @@ def sandbox(
         f"  export POSTFLOW_FRAMEIO_ACCOUNT_ID={defaults.SANDBOX_ACCOUNT_ID}\n"
         f"  export POSTFLOW_FRAMEIO_PROJECT_ID={defaults.SANDBOX_PROJECT_ID}\n"
         f"  export POSTFLOW_FRAMEIO_CLIENT_ID={defaults.SANDBOX_CLIENT_ID}"
-        " POSTFLOW_FRAMEIO_CLIENT_SECRET=<sandbox secret, see postflow/sandbox/defaults.py>",
+        f" POSTFLOW_FRAMEIO_CLIENT_SECRET={defaults.SANDBOX_CLIENT_SECRET}  # the sandbox's own\n"
+        f"  export POSTFLOW_FRAMEIO_REDIRECT_URI=http://127.0.0.1:8976/callback"
+        "  # web_app: its IMS accepts loopback http",
         highlight=False,
     )
     run_sandbox(
