@@ -9,7 +9,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from flows.ingest import ingest_file
-from postflow import admin, upload_check
+from postflow import admin, cache_cli, upload_check
 from postflow.cli import app
 from tests.integration.helpers import all_files, make_file
 from tests.integration.remote_helpers import install_fake_cloudflared
@@ -21,7 +21,7 @@ runner = CliRunner()
 @pytest.fixture(autouse=True)
 def wide_console(monkeypatch):
     """Rich wraps at 80 columns off a terminal; keep check names on one line."""
-    for module in (admin, upload_check):
+    for module in (admin, cache_cli, upload_check):
         monkeypatch.setattr(module, "console", Console(width=200))
 
 
