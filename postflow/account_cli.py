@@ -11,6 +11,11 @@ import typer
 from postflow.terminal import AuthMode, console, load_settings, with_prefect_api
 
 
+def _print_url(text: str) -> None:
+    """Print the sign-in URL unwrapped, so a terminal can open it and a user can copy it."""
+    console.print(text, soft_wrap=True, highlight=False, markup=False)
+
+
 @with_prefect_api
 def setup(
     auth_mode: AuthMode | None = typer.Option(
@@ -41,7 +46,7 @@ def setup(
     def sign_in(block: str) -> None:
         run_login(
             block,
-            print_line=console.print,
+            print_line=_print_url,
             open_url=webbrowser.open,
             paste=None
             if no_prompt
@@ -83,7 +88,7 @@ def login(
     settings = load_settings()
     run_login(
         settings.frameio_credentials_block,
-        print_line=console.print,
+        print_line=_print_url,
         open_url=(lambda _url: None) if no_browser else webbrowser.open,
         paste=lambda: typer.prompt("Paste the URL the browser landed on (its address bar)"),
         timeout_seconds=timeout_seconds,

@@ -16,6 +16,7 @@ never starts a temporary Prefect server (:func:`with_prefect_api`).
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import functools
 import os
@@ -140,7 +141,8 @@ def _show(exc: BaseException) -> int:
         exc, PostflowError | ValidationError | OSError | click_errors.UsageError
     )
     if not user_error:
-        TRACEBACK_FILE.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+        with contextlib.suppress(OSError):  # the line is shown even if /tmp is not writable
+            TRACEBACK_FILE.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
     err.print(Text.assemble(("Error: ", "bold red"), one_line(exc)), soft_wrap=True)
     return 2 if user_error else 1
 

@@ -127,3 +127,25 @@ def test_version_prints_the_installed_version():
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0
     assert result.stdout.startswith("rl-postflow ")
+
+
+def test_a_bug_is_one_line_exit_1_and_its_traceback_goes_to_a_file():
+    import typer
+
+    from postflow.terminal import TRACEBACK_FILE, PostflowGroup
+
+    broken = typer.Typer(cls=PostflowGroup)
+
+    @broken.command()
+    def boom() -> None:
+        raise RuntimeError("the bug")
+
+    @broken.command()
+    def other() -> None:  # a second command keeps `boom` a subcommand
+        """Unused."""
+
+    result = runner.invoke(broken, ["boom"])
+    assert result.exit_code == 1
+    [line] = result.output.strip().splitlines()
+    assert "unexpected RuntimeError: the bug" in line and "Traceback" not in result.output
+    assert "RuntimeError: the bug" in TRACEBACK_FILE.read_text(encoding="utf-8")
