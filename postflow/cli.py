@@ -24,11 +24,11 @@ from postflow.account_cli import login, setup
 from postflow.terminal import (
     PostflowGroup,
     check_since,
+    command_prefect_api,
     console,
     err,
     load_settings,
     require_folder,
-    say,
     warn_if_public,
     with_prefect_api,
 )
@@ -158,7 +158,7 @@ def ingest(
     Exit code 1 when the ingest fails.
     """
     from flows.ingest import ingest_file
-    from postflow.up import exit_on_sigterm, prefect_api
+    from postflow.up import exit_on_sigterm
     from tasks.watch_folder import refusal_reason
 
     settings = load_settings()
@@ -170,7 +170,7 @@ def ingest(
     exit_on_sigterm()
     resolved = str(path.resolve())
     with (
-        prefect_api(settings.state_dir / "prefect-server.log", say),
+        command_prefect_api(settings),
         _progress_bar(resolved, path.stat().st_size, settings.upload_progress_log_bytes),
     ):
         state = ingest_file(resolved, return_state=True)
@@ -220,7 +220,7 @@ def watch(
     A ledger in the state directory makes each file version go out exactly once.
     """
     from flows.sensor import watch_by_shot
-    from postflow.up import exit_on_sigterm, prefect_api
+    from postflow.up import exit_on_sigterm
 
     _override(
         watch_path=watch_path,
@@ -234,7 +234,7 @@ def watch(
     warn_if_public(settings)
     exit_on_sigterm()  # SIGTERM unwinds like Ctrl-C: the temporary server is stopped
     try:
-        with prefect_api(settings.state_dir / "prefect-server.log", say):
+        with command_prefect_api(settings):
             watch_by_shot(since=since)
     except KeyboardInterrupt:
         err.print("Stopped; running ingests were allowed to finish.")

@@ -23,7 +23,7 @@ import os
 import sys
 import tempfile
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -232,11 +232,31 @@ def with_prefect_api(command: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        from postflow.up import exit_on_sigterm, prefect_api
+        from postflow.up import exit_on_sigterm
 
         settings = load_settings()
         exit_on_sigterm()
-        with prefect_api(settings.state_dir / "prefect-server.log", say):
+        with command_prefect_api(settings):
             return command(*args, **kwargs)
 
     return wrapper
+
+
+@contextlib.contextmanager
+def command_prefect_api(settings: PostflowSettings) -> Iterator[str]:
+    """:func:`postflow.up.prefect_api` for a command, announced by :func:`say`; Prefect's
+    pending events are sent before a temporary server stops, so Prefect's events client does
+    not print "Unable to connect" and "EventsWorker failed" once the server is gone.
+
+    Yields:
+        The API URL.
+    """
+    from prefect.events.worker import EventsWorker
+
+    from postflow.up import prefect_api
+
+    with prefect_api(settings.state_dir / "prefect-server.log", say) as api_url:
+        try:
+            yield api_url
+        finally:
+            EventsWorker.drain_all(timeout=10.0, at_exit=False)
