@@ -56,7 +56,7 @@ def setup(
     mode = auth_mode.value if auth_mode else None
     done = run_setup(load_settings(), None if no_prompt else ask, mode, sign_in)
     for name, what in done.items():
-        console.print(f"  {name}: {what}", highlight=False)
+        console.print(f"  {name}: {what}", highlight=False, soft_wrap=True)
     console.print("[green]Set up.[/green] Next: postflow health, then postflow up")
 
 

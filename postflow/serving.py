@@ -14,7 +14,7 @@ import typer
 
 from config.settings import PostflowSettings
 from core.errors import PostflowError
-from postflow.terminal import console, err, load_settings, warn_if_public
+from postflow.terminal import console, drain_prefect_clients, err, load_settings, warn_if_public
 
 
 def _limits_and_automations(settings: PostflowSettings) -> None:
@@ -34,7 +34,7 @@ def _limits_and_automations(settings: PostflowSettings) -> None:
         apply_automations(settings.alerts_block, tuning)  # type: ignore[arg-type]
         console.print("Automations applied (alerts to " + settings.alerts_block + ")")
     except PostflowError as exc:
-        err.print(f"[yellow]Automations not applied:[/yellow] {exc}")
+        err.print(f"[yellow]Automations not applied:[/yellow] {exc}", soft_wrap=True)
 
 
 def _prefect_api(port: int, settings: PostflowSettings) -> tuple[Any, str]:
@@ -78,7 +78,7 @@ def _serve_all(
         run, created = ensure_sensor_run()
         console.print(f"Sensor run: {run.name} ({'started' if created else 'existing'})")
     console.print(f"Prefect UI: [bold]{api_url.removesuffix('/api')}[/bold]")
-    console.print("Serving: " + ", ".join(d.name for d in deployments))
+    console.print("Serving: " + ", ".join(d.name for d in deployments), soft_wrap=True)
     serve_deployments(deployments, limit=limit)  # prefect.serve, with a clean stop
 
 
@@ -133,7 +133,10 @@ def up(
             POSTFLOW_USE_PREFECT_LIMITS="true",
         )
         with temporary_settings(updates={PREFECT_API_URL: api_url}):
-            _serve_all(settings, api_url, only, limit)
+            try:
+                _serve_all(settings, api_url, only, limit)
+            finally:
+                drain_prefect_clients()  # before the server stops: no "Error logging to API"
     finally:
         stop_server(server)
 

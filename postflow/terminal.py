@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import functools
+import logging
 import os
 import sys
 import tempfile
@@ -251,12 +252,33 @@ def command_prefect_api(settings: PostflowSettings) -> Iterator[str]:
     Yields:
         The API URL.
     """
-    from prefect.events.worker import EventsWorker
-
     from postflow.up import prefect_api
 
     with prefect_api(settings.state_dir / "prefect-server.log", say) as api_url:
         try:
             yield api_url
         finally:
-            EventsWorker.drain_all(timeout=10.0, at_exit=False)
+            drain_prefect_clients()
+
+
+def drain_prefect_clients(timeout_seconds: float = 10.0) -> None:
+    """Send the events and run logs Prefect still holds, quietly, while the API is up.
+
+    Prefect batches both in background services (``EventsWorker``, ``APILogWorker``) that
+    flush at exit; after a temporary server has stopped that flush prints "Unable to connect",
+    "EventsWorker failed" or "--- Error logging to API ---". Draining first avoids it; the
+    services' own "Still processing items" progress line is silenced meanwhile.
+    """
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    loggers = [logging.getLogger(name) for name in ("EventsWorker", "APILogWorker")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        for service in (EventsWorker, APILogWorker):
+            service.drain_all(timeout=timeout_seconds, at_exit=False)
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
