@@ -44,7 +44,7 @@ import requests
 from discord_webhook import DiscordEmbed, DiscordWebhook
 from prefect.blocks.abstract import NotificationBlock
 from prefect.blocks.abstract import NotificationError as PrefectNotificationError
-from pydantic import Field, SecretStr
+from pydantic import Field, HttpUrl, SecretStr
 
 from config.settings import DISCORD_BLOCK_SLUG
 from core.errors import NotificationError
@@ -90,6 +90,10 @@ class PostflowDiscord(NotificationBlock):
 
     _block_type_name = "PostFlow Discord"
     _block_type_slug = DISCORD_BLOCK_SLUG
+    _logo_url = HttpUrl(  # the logo Prefect's own DiscordWebhook block uses
+        "https://raw.githubusercontent.com/PrefectHQ/prefect/420d0d6a78bb6df1fc18bcf188fdad43c1d22ea9/assets/block-logos/discord.png"
+    )
+    _documentation_url = HttpUrl("https://discord.com/developers/docs/resources/webhook")
     _description = (
         "Discord webhook of RL PostFlow: per-file embeds, the weekly report and the "
         "automations' alerts (send-notification actions)."

@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 
 from prefect.blocks.core import Block
-from pydantic import Field
+from pydantic import Field, HttpUrl
 
 from config.settings import PostflowSettings
 
@@ -26,6 +26,8 @@ class PostflowTuning(Block):
     _block_type_name = "PostFlow Tuning"
     _block_type_slug = "postflow-tuning"
     _description = "Cache TTLs, retries, upload concurrency and alert thresholds of RL PostFlow."
+    _logo_url = HttpUrl("https://github.com/PrefectHQ.png")
+    _documentation_url = HttpUrl("https://docs.prefect.io/v3/develop/blocks")
 
     projects_cache_ttl_seconds: int = Field(1800, ge=0, description="Project look-ups.")
     structure_cache_ttl_seconds: int = Field(3600, ge=0, description="Resolved shot folder ids.")
