@@ -1,0 +1,139 @@
+"""The working process's metrics loop: sample, aggregate, emit ``postflow.metrics``, alert.
+
+:class:`MetricsEmitter` runs a daemon thread next to the work (the sensor starts it around its
+watch loop). Every ``interval_seconds`` it samples the process (RSS and CPU through ``psutil``),
+reads the rolling figures of :func:`tasks.live_metrics.live_window`, emits one
+``postflow.metrics`` event, and hands the figures to an :class:`tasks.alerts.AlertTracker`,
+emitting ``postflow.alert.<name>`` / ``.resolved`` for what changed. Stopping it runs one last
+tick, so the report sees every call made.
+
+``postflow.metrics`` payload: ``{"window_seconds", "interval_seconds", "figures": {...}
+(:meth:`LiveWindow.figures`), "interval": {...} (:meth:`LiveWindow.drain_interval`),
+"active_alerts": [name, ...]}``; resource ``postflow.metrics.<host>.<pid>``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from types import TracebackType
+from typing import Any
+
+import psutil
+from prefect.events import emit_event
+
+from blocks.settings import PostflowTuning, load_block
+from config.settings import PostflowSettings
+from tasks.alerts import AlertTracker, Transition, emit_alert
+from tasks.live_metrics import LiveWindow, live_window
+from tasks.metrics import Thresholds
+
+__all__ = ["METRICS_EVENT", "MetricsEmitter", "thresholds_of"]
+
+METRICS_EVENT = "postflow.metrics"
+log = logging.getLogger("postflow.metrics")
+
+
+def thresholds_of(tuning: PostflowTuning | None) -> Thresholds:
+    """The alert thresholds of the tuning block (its defaults when none is saved)."""
+    t = tuning or PostflowTuning()
+    return Thresholds(
+        error_rate=t.alert_error_rate,
+        api_latency_seconds=t.alert_api_latency_seconds,
+        cache_hit_rate_min=t.alert_cache_hit_rate_min,
+        memory_mb=t.alert_memory_mb,
+        upload_failure_rate=t.alert_upload_failure_rate,
+    )
+
+
+class MetricsEmitter:
+    """Emit ``postflow.metrics`` and the live alerts at a fixed interval (a context manager).
+
+    Args:
+        interval_seconds: time between two ticks (seconds).
+        tracker: decides which alerts fire and resolve.
+        window: the rolling window (default: this process's).
+    """
+
+    def __init__(
+        self, interval_seconds: float, tracker: AlertTracker, window: LiveWindow | None = None
+    ) -> None:
+        self.interval_seconds = interval_seconds
+        self.tracker = tracker
+        self.window = window or live_window()
+        self.ticks = 0
+        self._process = psutil.Process()
+        self._process.cpu_percent(interval=None)  # the first call only starts the measure
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.resource = {
+            "prefect.resource.id": f"postflow.metrics.{socket.gethostname()}.{os.getpid()}",
+            "prefect.resource.name": f"{socket.gethostname()} pid {os.getpid()}",
+        }
+
+    @classmethod
+    def from_settings(cls, settings: PostflowSettings) -> MetricsEmitter:
+        """An emitter for this process's window, with the settings' window and interval and
+        the thresholds and cooldown of the saved tuning block."""
+        tuning = load_block(PostflowTuning, settings.tuning_block)
+        tuning = tuning if isinstance(tuning, PostflowTuning) else PostflowTuning()
+        window = live_window()
+        window.window_seconds = settings.metrics_window_seconds
+        tracker = AlertTracker(thresholds_of(tuning), tuning.alert_cooldown_seconds)
+        return cls(settings.metrics_interval_seconds, tracker, window)
+
+    def tick(self) -> list[Transition]:
+        """Sample, emit ``postflow.metrics`` and the alert events of what changed."""
+        rss_mb = self._process.memory_info().rss / 1e6
+        self.window.record_process(rss_mb, self._process.cpu_percent(interval=None))
+        figures = self.window.figures()
+        changes = self.tracker.evaluate(figures)
+        payload: dict[str, Any] = {
+            "window_seconds": self.window.window_seconds,
+            "interval_seconds": self.interval_seconds,
+            "figures": figures,
+            "interval": self.window.drain_interval(),
+            "active_alerts": self.tracker.active(),
+        }
+        emit_event(METRICS_EVENT, resource=dict(self.resource), payload=payload)
+        for change in changes:
+            log.warning("Alert %s %s: %s", change.rule.name, change.status, change.figure)
+            emit_alert(change, self.window.window_seconds)
+        self.ticks += 1
+        return changes
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_seconds):
+            self._safe_tick()
+
+    def _safe_tick(self) -> None:
+        try:
+            self.tick()
+        except Exception:  # noqa: BLE001 - metrics must never stop the work
+            log.warning("metrics tick failed", exc_info=True)
+
+    def start(self) -> MetricsEmitter:
+        """Start the thread; returns self."""
+        self._thread = threading.Thread(target=self._run, name="postflow-metrics", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the thread and run a last tick (the calls since the previous one)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.interval_seconds + 5)
+        self._safe_tick()
+
+    def __enter__(self) -> MetricsEmitter:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
