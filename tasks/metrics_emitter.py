@@ -18,6 +18,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from types import TracebackType
 from typing import Any
 
@@ -51,6 +52,10 @@ def thresholds_of(tuning: PostflowTuning | None) -> Thresholds:
 class MetricsEmitter:
     """Emit ``postflow.metrics`` and the live alerts at a fixed interval (a context manager).
 
+    Attributes:
+        ticks: ticks done so far.
+        transitions: every alert fired or resolved, with its time (Unix seconds).
+
     Args:
         interval_seconds: time between two ticks (seconds).
         tracker: decides which alerts fire and resolve.
@@ -64,6 +69,7 @@ class MetricsEmitter:
         self.tracker = tracker
         self.window = window or live_window()
         self.ticks = 0
+        self.transitions: list[tuple[float, Transition]] = []  # (unix seconds, change)
         self._process = psutil.Process()
         self._process.cpu_percent(interval=None)  # the first call only starts the measure
         self._stop = threading.Event()
@@ -99,6 +105,7 @@ class MetricsEmitter:
         }
         emit_event(METRICS_EVENT, resource=dict(self.resource), payload=payload)
         for change in changes:
+            self.transitions.append((time.time(), change))
             log.warning("Alert %s %s: %s", change.rule.name, change.status, change.figure)
             emit_alert(change, self.window.window_seconds)
         self.ticks += 1
