@@ -22,6 +22,12 @@ NAMES = [
     "postflow-ingest-failures-escalation",
     "postflow-sensor-silent",
     "postflow-ingest-too-long",
+    "postflow-alert-error-rate",
+    "postflow-alert-api-latency",
+    "postflow-alert-cache-hit-rate",
+    "postflow-alert-memory",
+    "postflow-alert-upload-failures",
+    "postflow-alert-frameio-circuit",
 ]
 
 
@@ -51,12 +57,12 @@ def _contents(receiver: DiscordReceiver, count: int, timeout: float) -> list[str
     return [m["payload"]["content"] for m in receiver.wait_for(count, timeout_seconds=timeout)]
 
 
-def _fake_run_event(event: str, flow_name: str, run_id: str) -> None:
+def _fake_run_event(event: str, flow_name: str, run_id: str, run_name: str = "") -> None:
     emit_event(
         event,
         resource={
             "prefect.resource.id": f"prefect.flow-run.{run_id}",
-            "prefect.resource.name": f"fake-{flow_name}",
+            "prefect.resource.name": run_name or f"fake-{flow_name}",
         },
         related=[
             {
@@ -129,3 +135,30 @@ def test_apply_twice_leaves_one_automation_per_name(alerts):
         counts = {name: len(client.read_automations_by_name(name)) for name in NAMES}
     assert applied == NAMES
     assert counts == dict.fromkeys(NAMES, 1)
+
+
+def test_a_sensor_stopped_on_purpose_raises_no_silent_alert(alerts, pipeline, monkeypatch):
+    """A real sensor run is stopped by Ctrl-C (KeyboardInterrupt: the run is Crashed, not
+    Completed) and says so with ``postflow.sensor.stopped``; a control run that just goes
+    quiet (as after kill -9) starts its silence at the same moment. The control's alert
+    arrives; the stopped sensor's, due in the same trigger evaluation, does not."""
+    import flows.sensor
+
+    tuning = PostflowTuning.model_construct(
+        alert_sensor_silence_seconds=10,
+        alert_ingest_running_seconds=3600,
+        alert_failed_ingests_per_hour=3,
+    )
+    apply_automations(alerts.block_ref, tuning)
+
+    def terminated(*_args, **_kwargs):
+        _fake_run_event("prefect.flow-run.Running", "watch-by-shot", control, "control-sensor")
+        raise KeyboardInterrupt  # a raised TerminationSignal would re-kill pytest itself
+
+    control = str(uuid.uuid4())
+    monkeypatch.setattr(flows.sensor, "run_watch_loop", terminated)
+    with pytest.raises(KeyboardInterrupt):
+        flows.sensor.watch_by_shot(str(pipeline.by_shot))
+    [content] = _contents(alerts, 1, timeout=90)
+    assert "control-sensor" in content
+    assert len(alerts.messages) == 1
