@@ -16,6 +16,7 @@ Thresholds, window and interval are lowered for speed; the mechanism is the prod
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -137,7 +138,8 @@ def scenario(prefect_harness, tmp_path_factory) -> Iterator[SimpleNamespace]:
             ballast = bytearray(b"\x01") * 250_000_000
             sandbox.inject_status(503, count=2, path=r".*/folders/.*/folders$", method="POST")
             sandbox.inject_status(403, count=1, path=r".*/files/local_upload$")
-            assert not _ingest(by_shot, "SC21_ALPHA_00001_V001.mov", 1)
+            assert not _ingest(by_shot, "SC21_ALPHA_00001_V001.mov", 1)  # 503s, then the 403
+            marks["a_faults_end"] = time.time()
             assert _ingest(by_shot, "SC21_BRAVO_00001_V001.mov", 2)
             marks["a_end"] = time.time()
             wait_until(lambda: len(_fired(emitter, "fired")) >= 4, 4 * INTERVAL, 0.05)
@@ -190,8 +192,8 @@ def _count_files(node: object) -> int:
 
 # alert -> (the fault's start mark, its end mark)
 FAULT_MARKS = {
-    "error_rate": ("a_start", "a_end"),
-    "upload_failures": ("a_start", "a_end"),
+    "error_rate": ("a_start", "a_faults_end"),
+    "upload_failures": ("a_start", "a_faults_end"),
     "cache_hit_rate": ("a_start", "a_end"),
     "memory": ("a_start", "memory_freed"),
     "api_latency": ("latency_on", "latency_off"),
@@ -270,3 +272,22 @@ def test_report_figures_match_the_sandbox_request_log(scenario):
     assert report["cpu_percent_max"] > 0
     assert report["rss_mb_max"] > scenario.thresholds["alert_memory_mb"]
     assert report["alerts_fired"] == 6  # five thresholds and the circuit
+
+
+def test_postflow_alerts_lists_the_alert_history(scenario):
+    from typer.testing import CliRunner
+
+    from postflow.cli import app
+
+    def listed() -> list[dict]:
+        result = CliRunner().invoke(app, ["alerts", "--since", "1h", "--json"])
+        assert result.exit_code == 0, result.output
+        return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+
+    assert wait_until(lambda: len(listed()) >= 11, 30, 0.5)
+    rows = listed()
+    assert sorted((r["alert"], r["status"]) for r in rows) == sorted(
+        [(a, s) for a in ALERTS for s in ("fired", "resolved")] + [("frameio_circuit", "opened")]
+    )
+    latency = next(r for r in rows if r["alert"] == "api_latency" and r["status"] == "fired")
+    assert latency["threshold"] == "> 0.50 s" and latency["figure"].endswith(" s")
