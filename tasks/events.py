@@ -61,6 +61,16 @@ def process_sample() -> dict[str, float]:
     }
 
 
+def _attach_interval(payload: dict[str, Any]) -> None:
+    """In a process with no metrics emitter (an ingest flow run under ``postflow up``), hand
+    what it measured to the sensor's emitter through the event: ``payload["interval"]``
+    (:meth:`tasks.live_metrics.LiveWindow.drain_interval`, with the payload's process sample)."""
+    window = live_window()
+    if not window.emitting:
+        window.record_process(payload["rss_mb"], payload["cpu_percent"])
+        payload["interval"] = window.drain_interval()
+
+
 def emit_file_ready(path: str, size_bytes: int, mtime_ns: int, key: str) -> Any:
     """Announce a ready file version; returns the Event, or None when no API is reachable."""
     payload = {"path": path, "size_bytes": size_bytes, "mtime_ns": mtime_ns, "key": key}
@@ -95,6 +105,7 @@ def emit_upload_completed(path: str, record: dict[str, Any], cache_hit: bool) ->
         window.record_upload(
             True, record.get("megabytes_per_second"), record.get("size_bytes") or 0
         )
+    _attach_interval(payload)
     return emit_event(UPLOAD_COMPLETED, resource=file_resource(path), payload=payload)
 
 
@@ -110,6 +121,7 @@ def emit_upload_failed(path: str, error: BaseException, shot: dict[str, Any] | N
     }
     if not isinstance(error, NamingError):  # an unreadable name was never an upload
         live_window().record_upload(False)
+    _attach_interval(payload)
     return emit_event(UPLOAD_FAILED, resource=file_resource(path), payload=payload)
 
 

@@ -22,7 +22,7 @@ import statistics
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +74,7 @@ class LiveWindow:
         self._cache: deque[tuple[float, bool]] = deque()
         self._samples: deque[tuple[float, float, float]] = deque()  # (t, rss_mb, cpu_percent)
         self._interval: dict[str, Any] = _empty_interval()
+        self.emitting = False  # a MetricsEmitter of this process reads this window
 
     # --- recording ---------------------------------------------------------------------------
     def record_call(self, call: CallRecord) -> None:
@@ -111,6 +112,35 @@ class LiveWindow:
         with self._lock:
             self._samples.append((self.clock(), rss_mb, cpu_percent))
             self._interval["samples"].append([round(rss_mb, 1), round(cpu_percent, 1)])
+
+    def merge_interval(self, interval: Mapping[str, Any]) -> None:
+        """Record what another process drained (:meth:`drain_interval`'s shape), as of now.
+
+        Error kinds are given to the first durations of their endpoint (the interval does not
+        pair them); calls beyond the durations kept are recorded with the mean duration.
+        """
+        for endpoint, data in (interval.get("calls") or {}).items():
+            seconds = [float(s) for s in data.get("seconds") or []]
+            count = int(data.get("calls") or 0)
+            mean = statistics.fmean(seconds) if seconds else 0.0
+            seconds += [mean] * (count - len(seconds))
+            errors = [k for k, n in (data.get("errors") or {}).items() for _ in range(int(n))]
+            for index, duration in enumerate(seconds):
+                error = errors[index] if index < len(errors) else None
+                kind = str(data.get("kind") or "api")
+                self.record_call(CallRecord(endpoint, kind, None, duration, error))
+        uploads = interval.get("uploads") or {}
+        speeds = list(uploads.get("megabytes_per_second") or [])
+        for index in range(int(uploads.get("ok") or 0)):
+            self.record_upload(True, float(speeds[index]) if index < len(speeds) else None)
+        for _ in range(int(uploads.get("failed") or 0)):
+            self.record_upload(False)
+        cache = interval.get("cache") or {}
+        for hit, key in ((True, "hits"), (False, "misses")):
+            for _ in range(int(cache.get(key) or 0)):
+                self.record_cache(hit)
+        for rss_mb, cpu_percent in interval.get("samples") or []:
+            self.record_process(float(rss_mb), float(cpu_percent))
 
     # --- reading -----------------------------------------------------------------------------
     def figures(self) -> dict[str, Any]:

@@ -19,6 +19,8 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
@@ -30,8 +32,9 @@ from config.settings import PostflowSettings
 from tasks.alerts import AlertTracker, Transition, emit_alert
 from tasks.live_metrics import LiveWindow, live_window
 from tasks.metrics import Thresholds
+from tasks.telemetry import UPLOAD_EVENT_PREFIX, events_named
 
-__all__ = ["METRICS_EVENT", "MetricsEmitter", "thresholds_of"]
+__all__ = ["METRICS_EVENT", "MetricsEmitter", "RemoteIntervals", "thresholds_of"]
 
 METRICS_EVENT = "postflow.metrics"
 log = logging.getLogger("postflow.metrics")
@@ -49,6 +52,47 @@ def thresholds_of(tuning: PostflowTuning | None) -> Thresholds:
     )
 
 
+class RemoteIntervals:
+    """Feeds a window with what ingest flow runs in other processes measured.
+
+    Under ``postflow up`` each ingest is its own flow-run process, with no emitter; it attaches
+    its measurements to its ``postflow.upload.*`` event (:mod:`tasks.events`). :meth:`pull`
+    reads those events back from the Prefect API (a look-back covers events persisted late)
+    and merges each one once.
+
+    Args:
+        window: the window to feed.
+        look_back_seconds: how far before the previous pull to look again (seconds).
+    """
+
+    def __init__(self, window: LiveWindow, look_back_seconds: float = 60.0) -> None:
+        self.window = window
+        self.look_back = timedelta(seconds=look_back_seconds)
+        self.since = datetime.now(UTC)
+        self._seen: dict[str, datetime] = {}
+
+    def pull(self) -> int:
+        """Merge the intervals of upload events not merged yet; returns how many.
+
+        Raises:
+            httpx.HTTPError: the Prefect API cannot be reached (the tick logs it).
+        """
+        now = datetime.now(UTC)
+        merged = 0
+        for event in events_named(self.since - self.look_back, now, [UPLOAD_EVENT_PREFIX]):
+            key = str(event.id)
+            interval = event.payload.get("interval")
+            if key in self._seen or not isinstance(interval, dict):
+                continue
+            self._seen[key] = now
+            self.window.merge_interval(interval)
+            merged += 1
+        self.since = now
+        cutoff = now - 2 * self.look_back
+        self._seen = {k: t for k, t in self._seen.items() if t >= cutoff}
+        return merged
+
+
 class MetricsEmitter:
     """Emit ``postflow.metrics`` and the live alerts at a fixed interval (a context manager).
 
@@ -60,11 +104,18 @@ class MetricsEmitter:
         interval_seconds: time between two ticks (seconds).
         tracker: decides which alerts fire and resolve.
         window: the rolling window (default: this process's).
+        pull: called first in each tick to feed the window from elsewhere
+            (:class:`RemoteIntervals` under ``postflow up``).
     """
 
     def __init__(
-        self, interval_seconds: float, tracker: AlertTracker, window: LiveWindow | None = None
+        self,
+        interval_seconds: float,
+        tracker: AlertTracker,
+        window: LiveWindow | None = None,
+        pull: Callable[[], Any] | None = None,
     ) -> None:
+        self.pull = pull
         self.interval_seconds = interval_seconds
         self.tracker = tracker
         self.window = window or live_window()
@@ -88,10 +139,13 @@ class MetricsEmitter:
         window = live_window()
         window.window_seconds = settings.metrics_window_seconds
         tracker = AlertTracker(thresholds_of(tuning), tuning.alert_cooldown_seconds)
-        return cls(settings.metrics_interval_seconds, tracker, window)
+        pull = RemoteIntervals(window).pull if settings.dispatch_mode == "events" else None
+        return cls(settings.metrics_interval_seconds, tracker, window, pull)
 
     def tick(self) -> list[Transition]:
         """Sample, emit ``postflow.metrics`` and the alert events of what changed."""
+        if self.pull is not None:
+            self.pull()
         rss_mb = self._process.memory_info().rss / 1e6
         self.window.record_process(rss_mb, self._process.cpu_percent(interval=None))
         figures = self.window.figures()
@@ -123,6 +177,7 @@ class MetricsEmitter:
 
     def start(self) -> MetricsEmitter:
         """Start the thread; returns self."""
+        self.window.emitting = True
         self._thread = threading.Thread(target=self._run, name="postflow-metrics", daemon=True)
         self._thread.start()
         return self
@@ -133,6 +188,7 @@ class MetricsEmitter:
         if self._thread is not None:
             self._thread.join(timeout=self.interval_seconds + 5)
         self._safe_tick()
+        self.window.emitting = False
 
     def __enter__(self) -> MetricsEmitter:
         return self.start()

@@ -115,3 +115,21 @@ def test_timed_transport_reports_answers_and_network_errors():
         ("GET /v4/down", None, "ConnectError"),
     ]
     assert all(r.seconds >= 0 for r in seen)
+
+
+def test_an_interval_drained_in_one_process_merges_into_another():
+    worker = LiveWindow(60, Clock())
+    worker.record_call(_call(0.5))
+    worker.record_call(_call(1.5, "HTTP 503"))
+    worker.record_call(CallRecord("PUT upload part", "upload", 200, 2.0, None))
+    worker.record_upload(True, 12.0, 1_000_000)
+    worker.record_upload(False)
+    worker.record_cache(False)
+    worker.record_process(321.0, 80.0)
+    sensor = LiveWindow(60, Clock())
+    sensor.merge_interval(worker.drain_interval())
+    merged, original = sensor.figures(), worker.figures()
+    keys = ("api_calls", "api_failures", "api_latency_seconds_mean", "upload_failure_rate")
+    assert {k: merged[k] for k in keys} == {k: original[k] for k in keys}
+    assert (merged["cache_hit_rate"], merged["rss_mb"]) == (0.0, 321.0)
+    assert merged["megabytes_per_second_median"] == 12.0
