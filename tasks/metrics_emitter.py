@@ -5,7 +5,9 @@ watch loop). Every ``interval_seconds`` it samples the process (RSS and CPU thro
 reads the rolling figures of :func:`tasks.live_metrics.live_window`, emits one
 ``postflow.metrics`` event, and hands the figures to an :class:`tasks.alerts.AlertTracker`,
 emitting ``postflow.alert.<name>`` / ``.resolved`` for what changed. Stopping it runs one last
-tick, so the report sees every call made.
+tick, so the report sees every call made. Under ``postflow up`` (events mode) the ingests run
+in other processes: :class:`RemoteIntervals` feeds their measurements, attached to their upload
+events, into the window at the start of each tick.
 
 ``postflow.metrics`` payload: ``{"window_seconds", "interval_seconds", "figures": {...}
 (:meth:`LiveWindow.figures`), "interval": {...} (:meth:`LiveWindow.drain_interval`),

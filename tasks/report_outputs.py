@@ -203,6 +203,9 @@ def summary_embed(
         "Cache hit rate": fmt(summary.get("cache_hit_rate"), "pct"),
         "Frame.io 429s": fmt(summary.get("rate_limited_429")),
         "Peak memory": fmt(summary.get("rss_mb_max"), "mb"),
+        "Frame.io API success": fmt(summary.get("api_success_rate"), "pct"),
+        "API latency p95": fmt(summary.get("api_latency_seconds_p95"), "s"),
+        "Alerts fired": fmt(summary.get("alerts_fired")),
     }
     for name, value in fields.items():
         embed.add_embed_field(name=name, value=value, inline=True)

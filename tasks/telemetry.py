@@ -1,10 +1,12 @@
 """Reading ingest telemetry back from the Prefect API as plain rows for :mod:`tasks.metrics`.
 
-Three sources, all through Prefect's own client (``get_client``): ``ingest-file`` flow runs
-(started in the window, plus any still waiting or running), their task runs, and the
-``postflow.upload.*`` events (``read_events`` / ``read_events_page``: ``POST /events/filter``
-then its ``next_page`` links). Events carry the emitting flow run as a related resource
-(``prefect.flow-run.<id>``, added by Prefect's events worker), which joins them to runs.
+Four sources, all through Prefect's own client (``get_client``): ``ingest-file`` flow runs
+(started in the window, plus any still waiting or running), their task runs, the
+``postflow.upload.*`` events, and the live measurements: ``postflow.metrics`` events and the
+alerts (``postflow.alert.*``, ``postflow.frameio.circuit.*``). Events are read with
+``read_events`` / ``read_events_page`` (``POST /events/filter`` then its ``next_page``
+links). Events carry the emitting flow run as a related resource (``prefect.flow-run.<id>``,
+added by Prefect's events worker), which joins them to runs.
 
 Task runs and events reach the database asynchronously (Prefect's task-run recorder and
 event persister services), so a report started the instant an ingest ends may miss it.
