@@ -127,14 +127,12 @@ class PartUploader:
             PartUploadError: a part failed permanently or ran out of retries.
             SourceFileError: the file became shorter than the planned parts.
         """
-        limits = httpx.Limits(max_connections=self.concurrency)
         self._path = path
         fd = os.open(path, os.O_RDONLY)
         try:
             with (
                 httpx.Client(
                     timeout=self.timeout,
-                    limits=limits,
                     transport=TimedTransport(self._inner_transport(), "upload", UPLOAD_PART),
                 ) as client,
                 ThreadPoolExecutor(self.concurrency, thread_name_prefix="part-put") as pool,
