@@ -122,7 +122,7 @@ def watch_by_shot(
         "polling" if settings.use_polling_observer else "native events",
         settings.settle_seconds,
     )
-    with MetricsEmitter.from_settings(settings), sensor_stop_announced():
+    with sensor_stop_announced(), MetricsEmitter.from_settings(settings):
         counts = run_watch_loop(
             watcher,
             dispatcher,

@@ -191,6 +191,13 @@ class LiveWindow:
             interval, self._interval = self._interval, _empty_interval()
         return interval
 
+    def clear(self) -> None:
+        """Forget everything recorded (the window and the interval)."""
+        with self._lock:
+            for queue in (self._calls, self._uploads, self._cache, self._samples):
+                queue.clear()
+            self._interval = _empty_interval()
+
     def _expire(self, cutoff: float) -> None:
         queues: tuple[deque[Any], ...] = (self._calls, self._uploads, self._cache, self._samples)
         for queue in queues:

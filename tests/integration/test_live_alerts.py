@@ -35,6 +35,7 @@ from postflow.automations import apply_automations
 from postflow.sandbox.discord_receiver import DiscordReceiver
 from postflow.sandbox.server import SandboxServer
 from tasks.circuit import emit_circuit_event
+from tasks.live_metrics import live_window
 from tasks.metrics import compute_metrics
 from tasks.metrics_emitter import MetricsEmitter
 from tasks.runtime import use_runtime
@@ -129,6 +130,7 @@ def scenario(prefect_harness, tmp_path_factory) -> Iterator[SimpleNamespace]:
         _tuning(tuning, structure_cache_ttl_seconds=0, **thresholds)
         apply_automations(f"postflow-discord/{block}", PostflowTuning(**thresholds))
         arrivals = Arrivals(receiver)
+        live_window().clear()  # calls of earlier tests in this process are not this sandbox's
         since = datetime.now(UTC) - timedelta(seconds=1)
         emitter = MetricsEmitter.from_settings(effective_settings()).start()
         marks: dict[str, float] = {}
@@ -280,7 +282,8 @@ def test_postflow_alerts_lists_the_alert_history(scenario):
     from postflow.cli import app
 
     def listed() -> list[dict]:
-        result = CliRunner().invoke(app, ["alerts", "--since", "1h", "--json"])
+        since = str(int(scenario.since.timestamp()))  # alerts of earlier tests are older
+        result = CliRunner().invoke(app, ["alerts", "--since", since, "--json"])
         assert result.exit_code == 0, result.output
         return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
 
