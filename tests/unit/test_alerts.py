@@ -116,3 +116,17 @@ def test_a_key_is_claimed_once_across_restarts(tmp_path):
     keys = SentKeys(path)
     keys.release("error_rate-1-fired")  # the send failed: a retry may send it
     assert keys.claim("error_rate-1-fired")
+
+
+def test_the_same_alert_delivered_twice_reaches_discord_once(discord):
+    from blocks.discord import PostflowDiscord
+
+    block = PostflowDiscord(webhook_url=discord.webhook_url)
+    body = BODY.replace("e-1-fired", f"e-{id(block)}-fired")  # a key of this test only
+    block.notify(body, "RL PostFlow alert fired: Frame.io error rate")
+    block.notify(body, "RL PostFlow alert fired: Frame.io error rate")  # Prefect's redelivery
+    block.notify(body.replace("-fired", "-resolved"), "RL PostFlow alert resolved: x")
+    [fired, resolved] = discord.wait_for(2)
+    assert fired["payload"]["embeds"][0]["title"].startswith("RL PostFlow alert fired")
+    assert resolved["payload"]["embeds"][0]["title"] == "RL PostFlow alert resolved: x"
+    assert len(discord.messages) == 2
