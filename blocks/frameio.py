@@ -27,6 +27,7 @@ from frameio.core.api_error import ApiError
 from prefect.blocks.core import Block
 from pydantic import Field, HttpUrl, SecretStr
 
+from blocks.call_timing import TimedTransport
 from blocks.retry_after import parse_retry_after
 from core.errors import (
     ConfigurationError,
@@ -112,7 +113,10 @@ class FrameioCredentials(Block):
             FrameioAuthError: only later, on the first call, if the credentials are refused.
         """
         auth = self.get_auth(timeout_seconds, max_retries)
-        http = httpx.Client(timeout=httpx.Timeout(timeout_seconds, connect=10.0))
+        http = httpx.Client(
+            timeout=httpx.Timeout(timeout_seconds, connect=10.0),
+            transport=TimedTransport(),  # every API call timed (blocks.call_timing)
+        )
         return Frameio(base_url=self.api_base_url, token=auth.get_token, httpx_client=http)
 
     def get_auth(

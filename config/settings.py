@@ -245,6 +245,19 @@ class PostflowSettings(BaseSettings):
         "postflow-tuning", description="PostflowTuning block overriding TTLs, retries, ..."
     )
 
+    # Live metrics and alerts (the thresholds and cooldown are in the PostflowTuning block)
+    metrics_window_seconds: float = Field(
+        900.0,
+        gt=0,
+        description="Rolling window of the live figures the alerts compare (seconds).",
+    )
+    metrics_interval_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="How often the working process emits postflow.metrics and checks the "
+        "alert thresholds (seconds).",
+    )
+
     # State
     state_dir: Path = Field(Path(".postflow"), description="Ledger and local state.")
 
