@@ -17,7 +17,7 @@ import typer
 from rich.table import Table
 
 from core.errors import ConfigurationError
-from postflow.terminal import console, err, with_prefect_api
+from postflow.terminal import check_since, console, err, with_prefect_api
 from tasks.live_report import alert_table
 from tasks.telemetry import ALERT_PREFIXES, event_row, events_named
 from tasks.watch_folder import parse_since
@@ -60,7 +60,9 @@ def register(app: typer.Typer) -> None:
     @app.command("alerts")
     @with_prefect_api
     def alerts(
-        since: str = typer.Option("24h", help="How far back: 12h, 7d, an ISO date, epoch s."),
+        since: str = typer.Option(
+            "24h", callback=check_since, help="How far back: 12h, 7d, an ISO date, epoch s."
+        ),
         as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
     ) -> None:
         """List recent alerts (fired, resolved, circuit opened/closed) with their figures."""
