@@ -8,8 +8,10 @@
    are applied, so the sensor-restart action can name the ``watch-by-shot`` deployment;
 4. make sure exactly one ``watch-by-shot`` run exists (:func:`ensure_sensor_run`: the sensor
    has no schedule or trigger, so nothing else would start it);
-5. serve them all from this process with ``prefect.serve``, with the sensor in deployed mode
-   (it emits ``postflow.file.ready``; the trigger starts ingests).
+5. serve them all from this process (:func:`serve_deployments`), with the sensor in deployed
+   mode (it emits ``postflow.file.ready``; the trigger creates one ``ingest-file`` run per
+   file): ingest runs execute warm, in this process (:mod:`postflow.warm`), the others in a
+   process each through ``prefect.serve``'s Runner.
 
 A server started here runs in its own session (Ctrl-C in the terminal does not reach it) and is
 stopped by :func:`stop_server` on every exit path, SIGTERM included (:func:`exit_on_sigterm`).
@@ -252,8 +254,40 @@ def apply_deployments(deployments: list[Any]) -> dict[str, UUID]:
     """Register (create or update) each ``RunnerDeployment``; returns ``{name: id}``.
 
     ``prefect.serve`` registers them again when it starts, which is an idempotent update.
+    Duplicate trigger automations left by another ``up`` registering at the same moment are
+    dropped (:func:`drop_duplicate_triggers`).
     """
-    return {d.name: d.apply() for d in deployments}
+    ids = {d.name: d.apply() for d in deployments}
+    for deployment in deployments:
+        if deployment.triggers:
+            drop_duplicate_triggers(ids[deployment.name])
+    return ids
+
+
+def drop_duplicate_triggers(deployment_id: UUID) -> int:
+    """Keep one trigger automation per name among those a deployment owns; returns how many
+    were deleted.
+
+    Registering a deployment deletes the automations it owns, then creates its triggers. Two
+    machines' ``up`` doing it at the same moment can leave two of each, and then every
+    ``postflow.file.ready`` creates two ingest runs (seen in the scale-out test: 60 runs for
+    30 files). Every process keeps the automation with the smallest id, so they agree.
+    """
+    from prefect.client.orchestration import get_client
+
+    owner = f"prefect.deployment.{deployment_id}"
+    with get_client(sync_client=True) as client:
+        owned = [
+            a for a in client.read_resource_related_automations(owner) if a.owner_resource == owner
+        ]
+        keep: dict[str, Any] = {}
+        for automation in sorted(owned, key=lambda a: str(a.id)):
+            keep.setdefault(automation.name, automation)
+        extra = [a for a in owned if keep[a.name] is not a]
+        for automation in extra:
+            with contextlib.suppress(Exception):  # another process deleted it first
+                client.delete_automation(automation.id)
+    return len(extra)
 
 
 def _heartbeat_since(client: Any, run_id: UUID, since: datetime) -> bool:
@@ -333,16 +367,93 @@ def ensure_sensor_run(stale_after_seconds: float | None = None) -> tuple[Any, bo
         return client.create_flow_run_from_deployment(deployment.id, tags=["postflow-up"]), True
 
 
-def serve_deployments(deployments: list[Any], limit: int | None = None) -> None:
-    """``prefect.serve`` for ``deployments``, with a stop that leaves no run behind.
+WARM_DEPLOYMENTS = ("ingest-file",)
 
-    prefect 3.8.8's ``Runner.handle_sigterm`` calls the async ``stop()`` from inside the event
-    loop without awaiting it, so on SIGTERM the runs it executes (the long-running sensor) are
-    killed but stay Running on the server, and the next ``up`` would wait for a dead sensor.
-    Here SIGTERM and Ctrl-C schedule ``Runner.astop()`` on the runner's loop: each run in
-    progress is cancelled (state Cancelled, process stopped), the loops end, and the runner
-    pauses the schedules on its way out, as ``serve`` does. Returns once it has stopped.
+
+def start_warm_runner(deployments: list[Any], concurrency: int) -> Any:
+    """A :class:`postflow.warm.WarmRunner` for ``deployments``, polling; None when empty.
+
+    Raises:
+        prefect.exceptions.ObjectNotFound: a deployment is not registered
+            (:func:`apply_deployments` first).
     """
+    from postflow.warm import WarmRunner
+
+    if not deployments:
+        return None
+    from prefect.client.orchestration import get_client
+
+    flows = {}
+    with get_client(sync_client=True) as client:
+        for deployment in deployments:
+            registered = client.read_deployment_by_name(f"{deployment.flow_name}/{deployment.name}")
+            flows[registered.id] = _flow_of(deployment.entrypoint)
+    name = f"{socket.gethostname()}:{os.getpid()}"
+    return WarmRunner(flows, concurrency, name=name).start()
+
+
+def _flow_of(entrypoint: str) -> Any:
+    """The flow object of a project entrypoint (``"flows/ingest.py:ingest_file"``), imported
+    as its module (``flows.ingest``) so that it is the same object this process already uses."""
+    import importlib
+
+    path, _, name = entrypoint.partition(":")
+    return getattr(importlib.import_module(path.removesuffix(".py").replace("/", ".")), name)
+
+
+def serve_deployments(
+    deployments: list[Any], limit: int | None = None, ingest_concurrency: int | None = None
+) -> None:
+    """Serve ``deployments`` until Ctrl-C or SIGTERM: ingests warm, the others with a Runner.
+
+    The ``ingest-file`` runs execute in this process, ``ingest_concurrency`` at a time
+    (:class:`postflow.warm.WarmRunner`: no process start per file). The other deployments
+    (the long-running sensor, the weekly report, reruns) go to ``prefect.serve``'s
+    ``Runner``, one process per run, at most ``limit`` at once, with a stop that leaves no
+    run behind: prefect 3.8.8's ``Runner.handle_sigterm`` calls the async ``stop()`` from
+    inside the event loop without awaiting it, so on SIGTERM the runs it executes (the
+    sensor) were killed but stayed Running on the server. Here SIGTERM and Ctrl-C schedule
+    ``Runner.astop()`` on the runner's loop: each run in progress is cancelled, the loops
+    end, and the runner pauses the schedules, as ``serve`` does. Warm ingests in progress are
+    allowed to finish. Returns once everything has stopped.
+
+    Args:
+        deployments: ``RunnerDeployment`` s (:func:`load_deployments`).
+        limit: runs at once of the Runner's deployments; None: no limit.
+        ingest_concurrency: ingests at once; None: ``POSTFLOW_INGEST_CONCURRENCY``.
+    """
+    from config.settings import PostflowSettings
+
+    if ingest_concurrency is None:
+        ingest_concurrency = PostflowSettings().ingest_concurrency
+    warm = [d for d in deployments if d.name in WARM_DEPLOYMENTS]
+    served = [d for d in deployments if d.name not in WARM_DEPLOYMENTS]
+    runner = start_warm_runner(warm, ingest_concurrency)
+    try:
+        if served:
+            _serve_with_runner(served, limit)
+        else:
+            _wait_for_signal()
+    finally:
+        if runner is not None:
+            runner.stop()
+
+
+def _wait_for_signal() -> None:
+    """Block until Ctrl-C (KeyboardInterrupt) or SIGTERM (:func:`exit_on_sigterm`)."""
+    exit_on_sigterm()
+    stopped = threading.Event()
+    try:
+        while not stopped.wait(3600):
+            pass
+    except KeyboardInterrupt:
+        return
+    except SystemExit as exc:
+        if exc.code != 128 + signal.SIGTERM:
+            raise
+
+
+def _serve_with_runner(deployments: list[Any], limit: int | None) -> None:
     import asyncio
 
     from prefect.runner import Runner
