@@ -19,8 +19,10 @@ install: $(STAMP)  ## create .venv and install the project with its dev tools
 demo: $(STAMP)  ## run the whole pipeline locally (sandbox Frame.io + Discord receiver + Prefect)
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/postflow demo
 
+# Two pytest-xdist workers, one test module each at a time (module fixtures stay whole): most
+# integration tests wait on loopback servers, so two workers halve the wall time on 2 cores.
 test: $(STAMP) lint  ## lint, then the whole test suite (unit + integration on loopback)
-	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/pytest
+	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/pytest -n 2 --dist loadfile
 
 lint: $(STAMP)  ## the one check, as CI runs it: lint, format, import layers, types
 	$(BIN)/ruff check .

@@ -183,6 +183,19 @@ class Hostiles:
             sock.close()
 
 
+def _bind_socket(folder: Path, name: str) -> socket.socket:
+    """A listening-capable Unix socket file ``folder/name``. Bound through ``/proc/self/fd``
+    because a socket path is limited to 107 bytes (deep temp dirs, e.g. under pytest-xdist,
+    exceed it)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        sock.bind(f"/proc/self/fd/{fd}/{name}")
+    finally:
+        os.close(fd)
+    return sock
+
+
 def make_hostiles(by_shot: Path, outside: Path, media: Media) -> Hostiles:
     """Five hostile names and two symlinks (one to a valid name outside BY_SHOT)."""
     forbidden = {sha256(data := media.make(50_000))}
@@ -190,8 +203,7 @@ def make_hostiles(by_shot: Path, outside: Path, media: Media) -> Hostiles:
     os.write(fd, data)
     os.close(fd)
     os.mkfifo(by_shot / "SC09_FIFO_00001_V001.mov")
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.bind(str(by_shot / "SC09_SOCK_00001_V001.mov"))
+    sock = _bind_socket(by_shot, "SC09_SOCK_00001_V001.mov")
     (by_shot / "SC09_NEW\nLINE_00001_V001.mov").write_bytes(data := media.make(60_000))
     forbidden.add(sha256(data))
     (by_shot / "SC09_EMPTY_00001_V001.mov").touch()

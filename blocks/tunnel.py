@@ -39,6 +39,7 @@ import httpx
 
 from config.settings import PostflowSettings
 from core.errors import TunnelError
+from core.processes import die_with_parent
 
 __all__ = ["TunnelManager", "public_base_url"]
 
@@ -194,13 +195,12 @@ class TunnelManager:
             if self.mode != "off":
                 self._warn_once(problem)
             return self
-        try:
-            self._spawn_and_wait()
-        except TunnelError as exc:
-            self._set_down(exc.reason)
-            logger.warning("tunnel not ready (%s); retrying in the background", exc.reason)
-        self._monitor = threading.Thread(target=self._watch, name="tunnel-monitor", daemon=True)
+        first_try = threading.Event()
+        self._monitor = threading.Thread(
+            target=self._run, args=(first_try,), name="tunnel-monitor", daemon=True
+        )
         self._monitor.start()
+        first_try.wait(self.start_timeout_seconds + 10.0)
         return self
 
     def stop(self) -> None:
@@ -274,6 +274,7 @@ class TunnelManager:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             env=env,
+            preexec_fn=die_with_parent(),  # a kill -9 of this process takes cloudflared too
         )
         threading.Thread(target=self._drain, args=(proc,), daemon=True).start()
         with self._lock:
@@ -312,6 +313,22 @@ class TunnelManager:
             return self._http.get(f"http://{metrics}/ready").status_code == 200
         except (httpx.HTTPError, RuntimeError):  # RuntimeError: client closed by stop()
             return False
+
+    def _run(self, first_try: threading.Event) -> None:
+        """The monitor thread: it starts cloudflared and every restart of it.
+
+        ``PR_SET_PDEATHSIG`` (:func:`core.processes.die_with_parent`) fires when the *thread*
+        that forked the child ends, so every cloudflared is forked here, by the thread that
+        lives until :meth:`stop`, never by the caller's thread (which may be short-lived).
+        """
+        try:
+            self._spawn_and_wait()
+        except TunnelError as exc:
+            self._set_down(exc.reason)
+            logger.warning("tunnel not ready (%s); retrying in the background", exc.reason)
+        finally:
+            first_try.set()
+        self._watch()
 
     def _watch(self) -> None:
         delay = self.restart_backoff_seconds

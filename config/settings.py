@@ -276,6 +276,20 @@ class PostflowSettings(BaseSettings):
         60.0, gt=0, description="How long to wait for the tunnel to become ready."
     )
 
+    # Several productions (config/productions.py)
+    productions_file: Path | None = Field(
+        None,
+        description="TOML file declaring several productions, each a watch folder mapped to "
+        "its own Frame.io project (README, 'Several productions'); unset: one production, "
+        "from watch_path and frameio_project_id.",
+    )
+    production: str = Field(
+        "", description="Name of the production these settings are for (set per production)."
+    )
+    discord_language: Literal["en", "fr"] = Field(
+        "en", description="Language of the Discord messages: en (English) or fr (French)."
+    )
+
     @model_validator(mode="after")
     def _alerts_to_the_discord_block(self) -> PostflowSettings:
         if not self.alerts_block:

@@ -25,7 +25,8 @@ def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None]:
     """A ``preexec_fn`` for :class:`subprocess.Popen`: the child gets ``sig`` when we die.
 
     The signal is tied to the thread that forks the child (man page above): call ``Popen``
-    from a thread that lives as long as the child should (the main thread, in our commands).
+    from a thread that lives as long as the child should (the main thread in our commands;
+    the tunnel's monitor thread for cloudflared).
 
     Args:
         sig: the signal the child receives (SIGTERM lets it clean up).
@@ -35,12 +36,14 @@ def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None]:
         died between ``fork`` and ``prctl``.
     """
     parent = os.getpid()
+    if not sys.platform.startswith("linux"):
+        return lambda: None
+    # Resolved here, in the parent: between fork and exec the child of a threaded process may
+    # only do async-signal-safe work, and loading a library (dlopen) is not.
+    prctl = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).prctl
 
     def preexec() -> None:
-        if not sys.platform.startswith("linux"):
-            return
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+        prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
         if os.getppid() != parent:  # the parent is already gone: follow it
             os.kill(os.getpid(), sig)
 

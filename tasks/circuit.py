@@ -15,10 +15,14 @@ answers). A permanent failure (403, 404, 422) also counts as "Frame.io answered"
 the count and closes a half-open breaker. A probe that never reports back (its process died)
 is replaced after ``probe_timeout_seconds``.
 
-The state is written to ``<state_dir>/circuit.json`` on each change (atomically,
-:mod:`tasks.state_file`) so ``postflow status`` and ``health`` in other processes can show it
-(:func:`read_circuit_state`), and a restarted process resumes an open breaker instead of
-hammering Frame.io. One process writes it: the dispatcher that owns the breaker.
+The state lives in ``<state_dir>/circuit.json``, written atomically on each change
+(:mod:`tasks.state_file`). Every operation holds the file's exclusive lock and reloads the file
+first, so several processes share one breaker: under ``postflow up`` each ingest run (another
+process) records its outcome (:func:`tasks.recovery.record_ingest_outcome`) and the sensor's
+dispatcher reads the result before it announces a file. ``postflow status`` and ``health``
+read it with :func:`read_circuit_state`. The process that *owns* the breaker (the sensor)
+resumes it on start: a probe that was out when the last sensor stopped is given up, and the
+breaker is open again until its cool-down has passed, instead of hammering Frame.io.
 
 Transitions call ``on_transition(state, payload)``; :func:`emit_circuit_event` is the
 production callback (Prefect events ``postflow.frameio.circuit.opened`` / ``closed``).
@@ -26,17 +30,18 @@ production callback (Prefect events ``postflow.frameio.circuit.opened`` / ``clos
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from prefect.events import emit_event
 
-from tasks.state_file import read_json, write_json_atomic
+from tasks.state_file import exclusive, read_json, write_json_atomic
 
 __all__ = [
     "CIRCUIT_CLOSED",
@@ -84,9 +89,14 @@ class CircuitBreaker:
             read by other processes).
         on_transition: called as ``on_transition(state, payload)`` after each change of
             state, outside the breaker's lock; its exceptions are logged, never raised.
+        owner: True for the dispatcher that hands out probes (the sensor): on start, a
+            half-open breaker in the file (its probe died with the last sensor) is reopened.
+            False for a process that only records outcomes (an ingest run under ``up``),
+            which must not disturb a probe in flight.
 
     Raises:
         ValueError: a threshold or duration is not positive, or the cap is below the base.
+        OSError: the state file or its lock cannot be read or written.
     """
 
     def __init__(
@@ -99,6 +109,7 @@ class CircuitBreaker:
         probe_timeout_seconds: float = 600.0,
         clock: Callable[[], float] = time.time,
         on_transition: Transition | None = None,
+        owner: bool = True,
     ) -> None:
         if failure_threshold < 1 or cool_down_seconds <= 0 or probe_timeout_seconds <= 0:
             raise ValueError("failure_threshold and the durations must be positive")
@@ -118,7 +129,8 @@ class CircuitBreaker:
         self._cool_down = cool_down_seconds
         self._probe_started_at: float | None = None
         self._last_error = ""
-        self._resume()
+        if owner:
+            self._resume()
 
     @classmethod
     def in_state_dir(cls, state_dir: Path, **options: Any) -> CircuitBreaker:
@@ -129,7 +141,7 @@ class CircuitBreaker:
     def state(self) -> CircuitState:
         """The current state (an open breaker whose cool-down has passed still says OPEN
         until :meth:`allow` hands out the probe)."""
-        with self._lock:
+        with self._shared():
             return self._state
 
     def allow(self) -> bool:
@@ -142,7 +154,7 @@ class CircuitBreaker:
         Raises:
             OSError: the state file cannot be written.
         """
-        with self._lock:
+        with self._shared():
             now = self.clock()
             if self._state is CircuitState.CLOSED:
                 return True
@@ -181,7 +193,7 @@ class CircuitBreaker:
         if not transient:
             self._answered(error_kind)
             return
-        with self._lock:
+        with self._shared():
             now = self.clock()
             self._last_error = error_kind
             previous = self._state
@@ -203,12 +215,35 @@ class CircuitBreaker:
 
     def snapshot(self) -> dict[str, Any]:
         """The state as written to the state file (see :func:`read_circuit_state`)."""
-        with self._lock:
+        with self._shared():
             return self._record(self.clock())
 
     # --- internals -------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _shared(self) -> Iterator[None]:
+        """Hold this process's lock and the file's, with the state reloaded from the file
+        (another process may have recorded outcomes since)."""
+        with self._lock, exclusive(self.path):
+            self._reload()
+            yield
+
+    def _reload(self) -> None:
+        data = read_json(self.path)
+        if not isinstance(data, dict) or data.get("state") not in {s.value for s in CircuitState}:
+            return  # no outcome recorded yet: keep what this process has
+        self._state = CircuitState(data["state"])
+        self._failures = int(data.get("consecutive_failures") or 0)
+        opened, probe = data.get("opened_at"), data.get("probe_started_at")
+        self._opened_at = float(opened) if opened is not None else None
+        self._probe_started_at = float(probe) if probe is not None else None
+        cool_down = float(data.get("cool_down_seconds") or self.base_cool_down_seconds)
+        self._cool_down = min(
+            max(cool_down, self.base_cool_down_seconds), self.max_cool_down_seconds
+        )
+        self._last_error = str(data.get("last_error") or "")
+
     def _answered(self, error_kind: str) -> None:
-        with self._lock:
+        with self._shared():
             now = self.clock()
             previous = self._state
             if previous is CircuitState.CLOSED and self._failures == 0:
@@ -256,19 +291,14 @@ class CircuitBreaker:
         return record
 
     def _resume(self) -> None:
-        data = read_json(self.path)
-        if not isinstance(data, dict) or data.get("state") not in ("open", "half_open"):
-            return
-        # Open or mid-probe when the last process stopped: stay open; the probe comes when
-        # the cool-down written then has passed.
-        self._state = CircuitState.OPEN
-        self._failures = int(data.get("consecutive_failures") or 0)
-        self._opened_at = float(data.get("opened_at") or self.clock())
-        cool_down = float(data.get("cool_down_seconds") or self.base_cool_down_seconds)
-        self._cool_down = min(
-            max(cool_down, self.base_cool_down_seconds), self.max_cool_down_seconds
-        )
-        self._last_error = str(data.get("last_error") or "")
+        with self._shared():
+            if self._state is not CircuitState.HALF_OPEN:
+                return
+            # Mid-probe when the last sensor stopped: the probe is given up; open again, the
+            # next probe comes when the cool-down written then has passed.
+            self._state, self._probe_started_at = CircuitState.OPEN, None
+            self._opened_at = self._opened_at if self._opened_at is not None else self.clock()
+            self._save(self.clock())
 
 
 def read_circuit_state(state_dir: Path) -> dict[str, Any]:

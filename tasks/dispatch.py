@@ -296,8 +296,14 @@ class EventDispatcher(Dispatcher):
         self._confirmed_upto = 0.0  # latest `sent` of a file that got its run
 
     def dispatch(self, version: FileVersion) -> bool:
-        """Announce ``version`` unless the ledger has it; returns True if the event went out."""
+        """Announce ``version`` unless the ledger has it or the circuit breaker defers it
+        (Frame.io is down: the ingest runs recorded it, see
+        :func:`tasks.recovery.record_ingest_outcome`); returns True if the event went out."""
         key = self.key(version)
+        if not self.ledger.should_dispatch(key):
+            return False
+        if self.recovery is not None and not self.recovery.admit(key, version.path):
+            return False  # deferred: retry_due announces it after the probe
         if not self.ledger.mark_dispatched(key):
             return False
         ok = self._send(version, attempt=1)

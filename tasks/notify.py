@@ -11,6 +11,7 @@ saved under the configured name, nothing is sent and nothing fails (logged once 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from discord_webhook import DiscordEmbed
@@ -23,6 +24,7 @@ from blocks.discord import PostflowDiscord
 from blocks.settings import load_block
 from core.errors import NamingError, PostflowError
 from core.units import human_bytes
+from tasks.messages import text
 from tasks.naming import ShotName
 from tasks.runtime import current_runtime
 from tasks.upload import UploadResult
@@ -35,7 +37,9 @@ def _clip(text: str, limit: int = 1000) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def success_embed(shot: ShotName, result: UploadResult) -> DiscordEmbed:
+def success_embed(
+    shot: ShotName, result: UploadResult, *, language: str = "en", production: str = ""
+) -> DiscordEmbed:
     """Green embed for an uploaded (or already present) file, linking to Frame.io.
 
     A re-render (same name, other content: ``result.re_render``) says so in the title and
@@ -44,76 +48,105 @@ def success_embed(shot: ShotName, result: UploadResult) -> DiscordEmbed:
     Args:
         shot: the parsed name.
         result: what the upload did.
+        language: ``"en"`` or ``"fr"`` (:mod:`tasks.messages`).
+        production: the production's name, shown when there are several ("": none shown).
 
     Returns:
         The embed.
     """
+    t = _texts(language)
     if result.strategy == "skipped":
-        verb = "already in Frame.io"
+        verb = t("already_there")
     else:
-        verb = "re-render uploaded" if result.re_render else "uploaded"
+        verb = t("re_render_uploaded") if result.re_render else t("uploaded")
     description = f"`{shot.file}`"
     if result.re_render:
-        description += (
-            "\nRe-render: new content under the same name, stacked on top of the earlier "
-            "upload (which keeps its comments)."
-        )
+        description += "\n" + t("re_render_note")
     embed = DiscordEmbed(
-        title=_clip(f"{shot.scene} / {shot.shot} — V{shot.version:03d} {verb}", 250),
+        title=_clip(
+            f"{_prefix(production)}{shot.scene} / {shot.shot} — V{shot.version:03d} {verb}", 250
+        ),
         description=_clip(description),
         color=GREEN,
         url=result.view_url,
     )
     fields = {
-        "Scene": shot.scene,
-        "Shot": shot.shot,
-        "Version": f"V{shot.version:03d}",
-        "Size": human_bytes(result.size_bytes),
-        "Duration": f"{result.seconds:.1f} s",
-        "Speed": f"{result.megabytes_per_second:.1f} MB/s",
-        "Upload": result.strategy,
+        t("scene"): shot.scene,
+        t("shot"): shot.shot,
+        t("version"): f"V{shot.version:03d}",
+        t("size"): human_bytes(result.size_bytes),
+        t("duration"): f"{result.seconds:.1f} s",
+        t("speed"): f"{result.megabytes_per_second:.1f} MB/s",
+        t("upload"): result.strategy,
     }
+    if production:
+        fields[t("production")] = production
     for name, value in fields.items():
         embed.add_embed_field(name=name, value=_clip(value), inline=True)
     if result.strategy_reason:
-        embed.add_embed_field(name="Why", value=_clip(result.strategy_reason), inline=False)
+        embed.add_embed_field(name=t("why"), value=_clip(result.strategy_reason), inline=False)
     embed.add_embed_field(
-        name="Frame.io", value=f"[Open in Frame.io]({result.view_url})", inline=False
+        name="Frame.io", value=f"[{t('open_in_frameio')}]({result.view_url})", inline=False
     )
     return embed
 
 
-def failure_embed(path: str, error: BaseException, shot: ShotName | None = None) -> DiscordEmbed:
-    """Red embed for an ingest that failed after its retries."""
+def failure_embed(
+    path: str,
+    error: BaseException,
+    shot: ShotName | None = None,
+    *,
+    language: str = "en",
+    production: str = "",
+) -> DiscordEmbed:
+    """Red embed for an ingest that failed after its retries (``language`` and
+    ``production`` as for :func:`success_embed`)."""
+    t = _texts(language)
     name = shot.file if shot else path.rsplit("/", 1)[-1]
-    embed = DiscordEmbed(title=_clip(f"Ingest failed: {name}", 250), color=RED)
+    embed = DiscordEmbed(
+        title=_clip(f"{_prefix(production)}{t('ingest_failed')}: {name}", 250), color=RED
+    )
+    if production:
+        embed.add_embed_field(name=t("production"), value=_clip(production), inline=True)
     if shot is not None:
-        embed.add_embed_field(name="Scene", value=shot.scene, inline=True)
-        embed.add_embed_field(name="Shot", value=shot.shot, inline=True)
-        embed.add_embed_field(name="Version", value=f"V{shot.version:03d}", inline=True)
-    embed.add_embed_field(name="Error", value=type(error).__name__, inline=True)
-    kind = (
-        "transient (retries exhausted)"
-        if isinstance(error, PostflowError) and error.transient
-        else "permanent"
+        embed.add_embed_field(name=t("scene"), value=shot.scene, inline=True)
+        embed.add_embed_field(name=t("shot"), value=shot.shot, inline=True)
+        embed.add_embed_field(name=t("version"), value=f"V{shot.version:03d}", inline=True)
+    embed.add_embed_field(name=t("error"), value=type(error).__name__, inline=True)
+    transient = isinstance(error, PostflowError) and error.transient
+    embed.add_embed_field(
+        name=t("kind"), value=t("transient") if transient else t("permanent"), inline=True
     )
-    embed.add_embed_field(name="Kind", value=kind, inline=True)
-    embed.add_embed_field(name="Details", value=_clip(str(error)), inline=False)
-    embed.add_embed_field(name="Path", value=_clip(f"`{path}`"), inline=False)
+    embed.add_embed_field(name=t("details"), value=_clip(str(error)), inline=False)
+    embed.add_embed_field(name=t("path"), value=_clip(f"`{path}`"), inline=False)
     return embed
 
 
-def naming_error_embed(path: str, error: NamingError) -> DiscordEmbed:
-    """Orange embed for a file whose name matches no rule: it is not uploaded."""
-    embed = DiscordEmbed(title=_clip(f"Unreadable name: {error.file}", 250), color=ORANGE)
-    embed.set_description(
-        "Not uploaded. Rename it to the nomenclature (e.g. `SC01_UNDLM_00412_V002.mov`) "
-        "and it will be picked up."
+def naming_error_embed(
+    path: str, error: NamingError, *, language: str = "en", production: str = ""
+) -> DiscordEmbed:
+    """Orange embed for a file whose name matches no rule: it is not uploaded (``language``
+    and ``production`` as for :func:`success_embed`)."""
+    t = _texts(language)
+    embed = DiscordEmbed(
+        title=_clip(f"{_prefix(production)}{t('unreadable_name')}: {error.file}", 250),
+        color=ORANGE,
     )
-    embed.add_embed_field(name="Reason", value=_clip(error.reason), inline=False)
-    embed.add_embed_field(name="Rules tried", value=_clip(", ".join(error.rules_tried) or "none"))
-    embed.add_embed_field(name="Path", value=_clip(f"`{path}`"), inline=False)
+    embed.set_description(t("rename_hint"))
+    embed.add_embed_field(name=t("reason"), value=_clip(error.reason), inline=False)
+    embed.add_embed_field(
+        name=t("rules_tried"), value=_clip(", ".join(error.rules_tried) or t("none"))
+    )
+    embed.add_embed_field(name=t("path"), value=_clip(f"`{path}`"), inline=False)
     return embed
+
+
+def _texts(language: str) -> Callable[[str], str]:
+    return lambda key: text(key, language)
+
+
+def _prefix(production: str) -> str:
+    return f"[{production}] " if production else ""
 
 
 def discord_block(block_name: str) -> PostflowDiscord | None:

@@ -8,8 +8,10 @@ it again when it is due. While Frame.io keeps failing, the
 its retries, one probe goes out after the cool-down, and the breaker closes on its success.
 Permanent failures (a bad name, 403, 404, 422) are never retried.
 
-The sensor owns one :class:`Recovery`: in process it sees every ingest's outcome
-(:meth:`Recovery.outcome`); other processes read the state with
+The sensor owns one :class:`Recovery`. In process it sees every ingest's outcome
+(:meth:`Recovery.outcome`); under ``postflow up`` each ingest run records its own outcome in
+the same state files (:func:`record_ingest_outcome`), and the sensor's dispatcher reads them
+before each announcement. ``status`` and ``health`` read the state with
 :func:`tasks.circuit.read_circuit_state` and :func:`tasks.retry_queue.read_retry_queue`.
 """
 
@@ -29,7 +31,7 @@ from tasks.circuit import CircuitBreaker, emit_circuit_event
 from tasks.readiness import FileVersion
 from tasks.retry_queue import RetryEntry, RetryQueue, classify_failure
 
-__all__ = ["Recovery", "record_ingest_outcome", "retry_queue_for"]
+__all__ = ["Recovery", "circuit_breaker_for", "record_ingest_outcome", "retry_queue_for"]
 
 _log = logging.getLogger("postflow.sensor")
 
@@ -48,23 +50,59 @@ def retry_queue_for(settings: PostflowSettings) -> RetryQueue:
     )
 
 
+def circuit_breaker_for(
+    settings: PostflowSettings, *, owner: bool, on_transition: Any = emit_circuit_event
+) -> CircuitBreaker:
+    """The circuit breaker in ``settings.state_dir`` with the ``circuit_*`` settings.
+
+    Args:
+        settings: ``state_dir`` and ``circuit_*`` are read.
+        owner: True for the sensor (it hands out probes), False for an ingest run that only
+            records its outcome (see :class:`tasks.circuit.CircuitBreaker`).
+        on_transition: the open/close callback (Prefect events by default).
+
+    Raises:
+        OSError: the state file cannot be read or written.
+        ValueError: a threshold or duration is invalid.
+    """
+    return CircuitBreaker.in_state_dir(
+        settings.state_dir,
+        failure_threshold=settings.circuit_failure_threshold,
+        cool_down_seconds=settings.circuit_cool_down_seconds,
+        max_cool_down_seconds=settings.circuit_max_cool_down_seconds,
+        on_transition=on_transition,
+        owner=owner,
+    )
+
+
 def record_ingest_outcome(
     settings: PostflowSettings, path: str, error: BaseException | None
 ) -> None:
-    """Events mode (``postflow up``): tell the sensor's retry queue how an ingest ended.
+    """Events mode (``postflow up``): tell the sensor's retry queue and circuit breaker how
+    an ingest ended.
 
     The ingest runs in another process than the sensor, so the flow records its own outcome
-    in the shared state dir (the queue file is locked and reloaded on every change): a
-    transient failure is queued with backoff, a success clears the entry, a permanent
-    failure is dropped. The sensor's :class:`~tasks.dispatch.EventDispatcher` announces due
-    entries again. A file that is gone, or a queue that cannot be written, is logged and
-    skipped: recording must never fail the ingest.
+    in the shared state dir (each file is locked and reloaded on every change): a transient
+    failure is queued with backoff and counts towards opening the breaker, a success clears
+    the entry and closes the breaker, a permanent failure is dropped (and proves Frame.io
+    answers). The sensor's :class:`~tasks.dispatch.EventDispatcher` defers new files while
+    the breaker is open and announces due entries again. A file that is gone, or state that
+    cannot be written, is logged and skipped: recording must never fail the ingest.
 
     Args:
-        settings: ``watch_path``, ``state_dir`` and the ``retry_*`` settings are read.
+        settings: ``watch_path``, ``state_dir``, ``retry_*`` and ``circuit_*`` are read.
         path: the ingested file's absolute path.
         error: what the ingest failed with, or None when it completed.
     """
+    try:
+        breaker = circuit_breaker_for(settings, owner=False)
+        if error is None:
+            breaker.record_success()
+        else:
+            kind, transient = classify_failure(error)
+            breaker.record_failure(transient, kind)
+    except (OSError, ValueError) as exc:
+        _log.warning("Could not record the outcome of %s for the circuit breaker: %s", path, exc)
     try:
         info = os.stat(path)
         root = str(Path(settings.watch_path).resolve())
@@ -107,13 +145,7 @@ class Recovery:
         """
         try:
             queue = retry_queue_for(settings)
-            breaker = CircuitBreaker.in_state_dir(
-                settings.state_dir,
-                failure_threshold=settings.circuit_failure_threshold,
-                cool_down_seconds=settings.circuit_cool_down_seconds,
-                max_cool_down_seconds=settings.circuit_max_cool_down_seconds,
-                on_transition=on_transition,
-            )
+            breaker = circuit_breaker_for(settings, owner=True, on_transition=on_transition)
         except (OSError, ValueError) as exc:
             raise ConfigurationError(f"recovery state in {settings.state_dir}: {exc}") from exc
         return cls(queue, breaker, root)

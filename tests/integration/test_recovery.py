@@ -105,3 +105,64 @@ def test_under_up_a_transiently_failed_ingest_is_announced_again(pipeline, postf
     assert ingest_file(str(path), return_state=True).is_completed()  # the announced run
     assert read_retry_queue(state_dir)["queued"] == 0
     assert [f.name for f in all_files(pipeline.project())] == [path.name]
+
+
+def test_under_up_the_circuit_breaker_defers_files_until_a_probe_succeeds(
+    pipeline, postflow_env, tmp_path
+):
+    # Events mode: the ingest runs (other processes under `up`) record their failures in the
+    # shared breaker; the sensor's dispatcher then announces nothing new while it is open,
+    # one probe after the cool-down, and the rest once the probe has landed.
+    from config.settings import PostflowSettings
+    from flows.ingest import ingest_file
+    from tasks.dispatch import EventDispatcher
+    from tasks.ledger import DispatchLedger
+    from tasks.readiness import FileVersion
+    from tasks.recovery import Recovery
+
+    postflow_env(
+        task_retries=0,
+        dispatch_mode="events",
+        retry_base_delay_seconds=0.3,
+        retry_max_delay_seconds=1,
+        circuit_failure_threshold=2,
+        circuit_cool_down_seconds=1,
+    )
+    failed = [
+        make_file(pipeline.by_shot, name, 40_000, seed=i)
+        for i, name in enumerate(["SC01_UNDLM_00412_V001.mov", "SC02_PLATE_00010_V001.mov"])
+    ]
+    pipeline.sandbox.inject_status(503, count=6, path=r"^/v4/")  # 3 GETs per ingest
+    assert all(ingest_file(str(p), return_state=True).is_failed() for p in failed)
+    state_dir = tmp_path / "state"
+    assert read_circuit_state(state_dir)["state"] == "open"
+
+    settings = PostflowSettings()
+    root = pipeline.by_shot.resolve()
+    announced: list[str] = []
+    dispatcher = EventDispatcher(
+        DispatchLedger(settings.ledger_path),
+        root,
+        emit=lambda p, *_: announced.append(p) or {"event": p},
+        run_paths=lambda _since: set(),
+        recovery=Recovery.from_settings(settings, str(root), on_transition=lambda *_: None),
+    )
+    late = make_file(pipeline.by_shot, "SC03_PLATE_00020_V001.mov", 40_000, seed=9)
+    info = late.stat()
+    assert dispatcher.dispatch(FileVersion(str(late), info.st_size, info.st_mtime_ns)) is False
+    assert announced == []  # deferred while Frame.io is down
+
+    deadline = time.monotonic() + 10
+    while not dispatcher.retry_due() and time.monotonic() < deadline:
+        time.sleep(0.1)  # the probe is due 1 s after the breaker opened
+    assert len(announced) == 1  # one probe, not the backlog
+    assert dispatcher.retry_due() == 0  # half-open: the probe is out
+    assert read_circuit_state(state_dir)["state"] == "half_open"
+
+    assert ingest_file(announced[0], return_state=True).is_completed()  # the probe's run
+    assert read_circuit_state(state_dir)["state"] == "closed"
+    deadline = time.monotonic() + 10
+    while len(announced) < 3 and time.monotonic() < deadline:
+        dispatcher.retry_due()
+        time.sleep(0.1)
+    assert sorted(announced) == sorted(str(p) for p in [*failed, late])

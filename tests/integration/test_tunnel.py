@@ -6,6 +6,8 @@ import logging
 import os
 import signal
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -153,3 +155,52 @@ def test_remote_endpoint_is_started_once_per_process_and_off_for_multipart(recor
         assert remote_endpoint(PostflowSettings(upload_strategy="multipart")) is None
     finally:
         current_runtime().close()
+
+
+_ORPHAN_SCRIPT = """
+import sys, threading, time
+from blocks.tunnel import TunnelManager
+manager = TunnelManager("http://127.0.0.1:9", restart_backoff_seconds=0.05,
+                        health_interval_seconds=0.05, stop_timeout_seconds=2)
+starter = threading.Thread(target=manager.start)  # a thread that ends at once
+starter.start(); starter.join()
+first = manager.pid
+import os, signal
+os.kill(first, signal.SIGKILL)  # the monitor restarts it from its own thread
+while not (manager.restarts == 1 and manager.healthy()):
+    time.sleep(0.02)
+print(first, manager.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_cloudflared_dies_with_a_killed_parent_even_after_a_restart(
+    record: Path, tmp_path: Path
+) -> None:
+    # PR_SET_PDEATHSIG follows the thread that forked the child: cloudflared is started from
+    # the monitor thread, which lives as long as the manager, not from the caller's thread.
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _ORPHAN_SCRIPT],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert parent.stdout is not None
+    try:
+        first, restarted = (int(pid) for pid in parent.stdout.readline().split())
+        assert psutil.pid_exists(restarted) and restarted != first
+    finally:
+        parent.kill()
+        parent.wait(10)
+    try:
+        assert wait_until(lambda: not _alive(restarted), timeout_seconds=10)
+    finally:
+        if _alive(restarted):
+            os.kill(restarted, signal.SIGKILL)  # do not leave the orphan behind
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

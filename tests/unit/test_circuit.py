@@ -193,3 +193,32 @@ def test_emit_circuit_event_swallows_errors(monkeypatch: pytest.MonkeyPatch) -> 
 
     monkeypatch.setattr(circuit, "emit_event", failing)
     assert emit_circuit_event("open", {"state": "open"}) is None
+
+
+def test_outcomes_recorded_by_other_processes_reach_the_owner(
+    breaker: CircuitBreaker, tmp_path: Path, clock: Clock, events: list
+) -> None:
+    # Under `postflow up` each ingest run builds its own recorder on the same file.
+    assert breaker.allow() is True
+    for _ in range(5):
+        recorder = CircuitBreaker.in_state_dir(tmp_path, clock=clock, owner=False)
+        recorder.record_failure(transient=True, error_kind="FrameioServerError")
+    assert breaker.allow() is False
+    clock.now += 60
+    assert breaker.allow() is True  # the probe
+    recorder = CircuitBreaker.in_state_dir(tmp_path, clock=clock, owner=False)
+    assert recorder.state is CircuitState.HALF_OPEN  # a recorder leaves the probe alone
+    recorder.record_success()
+    assert breaker.state is CircuitState.CLOSED
+
+
+def test_a_failed_probe_recorded_elsewhere_doubles_the_cool_down(
+    breaker: CircuitBreaker, tmp_path: Path, clock: Clock
+) -> None:
+    _fail(breaker, 5)
+    clock.now += 60
+    assert breaker.allow() is True
+    recorder = CircuitBreaker.in_state_dir(tmp_path, clock=clock, owner=False)
+    recorder.record_failure(transient=True, error_kind="FrameioServerError")
+    assert breaker.state is CircuitState.OPEN
+    assert read_circuit_state(tmp_path)["cool_down_seconds"] == 120
