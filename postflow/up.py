@@ -265,8 +265,8 @@ def apply_deployments(deployments: list[Any]) -> dict[str, UUID]:
 
 
 def drop_duplicate_triggers(deployment_id: UUID) -> int:
-    """Keep one trigger automation per name among those a deployment owns; returns how many
-    were deleted.
+    """Keep one automation per name among those that run a deployment; returns how many were
+    deleted.
 
     Registering a deployment deletes the automations it owns, then creates its triggers. Two
     machines' ``up`` doing it at the same moment can leave two of each, and then every
@@ -275,15 +275,17 @@ def drop_duplicate_triggers(deployment_id: UUID) -> int:
     """
     from prefect.client.orchestration import get_client
 
-    owner = f"prefect.deployment.{deployment_id}"
     with get_client(sync_client=True) as client:
-        owned = [
-            a for a in client.read_resource_related_automations(owner) if a.owner_resource == owner
+        related = client.read_resource_related_automations(f"prefect.deployment.{deployment_id}")
+        running_it = [
+            a
+            for a in related
+            if any(getattr(x, "deployment_id", None) == deployment_id for x in a.actions)
         ]
         keep: dict[str, Any] = {}
-        for automation in sorted(owned, key=lambda a: str(a.id)):
+        for automation in sorted(running_it, key=lambda a: str(a.id)):
             keep.setdefault(automation.name, automation)
-        extra = [a for a in owned if keep[a.name] is not a]
+        extra = [a for a in running_it if keep[a.name] is not a]
         for automation in extra:
             with contextlib.suppress(Exception):  # another process deleted it first
                 client.delete_automation(automation.id)

@@ -187,6 +187,8 @@ def test_two_workers_on_postgres_ingest_every_file_exactly_once(cluster, sandbox
     assert sum(len(tree[f"SCENES/{scene.name}"]) for scene in tree["SCENES"]) == shots
     by_worker = [set(RAN.findall(out)) for out in outputs]
     assert all(by_worker) and not by_worker[0] & by_worker[1], [o[-1500:] for o in outputs]
+    # One run per file (plus one per event the sensor had to send again): no duplicate trigger.
+    assert len(runs) == FILES + sensor.reemitted, Counter(r.name for r in runs).most_common(3)
     completed = {r.id: r for r in runs if r.state_type.value == "COMPLETED"}
     assert len(completed) >= FILES
     for ran in by_worker:  # POSTFLOW_INGEST_CONCURRENCY held on each worker
