@@ -129,6 +129,8 @@ def _env(base: Path, sandbox: SandboxServer, api_url: str | None) -> dict[str, s
 
 
 def way_inprocess(sandbox: SandboxServer, base: Path, files: int) -> dict[str, float]:
+    base = base / "inprocess"  # its own BY_SHOT: the SDK way's files are not scanned again
+    (base / "BY_SHOT").mkdir(parents=True)
     env = _env(base, sandbox, None)
     env["POSTFLOW_DISPATCH_MODE"] = "in_process"
     names = _names(files, "2")
