@@ -7,7 +7,7 @@ shared directory that holds the structure cache's records. The sensor's events-m
 dispatcher announces every file (``postflow.file.ready``); the trigger creates one run per
 file, and whichever worker claims a run executes it.
 
-The in-suite run has 20 files; ``SCALE_OUT_FILES=200`` runs the full-size version:
+The in-suite run has 12 files; ``SCALE_OUT_FILES=200`` runs the full-size version:
 ``SCALE_OUT_FILES=200 .venv/bin/python -m pytest tests/integration/test_scale_out.py``.
 """
 
@@ -42,7 +42,7 @@ from tests.integration.scale_out_peers import (
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
-FILES = int(os.environ.get("SCALE_OUT_FILES", "20"))
+FILES = int(os.environ.get("SCALE_OUT_FILES", "12"))
 RESULTS_BLOCK = "postflow-shared-results"
 CONCURRENCY = 3
 RAN = re.compile(r"running flow run '[^']*' \(([0-9a-f-]{36})\)")
@@ -130,7 +130,7 @@ def _peak_overlap(runs: list) -> int:
     return peak
 
 
-@pytest.mark.timeout(300 + 3 * FILES)
+@pytest.mark.timeout(300 + 8 * FILES)
 def test_two_workers_on_postgres_ingest_every_file_exactly_once(cluster, sandbox, tmp_path):
     api_url, redis_url = cluster
     by_shot = tmp_path / "BY_SHOT"
@@ -166,7 +166,7 @@ def test_two_workers_on_postgres_ingest_every_file_exactly_once(cluster, sandbox
                 sensor.confirm()  # announces again an event whose run never came
                 return len(all_files(_project(sandbox))) >= FILES
 
-            wait_for(landed, 120 + 2 * FILES, f"{FILES} uploaded files")
+            wait_for(landed, 120 + 6 * FILES, f"{FILES} uploaded files")
             with get_client(sync_client=True) as client:
                 runs = [
                     r

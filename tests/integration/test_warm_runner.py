@@ -8,6 +8,7 @@ import time
 import pytest
 from prefect import flow
 from prefect.client.orchestration import get_client
+from prefect.states import Scheduled
 
 from postflow.warm import WarmRunner
 from tests.integration.test_deployments import _wait
@@ -30,6 +31,8 @@ def warm_probe(label: str, hold_seconds: float = 0.4) -> str:
     time.sleep(hold_seconds)
     with _guard:
         _running[0] -= 1
+        if label == "fail-first" and _ran.count(label) == 1:
+            raise RuntimeError("first attempt fails")
     return label
 
 
@@ -88,3 +91,16 @@ def test_two_runners_on_one_deployment_run_each_flow_run_once(probe_deployment):
     assert sorted(_ran) == sorted(f"s{n}" for n in range(8))  # each body ran once
     executed = [run_id for runner in runners for run_id in runner.executed]
     assert sorted(executed) == sorted(r.id for r in runs)
+
+
+def test_a_failed_run_retried_from_the_ui_runs_again_here(probe_deployment):
+    (run,) = _create_runs(probe_deployment, ["fail-first"])
+    runner = WarmRunner({probe_deployment: warm_probe}, 1, poll_seconds=0.2).start()
+    try:
+        assert _wait(lambda: _final_states([run]), 60, "the first attempt") == ["FAILED"]
+        with get_client(sync_client=True) as client:  # the UI's Retry button
+            client.set_flow_run_state(run.id, Scheduled(name="AwaitingRetry"), force=True)
+        assert _wait(lambda: _final_states([run]), 60, "the retry") == ["COMPLETED"]
+    finally:
+        assert runner.stop(timeout_seconds=30)
+    assert _ran == ["fail-first", "fail-first"] and runner.executed == [run.id, run.id]
