@@ -26,12 +26,12 @@ def start_warm_runner(deployments: list[Any], concurrency: int) -> Any:
         prefect.exceptions.ObjectNotFound: a deployment is not registered
             (:func:`apply_deployments` first).
     """
+    from prefect.client.orchestration import get_client
+
     from postflow.warm import WarmRunner
 
     if not deployments:
         return None
-    from prefect.client.orchestration import get_client
-
     flows = {}
     with get_client(sync_client=True) as client:
         for deployment in deployments:

@@ -167,12 +167,7 @@ def test_two_workers_on_postgres_ingest_every_file_exactly_once(cluster, sandbox
                 return len(all_files(_project(sandbox))) >= FILES
 
             wait_for(landed, 120 + 6 * FILES, f"{FILES} uploaded files")
-            with get_client(sync_client=True) as client:
-                runs = [
-                    r
-                    for r in client.read_flow_runs(limit=FILES * 3)
-                    if r.name.startswith("ingest ")
-                ]
+            runs = [r for r in _all_flow_runs() if r.name.startswith("ingest ")]
         finally:
             for worker in workers:
                 worker.terminate()
@@ -199,6 +194,15 @@ def test_two_workers_on_postgres_ingest_every_file_exactly_once(cluster, sandbox
     # (One record per cached folder level; the flow results of the runs are stored there too.)
     records = [p for p in shared.rglob("*") if p.is_file()]
     assert len(records) >= 1 + scenes + shots, sorted(p.name for p in records)
+
+
+def _all_flow_runs() -> list:
+    """Every flow run on the server (the API returns at most 200 per page)."""
+    runs: list = []
+    with get_client(sync_client=True) as client:
+        while page := client.read_flow_runs(limit=200, offset=len(runs)):
+            runs.extend(page)
+    return runs
 
 
 def _text(path: Path) -> str:
