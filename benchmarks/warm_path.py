@@ -120,7 +120,7 @@ def _env(base: Path, sandbox: SandboxServer, api_url: str | None) -> dict[str, s
         POSTFLOW_FRAMEIO_CREDENTIALS_BLOCK="bench-absent",
         POSTFLOW_DISCORD_BLOCK="bench-absent",  # no Discord post, as in the SDK floor
         POSTFLOW_UPLOAD_STRATEGY="multipart",
-        POSTFLOW_USE_PREFECT_LIMITS=os.environ.get("BENCH_PREFECT_LIMITS", "true"),
+        POSTFLOW_USE_PREFECT_LIMITS=os.environ.get("BENCH_PREFECT_LIMITS", "false"),
         PREFECT_RUNNER_POLL_FREQUENCY="2",
     )
     if api_url:
