@@ -44,15 +44,52 @@ import requests
 from discord_webhook import DiscordEmbed, DiscordWebhook
 from prefect.blocks.abstract import NotificationBlock
 from prefect.blocks.abstract import NotificationError as PrefectNotificationError
-from pydantic import Field, SecretStr
+from pydantic import Field, HttpUrl, SecretStr
 
+from blocks.sent_keys import default_sent_keys
 from config.settings import DISCORD_BLOCK_SLUG
 from core.errors import NotificationError
 
-__all__ = ["DISCORD_BLOCK_SLUG", "PostflowDiscord", "redact_webhook_token"]
+__all__ = [
+    "DISCORD_BLOCK_SLUG",
+    "PostflowDiscord",
+    "alert_embed",
+    "alert_key",
+    "redact_webhook_token",
+]
 
 MAX_CONTENT_CHARS = 2000  # Discord refuses longer message content
 _WEBHOOK_TOKEN = re.compile(r"(/webhooks/[^/\s]+/)[^/?\s\"'#]+")
+_ALERT_ID = re.compile(r"^Alert id: *(\S+) *$", re.MULTILINE)
+_FIELD = re.compile(r"^([A-Z][A-Za-z ]{1,30}): *(.+)$")
+RED, GREEN = "e74c3c", "2ecc71"
+
+
+def alert_key(body: str) -> str | None:
+    """The idempotency key of a notification: its ``Alert id: <key>`` line, or None."""
+    match = _ALERT_ID.search(body)
+    return match.group(1) if match else None
+
+
+def alert_embed(subject: str, body: str) -> DiscordEmbed | None:
+    """An embed for a live alert (the previous generation's style: figure, threshold, what
+    to check), or None when ``body`` has no ``Figure:`` and ``Threshold:`` lines.
+
+    Each ``Name: value`` line of ``body`` becomes a field; ``Alert id`` goes to the footer. Red
+    while firing, green when ``subject`` says resolved or closed.
+    """
+    fields = [m.groups() for m in map(_FIELD.match, body.splitlines()) if m]
+    names = {name for name, _ in fields}
+    if not {"Figure", "Threshold"} <= names:
+        return None
+    calm = any(word in subject.lower() for word in ("resolved", "closed"))
+    embed = DiscordEmbed(title=subject[:256], color=GREEN if calm else RED)
+    for name, value in fields:
+        if name == "Alert id":
+            embed.set_footer(text=f"Alert id: {value}"[:2048])
+        else:
+            embed.add_embed_field(name=name, value=value[:1024], inline=name != "Check")
+    return embed
 
 
 def redact_webhook_token(text: str) -> str:
@@ -90,6 +127,10 @@ class PostflowDiscord(NotificationBlock):
 
     _block_type_name = "PostFlow Discord"
     _block_type_slug = DISCORD_BLOCK_SLUG
+    _logo_url = HttpUrl(  # the logo Prefect's own DiscordWebhook block uses
+        "https://raw.githubusercontent.com/PrefectHQ/prefect/420d0d6a78bb6df1fc18bcf188fdad43c1d22ea9/assets/block-logos/discord.png"
+    )
+    _documentation_url = HttpUrl("https://discord.com/developers/docs/resources/webhook")
     _description = (
         "Discord webhook of RL PostFlow: per-file embeds, the weekly report and the "
         "automations' alerts (send-notification actions)."
@@ -146,14 +187,23 @@ class PostflowDiscord(NotificationBlock):
         return None
 
     def _notify_now(self, body: str, subject: str | None) -> None:
-        text = f"{subject}\n{body}" if subject else body
-        if len(text) > MAX_CONTENT_CHARS:
-            text = text[: MAX_CONTENT_CHARS - 1] + "…"
+        key = alert_key(body)
+        if key is not None and not default_sent_keys().claim(key):
+            return  # the same incident's message, delivered again by Prefect: sent once
         webhook = self._webhook()
-        webhook.set_content(text)
+        embed = alert_embed(subject or "", body)
+        if embed is not None:
+            webhook.add_embed(embed)
+        else:
+            text = f"{subject}\n{body}" if subject else body
+            if len(text) > MAX_CONTENT_CHARS:
+                text = text[: MAX_CONTENT_CHARS - 1] + "…"
+            webhook.set_content(text)
         try:
             self._execute(webhook)
         except NotificationError as exc:
+            if key is not None:
+                default_sent_keys().release(key)
             if not self._raise_on_failure:
                 raise
             failure = PrefectNotificationError(log=str(exc))

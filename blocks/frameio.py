@@ -25,8 +25,9 @@ from frameio.auth import ServerToServerAuth, WebAppAuth
 from frameio.auth import _errors as auth_errors
 from frameio.core.api_error import ApiError
 from prefect.blocks.core import Block
-from pydantic import Field, SecretStr
+from pydantic import Field, HttpUrl, SecretStr
 
+from blocks.call_timing import TimedTransport
 from blocks.retry_after import parse_retry_after
 from core.errors import (
     ConfigurationError,
@@ -78,6 +79,8 @@ class FrameioCredentials(Block):
     _block_type_name = "Frame.io Credentials"
     _block_type_slug = "postflow-frameio-credentials"
     _description = "Adobe IMS credentials for Frame.io v4 and a factory for SDK clients."
+    _logo_url = HttpUrl("https://github.com/Frameio.png")  # Frame.io's GitHub avatar
+    _documentation_url = HttpUrl("https://developer.adobe.com/frameio/guides/Authentication/")
 
     auth_mode: Literal["server_to_server", "web_app"] = Field(
         "server_to_server", description="IMS grant used to obtain access tokens."
@@ -85,7 +88,9 @@ class FrameioCredentials(Block):
     client_id: str = Field(..., description="IMS client id.")
     client_secret: SecretStr = Field(..., description="IMS client secret.")
     redirect_uri: str = Field(
-        "http://127.0.0.1:8976/callback", description="web_app: registered redirect URI."
+        "https://localhost:8976/callback",
+        description="web_app: the redirect URI registered for the credential (HTTPS: Adobe's "
+        "rule, even for localhost; POSTFLOW_FRAMEIO_REDIRECT_URI).",
     )
     scopes: str = Field("", description="IMS scopes; empty = the SDK default of the mode.")
     access_token: SecretStr | None = Field(None, description="web_app: current access token.")
@@ -108,7 +113,10 @@ class FrameioCredentials(Block):
             FrameioAuthError: only later, on the first call, if the credentials are refused.
         """
         auth = self.get_auth(timeout_seconds, max_retries)
-        http = httpx.Client(timeout=httpx.Timeout(timeout_seconds, connect=10.0))
+        http = httpx.Client(
+            timeout=httpx.Timeout(timeout_seconds, connect=10.0),
+            transport=TimedTransport(),  # every API call timed (blocks.call_timing)
+        )
         return Frameio(base_url=self.api_base_url, token=auth.get_token, httpx_client=http)
 
     def get_auth(
@@ -266,5 +274,7 @@ def frameio_errors(operation: str) -> Iterator[None]:
         raise
     except (ApiError, httpx.HTTPError, auth_errors.FrameioAuthError) as exc:
         raise map_frameio_error(operation, exc) from exc
-    except ValueError as exc:  # pydantic/JSON parse failures of a malformed answer
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        # a malformed answer: bad JSON, or JSON of the wrong shape (the SDK's
+        # ``model_construct(**data)`` raises TypeError on a list where an object belongs)
         raise FrameioServerError(operation, f"malformed response: {exc}") from exc

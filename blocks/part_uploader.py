@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 
+from blocks.call_timing import UPLOAD_PART, TimedTransport
 from blocks.retry_after import parse_retry_after
 from core.errors import PartUploadError, SourceFileError, UploadError
 
@@ -126,13 +127,13 @@ class PartUploader:
             PartUploadError: a part failed permanently or ran out of retries.
             SourceFileError: the file became shorter than the planned parts.
         """
-        limits = httpx.Limits(max_connections=self.concurrency)
         self._path = path
         fd = os.open(path, os.O_RDONLY)
         try:
             with (
                 httpx.Client(
-                    timeout=self.timeout, limits=limits, transport=self.transport
+                    timeout=self.timeout,
+                    transport=TimedTransport(self._inner_transport(), "upload", UPLOAD_PART),
                 ) as client,
                 ThreadPoolExecutor(self.concurrency, thread_name_prefix="part-put") as pool,
             ):
@@ -146,6 +147,11 @@ class PartUploader:
                     raise failed[0].exception()  # type: ignore[misc]
         finally:
             os.close(fd)
+
+    def _inner_transport(self) -> httpx.BaseTransport:
+        """The injected transport, else httpx's own with this uploader's connection limit."""
+        limits = httpx.Limits(max_connections=self.concurrency)
+        return self.transport or httpx.HTTPTransport(limits=limits)
 
     def _blocks(self, fd: int, part: Part, sent: list[int]) -> Iterator[bytes]:
         offset, remaining = part.offset, part.size

@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 
 from prefect.blocks.core import Block
-from pydantic import Field
+from pydantic import Field, HttpUrl
 
 from config.settings import PostflowSettings
 
@@ -26,6 +26,8 @@ class PostflowTuning(Block):
     _block_type_name = "PostFlow Tuning"
     _block_type_slug = "postflow-tuning"
     _description = "Cache TTLs, retries, upload concurrency and alert thresholds of RL PostFlow."
+    _logo_url = HttpUrl("https://github.com/PrefectHQ.png")
+    _documentation_url = HttpUrl("https://docs.prefect.io/v3/develop/blocks")
 
     projects_cache_ttl_seconds: int = Field(1800, ge=0, description="Project look-ups.")
     structure_cache_ttl_seconds: int = Field(3600, ge=0, description="Resolved shot folder ids.")
@@ -41,6 +43,9 @@ class PostflowTuning(Block):
     alert_cache_hit_rate_min: float = Field(0.70, ge=0, le=1, description="Structure cache.")
     alert_memory_mb: float = Field(500.0, gt=0, description="Worker memory.")
     alert_upload_failure_rate: float = Field(0.10, ge=0, le=1, description="Upload failures.")
+    alert_cooldown_seconds: float = Field(
+        1800.0, ge=0, description="A live alert does not fire again for this long."
+    )
     alert_failed_ingests_per_hour: int = Field(3, ge=1, description="Escalation threshold.")
     alert_ingest_running_seconds: int = Field(3600, ge=60, description="A stuck ingest.")
     alert_sensor_silence_seconds: int = Field(600, ge=60, description="A silent sensor.")

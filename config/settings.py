@@ -160,6 +160,13 @@ class PostflowSettings(BaseSettings):
     frameio_client_secret: SecretStr = Field(
         SecretStr(""), description="IMS client secret, used when no credentials block is saved."
     )
+    frameio_redirect_uri: str = Field(
+        "https://localhost:8976/callback",
+        description="OAuth Web App redirect URI, as registered in the Adobe Developer Console "
+        "(Adobe requires HTTPS even for localhost). An https:// URI: `postflow login` asks you "
+        "to paste the URL the browser lands on; http://127.0.0.1:PORT/...: it receives the "
+        "code itself (accepted by the sandbox's IMS, not by Adobe's).",
+    )
     frameio_timeout_seconds: float = Field(60.0, gt=0, description="Per-request timeout.")
 
     # Upload
@@ -238,14 +245,30 @@ class PostflowSettings(BaseSettings):
         "postflow-tuning", description="PostflowTuning block overriding TTLs, retries, ..."
     )
 
+    # Live metrics and alerts (the thresholds and cooldown are in the PostflowTuning block)
+    metrics_window_seconds: float = Field(
+        900.0,
+        gt=0,
+        description="Rolling window of the live figures the alerts compare (seconds).",
+    )
+    metrics_interval_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="How often the working process emits postflow.metrics and checks the "
+        "alert thresholds (seconds).",
+    )
+
     # State
     state_dir: Path = Field(Path(".postflow"), description="Ledger and local state.")
 
     # Remote upload: Frame.io pulls the file through a tunnel from our Range server
     upload_strategy: Literal["auto", "multipart", "remote"] = Field(
-        "auto",
-        description="auto: remote upload when the tunnel is healthy and the file is under the "
-        "remote-upload cap, else multipart; a failed remote upload falls back to multipart.",
+        "multipart",
+        description="multipart (default): our process sends the parts. auto/remote (opt-in): "
+        "Frame.io pulls the file through a tunnel to our Range server when the tunnel is "
+        "healthy and the file is under the remote-upload cap, else multipart; a failed remote "
+        "upload falls back to multipart. With tunnel_mode=quick the file is reachable at a "
+        "public URL (signed, expiring): for testing; use a named tunnel in production.",
     )
     remote_upload_max_bytes: int = Field(
         50 * 10**9, gt=0, description="Frame.io's remote-upload size cap (50 GB)."
@@ -265,7 +288,10 @@ class PostflowSettings(BaseSettings):
         None, description="HMAC key for file URLs; random per process when unset."
     )
     tunnel_mode: Literal["quick", "named", "off"] = Field(
-        "quick", description="cloudflared quick tunnel, named tunnel (token block), or none."
+        "quick",
+        description="Only with upload_strategy auto/remote: cloudflared quick tunnel "
+        "(account-less, public trycloudflare.com URL, for testing), named tunnel (token block, "
+        "your hostname: the production choice), or none.",
     )
     tunnel_hostname: str = Field("", description="Public hostname of a named tunnel.")
     tunnel_token_block: str = Field(
@@ -295,6 +321,13 @@ class PostflowSettings(BaseSettings):
         if not self.alerts_block:
             self.alerts_block = f"{DISCORD_BLOCK_SLUG}/{self.discord_block}"
         return self
+
+    @field_validator("state_dir")
+    @classmethod
+    def _state_dir_is_a_folder(cls, value: Path) -> Path:
+        if value.exists() and not value.is_dir():
+            raise ValueError(f"{value} is a file; point it at a folder (created when missing)")
+        return value
 
     @field_validator("extensions", mode="before")
     @classmethod

@@ -23,7 +23,9 @@ from config.settings import PostflowSettings
 from flows.ingest import ingest_file
 from tasks.completeness import container_incomplete
 from tasks.dispatch import Dispatcher, EventDispatcher, InProcessDispatcher
+from tasks.events import sensor_stop_announced
 from tasks.ledger import DispatchLedger
+from tasks.metrics_emitter import MetricsEmitter
 from tasks.recovery import Recovery
 from tasks.watch_folder import WatchFolder, parse_since
 from tasks.watch_loop import run_watch_loop
@@ -120,12 +122,13 @@ def watch_by_shot(
         "polling" if settings.use_polling_observer else "native events",
         settings.settle_seconds,
     )
-    counts = run_watch_loop(
-        watcher,
-        dispatcher,
-        poll_interval_seconds=settings.poll_interval_seconds,
-        stop_after_files=stop_after_files,
-        max_runtime_seconds=max_runtime_seconds,
-    )
+    with sensor_stop_announced(), MetricsEmitter.from_settings(settings):
+        counts = run_watch_loop(
+            watcher,
+            dispatcher,
+            poll_interval_seconds=settings.poll_interval_seconds,
+            stop_after_files=stop_after_files,
+            max_runtime_seconds=max_runtime_seconds,
+        )
     logger.info("Sensor stopped: %s", counts)
     return counts

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -18,10 +19,11 @@ from rich.tree import Tree
 
 from config.settings import PostflowSettings
 from core.errors import PostflowError
-from postflow.terminal import console, err, load_settings, with_prefect_api
+from postflow.cache_cli import cache_app
+from postflow.projects import projects
+from postflow.settings_doc import settings
+from postflow.terminal import check_since, console, err, load_settings, with_prefect_api
 from postflow.upload_check import upload_test
-
-cache_app = typer.Typer(help="The structure cache (shot folder ids) in Prefect's storage.")
 
 
 def _settings_with_blocks() -> PostflowSettings:
@@ -35,16 +37,30 @@ def _settings_with_blocks() -> PostflowSettings:
         return base
 
 
-def health() -> None:
+def health(
+    as_json: bool = typer.Option(False, "--json", help="One JSON object: score and checks."),
+) -> None:
     """Check everything RL PostFlow depends on; print a 0-100 score and each check's fix.
 
     Exit code 1 when a required check fails (settings, watch folder, Frame.io, project,
     Prefect API, disk space); recommended ones (deployments, automations, Discord,
     cloudflared) only lower the score.
     """
+    from dataclasses import asdict
+
     from postflow.health import run_checks, score
 
+    load_settings()  # an invalid setting is one line and exit 2, as in every command
     checks = run_checks(_settings_with_blocks)
+    failed = [c.name for c in checks if c.required and not c.ok]
+    if as_json:
+        document = {
+            "score": score(checks),
+            "healthy": not failed,
+            "checks": [asdict(c) for c in checks],
+        }
+        typer.echo(json.dumps(document, ensure_ascii=False))
+        raise typer.Exit(1 if failed else 0)
     table = Table(title="RL PostFlow health")
     for column in ("", "check", "detail", "fix"):
         table.add_column(column, overflow="fold")
@@ -53,7 +69,6 @@ def health() -> None:
         mark = "[green]✓[/green]" if check.ok else bad
         table.add_row(mark, check.name, check.detail, check.fix)
     console.print(table)
-    failed = [c.name for c in checks if c.required and not c.ok]
     console.print(f"Score: [bold]{score(checks)}/100[/bold]")
     if failed:
         console.print(f"[red]Unhealthy:[/red] {', '.join(failed)}")
@@ -139,21 +154,29 @@ def validate() -> None:
 def structure(
     project_id: str | None = typer.Option(None, help="Frame.io project id (default: settings)."),
     depth: int = typer.Option(4, min=1, max=8, help="Levels below the root folder to show."),
+    as_json: bool = typer.Option(
+        False, "--json", help="One JSON object: the project and its items with their depth."
+    ),
 ) -> None:
     """Show the Frame.io project tree: scenes, shots, version stacks and versions."""
+    from dataclasses import asdict
+
     from core.units import human_bytes
     from tasks.clients import open_project
 
     settings = load_settings()
     if project_id:
         settings = settings.model_copy(update={"frameio_project_id": project_id})
-    try:
-        project = open_project(settings)
-        items = project.walk(max_depth=depth)
-        tree = Tree(f"[bold]{project.project.name}[/bold] ({project.project_id})")
-    except PostflowError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from exc
+    project = open_project(settings)
+    items = project.walk(max_depth=depth)
+    if as_json:
+        document = {
+            "project": {"id": project.project_id, "name": project.project.name},
+            "items": [{"level": level, **asdict(asset)} for level, asset in items],
+        }
+        typer.echo(json.dumps(document, ensure_ascii=False))
+        return
+    tree = Tree(f"[bold]{project.project.name}[/bold] ({project.project_id})")
     parents: list[Tree] = [tree]
     for level, asset in items:
         del parents[level + 1 :]
@@ -168,93 +191,13 @@ def structure(
     console.print(tree)
 
 
-def _cache_dir(settings: PostflowSettings) -> Path:
-    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
-
-    return Path(settings.structure_cache_dir or PREFECT_LOCAL_STORAGE_PATH.value()).expanduser()
-
-
-def _cache_records(folder: Path) -> list[tuple[list[Path], bool, str]]:
-    """``(files, expired, text)`` of every Prefect cache record in ``folder``.
-
-    A record is either whole (``{"metadata", "result"}``, Prefect's default storage) or, with
-    ``structure_cache_dir`` set, metadata here and the result at its ``storage_key``; ``files``
-    holds both then, and ``text`` both contents (so a folder id can be matched).
-    """
-    now, out = datetime.now(UTC), []
-    for path in sorted(p for p in folder.glob("*") if p.is_file() and p.suffix != ".lock"):
-        try:
-            text = path.read_text(encoding="utf-8")
-            document = json.loads(text)
-            metadata = document.get("metadata", document)
-            storage_key = metadata["storage_key"]
-        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
-            continue
-        files, result = [path], Path(storage_key)
-        if "metadata" not in document and result.is_file():
-            files.append(result)
-            text += result.read_text(encoding="utf-8", errors="replace")
-        expiration = metadata.get("expiration")
-        expired = bool(expiration) and datetime.fromisoformat(expiration) < now
-        out.append((files, expired, text))
-    return out
-
-
-@cache_app.command("stats")
-@with_prefect_api
-def cache_stats(
-    since: str = typer.Option("7d", help="Window of the hit rate: 24h, 7d, an ISO date."),
-) -> None:
-    """Entries, expired entries and the structure cache hit rate.
-
-    The hit rate is cached vs executed ensure-folder task runs in the window (Prefect API).
-    """
-    from tasks.metrics import compute_metrics
-    from tasks.telemetry import read_ingest_history
-    from tasks.watch_folder import parse_since
-
-    settings = load_settings()
-    folder = _cache_dir(settings)
-    records = _cache_records(folder) if folder.is_dir() else []
-    start = datetime.fromtimestamp(parse_since(since) or 0, UTC)
-    history = read_ingest_history(start, datetime.now(UTC))
-    summary = compute_metrics(history.runs, history.task_runs, []).summary
-    table = Table(title=f"Structure cache ({folder})", show_header=False)
-    table.add_row("entries", str(len(records)))
-    table.add_row("expired", str(sum(expired for _, expired, _ in records)))
-    rate = summary["cache_hit_rate"]
-    table.add_row(f"hit rate ({since})", "n/a" if rate is None else f"{rate:.1%}")
-    table.add_row("look-ups", str(summary["structure_lookups"]))
-    console.print(table)
-
-
-@cache_app.command("clear")
-def cache_clear(
-    pattern: str | None = typer.Option(
-        None, help="Only records whose key or content contains this text (e.g. a folder id)."
-    ),
-    expired_only: bool = typer.Option(False, "--expired-only", help="Only expired records."),
-) -> None:
-    """Delete cache records: all, or those matching --pattern / --expired-only.
-
-    The next ingest of an affected shot looks its folder up in Frame.io again.
-    """
-    folder = _cache_dir(load_settings())
-    records = _cache_records(folder) if folder.is_dir() else []
-    removed = 0
-    for files, expired, text in records:
-        if pattern and pattern not in files[0].name and pattern not in text:
-            continue
-        if expired_only and not expired:
-            continue
-        for path in files:
-            path.unlink(missing_ok=True)
-        removed += 1
-    console.print(f"Removed {removed} of {len(records)} cache record(s) from {folder}")
-
-
 def status(
-    since: str = typer.Option("24h", help="Window: 24h, 7d, an ISO date or epoch seconds."),
+    since: str = typer.Option(
+        "24h", callback=check_since, help="Window: 24h, 7d, an ISO date or epoch seconds."
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="One JSON object: counts, circuit breaker, retry queue."
+    ),
 ) -> None:
     """Files pending / running / failed / done in the window, from the Prefect API.
 
@@ -273,6 +216,9 @@ def status(
         err.print(f"[red]Prefect API unreachable:[/red] {exc}")
         raise typer.Exit(1) from exc
     counts = status_counts([run_row(r) for r in runs.values()])
+    if as_json:
+        typer.echo(json.dumps({"since": since, "counts": counts, **_recovery()}, default=str))
+        return
     table = Table(title=f"Ingests since {since}")
     for column in ("pending", "running", "failed", "done", "cancelled"):
         table.add_column(column, justify="right")
@@ -281,13 +227,19 @@ def status(
     _print_recovery()
 
 
-def _print_recovery() -> None:
-    """The sensor's circuit breaker and retry queue (state dir), under the status table."""
+def _recovery() -> dict[str, dict[str, Any]]:
+    """``{"circuit": ..., "retry_queue": ...}``: the sensor's breaker and retry queue."""
     from tasks.circuit import read_circuit_state
     from tasks.retry_queue import read_retry_queue
 
     state_dir = load_settings().state_dir
-    circuit, queue = read_circuit_state(state_dir), read_retry_queue(state_dir)
+    return {"circuit": read_circuit_state(state_dir), "retry_queue": read_retry_queue(state_dir)}
+
+
+def _print_recovery() -> None:
+    """The sensor's circuit breaker and retry queue (state dir), under the status table."""
+    recovery = _recovery()
+    circuit, queue = recovery["circuit"], recovery["retry_queue"]
     line = f"Frame.io circuit: {circuit['state']}; retry queue: {queue['queued']} waiting"
     if queue["next_attempt_at"] is not None:
         wait = max(0.0, queue["next_attempt_at"] - datetime.now(UTC).timestamp())
@@ -300,8 +252,12 @@ def _print_recovery() -> None:
 
 
 def report(
-    since: str = typer.Option("7d", help="Window: 7d, 24h, an ISO date or epoch seconds."),
-    out: Path | None = typer.Option(None, help="Reports directory (default: <state dir>/reports)."),
+    since: str = typer.Option(
+        "7d", callback=check_since, help="Window: 7d, 24h, an ISO date or epoch seconds."
+    ),
+    out: Path | None = typer.Option(
+        None, file_okay=False, help="Reports directory (default: <state dir>/reports)."
+    ),
 ) -> None:
     """Run the optimisation report now: figures, recommendations, CSV, PNG, Discord summary."""
     from flows.report import weekly_optimisation_report
@@ -326,10 +282,12 @@ def report(
 
 def register(app: typer.Typer) -> None:
     """Add the admin commands to the ``postflow`` app."""
-    app.command()(health)
+    app.command()(with_prefect_api(health))
     app.command()(with_prefect_api(validate))
     app.command()(with_prefect_api(structure))
     app.add_typer(cache_app, name="cache")
+    app.command()(with_prefect_api(projects))  # postflow/projects.py
+    app.command()(settings)  # postflow/settings_doc.py
     app.command("test-upload")(with_prefect_api(upload_test))  # postflow/upload_check.py
     app.command()(with_prefect_api(status))
     app.command()(with_prefect_api(report))

@@ -27,6 +27,8 @@ from prefect.client.orchestration import get_client
 import blocks.discord  # noqa: F401 - registers PostflowDiscord: Block.load finds types by slug
 from blocks.settings import PostflowTuning
 from core.errors import ConfigurationError
+from tasks.alerts import ALERT_PREFIX, RESOLVED_SUFFIX, RULES
+from tasks.circuit import CIRCUIT_CLOSED, CIRCUIT_OPENED
 
 AUTOMATIONS_YAML = Path(__file__).resolve().parents[1] / "automations.yaml"
 SENSOR_DEPLOYMENT = "watch-by-shot/watch-by-shot"
@@ -38,6 +40,76 @@ def _sensor_deployment_id() -> str | None:
             return str(client.read_deployment_by_name(SENSOR_DEPLOYMENT).id)
         except Exception:  # noqa: BLE001 - ObjectNotFound: no sensor deployment yet
             return None
+
+
+_ALERT_SUBJECT = "RL PostFlow alert {{ event.payload.status }}: {{ event.payload.title }}"
+_ALERT_BODY = """Figure: {{ event.payload.figure_text }}
+Threshold: {{ event.payload.threshold_text }}
+Window: {{ event.payload.window_seconds | round | int }} s
+Check: {{ event.payload.check }}
+Alert id: {{ event.payload.alert_id }}-{{ event.payload.status }}"""
+_CIRCUIT_OPENED = "event.event.endswith('opened')"
+_CIRCUIT_BODY = "\n".join(
+    (
+        "Figure: {{ event.payload.consecutive_failures | default(0) }} consecutive failures"
+        " (last: {{ event.payload.last_error | default('') }})",
+        "Threshold: {{ event.payload.failure_threshold | default('n/a') }} failures",
+        "Check: {{ 'Frame.io status and credentials (`postflow health`); ingests wait and"
+        " resume by themselves' if " + _CIRCUIT_OPENED + " else 'nothing: Frame.io answers"
+        " again' }}",
+        "Alert id: circuit-{{ event.id }}",
+    )
+)
+_CIRCUIT_SUBJECT = (
+    "RL PostFlow alert: Frame.io circuit {{ 'opened' if " + _CIRCUIT_OPENED + " else 'closed' }}"
+)
+
+
+def live_alert_automations(alerts_block_id: str) -> list[dict[str, Any]]:
+    """One automation per live alert (``postflow.alert.<name>`` and its ``.resolved``) and
+    one for the circuit breaker's ``postflow.frameio.circuit.opened`` / ``closed``, each
+    sending an embed (figure, threshold, what to check) through the alerts block."""
+
+    def automation(name: str, description: str, resource: str, expect: list[str], subject: str,
+                   body: str) -> dict[str, Any]:  # fmt: skip
+        action = {
+            "type": "send-notification",
+            "block_document_id": alerts_block_id,
+            "subject": subject,
+            "body": body,
+        }
+        trigger = {
+            "type": "event",
+            "posture": "Reactive",
+            "match": {"prefect.resource.id": resource},
+            "expect": expect,
+            "threshold": 1,
+            "within": 0,
+        }
+        return {"name": name, "description": description, "trigger": trigger, "actions": [action]}
+
+    found = [
+        automation(
+            f"postflow-alert-{rule.name.replace('_', '-')}",
+            f"Live alert: {rule.title} crossed its threshold (or came back).",
+            f"{ALERT_PREFIX}{rule.name}",
+            [f"{ALERT_PREFIX}{rule.name}", f"{ALERT_PREFIX}{rule.name}{RESOLVED_SUFFIX}"],
+            _ALERT_SUBJECT,
+            _ALERT_BODY,
+        )
+        for rule in RULES
+    ]
+    found.append(
+        automation(
+            "postflow-alert-frameio-circuit",
+            "The Frame.io circuit breaker opened (Frame.io failing) or closed again.",
+            "postflow.frameio.circuit",
+            [CIRCUIT_OPENED, CIRCUIT_CLOSED],
+            _CIRCUIT_SUBJECT,
+            _CIRCUIT_BODY,
+        )
+    )
+    return found
 
 
 def render(
@@ -61,7 +133,7 @@ def render(
     }
     for placeholder, value in values.items():
         text = text.replace(placeholder, value)
-    definitions = yaml.safe_load(text)["automations"]
+    definitions = yaml.safe_load(text)["automations"] + live_alert_automations(alerts_block_id)
     for definition in definitions:
         definition["actions"] = [
             a

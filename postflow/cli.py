@@ -9,24 +9,61 @@ Settings come from ``POSTFLOW_*`` environment variables or a ``.env`` file (see
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
-from core.errors import NamingError, PostflowError
-from postflow.terminal import console, err, load_settings, with_prefect_api
+from core.errors import NamingError
+from postflow.account_cli import login, setup
+from postflow.terminal import (
+    PostflowGroup,
+    check_since,
+    command_prefect_api,
+    console,
+    err,
+    load_settings,
+    require_folder,
+    warn_if_public,
+    with_prefect_api,
+)
 from tasks.naming import Ignored, Nomenclature, load_nomenclature
 from tasks.watch_folder import shown_name
 
 app = typer.Typer(
+    cls=PostflowGroup,
     help="RL PostFlow: ingest renders from a LucidLink BY_SHOT watch folder into Frame.io v4, "
     "orchestrated by Prefect. Settings: POSTFLOW_* environment variables or .env.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_enable=False,
 )
+
+
+def _version(show: bool) -> None:
+    """``--version``: print the installed rl-postflow version and exit."""
+    if show:
+        try:
+            number = version("rl-postflow")
+        except PackageNotFoundError:  # a source tree that was never pip-installed
+            number = "unknown (not installed)"
+        typer.echo(f"rl-postflow {number}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    show_version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=_version, help="Print the version and exit."
+    ),
+) -> None:
+    """RL PostFlow: ingest renders from a LucidLink BY_SHOT watch folder into Frame.io v4,
+    orchestrated by Prefect. Settings: POSTFLOW_* environment variables or .env."""
 
 
 def _override(**values: object) -> None:
@@ -47,13 +84,9 @@ def nomenclature(
     Junk and partial files (.DS_Store, ._*, *.part, ...) are reported as ignored.
     """
     settings = load_settings()
-    try:
-        rules = load_nomenclature(
-            settings.nomenclature_path, settings.extensions, settings.ignore_patterns
-        )
-    except PostflowError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
+    rules = load_nomenclature(
+        settings.nomenclature_path, settings.extensions, settings.ignore_patterns
+    )
     failed = False
     for name in names:
         shown = shown_name(name)
@@ -91,6 +124,30 @@ def _classified(rules: Nomenclature, name: str) -> tuple[dict[str, object], str,
     return outcome.as_dict(), line, False
 
 
+@contextlib.contextmanager
+def _progress_bar(path: str, size_bytes: int, from_bytes: int) -> Iterator[None]:
+    """A rich progress bar (stderr) of the multipart upload of ``path`` when it is at least
+    ``from_bytes`` (``upload_progress_log_bytes``, 100 MB) long; nothing for smaller files."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    from tasks.upload import progress_for
+
+    if size_bytes < from_bytes:
+        yield
+        return
+    columns = (BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+        bar = progress.add_task(Path(path).name, total=size_bytes)
+        with progress_for(path, lambda sent: progress.advance(bar, sent)):
+            yield
+
+
 @app.command()
 def ingest(
     path: Path = typer.Argument(..., exists=True, dir_okay=False, help="The file to ingest."),
@@ -101,7 +158,7 @@ def ingest(
     Exit code 1 when the ingest fails.
     """
     from flows.ingest import ingest_file
-    from postflow.up import exit_on_sigterm, prefect_api
+    from postflow.up import exit_on_sigterm
     from tasks.watch_folder import refusal_reason
 
     settings = load_settings()
@@ -109,9 +166,14 @@ def ingest(
     if refused:
         err.print(f"[red]Not ingesting:[/red] {refused}")
         raise typer.Exit(2)
+    warn_if_public(settings)
     exit_on_sigterm()
-    with prefect_api(settings.state_dir / "prefect-server.log", err.print):
-        state = ingest_file(str(path.resolve()), return_state=True)
+    resolved = str(path.resolve())
+    with (
+        command_prefect_api(settings),
+        _progress_bar(resolved, path.stat().st_size, settings.upload_progress_log_bytes),
+    ):
+        state = ingest_file(resolved, return_state=True)
     if not state.is_completed():
         err.print(f"[red]Ingest failed:[/red] {state.message}")
         raise typer.Exit(1)
@@ -134,12 +196,20 @@ def ingest(
 
 @app.command()
 def watch(
-    watch_path: Path | None = typer.Option(None, help="Watch folder (POSTFLOW_WATCH_PATH)."),
-    since: str | None = typer.Option(
-        None, help="Startup scan cutoff: 12h, 7d, an ISO date or epoch seconds."
+    watch_path: Path | None = typer.Option(
+        None, exists=True, file_okay=False, help="Watch folder (POSTFLOW_WATCH_PATH)."
     ),
-    settle_seconds: float | None = typer.Option(None, help="Unchanged time before ready."),
-    poll_interval_seconds: float | None = typer.Option(None, help="Seconds between polls."),
+    since: str | None = typer.Option(
+        None,
+        callback=check_since,
+        help="Startup scan cutoff: 12h, 7d, an ISO date or epoch seconds.",
+    ),
+    settle_seconds: float | None = typer.Option(
+        None, min=0, max=86400, help="Unchanged time before ready."
+    ),
+    poll_interval_seconds: float | None = typer.Option(
+        None, min=0.01, max=3600, help="Seconds between polls."
+    ),
     native_events: bool = typer.Option(
         False, "--native-events", help="Use inotify/FSEvents instead of polling (not on FUSE)."
     ),
@@ -150,7 +220,7 @@ def watch(
     A ledger in the state directory makes each file version go out exactly once.
     """
     from flows.sensor import watch_by_shot
-    from postflow.up import exit_on_sigterm, prefect_api
+    from postflow.up import exit_on_sigterm
 
     _override(
         watch_path=watch_path,
@@ -159,74 +229,19 @@ def watch(
         use_polling_observer=False if native_events else None,
     )
     settings = load_settings()
+    require_folder(settings.watch_path, "--watch-path" if watch_path else "POSTFLOW_WATCH_PATH")
+    load_nomenclature(settings.nomenclature_path, settings.extensions, settings.ignore_patterns)
+    warn_if_public(settings)
     exit_on_sigterm()  # SIGTERM unwinds like Ctrl-C: the temporary server is stopped
     try:
-        with prefect_api(settings.state_dir / "prefect-server.log", err.print):
+        with command_prefect_api(settings):
             watch_by_shot(since=since)
     except KeyboardInterrupt:
         err.print("Stopped; running ingests were allowed to finish.")
 
 
-@app.command()
-@with_prefect_api
-def setup(
-    auth_mode: str | None = typer.Option(
-        None, help="server_to_server or web_app (default: keep the saved mode)."
-    ),
-    no_prompt: bool = typer.Option(False, "--no-prompt", help="Fail instead of asking."),
-) -> None:
-    """Register the block types and create/update the named block documents (idempotent).
-
-    Values come from POSTFLOW_* variables or .env; missing ones are asked for (secrets hidden).
-    Blocks: Frame.io credentials, tuning (TTLs, retries, alert thresholds), and the Discord
-    block (from POSTFLOW_DISCORD_WEBHOOK_URL).
-    """
-    from postflow.setup import setup_blocks
-
-    def ask(label: str, secret: bool) -> str:
-        return typer.prompt(label, hide_input=secret)
-
-    try:
-        done = setup_blocks(load_settings(), None if no_prompt else ask, auth_mode)
-    except PostflowError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
-    for name, what in done.items():
-        console.print(f"  {name}: {what}")
-
-
-@app.command()
-@with_prefect_api
-def login(
-    paste: bool = typer.Option(
-        False, "--paste", help="Paste the redirect URL instead of a loopback callback."
-    ),
-    no_browser: bool = typer.Option(False, "--no-browser", help="Only print the URL."),
-    timeout_seconds: float = typer.Option(300.0, help="Wait this long for the callback."),
-) -> None:
-    """Sign in to Adobe IMS (OAuth web app) and store the tokens in the credentials block.
-
-    Prints the authorize URL (and opens it in a browser when it can), receives the code on
-    the loopback redirect URI, exchanges it, and saves access and refresh tokens; refreshed
-    tokens are saved back automatically, so you log in once.
-    """
-    import webbrowser
-
-    from postflow.setup import login as run_login
-
-    settings = load_settings()
-    try:
-        run_login(
-            settings.frameio_credentials_block,
-            print_line=console.print,
-            open_url=(lambda _url: None) if no_browser else webbrowser.open,
-            paste=(lambda: typer.prompt("Redirect URL")) if paste else None,
-            timeout_seconds=timeout_seconds,
-        )
-    except PostflowError as exc:
-        err.print(f"[red]Login failed:[/red] {exc}")
-        raise typer.Exit(1) from exc
-    console.print(f"[green]Logged in[/green]; tokens saved in {settings.frameio_credentials_block}")
+app.command()(setup)  # postflow/account_cli.py
+app.command()(login)
 
 
 automations_app = typer.Typer(help="Prefect automations (alerts, sensor restart).")
@@ -247,11 +262,7 @@ def automations_apply() -> None:
 
     settings = load_settings()
     tuning = load_block(PostflowTuning, settings.tuning_block)
-    try:
-        names = apply_automations(settings.alerts_block, tuning)  # type: ignore[arg-type]
-    except PostflowError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
+    names = apply_automations(settings.alerts_block, tuning)  # type: ignore[arg-type]
     for name in names:
         console.print(f"  applied {name}")
 
@@ -259,7 +270,9 @@ def automations_apply() -> None:
 @app.command()
 @with_prefect_api
 def rerun(
-    since: str = typer.Option("24h", help="How far back: 12h, 7d, an ISO date, epoch seconds."),
+    since: str = typer.Option(
+        "24h", callback=check_since, help="How far back: 12h, 7d, an ISO date, epoch seconds."
+    ),
     scene: str | None = typer.Option(None, help="Only this scene."),
     shot: str | None = typer.Option(None, help="Only this shot."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List, start nothing."),
@@ -282,10 +295,12 @@ def rerun(
 
 # After the pipeline commands, in this order: `postflow --help` lists commands as registered.
 from postflow.admin import register as _register_admin  # noqa: E402
+from postflow.alerts import register as _register_alerts  # noqa: E402
 from postflow.serving import register as _register_serving  # noqa: E402
 
 _register_serving(app)
 _register_admin(app)
+_register_alerts(app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

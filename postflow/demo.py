@@ -13,8 +13,10 @@ way ``postflow up`` does, so every run and artifact is visible in the Prefect UI
    ``ingest-file`` run per file;
 4. write sample renders into a temporary BY_SHOT (the three seed name formats, a second version
    of one shot, junk files, a 0-byte LucidLink-style placeholder and one unreadable name), wait
-   until every file's ingest run has finished, and print the Frame.io tree, the Discord messages
-   and the Prefect runs.
+   until every file's ingest run has finished;
+5. (served only) a latency burst on the sandbox and one more render: the live API-latency
+   alert reaches Discord (:mod:`postflow.demo_alerts`); then print the Frame.io tree, the
+   Discord messages (live alerts included) and the Prefect runs.
 
 ``--in-process`` (and the automatic fallback when no Prefect server can be started) runs the
 sensor and the ingests inside this process instead, with Prefect's ephemeral API: same result,
@@ -41,6 +43,7 @@ from blocks.discord import PostflowDiscord
 from blocks.frameio import FrameioCredentials
 from config.settings import PostflowSettings
 from core.errors import PostflowError
+from postflow.demo_alerts import alert_env, latency_burst, save_tuning
 from postflow.demo_media import BAD_FILES, GOOD_FILES, populate
 from postflow.demo_output import print_discord, print_prefect_runs, print_tree
 from postflow.sandbox.discord_receiver import DiscordReceiver
@@ -79,6 +82,7 @@ def _demo_env(base: Path, sandbox: SandboxServer) -> dict[str, str]:
         "POSTFLOW_FRAMEIO_CREDENTIALS_BLOCK": DEMO_BLOCK,
         "POSTFLOW_DISCORD_BLOCK": DISCORD_BLOCK,  # the automations' alerts follow it
         "POSTFLOW_TASK_RETRY_BACKOFF_SECONDS": "0.5",
+        **alert_env(),
     }
 
 
@@ -140,6 +144,7 @@ def _save_blocks(sandbox: SandboxServer, discord: DiscordReceiver) -> None:
         api_base_url=sandbox.url,
     ).save(DEMO_BLOCK, overwrite=True)
     PostflowDiscord(webhook_url=discord.webhook_url).save(DISCORD_BLOCK, overwrite=True)
+    save_tuning()
 
 
 def _tail(path: Path, lines: int = 25) -> str:
@@ -296,11 +301,13 @@ def _print_results(
     base: Path,
     failed: int,
     how: str,
+    extra_files: int = 0,
 ) -> bool:
     """Print the Frame.io tree, the Discord messages, the runs and the verdict; True when
-    every good file landed and every bad one was reported."""
+    every good file landed and every bad one was reported (``extra_files``: the latency
+    burst's render, not one of the sample renders)."""
     console.rule("Frame.io tree")
-    files = print_tree(console, open_project(PostflowSettings()))
+    files = print_tree(console, open_project(PostflowSettings())) - extra_files
     print_discord(console, discord)
     print_prefect_runs(console, started)
     ok = files == len(GOOD_FILES) and failed == len(BAD_FILES)
@@ -344,8 +351,9 @@ def _run_served(
             failed = [r for r in ingests if not r.state.is_completed()]
             if failed:  # the unreadable name: the failed-ingest automation alerts Discord
                 _wait_for_alert(discord, ALERT_SECONDS)
+            burst = latency_burst(console, sandbox, discord, base / "BY_SHOT")
             how = f"; {len(ingests)} ingest-file runs via `postflow up`"
-            ok = _print_results(console, discord, started, base, len(failed), how)
+            ok = _print_results(console, discord, started, base, len(failed), how, int(burst))
             if keep_running:
                 console.print(
                     f"Prefect UI: [bold]{ui_url}[/bold] - still serving; drop files "

@@ -14,7 +14,7 @@ import typer
 
 from config.settings import PostflowSettings
 from core.errors import PostflowError
-from postflow.terminal import console, err, load_settings
+from postflow.terminal import console, drain_prefect_clients, err, load_settings, warn_if_public
 
 
 def _limits_and_automations(settings: PostflowSettings) -> None:
@@ -34,7 +34,7 @@ def _limits_and_automations(settings: PostflowSettings) -> None:
         apply_automations(settings.alerts_block, tuning)  # type: ignore[arg-type]
         console.print("Automations applied (alerts to " + settings.alerts_block + ")")
     except PostflowError as exc:
-        err.print(f"[yellow]Automations not applied:[/yellow] {exc}")
+        err.print(f"[yellow]Automations not applied:[/yellow] {exc}", soft_wrap=True)
 
 
 def _prefect_api(port: int, settings: PostflowSettings) -> tuple[Any, str]:
@@ -78,17 +78,37 @@ def _serve_all(
         run, created = ensure_sensor_run()
         console.print(f"Sensor run: {run.name} ({'started' if created else 'existing'})")
     console.print(f"Prefect UI: [bold]{api_url.removesuffix('/api')}[/bold]")
-    console.print("Serving: " + ", ".join(d.name for d in deployments))
+    console.print("Serving: " + ", ".join(d.name for d in deployments), soft_wrap=True)
     serve_deployments(deployments, limit=limit)  # prefect.serve, with a clean stop
 
 
+def _check_deployments(names: list[str]) -> list[str]:
+    """typer callback of ``up --only``: each name must be a deployment of prefect.yaml."""
+    import yaml
+
+    from postflow.up import PREFECT_YAML
+
+    spec = yaml.safe_load(PREFECT_YAML.read_text(encoding="utf-8")) or {}
+    known = [d["name"] for d in spec.get("deployments", [])]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise typer.BadParameter(f"{', '.join(unknown)}: not in prefect.yaml ({', '.join(known)})")
+    return names
+
+
 def up(
-    port: int = typer.Option(4200, help="Port of the local Prefect server, if one is started."),
+    port: int = typer.Option(
+        4200, min=1, max=65535, help="Port of the local Prefect server, if one is started."
+    ),
     only: list[str] = typer.Option(
-        [], "--only", help="Serve only these deployments (repeatable); default all."
+        [],
+        "--only",
+        callback=_check_deployments,
+        help="Serve only these deployments (repeatable); default all.",
     ),
     limit: int | None = typer.Option(
         None,
+        min=1,
         help="Runs at once of the deployments other than ingest-file (ingests at once: "
         "POSTFLOW_INGEST_CONCURRENCY).",
     ),
@@ -107,6 +127,7 @@ def up(
     from postflow.up import exit_on_sigterm, stop_server
 
     settings = load_settings()
+    warn_if_public(settings)
     server = None
     exit_on_sigterm()  # until serve installs its own handler: never orphan the server
     try:
@@ -116,16 +137,21 @@ def up(
             POSTFLOW_DISPATCH_MODE="events",
         )  # POSTFLOW_USE_PREFECT_LIMITS as set: ingests share this process's Frame.io client
         with temporary_settings(updates={PREFECT_API_URL: api_url}):
-            _serve_all(settings, api_url, only, limit)
+            try:
+                _serve_all(settings, api_url, only, limit)
+            finally:
+                drain_prefect_clients()  # before the server stops: no "Error logging to API"
     finally:
         stop_server(server)
 
 
 def sandbox(
     host: str = typer.Option("127.0.0.1", help="Interface to bind (loopback by default)."),
-    port: int = typer.Option(8790, help="TCP port."),
+    port: int = typer.Option(8790, min=1, max=65535, help="TCP port."),
     data_dir: Path = typer.Option(Path(".postflow/sandbox"), help="Where the tree and bytes live."),
-    target_part_bytes: int = typer.Option(32 * 2**20, help="Part size of local uploads."),
+    target_part_bytes: int = typer.Option(
+        32 * 2**20, min=1024, help="Part size of local uploads (bytes)."
+    ),
     no_rate_limits: bool = typer.Option(False, "--no-rate-limits", help="Never answer 429."),
 ) -> None:
     """Run a local Frame.io v4 stand-in (IMS tokens, projects, folders, uploads, version stacks).
@@ -142,7 +168,9 @@ def sandbox(
         f"  export POSTFLOW_FRAMEIO_ACCOUNT_ID={defaults.SANDBOX_ACCOUNT_ID}\n"
         f"  export POSTFLOW_FRAMEIO_PROJECT_ID={defaults.SANDBOX_PROJECT_ID}\n"
         f"  export POSTFLOW_FRAMEIO_CLIENT_ID={defaults.SANDBOX_CLIENT_ID}"
-        " POSTFLOW_FRAMEIO_CLIENT_SECRET=<sandbox secret, see postflow/sandbox/defaults.py>",
+        f" POSTFLOW_FRAMEIO_CLIENT_SECRET={defaults.SANDBOX_CLIENT_SECRET}  # the sandbox's own\n"
+        f"  export POSTFLOW_FRAMEIO_REDIRECT_URI=http://127.0.0.1:8976/callback"
+        "  # web_app: its IMS accepts loopback http",
         highlight=False,
     )
     run_sandbox(
@@ -173,6 +201,12 @@ def share(
     """
     from postflow.share import share_file
 
+    if not no_tunnel and load_settings().tunnel_mode == "quick":
+        err.print(
+            "[yellow]The link goes through a quick tunnel: public (signed, expiring), for "
+            "testing; use tunnel_mode=named in production.[/yellow]",
+            soft_wrap=True,
+        )
     try:
         share_file(path, ttl_seconds=ttl, use_tunnel=not no_tunnel, console=console)
     except (PostflowError, OSError) as exc:
@@ -189,7 +223,10 @@ def demo(
         False, "--in-process", help="No Prefect server: sensor and ingests in this process."
     ),
     port: int = typer.Option(
-        4200, help="Port of the Prefect server started here (a free one if taken; 0: any)."
+        4200,
+        min=0,
+        max=65535,
+        help="Port of the Prefect server started here (a free one if taken; 0: any).",
     ),
 ) -> None:
     """Run the whole pipeline locally: sandbox Frame.io + Discord receiver + Prefect + sensor.

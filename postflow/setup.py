@@ -109,6 +109,7 @@ def _save_credentials(
         ),
         "ims_base_url": settings.frameio_ims_base_url,
         "api_base_url": settings.frameio_api_base_url,
+        "redirect_uri": settings.frameio_redirect_uri,
         "auth_mode": auth_mode or (old.auth_mode if old else "server_to_server"),
     }
     if old is None:
@@ -190,6 +191,26 @@ def _callback_code(
     return code_from_redirect(received["url"], state)
 
 
+def receives_callback(redirect_uri: str) -> bool:
+    """Whether ``login`` can receive the code itself: an ``http`` URI on 127.0.0.1/localhost.
+
+    Adobe's Developer Console wants the default redirect URI on HTTPS "even if it is only a
+    localhost instance" (User Authentication Implementation Guide, "Default redirect URI":
+    https://developer.adobe.com/developer-console/docs/guides/authentication/UserAuthentication/implementation),
+    so with real credentials the browser lands on an ``https://localhost`` page nothing serves
+    and the user pastes its URL (the paste flow); the sandbox's IMS accepts loopback http.
+    """
+    parsed = urlparse(redirect_uri)
+    return parsed.scheme == "http" and parsed.hostname in ("127.0.0.1", "localhost")
+
+
+def _needs_paste(redirect_uri: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"the redirect URI {redirect_uri} is not a loopback http URL: run `postflow login` "
+        "in a terminal and paste the URL the browser lands on"
+    )
+
+
 def _authorization_code(
     redirect_uri: str,
     state: str,
@@ -197,18 +218,14 @@ def _authorization_code(
     open_url: Callable[[str], object],
     paste: Callable[[], str] | None,
     timeout_seconds: float,
+    force_paste: bool = False,
 ) -> str:
-    """The code, from a loopback callback (http on 127.0.0.1/localhost, no ``paste``) or from
-    the redirect URL the user pastes."""
-    loopback = urlparse(redirect_uri)
-    if (
-        paste is None
-        and loopback.scheme == "http"
-        and loopback.hostname in ("127.0.0.1", "localhost")
-    ):
+    """The code, from a loopback callback (:func:`receives_callback`, unless ``force_paste``)
+    or from the redirect URL the user pastes."""
+    if receives_callback(redirect_uri) and not (force_paste and paste is not None):
         return _callback_code(redirect_uri, state, open_url, authorize_url, timeout_seconds)
     if paste is None:
-        raise ConfigurationError("the redirect URI is not a loopback http URL: use --paste")
+        raise _needs_paste(redirect_uri)
     open_url(authorize_url)
     return code_from_redirect(paste(), state)
 
@@ -220,6 +237,7 @@ def login(
     open_url: Callable[[str], object] = webbrowser.open,
     paste: Callable[[], str] | None = None,
     timeout_seconds: float = 300.0,
+    force_paste: bool = False,
 ) -> FrameioCredentials:
     """OAuth web-app login; stores the tokens in the credentials block and returns it.
 
@@ -228,9 +246,11 @@ def login(
             redirect URI, IMS URL; see ``postflow setup``).
         print_line: where the authorize URL is shown.
         open_url: opens the authorize URL (a browser by default).
-        paste: when given (or when the redirect URI is not loopback http), asks the user to
-            paste the URL the browser was redirected to instead of serving a callback.
+        paste: asks the user to paste the URL the browser was redirected to; used when the
+            redirect URI is not loopback http (an ``https://localhost`` URI, Adobe's rule) or
+            with ``force_paste``.
         timeout_seconds: how long to wait for the loopback callback.
+        force_paste: paste even when a loopback callback would work (``login --paste``).
 
     Raises:
         ConfigurationError: no such block.
@@ -242,6 +262,8 @@ def login(
             f"no FrameioCredentials block {credentials_block!r}: run `postflow setup`"
         )
     credentials = found
+    if paste is None and not receives_callback(credentials.redirect_uri):
+        raise _needs_paste(credentials.redirect_uri)  # before showing a URL that cannot work
     auth = WebAppAuth(
         client_id=credentials.client_id,
         client_secret=credentials.client_secret.get_secret_value(),
@@ -253,7 +275,13 @@ def login(
     authorize_url = auth.get_authorization_url(state)
     print_line(f"Open this URL to sign in to Adobe IMS:\n{authorize_url}")
     code = _authorization_code(
-        credentials.redirect_uri, state, authorize_url, open_url, paste, timeout_seconds
+        credentials.redirect_uri,
+        state,
+        authorize_url,
+        open_url,
+        paste,
+        timeout_seconds,
+        force_paste,
     )
     try:
         auth.exchange_code(code)

@@ -18,12 +18,11 @@ from rich.table import Table
 
 from config.settings import PostflowSettings
 from core.errors import PostflowError
-from postflow.terminal import console, err, load_settings
+from postflow.terminal import Strategy, console, err, load_settings, warn_if_public
 
 if TYPE_CHECKING:
     from tasks.naming import ShotName
 
-STRATEGIES = ("multipart", "auto", "remote")
 RESULT_ROWS = (
     "strategy",
     "strategy_reason",
@@ -107,22 +106,20 @@ def upload_test(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="A file to send."),
     scene: str = typer.Argument(..., help="Scene folder, e.g. SC01."),
     shot: str = typer.Argument(..., help="Shot folder, e.g. UNDLM_00412."),
-    strategy: str = typer.Option(
-        "multipart",
+    strategy: Strategy = typer.Option(
+        Strategy.multipart,
         help="multipart, auto or remote. auto/remote start "
         "a Range server and a cloudflared tunnel for this upload; "
         "without cloudflared on PATH they fall back to multipart.",
     ),
 ) -> None:
     """Upload one file into SCENES/SCENE/SHOT with a progress bar and a short diagnosis."""
-    if strategy not in STRATEGIES:
-        err.print(f"[red]--strategy must be multipart, auto or remote, not {strategy!r}[/red]")
-        raise typer.Exit(2)
     from tasks.clients import open_project
     from tasks.runtime import current_runtime
     from tasks.structure import resolve_folder_path
 
-    settings = load_settings().model_copy(update={"upload_strategy": strategy})
+    settings = load_settings().model_copy(update={"upload_strategy": strategy.value})
+    warn_if_public(settings)
     shot_name = _shot_of(file, scene, shot)
     columns = (*Progress.get_default_columns()[:1], BarColumn(), DownloadColumn())
     try:

@@ -28,6 +28,8 @@ from typing import Any, TypedDict
 
 import pandas as pd
 
+from tasks.live_report import alert_table, endpoint_table, live_summary
+
 UPLOAD_COMPLETED = "postflow.upload.completed"
 UPLOAD_FAILED = "postflow.upload.failed"
 STRUCTURE_TASK = "ensure-folder"
@@ -79,7 +81,7 @@ class Thresholds:
 
     Attributes:
         error_rate: failed / finished ingests above this fires (fraction, 0.05 = 5 %).
-        api_latency_seconds: mean seconds of an executed structure look-up above this fires.
+        api_latency_seconds: mean seconds of a timed Frame.io API call above this fires.
         cache_hit_rate_min: structure cache hits / look-ups below this fires (fraction).
         memory_mb: peak worker RSS above this fires (10^6 bytes).
         upload_failure_rate: failed / all upload attempts (retries included) above this fires.
@@ -115,6 +117,8 @@ class ReportMetrics:
         daily: index ``day`` (UTC date); columns ``files``, ``failed``, ``megabytes_per_second``.
         files: one row per ingest run (the CSV's rows).
         unparseable: names of files whose name matched no rule.
+        endpoints: Frame.io calls per endpoint (:func:`tasks.live_report.endpoint_table`).
+        alerts: live alerts of the window (:func:`tasks.live_report.alert_table`).
     """
 
     summary: dict[str, Any]
@@ -124,6 +128,8 @@ class ReportMetrics:
     daily: pd.DataFrame
     files: pd.DataFrame
     unparseable: list[str] = field(default_factory=list)
+    endpoints: pd.DataFrame = field(default_factory=pd.DataFrame)
+    alerts: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _frame(rows: Iterable[Mapping[str, Any]], columns: list[str]) -> pd.DataFrame:
@@ -269,7 +275,7 @@ def _summary(runs: pd.DataFrame, tasks: pd.DataFrame, events: pd.DataFrame) -> d
         "upload_failure_rate": _rate(attempts - upload_ok, attempts),
         "structure_lookups": int(len(structure)),
         "cache_hit_rate": _rate(hits, len(structure)),
-        "api_latency_seconds_mean": _stats(executed["seconds"])["mean"],
+        "structure_lookup_seconds_mean": _stats(executed["seconds"])["mean"],
         "rate_limited_429": int(_numeric(completed, "rate_limited").fillna(0).sum()),
         "task_retries": int(retries.sum()),
         "part_retries": int(_numeric(completed, "retried_parts").fillna(0).sum()),
@@ -289,15 +295,26 @@ def compute_metrics(
     runs: Iterable[Mapping[str, Any]],
     task_runs: Iterable[Mapping[str, Any]],
     events: Iterable[Mapping[str, Any]],
+    metrics_rows: Iterable[Mapping[str, Any]] = (),
+    alert_rows: Iterable[Mapping[str, Any]] = (),
 ) -> ReportMetrics:
     """All figures of the report from run, task and event rows (shapes in the module doc).
 
     Summary keys: ``runs_finished``, ``files_ingested``, ``failed``, ``success_rate``,
     ``error_rate``, ``files_waiting``, ``upload_attempts``, ``upload_failure_rate``,
-    ``structure_lookups``, ``cache_hit_rate``, ``api_latency_seconds_mean`` (mean of executed
-    structure look-ups: one or two Frame.io calls each), ``rate_limited_429``, ``task_retries``,
-    ``part_retries``, ``unparseable_names``, ``megabytes_uploaded``,
-    ``megabytes_per_second_{mean,median,p95}``, ``cpu_percent_{mean,max}``, ``rss_mb_{mean,max}``.
+    ``structure_lookups``, ``cache_hit_rate``, ``structure_lookup_seconds_mean`` (executed
+    ``ensure-folder`` task runs), ``rate_limited_429``, ``task_retries``, ``part_retries``,
+    ``unparseable_names``, ``megabytes_uploaded``, ``megabytes_per_second_{mean,median,p95}``,
+    ``alerts_fired``, then the live figures of :func:`tasks.live_report.live_summary`
+    (``api_calls``, ``api_success_rate``, ``api_latency_seconds_{mean,p50,p95}`` of the timed
+    Frame.io calls, ``cpu_percent_{mean,max}`` and ``rss_mb_{mean,max}`` of the process
+    samples...); without ``postflow.metrics`` events, CPU and memory come from the upload
+    events' samples.
+
+    Args:
+        runs, task_runs, events: rows (module docstring).
+        metrics_rows: ``postflow.metrics`` events (:mod:`tasks.live_report`).
+        alert_rows: ``postflow.alert.*`` and circuit events (:mod:`tasks.live_report`).
 
     Returns:
         The :class:`ReportMetrics`; empty inputs give zero counts and None rates.
@@ -313,14 +330,23 @@ def compute_metrics(
     )
     naming = event_frame[event_frame["error_type"] == "NamingError"]
     completed = event_frame[event_frame["event"] == UPLOAD_COMPLETED]
+    metrics_list, alerts = list(metrics_rows), alert_table(alert_rows)
+    summary = _summary(run_frame, task_frame, event_frame)
+    live = live_summary(metrics_list)
+    if live["cpu_percent_mean"] is None:  # no live samples: keep the upload events' ones
+        for key in ("cpu_percent_mean", "cpu_percent_max", "rss_mb_mean", "rss_mb_max"):
+            live.pop(key)
+    summary.update(live, alerts_fired=int((alerts["status"].isin(["fired", "opened"])).sum()))
     return ReportMetrics(
-        summary=_summary(run_frame, task_frame, event_frame),
+        summary=summary,
         steps=step_durations(run_frame, task_frame),
         throughput=throughput_by_strategy(completed),
         errors=errors,
         daily=daily_figures(event_frame),
         files=per_file_rows(run_frame, event_frame),
         unparseable=sorted({str(p).rsplit("/", 1)[-1] for p in naming["path"].dropna()}),
+        endpoints=endpoint_table(metrics_list),
+        alerts=alerts,
     )
 
 
@@ -346,7 +372,7 @@ _ADVICE: tuple[tuple[str, str, str, str], ...] = (
         "api_latency_seconds_mean",
         "api_latency_seconds",
         "above",
-        "Frame.io look-ups took {value:.1f} s on average (limit {limit:.1f} s): lower "
+        "Frame.io calls took {value:.1f} s on average (limit {limit:.1f} s): lower "
         "frameio_requests_per_second if 429s are frequent, else check the network path to "
         "api.frame.io.",
     ),

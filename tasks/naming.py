@@ -271,7 +271,7 @@ def _parse(
 ) -> Nomenclature:
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigurationError(f"cannot read nomenclature rules {path}: {exc}") from exc
     rules = tuple(_build_rule(raw, path) for raw in document.get("rules", []))
     if not rules:

@@ -19,6 +19,7 @@ from prefect.cache_policies import NO_CACHE
 from blocks.settings import PostflowTuning
 from core.errors import ConfigurationError
 from tasks.metrics import ReportMetrics, Thresholds, compute_metrics
+from tasks.metrics_emitter import thresholds_of
 from tasks.report_outputs import summary_rows, table_records
 from tasks.telemetry import IngestHistory, read_ingest_history
 from tasks.watch_folder import parse_since
@@ -44,15 +45,9 @@ def report_window(since: str, now: datetime | None = None) -> tuple[datetime, da
 
 
 def thresholds_from(tuning: PostflowTuning | None) -> Thresholds:
-    """The alert thresholds of the tuning block (the block's defaults when none is saved)."""
-    t = tuning or PostflowTuning()
-    return Thresholds(
-        error_rate=t.alert_error_rate,
-        api_latency_seconds=t.alert_api_latency_seconds,
-        cache_hit_rate_min=t.alert_cache_hit_rate_min,
-        memory_mb=t.alert_memory_mb,
-        upload_failure_rate=t.alert_upload_failure_rate,
-    )
+    """The alert thresholds of the tuning block (the block's defaults when none is saved);
+    the live alerts use the same (:func:`tasks.metrics_emitter.thresholds_of`)."""
+    return thresholds_of(tuning)
 
 
 @task(name="read-ingest-history", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
@@ -64,7 +59,9 @@ def read_history(since: datetime, until: datetime) -> IngestHistory:
 @task(name="compute-report-metrics", cache_policy=NO_CACHE)
 def metrics_of(history: IngestHistory) -> ReportMetrics:
     """Prefect task around :func:`tasks.metrics.compute_metrics`."""
-    return compute_metrics(history.runs, history.task_runs, history.events)
+    return compute_metrics(
+        history.runs, history.task_runs, history.events, history.metrics, history.alerts
+    )
 
 
 def publish_artifacts(metrics: ReportMetrics, markdown: str) -> None:
@@ -79,6 +76,8 @@ def publish_artifacts(metrics: ReportMetrics, markdown: str) -> None:
         "postflow-report-steps": (table_records(metrics.steps), "Seconds per step"),
         "postflow-report-throughput": (table_records(metrics.throughput), "MB/s by strategy"),
         "postflow-report-errors": (table_records(metrics.errors), "Top error types"),
+        "postflow-report-endpoints": (table_records(metrics.endpoints), "Frame.io calls"),
+        "postflow-report-alerts": (table_records(metrics.alerts), "Alerts fired"),
     }
     for key, (records, description) in tables.items():
         if records:

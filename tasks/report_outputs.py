@@ -46,7 +46,18 @@ SUMMARY_LINES: Sequence[tuple[str, str, str]] = (
     ("Files waiting", "files_waiting", ""),
     ("Upload failure rate", "upload_failure_rate", "pct"),
     ("Structure cache hit rate", "cache_hit_rate", "pct"),
-    ("Mean API latency (structure look-up)", "api_latency_seconds_mean", "s"),
+    ("Frame.io API calls", "api_calls", ""),
+    ("Frame.io API success rate", "api_success_rate", "pct"),
+    ("Frame.io API latency mean (all calls)", "api_latency_seconds_mean", "s"),
+    ("Frame.io API latency p50 / p95", "api_latency_seconds_p50", "s"),
+    ("", "api_latency_seconds_p95", "s"),
+    ("Structure look-up mean (ensure-folder)", "structure_lookup_seconds_mean", "s"),
+    ("Part PUTs (failed)", "upload_part_puts", ""),
+    ("", "upload_part_failures", ""),
+    ("Uploads measured live (failed)", "live_uploads", ""),
+    ("", "live_upload_failures", ""),
+    ("Structure cache hit rate (live)", "live_cache_hit_rate", "pct"),
+    ("Alerts fired", "alerts_fired", ""),
     ("Frame.io 429s", "rate_limited_429", ""),
     ("Task retries", "task_retries", ""),
     ("Part retries", "part_retries", ""),
@@ -55,9 +66,9 @@ SUMMARY_LINES: Sequence[tuple[str, str, str]] = (
     ("Upload speed mean", "megabytes_per_second_mean", "mbps"),
     ("Upload speed median", "megabytes_per_second_median", "mbps"),
     ("Upload speed p95", "megabytes_per_second_p95", "mbps"),
-    ("Worker CPU mean / max (%)", "cpu_percent_mean", ""),
+    ("Worker CPU mean / peak (%)", "cpu_percent_mean", ""),
     ("", "cpu_percent_max", ""),
-    ("Worker memory mean / max (MB)", "rss_mb_mean", ""),
+    ("Worker memory mean / peak (MB)", "rss_mb_mean", ""),
     ("", "rss_mb_max", ""),
 )
 
@@ -104,11 +115,17 @@ def _md_table(records: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _error_kinds(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+    kinds = summary.get("errors_by_kind") or {}
+    return [{"error": kind, "count": count} for kind, count in kinds.items()]
+
+
 def render_markdown(
     metrics: ReportMetrics, recommendations: list[Recommendation], window: str
 ) -> str:
     """The report as markdown: recommendations, figures, per-step durations, throughput by
-    strategy, top errors and unparseable names."""
+    strategy, top errors, Frame.io calls per endpoint, errors by kind, alerts fired and
+    unparseable names."""
     recs = "\n".join(f"- {r.message}" for r in recommendations)
     parts = [
         f"# RL PostFlow optimisation report\n\nWindow: {window}\n",
@@ -117,6 +134,9 @@ def render_markdown(
         "## Duration per step (seconds)\n\n" + _md_table(table_records(metrics.steps)),
         "## Upload speed by strategy (MB/s)\n\n" + _md_table(table_records(metrics.throughput)),
         "## Top error types\n\n" + _md_table(table_records(metrics.errors)),
+        "## Frame.io calls per endpoint\n\n" + _md_table(table_records(metrics.endpoints)),
+        "## Frame.io errors by kind\n\n" + _md_table(_error_kinds(metrics.summary)),
+        "## Alerts fired\n\n" + _md_table(table_records(metrics.alerts)),
     ]
     if metrics.unparseable:
         parts.append(
@@ -183,6 +203,9 @@ def summary_embed(
         "Cache hit rate": fmt(summary.get("cache_hit_rate"), "pct"),
         "Frame.io 429s": fmt(summary.get("rate_limited_429")),
         "Peak memory": fmt(summary.get("rss_mb_max"), "mb"),
+        "Frame.io API success": fmt(summary.get("api_success_rate"), "pct"),
+        "API latency p95": fmt(summary.get("api_latency_seconds_p95"), "s"),
+        "Alerts fired": fmt(summary.get("alerts_fired")),
     }
     for name, value in fields.items():
         embed.add_embed_field(name=name, value=value, inline=True)

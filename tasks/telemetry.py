@@ -1,10 +1,12 @@
 """Reading ingest telemetry back from the Prefect API as plain rows for :mod:`tasks.metrics`.
 
-Three sources, all through Prefect's own client (``get_client``): ``ingest-file`` flow runs
-(started in the window, plus any still waiting or running), their task runs, and the
-``postflow.upload.*`` events (``read_events`` / ``read_events_page``: ``POST /events/filter``
-then its ``next_page`` links). Events carry the emitting flow run as a related resource
-(``prefect.flow-run.<id>``, added by Prefect's events worker), which joins them to runs.
+Four sources, all through Prefect's own client (``get_client``): ``ingest-file`` flow runs
+(started in the window, plus any still waiting or running), their task runs, the
+``postflow.upload.*`` events, and the live measurements: ``postflow.metrics`` events and the
+alerts (``postflow.alert.*``, ``postflow.frameio.circuit.*``). Events are read with
+``read_events`` / ``read_events_page`` (``POST /events/filter`` then its ``next_page``
+links). Events carry the emitting flow run as a related resource (``prefect.flow-run.<id>``,
+added by Prefect's events worker), which joins them to runs.
 
 Task runs and events reach the database asynchronously (Prefect's task-run recorder and
 event persister services), so a report started the instant an ingest ends may miss it.
@@ -12,7 +14,7 @@ event persister services), so a report started the instant an ingest ends may mi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -34,6 +36,8 @@ from tasks.metrics import WAITING_STATES
 
 INGEST_FLOW = "ingest-file"
 UPLOAD_EVENT_PREFIX = "postflow.upload."
+METRICS_EVENT = "postflow.metrics"  # tasks.metrics_emitter
+ALERT_PREFIXES = ["postflow.alert.", "postflow.frameio.circuit."]
 _ID_BATCH = 100
 EVENTS_PAGE = 50  # the API's maximum `limit` for /events/filter
 
@@ -45,6 +49,8 @@ class IngestHistory:
     runs: list[dict[str, Any]]
     task_runs: list[dict[str, Any]]
     events: list[dict[str, Any]]
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _seconds(run: Any) -> float | None:
@@ -126,12 +132,18 @@ def task_runs_of(flow_run_ids: list[str]) -> list[Any]:
 
 def upload_events(since: datetime, until: datetime) -> list[Any]:
     """Every ``postflow.upload.*`` event that occurred in ``[since, until]``, oldest first."""
+    return events_named(since, until, [UPLOAD_EVENT_PREFIX])
+
+
+def events_named(since: datetime, until: datetime, prefixes: list[str]) -> list[Any]:
+    """Every event whose name starts with one of ``prefixes`` that occurred in
+    ``[since, until]``, oldest first (all pages)."""
     event_filter = EventFilter(
         # The fields are typed as Prefect's `DateTime` (pendulum's, below Python 3.13); pydantic
         # converts a stdlib datetime into it on validation, which the typed keyword constructor
         # does not express, so the values go through `model_validate` (the same validation).
         occurred=EventOccurredFilter.model_validate({"since": since, "until": until}),
-        event=EventNameFilter(prefix=[UPLOAD_EVENT_PREFIX]),
+        event=EventNameFilter(prefix=prefixes),
         order=EventOrder.ASC,
     )
     with get_client(sync_client=True) as client:
@@ -145,7 +157,7 @@ def upload_events(since: datetime, until: datetime) -> list[Any]:
 
 def read_ingest_history(since: datetime, until: datetime) -> IngestHistory:
     """The rows of every ingest run started in ``[since, until]`` (and those still waiting),
-    their task runs, and the upload events of the window.
+    their task runs, and the upload, ``postflow.metrics`` and alert events of the window.
 
     Raises:
         prefect.exceptions.PrefectHTTPStatusError: the API refused a query.
@@ -158,4 +170,6 @@ def read_ingest_history(since: datetime, until: datetime) -> IngestHistory:
         runs=[run_row(r) for r in kept],
         task_runs=[task_row(t) for t in task_runs_of([str(r.id) for r in kept])],
         events=[event_row(e) for e in upload_events(since, until)],
+        metrics=[event_row(e) for e in events_named(since, until, [METRICS_EVENT])],
+        alerts=[event_row(e) for e in events_named(since, until, ALERT_PREFIXES)],
     )

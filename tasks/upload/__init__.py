@@ -23,9 +23,11 @@ https://next.developer.frame.io/platform/docs/guides/uploading-to-frame-io/how-l
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
@@ -53,6 +55,7 @@ __all__ = [
     "UploadResult",
     "add_to_version_stack",
     "choose_strategy",
+    "progress_for",
     "run_upload",
     "upload_file",
     "upload_logger",
@@ -326,4 +329,19 @@ def upload_file(
         PostflowError: see :func:`run_upload`.
     """
     with upload_slot(job.settings.use_prefect_limits):
-        return run_upload(project, job, endpoint)
+        return run_upload(project, job, endpoint, _PROGRESS.get(job.path))
+
+
+_PROGRESS: dict[str, ProgressCallback] = {}
+
+
+@contextlib.contextmanager
+def progress_for(path: str, callback: ProgressCallback) -> Iterator[None]:
+    """Inside the block, :func:`upload_file` of ``path`` (as the flow got it) also reports its
+    multipart byte progress to ``callback`` (``postflow ingest``'s progress bar); the progress
+    log lines are unchanged, and runs without a listener get None as before."""
+    _PROGRESS[path] = callback
+    try:
+        yield
+    finally:
+        _PROGRESS.pop(path, None)

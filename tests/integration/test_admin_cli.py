@@ -9,7 +9,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from flows.ingest import ingest_file
-from postflow import admin, upload_check
+from postflow import admin, cache_cli, upload_check
 from postflow.cli import app
 from tests.integration.helpers import all_files, make_file
 from tests.integration.remote_helpers import install_fake_cloudflared
@@ -21,7 +21,7 @@ runner = CliRunner()
 @pytest.fixture(autouse=True)
 def wide_console(monkeypatch):
     """Rich wraps at 80 columns off a terminal; keep check names on one line."""
-    for module in (admin, upload_check):
+    for module in (admin, cache_cli, upload_check):
         monkeypatch.setattr(module, "console", Console(width=200))
 
 
@@ -122,9 +122,11 @@ def test_cache_stats_and_selective_clear(cli, pipeline, postflow_env, tmp_path):
         if line.count("│") == 3
     }
     assert (rows["entries"], rows["expired"]) == ("3", "0")  # SCENES, SC03, CACHE_00001
-    cleared = cli("cache", "clear", "--pattern", record["folder_id"])
+    refused = runner.invoke(app, ["cache", "clear"], input="n\n")
+    assert refused.exit_code == 1 and "Delete 3 of 3" in refused.output
+    cleared = cli("cache", "clear", "--pattern", record["folder_id"], "--yes")
     assert "Removed 1 of 3" in cleared.output
-    assert "Removed 2 of 2" in cli("cache", "clear").output
+    assert "Removed 2 of 2" in runner.invoke(app, ["cache", "clear"], input="y\n").output
 
 
 def test_test_upload_sends_one_file_and_diagnoses(cli, pipeline, tmp_path):
@@ -151,3 +153,47 @@ def test_report_command_on_an_empty_window_says_all_good(cli, tmp_path):
     assert result.exit_code == 0, result.output
     assert "All good" in result.output
     assert len(list((tmp_path / "reports").glob("*.png"))) == 1
+
+
+def test_projects_lists_what_the_credentials_see_as_text_and_json(cli, pipeline):
+    import json
+
+    result = cli("projects")
+    assert result.exit_code == 0, result.output
+    assert pipeline.sandbox.project_id in result.output
+    assert f"POSTFLOW_FRAMEIO_PROJECT_ID={pipeline.sandbox.project_id}" in result.output
+    listed = json.loads(cli("projects", "--json").stdout)
+    assert [(p["account_id"], p["project_id"]) for p in listed] == [
+        (pipeline.sandbox.account_id, pipeline.sandbox.project_id)
+    ]
+    assert listed[0]["workspace_id"] and listed[0]["project_name"]
+
+
+def test_health_status_and_structure_speak_json(cli, pipeline):
+    import json
+
+    ingest_file(str(make_file(pipeline.by_shot, "SC05_JSON_00001_V001.mov", 30_000)))
+    health = json.loads(cli("health", "--json").stdout)
+    assert health["healthy"] is True and 0 < health["score"] <= 100
+    assert {"name", "ok", "detail", "fix", "required"} <= set(health["checks"][0])
+    status = json.loads(cli("status", "--json", "--since", "1h").stdout)
+    assert status["counts"]["done"] >= 1 and status["circuit"]["state"] == "closed"
+    tree = json.loads(cli("structure", "--json").stdout)
+    assert tree["project"]["id"] == pipeline.sandbox.project_id
+    names = {(item["level"], item["name"]) for item in tree["items"]}
+    assert {(0, "SCENES"), (1, "SC05"), (2, "JSON_00001")} <= names
+
+
+def test_ingest_reports_upload_progress_to_a_listener(pipeline, postflow_env):
+    from tasks.upload import progress_for
+
+    postflow_env(upload_progress_log_bytes=100_000)
+    source = make_file(pipeline.by_shot, "SC06_PROG_00001_V001.mov", 700_000)
+    sent: list[int] = []
+    with progress_for(str(source), sent.append):
+        ingest_file(str(source))
+    assert sum(sent) >= 700_000 and len(sent) > 1
+    result = runner.invoke(
+        app, ["ingest", str(make_file(pipeline.by_shot, "SC06_PROG_00001_V002.mov", 700_000))]
+    )
+    assert result.exit_code == 0, result.output

@@ -6,13 +6,16 @@ import uuid
 
 import pytest
 from prefect.client.orchestration import get_client
+from prefect.context import FlowRunContext
 from prefect.events import emit_event
+from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
 
 from blocks.discord import PostflowDiscord
 from blocks.settings import PostflowTuning
 from flows.ingest import ingest_file
 from postflow.automations import apply_automations
 from postflow.sandbox.discord_receiver import DiscordReceiver
+from tasks.live_metrics import live_window
 from tests.integration.helpers import make_file
 from tests.integration.remote_helpers import wait_until
 
@@ -22,6 +25,12 @@ NAMES = [
     "postflow-ingest-failures-escalation",
     "postflow-sensor-silent",
     "postflow-ingest-too-long",
+    "postflow-alert-error-rate",
+    "postflow-alert-api-latency",
+    "postflow-alert-cache-hit-rate",
+    "postflow-alert-memory",
+    "postflow-alert-upload-failures",
+    "postflow-alert-frameio-circuit",
 ]
 
 
@@ -51,12 +60,12 @@ def _contents(receiver: DiscordReceiver, count: int, timeout: float) -> list[str
     return [m["payload"]["content"] for m in receiver.wait_for(count, timeout_seconds=timeout)]
 
 
-def _fake_run_event(event: str, flow_name: str, run_id: str) -> None:
+def _fake_run_event(event: str, flow_name: str, run_id: str, run_name: str = "") -> None:
     emit_event(
         event,
         resource={
             "prefect.resource.id": f"prefect.flow-run.{run_id}",
-            "prefect.resource.name": f"fake-{flow_name}",
+            "prefect.resource.name": run_name or f"fake-{flow_name}",
         },
         related=[
             {
@@ -129,3 +138,56 @@ def test_apply_twice_leaves_one_automation_per_name(alerts):
         counts = {name: len(client.read_automations_by_name(name)) for name in NAMES}
     assert applied == NAMES
     assert counts == dict.fromkeys(NAMES, 1)
+
+
+def _stored(resource_id: str, state: str) -> bool:
+    event_filter = EventFilter(
+        event=EventNameFilter(name=[f"prefect.flow-run.{state}"]),
+        resource=EventResourceFilter(id=[resource_id]),
+    )
+    with get_client(sync_client=True) as client:
+        return bool(client.read_events(filter=event_filter, limit=1).events)
+
+
+def test_a_sensor_stopped_on_purpose_raises_no_silent_alert(alerts, pipeline, monkeypatch):
+    """A real sensor run is stopped by Ctrl-C (KeyboardInterrupt: the run is Crashed, not
+    Completed) and says so with ``postflow.sensor.stopped``; a control run that just goes
+    quiet (as after kill -9) starts its silence at the same moment. The control's alert
+    arrives; the stopped sensor's, due in the same trigger evaluation, does not."""
+    import flows.sensor
+
+    tuning = PostflowTuning.model_construct(
+        alert_sensor_silence_seconds=10,
+        alert_ingest_running_seconds=3600,
+        alert_failed_ingests_per_hour=3,
+    )
+    apply_automations(alerts.block_ref, tuning)
+
+    def terminated(*_args, **_kwargs):
+        # A real sensor stops minutes after its last heartbeat (every 180 s); this one stops at
+        # once, so wait until its Running and first heartbeat events are stored (either one
+        # processed after the stop would open the trigger's bucket again) before stopping.
+        resource = f"prefect.flow-run.{FlowRunContext.get().flow_run.id}"
+        for state in ("Running", "heartbeat"):
+            assert wait_until(lambda state=state: _stored(resource, state), 30, 0.2)
+        _fake_run_event("prefect.flow-run.Running", "watch-by-shot", control, "control-sensor")
+        raise KeyboardInterrupt  # a raised TerminationSignal would re-kill pytest itself
+
+    control = str(uuid.uuid4())
+    monkeypatch.setattr(flows.sensor, "run_watch_loop", terminated)
+    # Earlier tests' failed calls would make the sensor's last metrics tick fire live alerts
+    # at the very moment it stops; on the test server's SQLite that burst can make Prefect's
+    # trigger service drop an event ("database is locked"), which is not what is tested here.
+    live_window().clear()
+    with pytest.raises(KeyboardInterrupt):
+        flows.sensor.watch_by_shot(str(pipeline.by_shot))
+    silent = "RL PostFlow: the BY_SHOT sensor is silent"
+
+    def silent_alerts() -> list[str]:  # live alerts (embeds) may come from earlier tests' calls
+        contents = [m["payload"].get("content") or "" for m in alerts.messages]
+        return [c for c in contents if c.startswith(silent)]
+
+    assert wait_until(silent_alerts, 90, 0.25)
+    found = silent_alerts()
+    assert len(found) == 1, found
+    assert "control-sensor" in found[0]

@@ -60,5 +60,7 @@ def test_demo_goes_through_postflow_up_and_lands_every_good_file(tmp_path: Path)
     assert f"ingest {BAD_FILES[0]}" in runs and "Failed" in runs
     assert "watch " in runs  # the served sensor's run
     assert "RL PostFlow: ingest failed" in out  # the automation's alert reached "Discord"
+    # the latency burst's live alert: emitter -> postflow.alert.api_latency -> automation
+    assert "RL PostFlow alert fired: Frame.io API latency" in out
     # the server the demo started is stopped with it
     assert not api_healthy(f"{ui.group(1)}/api")

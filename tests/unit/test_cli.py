@@ -108,3 +108,44 @@ def test_nomenclature_reports_a_name_that_is_not_utf8_on_a_strict_utf8_stdout(tm
     assert b"Traceback" not in result.stderr
     record = json.loads(result.stdout)
     assert record["file"] == "\\xc9T\\xc9_S09_V001.mov" and "UTF-8" in record["error"]
+
+
+def test_uploads_are_multipart_unless_a_tunnel_is_asked_for():
+    from config.settings import PostflowSettings
+    from postflow.terminal import public_tunnel_warning
+
+    assert PostflowSettings().upload_strategy == "multipart"
+    assert public_tunnel_warning(PostflowSettings()) is None
+    assert (
+        public_tunnel_warning(PostflowSettings(upload_strategy="auto", tunnel_mode="named")) is None
+    )
+    warning = public_tunnel_warning(PostflowSettings(upload_strategy="auto"))
+    assert warning is not None and "public" in warning and "tunnel_mode=named" in warning
+
+
+def test_version_prints_the_installed_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout.startswith("rl-postflow ")
+
+
+def test_a_bug_is_one_line_exit_1_and_its_traceback_goes_to_a_file():
+    import typer
+
+    from postflow.terminal import TRACEBACK_FILE, PostflowGroup
+
+    broken = typer.Typer(cls=PostflowGroup)
+
+    @broken.command()
+    def boom() -> None:
+        raise RuntimeError("the bug")
+
+    @broken.command()
+    def other() -> None:  # a second command keeps `boom` a subcommand
+        """Unused."""
+
+    result = runner.invoke(broken, ["boom"])
+    assert result.exit_code == 1
+    [line] = result.output.strip().splitlines()
+    assert "unexpected RuntimeError: the bug" in line and "Traceback" not in result.output
+    assert "RuntimeError: the bug" in TRACEBACK_FILE.read_text(encoding="utf-8")

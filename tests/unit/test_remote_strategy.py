@@ -23,7 +23,8 @@ class StubTunnel:
 
 
 def test_auto_picks_remote_when_the_tunnel_is_healthy_and_the_file_is_under_the_cap() -> None:
-    strategy, reason = choose_strategy(PostflowSettings(), int(1.2 * GB), StubTunnel())
+    settings = PostflowSettings(upload_strategy="auto")
+    strategy, reason = choose_strategy(settings, int(1.2 * GB), StubTunnel())
     assert strategy == "remote"
     assert reason == "auto: tunnel healthy, 1.2 GB <= 50.0 GB cap"
 
@@ -37,7 +38,7 @@ def test_files_above_the_cap_always_go_multipart() -> None:
 
 def test_an_unhealthy_tunnel_gives_multipart_with_its_reason() -> None:
     tunnel = StubTunnel(up=False, reason="cloudflared not on PATH ('cloudflared')")
-    strategy, reason = choose_strategy(PostflowSettings(), GB, tunnel)
+    strategy, reason = choose_strategy(PostflowSettings(upload_strategy="auto"), GB, tunnel)
     assert strategy == "multipart"
     assert reason == "tunnel unavailable: cloudflared not on PATH ('cloudflared')"
 
@@ -46,7 +47,8 @@ def test_an_unhealthy_tunnel_gives_multipart_with_its_reason() -> None:
     ("settings", "tunnel", "reason"),
     [
         (PostflowSettings(upload_strategy="multipart"), StubTunnel(), "upload_strategy=multipart"),
-        (PostflowSettings(), None, "no tunnel"),
+        (PostflowSettings(), StubTunnel(), "upload_strategy=multipart"),  # the default
+        (PostflowSettings(upload_strategy="auto"), None, "no tunnel"),
     ],
 )
 def test_multipart_when_asked_for_or_without_a_tunnel(settings, tunnel, reason) -> None:

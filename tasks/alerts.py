@@ -1,0 +1,212 @@
+"""The five live alerts: rules, a tracker with a cooldown per alert, and their Prefect events.
+
+The thresholds are those of the previous generation (error rate > 5 %, API latency > 5 s,
+cache hit rate < 70 %, memory > 500 MB, upload failures > 10 %), read from the
+``PostflowTuning`` block (:class:`tasks.metrics.Thresholds`). :class:`AlertTracker` compares
+each rolling figure of :mod:`tasks.live_metrics` with its threshold and says what changed:
+
+* the figure crosses and the alert is quiet -> **fired** (a new alert id), unless the same alert
+  fired less than ``cooldown_seconds`` ago: then it is *suppressed* (no message, no resolve);
+* the figure comes back (or has no data left in the window) while fired -> **resolved**.
+
+Events (Prefect docs, "Events"): ``postflow.alert.<name>`` when fired and
+``postflow.alert.<name>.resolved`` when resolved, resource ``postflow.alert.<name>``, payload
+``{"alert", "status", "alert_id", "figure", "threshold", "direction", "window_seconds",
+"title", "figure_text", "threshold_text", "check"}``. The alert id (``<name>-<unix seconds>``)
+is the idempotency key the Discord block uses to send each message once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from prefect.events import emit_event
+
+from tasks.metrics import Thresholds
+
+__all__ = ["ALERT_PREFIX", "RULES", "AlertRule", "AlertTracker", "Transition", "emit_alert"]
+
+ALERT_PREFIX = "postflow.alert."
+RESOLVED_SUFFIX = ".resolved"
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    """One live alert.
+
+    Attributes:
+        name: the event suffix (``error_rate``...).
+        title: human name.
+        figure: key of the :meth:`tasks.live_metrics.LiveWindow.figures` figure.
+        limit: the :class:`tasks.metrics.Thresholds` field holding its threshold.
+        direction: ``"above"`` or ``"below"``: which side of the threshold is trouble.
+        unit: ``"pct"``, ``"s"`` or ``"mb"`` (how figures are written).
+        check: what a person should check, in words.
+    """
+
+    name: str
+    title: str
+    figure: str
+    limit: str
+    direction: str
+    unit: str
+    check: str
+
+    def crossed(self, value: float | None, threshold: float) -> bool:
+        """Whether ``value`` is on the trouble side (None: no data, never crossed)."""
+        if value is None:
+            return False
+        return value > threshold if self.direction == "above" else value < threshold
+
+
+RULES: tuple[AlertRule, ...] = (
+    AlertRule(
+        "error_rate", "Frame.io error rate", "error_rate", "error_rate", "above", "pct",
+        "Frame.io status and credentials (`postflow health`); the top error kinds in "
+        "`postflow report`; transient ones are retried (task_retries).",
+    ),
+    AlertRule(
+        "api_latency", "Frame.io API latency", "api_latency_seconds_mean",
+        "api_latency_seconds", "above", "s",
+        "The network path to api.frame.io; lower frameio_requests_per_second if 429s are "
+        "frequent.",
+    ),
+    AlertRule(
+        "cache_hit_rate", "Structure cache hit rate", "cache_hit_rate", "cache_hit_rate_min",
+        "below", "pct",
+        "structure_cache_ttl_seconds (0 disables the cache); share structure_cache_dir "
+        "between workers.",
+    ),
+    AlertRule(
+        "memory", "Worker memory", "rss_mb", "memory_mb", "above", "mb",
+        "Lower upload_part_concurrency or max_concurrent_uploads; look for a leak if it "
+        "keeps growing.",
+    ),
+    AlertRule(
+        "upload_failures", "Upload failure rate", "upload_failure_rate",
+        "upload_failure_rate", "above", "pct",
+        "The network to Frame.io and its storage; lower upload_part_concurrency or raise "
+        "upload_part_retries.",
+    ),
+)  # fmt: skip
+
+
+def write_figure(value: float | None, unit: str) -> str:
+    """``0.083, "pct"`` -> ``"8.3 %"``; ``"s"`` -> ``"7.20 s"``; ``"mb"`` -> ``"612 MB"``."""
+    if value is None:
+        return "n/a"
+    if unit == "pct":
+        return f"{value * 100:.1f} %"
+    if unit == "s":
+        return f"{value:.2f} s"
+    return f"{value:.0f} MB"
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A change to announce: ``status`` is ``"fired"`` or ``"resolved"``."""
+
+    rule: AlertRule
+    status: str
+    alert_id: str
+    figure: float | None
+    threshold: float
+
+    @property
+    def event_name(self) -> str:
+        """``postflow.alert.<name>`` or ``postflow.alert.<name>.resolved``."""
+        suffix = RESOLVED_SUFFIX if self.status == "resolved" else ""
+        return f"{ALERT_PREFIX}{self.rule.name}{suffix}"
+
+    def payload(self, window_seconds: float) -> dict[str, Any]:
+        """The event payload (keys in the module docstring)."""
+        sign = ">" if self.rule.direction == "above" else "<"
+        return {
+            "alert": self.rule.name,
+            "status": self.status,
+            "alert_id": self.alert_id,
+            "figure": self.figure,
+            "threshold": self.threshold,
+            "direction": self.rule.direction,
+            "window_seconds": window_seconds,
+            "title": self.rule.title,
+            "figure_text": write_figure(self.figure, self.rule.unit),
+            "threshold_text": f"{sign} {write_figure(self.threshold, self.rule.unit)}",
+            "check": self.rule.check,
+        }
+
+
+@dataclass
+class _State:
+    alert_id: str | None = None  # set while fired
+    fired_at: float | None = None
+    suppressed: bool = False  # crossed inside the cooldown: silent until it comes back
+
+
+class AlertTracker:
+    """Decides, figure by figure, which alerts fire and which resolve (module docstring).
+
+    Args:
+        thresholds: the limits.
+        cooldown_seconds: after an alert fired, it does not fire again for this long.
+        clock: wall clock in seconds (alert ids and the cooldown use it).
+        rules: the alerts to track (default: the five).
+    """
+
+    def __init__(
+        self,
+        thresholds: Thresholds,
+        cooldown_seconds: float = 1800.0,
+        clock: Callable[[], float] = time.time,
+        rules: tuple[AlertRule, ...] = RULES,
+    ) -> None:
+        self.thresholds = thresholds
+        self.cooldown_seconds = cooldown_seconds
+        self.clock = clock
+        self.rules = rules
+        self._states = {rule.name: _State() for rule in rules}
+
+    def evaluate(self, figures: Mapping[str, Any]) -> list[Transition]:
+        """Compare ``figures`` with the thresholds; returns the alerts that fired or resolved."""
+        now = self.clock()
+        changes = []
+        for rule in self.rules:
+            state = self._states[rule.name]
+            threshold = float(getattr(self.thresholds, rule.limit))
+            value = figures.get(rule.figure)
+            crossed = rule.crossed(None if value is None else float(value), threshold)
+            if crossed and state.alert_id is None and not state.suppressed:
+                cooling = (
+                    state.fired_at is not None and now - state.fired_at < self.cooldown_seconds
+                )
+                if cooling:
+                    state.suppressed = True
+                    continue
+                state.alert_id, state.fired_at = f"{rule.name}-{now:.3f}", now
+                changes.append(Transition(rule, "fired", state.alert_id, value, threshold))
+            elif not crossed and state.alert_id is not None:
+                changes.append(Transition(rule, "resolved", state.alert_id, value, threshold))
+                state.alert_id = None
+            elif not crossed:
+                state.suppressed = False
+        return changes
+
+    def active(self) -> list[str]:
+        """Names of the alerts fired and not yet resolved."""
+        return [name for name, state in self._states.items() if state.alert_id is not None]
+
+
+def emit_alert(transition: Transition, window_seconds: float) -> Any:
+    """Emit the transition's Prefect event; returns the Event, or None without an API."""
+    name = transition.rule.name
+    return emit_event(
+        transition.event_name,
+        resource={
+            "prefect.resource.id": f"{ALERT_PREFIX}{name}",
+            "prefect.resource.name": transition.rule.title,
+        },
+        payload=transition.payload(window_seconds),
+    )

@@ -1,0 +1,132 @@
+"""The five live alerts: thresholds, cooldown, resolve; the alert embed and its idempotency."""
+
+from __future__ import annotations
+
+import pytest
+
+from blocks.discord import alert_embed, alert_key
+from blocks.sent_keys import SentKeys
+from tasks.alerts import AlertTracker
+from tasks.metrics import Thresholds
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+GOOD = {
+    "error_rate": 0.0,
+    "api_latency_seconds_mean": 0.2,
+    "cache_hit_rate": 0.9,
+    "rss_mb": 120.0,
+    "upload_failure_rate": 0.0,
+}
+BAD = {
+    "error_rate": 0.08,
+    "api_latency_seconds_mean": 7.2,
+    "cache_hit_rate": 0.5,
+    "rss_mb": 612.0,
+    "upload_failure_rate": 0.2,
+}
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def tracker(clock: Clock) -> AlertTracker:
+    return AlertTracker(Thresholds(), cooldown_seconds=1800, clock=clock)
+
+
+def test_each_crossed_threshold_fires_once(tracker):
+    fired = tracker.evaluate(BAD)
+    assert {t.rule.name for t in fired} == {
+        "error_rate",
+        "api_latency",
+        "cache_hit_rate",
+        "memory",
+        "upload_failures",
+    }
+    assert all(t.status == "fired" for t in fired)
+    assert tracker.evaluate(BAD) == []  # still crossed: no second message
+
+
+def test_a_figure_that_comes_back_resolves_once(tracker):
+    [fired] = tracker.evaluate({**GOOD, "error_rate": 0.5})
+    [resolved] = tracker.evaluate(GOOD)
+    assert (resolved.rule.name, resolved.status) == ("error_rate", "resolved")
+    assert resolved.alert_id == fired.alert_id
+    assert tracker.evaluate(GOOD) == []
+
+
+def test_no_data_counts_as_back(tracker):
+    tracker.evaluate({**GOOD, "api_latency_seconds_mean": 9.0})
+    [resolved] = tracker.evaluate({**GOOD, "api_latency_seconds_mean": None})
+    assert resolved.status == "resolved"
+
+
+def test_flapping_inside_the_cooldown_stays_silent(tracker, clock):
+    tracker.evaluate({**GOOD, "upload_failure_rate": 0.5})
+    tracker.evaluate(GOOD)
+    clock.now += 600
+    assert tracker.evaluate({**GOOD, "upload_failure_rate": 0.5}) == []
+    assert tracker.evaluate(GOOD) == []  # nothing fired, nothing to resolve
+    clock.now += 1200
+    [again] = tracker.evaluate({**GOOD, "upload_failure_rate": 0.5})
+    assert again.status == "fired"
+
+
+def test_payload_carries_figure_threshold_window_and_advice(tracker):
+    [fired] = tracker.evaluate({**GOOD, "cache_hit_rate": 0.42})
+    payload = fired.payload(900)
+    assert fired.event_name == "postflow.alert.cache_hit_rate"
+    assert payload["figure_text"] == "42.0 %" and payload["threshold_text"] == "< 70.0 %"
+    assert payload["window_seconds"] == 900
+    assert "structure_cache_ttl_seconds" in payload["check"]
+
+
+BODY = "Figure: 8.3 %\nThreshold: > 5.0 %\nWindow: 900 s\nCheck: credentials\nAlert id: e-1-fired"
+
+
+def test_alert_body_becomes_a_red_embed_with_its_key_in_the_footer():
+    embed = alert_embed("RL PostFlow alert fired: Frame.io error rate", BODY)
+    assert embed is not None
+    assert [f["name"] for f in embed.fields] == ["Figure", "Threshold", "Window", "Check"]
+    assert embed.color == int("e74c3c", 16)
+    assert embed.footer["text"] == "Alert id: e-1-fired"
+    assert alert_key(BODY) == "e-1-fired"
+
+
+def test_resolved_alert_is_green_and_plain_text_stays_plain():
+    embed = alert_embed("RL PostFlow alert resolved: Frame.io error rate", BODY)
+    assert embed is not None and embed.color == int("2ecc71", 16)
+    assert alert_embed("RL PostFlow: ingest failed", "Shot file: x\nAlert id: k") is None
+
+
+def test_a_key_is_claimed_once_across_restarts(tmp_path):
+    path = tmp_path / "keys.json"
+    assert SentKeys(path).claim("error_rate-1-fired")
+    assert not SentKeys(path).claim("error_rate-1-fired")  # a new process reads the file
+    keys = SentKeys(path)
+    keys.release("error_rate-1-fired")  # the send failed: a retry may send it
+    assert keys.claim("error_rate-1-fired")
+
+
+def test_the_same_alert_delivered_twice_reaches_discord_once(discord):
+    from blocks.discord import PostflowDiscord
+
+    block = PostflowDiscord(webhook_url=discord.webhook_url)
+    body = BODY.replace("e-1-fired", f"e-{id(block)}-fired")  # a key of this test only
+    block.notify(body, "RL PostFlow alert fired: Frame.io error rate")
+    block.notify(body, "RL PostFlow alert fired: Frame.io error rate")  # Prefect's redelivery
+    block.notify(body.replace("-fired", "-resolved"), "RL PostFlow alert resolved: x")
+    [fired, resolved] = discord.wait_for(2)
+    assert fired["payload"]["embeds"][0]["title"].startswith("RL PostFlow alert fired")
+    assert resolved["payload"]["embeds"][0]["title"] == "RL PostFlow alert resolved: x"
+    assert len(discord.messages) == 2
