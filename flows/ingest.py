@@ -19,7 +19,7 @@ from prefect.states import Failed
 from blocks.settings import effective_settings
 from config.settings import PostflowSettings
 from core.errors import FrameioNotFound, NamingError, PostflowError
-from tasks.clients import open_project, remote_endpoint
+from tasks.clients import open_project_task, remote_endpoint
 from tasks.events import emit_upload_completed, emit_upload_failed
 from tasks.naming import Nomenclature, ShotName, load_nomenclature
 from tasks.notify import failure_embed, naming_error_embed, notify_discord, success_embed
@@ -113,7 +113,7 @@ def ingest_file(path: str) -> Any:
     retry = retry_options(settings.task_retries, settings.task_retry_backoff_seconds)
     upload = upload_file.with_options(**retry)
     try:
-        project = open_project(settings)
+        project = open_project_task.with_options(**retry)(settings)  # first Frame.io call
         folder_id, cache_hit = resolve_shot_folder(project, shot, settings, retry)
         endpoint = remote_endpoint(settings)  # Range server + tunnel; None: multipart only
         job = UploadJob(path, shot, folder_id, nomenclature, settings)

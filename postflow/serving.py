@@ -106,7 +106,12 @@ def up(
         callback=_check_deployments,
         help="Serve only these deployments (repeatable); default all.",
     ),
-    limit: int | None = typer.Option(None, min=1, help="Flow runs at once in this process."),
+    limit: int | None = typer.Option(
+        None,
+        min=1,
+        help="Runs at once of the deployments other than ingest-file (ingests at once: "
+        "POSTFLOW_INGEST_CONCURRENCY).",
+    ),
 ) -> None:
     """Run RL PostFlow the Prefect way: server, blocks, deployments, all served here.
 
@@ -130,8 +135,7 @@ def up(
         os.environ.update(
             PREFECT_API_URL=api_url,
             POSTFLOW_DISPATCH_MODE="events",
-            POSTFLOW_USE_PREFECT_LIMITS="true",
-        )
+        )  # POSTFLOW_USE_PREFECT_LIMITS as set: ingests share this process's Frame.io client
         with temporary_settings(updates={PREFECT_API_URL: api_url}):
             try:
                 _serve_all(settings, api_url, only, limit)

@@ -8,8 +8,10 @@
    are applied, so the sensor-restart action can name the ``watch-by-shot`` deployment;
 4. make sure exactly one ``watch-by-shot`` run exists (:func:`ensure_sensor_run`: the sensor
    has no schedule or trigger, so nothing else would start it);
-5. serve them all from this process with ``prefect.serve``, with the sensor in deployed mode
-   (it emits ``postflow.file.ready``; the trigger starts ingests).
+5. serve them all from this process (:func:`serve_deployments`), with the sensor in deployed
+   mode (it emits ``postflow.file.ready``; the trigger creates one ``ingest-file`` run per
+   file): ingest runs execute warm, in this process (:mod:`postflow.warm`), the others in a
+   process each through ``prefect.serve``'s Runner.
 
 A server started here runs in its own session (Ctrl-C in the terminal does not reach it) and is
 stopped by :func:`stop_server` on every exit path, SIGTERM included (:func:`exit_on_sigterm`).
@@ -252,8 +254,42 @@ def apply_deployments(deployments: list[Any]) -> dict[str, UUID]:
     """Register (create or update) each ``RunnerDeployment``; returns ``{name: id}``.
 
     ``prefect.serve`` registers them again when it starts, which is an idempotent update.
+    Duplicate trigger automations left by another ``up`` registering at the same moment are
+    dropped (:func:`drop_duplicate_triggers`).
     """
-    return {d.name: d.apply() for d in deployments}
+    ids = {d.name: d.apply() for d in deployments}
+    for deployment in deployments:
+        if deployment.triggers:
+            drop_duplicate_triggers(ids[deployment.name])
+    return ids
+
+
+def drop_duplicate_triggers(deployment_id: UUID) -> int:
+    """Keep one automation per name among those that run a deployment; returns how many were
+    deleted.
+
+    Registering a deployment deletes the automations it owns, then creates its triggers. Two
+    machines' ``up`` doing it at the same moment can leave two of each, and then every
+    ``postflow.file.ready`` creates two ingest runs (seen in the scale-out test: 60 runs for
+    30 files). Every process keeps the automation with the smallest id, so they agree.
+    """
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        related = client.read_resource_related_automations(f"prefect.deployment.{deployment_id}")
+        running_it = [
+            a
+            for a in related
+            if any(getattr(x, "deployment_id", None) == deployment_id for x in a.actions)
+        ]
+        keep: dict[str, Any] = {}
+        for automation in sorted(running_it, key=lambda a: str(a.id)):
+            keep.setdefault(automation.name, automation)
+        extra = [a for a in running_it if keep[a.name] is not a]
+        for automation in extra:
+            with contextlib.suppress(Exception):  # another process deleted it first
+                client.delete_automation(automation.id)
+    return len(extra)
 
 
 def _heartbeat_since(client: Any, run_id: UUID, since: datetime) -> bool:
@@ -333,35 +369,18 @@ def ensure_sensor_run(stale_after_seconds: float | None = None) -> tuple[Any, bo
         return client.create_flow_run_from_deployment(deployment.id, tags=["postflow-up"]), True
 
 
-def serve_deployments(deployments: list[Any], limit: int | None = None) -> None:
-    """``prefect.serve`` for ``deployments``, with a stop that leaves no run behind.
+from postflow.runners import serve_deployments  # noqa: E402 - re-export for the CLI (no cycle)
 
-    prefect 3.8.8's ``Runner.handle_sigterm`` calls the async ``stop()`` from inside the event
-    loop without awaiting it, so on SIGTERM the runs it executes (the long-running sensor) are
-    killed but stay Running on the server, and the next ``up`` would wait for a dead sensor.
-    Here SIGTERM and Ctrl-C schedule ``Runner.astop()`` on the runner's loop: each run in
-    progress is cancelled (state Cancelled, process stopped), the loops end, and the runner
-    pauses the schedules on its way out, as ``serve`` does. Returns once it has stopped.
-    """
-    import asyncio
-
-    from prefect.runner import Runner
-
-    class _Runner(Runner):
-        def handle_sigterm(self, signum: int = signal.SIGTERM, *_args: Any) -> None:
-            loop = self._loop
-            if not self.started or loop is None or not loop.is_running():
-                raise KeyboardInterrupt if signum == signal.SIGINT else SystemExit(128 + signum)
-            if getattr(self, "_postflow_stopping", False):
-                return
-            self._postflow_stopping = True
-            self._logger.info("Stopping: cancelling runs in progress, pausing schedules ...")
-            loop.call_soon_threadsafe(lambda: loop.create_task(self.astop()))
-
-    runner = _Runner(pause_on_shutdown=True, limit=limit)
-    for deployment in deployments:
-        deployment.work_pool_name = None  # served here, as prefect.serve does
-        runner.add_deployment(deployment)
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, runner.handle_sigterm)  # runner.start() takes SIGTERM
-    asyncio.run(runner.start())
+__all__ = [
+    "api_healthy",
+    "apply_deployments",
+    "drop_duplicate_triggers",
+    "ensure_sensor_run",
+    "exit_on_sigterm",
+    "free_port",
+    "load_deployments",
+    "prefect_api",
+    "serve_deployments",
+    "start_local_server",
+    "stop_server",
+]

@@ -3,6 +3,9 @@
 * :func:`open_project` - the :class:`~blocks.frameio_project.FrameioProject` (one SDK client
   and IMS token per credentials, not one per file), remade after
   ``projects_cache_ttl_seconds``;
+* :func:`open_project_task` - the same as a Prefect task, with the project's first Frame.io
+  call (``projects.show``, which fetches the IMS token too) made inside it, so the flow can
+  retry an outage at the very start of an ingest like any other call;
 * :func:`remote_endpoint` - the Range server and tunnel that remote uploads use, started by
   the first file (a quick tunnel takes seconds to come up) and stopped when the runtime closes.
 
@@ -13,6 +16,9 @@ Example:
 
 from __future__ import annotations
 
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
 from blocks.frameio import FrameioCredentials
 from blocks.frameio_project import FrameioProject
 from blocks.remote_endpoint import RemoteEndpoint
@@ -21,7 +27,7 @@ from core.errors import ConfigurationError
 from tasks.limits import throttle_for
 from tasks.runtime import current_runtime
 
-__all__ = ["load_credentials", "open_project", "remote_endpoint"]
+__all__ = ["load_credentials", "open_project", "open_project_task", "remote_endpoint"]
 
 
 def load_credentials(settings: PostflowSettings) -> FrameioCredentials:
@@ -85,6 +91,25 @@ def open_project(settings: PostflowSettings) -> FrameioProject:
     return current_runtime().cached(
         "project", key, make, ttl_seconds=settings.projects_cache_ttl_seconds
     )
+
+
+@task(name="open-project", cache_policy=NO_CACHE, persist_result=False)
+def open_project_task(settings: PostflowSettings) -> FrameioProject:
+    """Prefect task: :func:`open_project`, with its root folder looked up (``projects.show``).
+
+    The flow adds transient-only retries (:func:`tasks.retrying.retry_options`); a failed
+    look-up is not cached (the project's ``project`` property is set only on success).
+
+    Returns:
+        The project, ``root_folder_id`` already known.
+
+    Raises:
+        ConfigurationError: ids or credentials missing.
+        FrameioError: the IMS token or ``projects.show`` failed (transient ones are retried).
+    """
+    project = open_project(settings)
+    _ = project.root_folder_id  # projects.show, the IMS token request included
+    return project
 
 
 def remote_endpoint(settings: PostflowSettings) -> RemoteEndpoint | None:

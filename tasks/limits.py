@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 from prefect.client.orchestration import get_client
 from prefect.concurrency.sync import concurrency, rate_limit
+from prefect.exceptions import ObjectAlreadyExists
 
 API_LIMIT = "frameio-api"
 FOLDER_CREATE_LIMIT = "frameio-folder-create"
@@ -47,7 +48,14 @@ def ensure_limits(
     }
     with get_client(sync_client=True) as client:
         for name, (limit, decay) in wanted.items():
-            client.upsert_global_concurrency_limit_by_name(name, limit, slot_decay_per_second=decay)
+            try:
+                client.upsert_global_concurrency_limit_by_name(
+                    name, limit, slot_decay_per_second=decay
+                )
+            except ObjectAlreadyExists:  # another machine's `up` created it meanwhile
+                client.upsert_global_concurrency_limit_by_name(
+                    name, limit, slot_decay_per_second=decay
+                )
     return {name: limit for name, (limit, _) in wanted.items()}
 
 

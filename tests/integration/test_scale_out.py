@@ -1,149 +1,222 @@
-"""Scale-out: a real Prefect server, two serve processes, Redis locks, 50 files -> each once."""
+"""Scale-out: a Prefect server on PostgreSQL, two warm workers standing in for two machines.
+
+Each worker is ``postflow up --only ingest-file`` with its own Prefect home and state
+directory (nothing local is shared); they share only what several machines would: the Prefect
+server, Redis (the lock manager) and the result storage, a ``LocalFileSystem`` block on a
+shared directory that holds the structure cache's records. The sensor's events-mode
+dispatcher announces every file (``postflow.file.ready``); the trigger creates one run per
+file, and whichever worker claims a run executes it.
+
+The in-suite run has 12 files; ``SCALE_OUT_FILES=200`` runs the full-size version:
+``SCALE_OUT_FILES=200 .venv/bin/python -m pytest tests/integration/test_scale_out.py``.
+"""
 
 from __future__ import annotations
 
-import shutil
-import socket
+import os
+import re
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
+from uuid import UUID
 
+import httpx
 import pytest
-import redis
 from prefect.client.orchestration import get_client
+from prefect.events import Event
+from prefect.filesystems import LocalFileSystem
+from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from flows.sensor import EventDispatcher
+from tasks.dispatch import EventDispatcher
+from tasks.events import FILE_READY, file_resource
 from tasks.ledger import DispatchLedger
 from tasks.readiness import FileVersion
 from tests.integration.helpers import all_files, make_file, tree_paths
-from tests.integration.test_deployments import ROOT, _env, _wait
+from tests.integration.scale_out_peers import (
+    postgres_server,
+    prefect_server_on,
+    redis_server,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+ROOT = Path(__file__).resolve().parents[2]
+FILES = int(os.environ.get("SCALE_OUT_FILES", "12"))
+RESULTS_BLOCK = "postflow-shared-results"
+CONCURRENCY = 3
+RAN = re.compile(r"running flow run '[^']*' \(([0-9a-f-]{36})\)")
 
 
 @pytest.fixture
-def redis_url(tmp_path: Path):
-    """A throw-away redis-server on loopback (Debian package; `.ci/run` installs it)."""
-    binary = shutil.which("redis-server")
-    assert binary, "redis-server is required (apt-get install redis-server)"
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    process = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    client = redis.Redis(host="127.0.0.1", port=port)
-    _wait(lambda: _pings(client), 30, "redis-server")
-    yield f"redis://127.0.0.1:{port}/0"
-    process.terminate()
-    process.wait(10)
+def cluster(tmp_path: Path):
+    """``(api_url, redis_url)``: PostgreSQL + Prefect server on it + Redis, all on loopback."""
+    with (
+        postgres_server() as database_url,
+        redis_server(tmp_path) as redis_url,
+        prefect_server_on(database_url, tmp_path / "server-home") as api_url,
+    ):
+        yield api_url, redis_url
 
 
-def _pings(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
-
-
-# Its own waits allow up to 720 s (each flow run is a fresh process: ~4 s of CPU to start).
-@pytest.mark.timeout(900)
-def test_two_workers_ingest_fifty_files_each_exactly_once(
-    pipeline, postflow_env, redis_url, tmp_path
-):
-    postflow_env(
-        lock_manager="redis",
-        redis_url=redis_url,
-        structure_cache_ttl_seconds=3600,
-        structure_cache_dir=tmp_path / "shared-cache",
-        settle_seconds=0,
-    )
-    files = [
-        make_file(
-            pipeline.by_shot,
-            f"SC{scene}_SHOT{shot}_{shot:05d}_V{version:03d}.mov",
-            20_000 + version,
-            seed=version,
-        )
-        for scene in (21, 22)
-        for shot in range(1, 6)
-        for version in range(1, 6)
+def _files(by_shot: Path) -> list[Path]:
+    """FILES renders, two versions per shot, shots spread over 10 scenes: two workers often
+    need the same new folders at once."""
+    return [
+        make_file(by_shot, f"SC{70 + n // 2 % 10}_SHOT_{n // 2:05d}_V{n % 2 + 1:03d}.mov", 30_000)
+        for n in range(FILES)
     ]
-    # Output to files, not pipes: nobody reads a pipe until the end, and a full one (64 KiB of
-    # INFO lines) would block the worker mid-run.
-    logs = [tmp_path / f"worker-{n}.log" for n in range(2)]
-    workers = [
-        subprocess.Popen(
-            [sys.executable, "-m", "postflow.cli", "up", "--only", "ingest-file", "--limit", "4"],
-            env=_worker_env(),
-            cwd=ROOT,
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-        )
-        for log in logs
-    ]
-    try:
-        with get_client(sync_client=True) as client:
-            _wait(lambda: _served(client), 120, "the ingest-file deployment")
-        time.sleep(3)  # both runners registered and polling
-        # The sensor's events-mode dispatcher: it emits postflow.file.ready and, when a
-        # trigger action is lost (the busy SQLite server can answer it 503), emits again.
-        ledger = DispatchLedger(tmp_path / "ledger.jsonl")
-        sensor = EventDispatcher(ledger, pipeline.by_shot, 1)  # confirm_seconds: 120
-        for path in files:
-            stat = path.stat()
-            assert sensor.dispatch(FileVersion(str(path), stat.st_size, stat.st_mtime_ns))
-
-        def landed() -> bool:
-            sensor.confirm()
-            return len(all_files(pipeline.project())) >= 50
-
-        _wait(landed, 600, "50 uploaded files")
-    finally:
-        for worker in workers:
-            worker.terminate()
-            worker.wait(60)
-        outputs = [log.read_text(errors="replace") for log in logs]
-        with get_client(sync_client=True) as client:
-            for deployment in client.read_deployments():
-                client.delete_deployment(deployment.id)
-            for automation in client.read_automations():
-                client.delete_automation(automation.id)
-    names = Counter(f.name for f in all_files(pipeline.project()))
-    tree = tree_paths(pipeline.project())
-    assert len(names) == 50 and set(names.values()) == {1}, names.most_common(3)
-    assert sorted(a.name for a in tree["SCENES"]) == ["SC21", "SC22"]
-    assert [len(tree[f"SCENES/SC{s}"]) for s in (21, 22)] == [5, 5]
-    # Flow-run processes inherit their worker's stdout: each worker ran ingests itself.
-    ran = [out.count("Flow run 'ingest ") for out in outputs]
-    assert all(ran), [o[-1500:] for o in outputs]
 
 
-def _worker_env() -> dict[str, str]:
-    # INFO: the runner's "Submitting flow run" lines show which worker ran what (the test
-    # session itself logs at WARNING).
-    return {**_env(), "PREFECT_LOGGING_LEVEL": "INFO"}
+def _worker_env(api_url: str, redis_url: str, sandbox, by_shot: Path, home: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTFLOW_")}
+    env.update(
+        PREFECT_API_URL=api_url,
+        PREFECT_HOME=str(home / "prefect-home"),  # one "machine" each
+        PREFECT_LOGGING_LEVEL="INFO",  # the warm runner's "running flow run" lines
+        PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK=f"local-file-system/{RESULTS_BLOCK}",
+        POSTFLOW_STATE_DIR=str(home / "state"),
+        POSTFLOW_WATCH_PATH=str(by_shot),
+        POSTFLOW_INGEST_CONCURRENCY=str(CONCURRENCY),
+        POSTFLOW_LOCK_MANAGER="redis",
+        POSTFLOW_REDIS_URL=redis_url,
+        POSTFLOW_USE_PREFECT_LIMITS="true",
+        POSTFLOW_STRUCTURE_CACHE_TTL_SECONDS="3600",
+        POSTFLOW_UPLOAD_STRATEGY="multipart",
+        POSTFLOW_TASK_RETRY_BACKOFF_SECONDS="0.2",
+        POSTFLOW_FRAMEIO_API_BASE_URL=sandbox.url,
+        POSTFLOW_FRAMEIO_IMS_BASE_URL=sandbox.url,
+        POSTFLOW_FRAMEIO_ACCOUNT_ID=sandbox.account_id,
+        POSTFLOW_FRAMEIO_PROJECT_ID=sandbox.project_id,
+        POSTFLOW_FRAMEIO_CLIENT_ID=sandbox.client_id,
+        POSTFLOW_FRAMEIO_CLIENT_SECRET=sandbox.client_secret,
+        POSTFLOW_FRAMEIO_CREDENTIALS_BLOCK="postflow-test-absent-block",
+        POSTFLOW_DISCORD_BLOCK="postflow-test-absent-block",
+    )
+    return env
+
+
+def _emitter(api_url: str):
+    """The sensor's ``emit``, posting to this server's ``POST /api/events`` (the process's
+    events worker is bound to the test session's server)."""
+
+    def emit(path: str, size_bytes: int, mtime_ns: int, key: str) -> Event:
+        payload = {"path": path, "size_bytes": size_bytes, "mtime_ns": mtime_ns, "key": key}
+        event = Event(event=FILE_READY, resource=file_resource(path), payload=payload)
+        httpx.post(f"{api_url}/events", json=[event.model_dump(mode="json")]).raise_for_status()
+        return event
+
+    return emit
 
 
 def _served(client) -> bool:
     try:
         client.read_deployment_by_name("ingest-file/ingest-file")
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - not registered yet
         return False
     return True
+
+
+def _peak_overlap(runs: list) -> int:
+    """Most runs of ``runs`` that were Running at the same moment."""
+    edges = sorted(
+        [(r.start_time, 1) for r in runs] + [(r.end_time, -1) for r in runs],
+        key=lambda edge: (edge[0], edge[1]),
+    )
+    current = peak = 0
+    for _, step in edges:
+        current += step
+        peak = max(peak, current)
+    return peak
+
+
+@pytest.mark.timeout(300 + 8 * FILES)
+def test_two_workers_on_postgres_ingest_every_file_exactly_once(cluster, sandbox, tmp_path):
+    api_url, redis_url = cluster
+    by_shot = tmp_path / "BY_SHOT"
+    by_shot.mkdir()
+    shared = tmp_path / "shared-results"
+    files = _files(by_shot)
+    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+        LocalFileSystem(basepath=str(shared)).save(RESULTS_BLOCK)
+        homes = [tmp_path / f"machine-{n}" for n in range(2)]
+        logs = [home / "up.log" for home in homes]
+        workers = []
+        for home, log in zip(homes, logs, strict=True):
+            home.mkdir()
+            workers.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "postflow.cli", "up", "--only", "ingest-file"],
+                    env=_worker_env(api_url, redis_url, sandbox, by_shot, home),
+                    cwd=ROOT,
+                    stdout=log.open("wb"),  # a file: a full pipe would block the worker
+                    stderr=subprocess.STDOUT,
+                )
+            )
+        try:
+            wait_for(lambda: all("Serving:" in _text(log) for log in logs), 180, "two workers")
+            sensor = EventDispatcher(
+                DispatchLedger(tmp_path / "ledger.jsonl"), by_shot, emit=_emitter(api_url)
+            )
+            for path in files:
+                stat = path.stat()
+                assert sensor.dispatch(FileVersion(str(path), stat.st_size, stat.st_mtime_ns))
+
+            def landed() -> bool:
+                sensor.confirm()  # announces again an event whose run never came
+                return len(all_files(_project(sandbox))) >= FILES
+
+            wait_for(landed, 120 + 6 * FILES, f"{FILES} uploaded files")
+            runs = [r for r in _all_flow_runs() if r.name.startswith("ingest ")]
+        finally:
+            for worker in workers:
+                worker.terminate()
+            for worker in workers:
+                worker.wait(120)
+    outputs = [_text(log) for log in logs]
+    names = Counter(f.name for f in all_files(_project(sandbox)))
+    tree = tree_paths(_project(sandbox))
+    assert len(names) == FILES and set(names.values()) == {1}, names.most_common(3)
+    scenes, shots = min(10, FILES // 2), FILES // 2
+    assert sorted(a.name for a in tree["SCENES"]) == [f"SC{70 + n}" for n in range(scenes)]
+    assert sum(len(tree[f"SCENES/{scene.name}"]) for scene in tree["SCENES"]) == shots
+    by_worker = [set(RAN.findall(out)) for out in outputs]
+    assert all(by_worker) and not by_worker[0] & by_worker[1], [o[-1500:] for o in outputs]
+    # One run per file (plus one per event the sensor had to send again): no duplicate trigger.
+    assert len(runs) == FILES + sensor.reemitted, Counter(r.name for r in runs).most_common(3)
+    completed = {r.id: r for r in runs if r.state_type.value == "COMPLETED"}
+    assert len(completed) >= FILES
+    for ran in by_worker:  # POSTFLOW_INGEST_CONCURRENCY held on each worker
+        assert (
+            _peak_overlap([completed[UUID(i)] for i in ran if UUID(i) in completed]) <= CONCURRENCY
+        )
+    # Both workers' structure-cache records are in the shared block's directory.
+    # (One record per cached folder level; the flow results of the runs are stored there too.)
+    records = [p for p in shared.rglob("*") if p.is_file()]
+    assert len(records) >= 1 + scenes + shots, sorted(p.name for p in records)
+
+
+def _all_flow_runs() -> list:
+    """Every flow run on the server (the API returns at most 200 per page)."""
+    runs: list = []
+    with get_client(sync_client=True) as client:
+        while page := client.read_flow_runs(limit=200, offset=len(runs)):
+            runs.extend(page)
+    return runs
+
+
+def _text(path: Path) -> str:
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+def _project(sandbox):
+    from blocks.frameio import FrameioCredentials
+    from blocks.frameio_project import FrameioProject
+
+    credentials = FrameioCredentials(
+        client_id=sandbox.client_id,
+        client_secret=sandbox.client_secret,
+        ims_base_url=sandbox.url,
+        api_base_url=sandbox.url,
+    )
+    return FrameioProject(credentials.get_client(), sandbox.account_id, sandbox.project_id)

@@ -1,0 +1,194 @@
+"""Warm execution of deployment flow runs: each run in a thread of this long-lived process.
+
+Prefect 3.8.8's ``Runner`` (``prefect.serve``, ``flow.serve()``) and its process worker start
+every flow run in a new process (``prefect/runner/_starter_direct.py``:
+``run_flow_in_subprocess``, a ``multiprocessing`` *spawn*): each file paid seconds of Python,
+Prefect and SDK imports before its first byte moved. :class:`WarmRunner` keeps what a served
+deployment gives and drops the start-up:
+
+* it polls the API for the deployments' Scheduled runs
+  (``POST /deployments/get_scheduled_flow_runs``, the query the Runner makes), whatever created
+  them: the ``postflow.file.ready`` trigger, ``postflow rerun``, ``run_deployment`` or the UI's
+  Retry button;
+* it claims each run by proposing Pending. The server's ``PreventPendingTransitions`` rule
+  aborts a second claim (``prefect/server/orchestration/core_policy.py``), so several warm
+  runners on several machines may serve the same deployment and each run executes once;
+* it executes the claimed run with Prefect's own engine in this process
+  (``prefect.flow_engine.run_flow(flow, flow_run=...)``, what ``python -m prefect.engine`` does
+  in a fresh process), at most ``concurrency`` at a time. Each file is still its own flow run of
+  the deployment, with its logs, artifacts, task runs and state events, so the automations and
+  reruns see what they saw before.
+
+What it does not do: cancel a run from the UI (a thread cannot be killed; the run finishes) or
+mark its runs Crashed when the whole process is killed (as with a killed worker; ``postflow
+rerun`` picks them up).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+__all__ = ["DEFAULT_POLL_SECONDS", "WarmRunner"]
+
+# One cheap indexed query per poll; a run waits at most this long after its trigger fired.
+DEFAULT_POLL_SECONDS = 1.0
+
+_log = logging.getLogger("postflow.warm")
+
+
+class WarmRunner:
+    """Run the Scheduled flow runs of some deployments in this process, ``concurrency`` at once.
+
+    Args:
+        flows: ``{deployment id: flow}``; each run of a deployment executes that flow object.
+        concurrency: flow runs at once in this process (threads).
+        poll_seconds: wait between polls when idle (seconds); a finished run wakes the poller.
+        name: shown in the log lines (``"<host>:<pid>"`` style), to tell workers apart.
+        client_factory: makes a sync Prefect client (injected by tests); default
+            ``prefect.get_client(sync_client=True)``.
+
+    Attributes:
+        executed: ids of the runs this runner started (claimed and handed to the engine).
+    """
+
+    def __init__(
+        self,
+        flows: dict[UUID, Any],
+        concurrency: int,
+        *,
+        poll_seconds: float = DEFAULT_POLL_SECONDS,
+        name: str = "warm",
+        client_factory: Callable[[], Any] | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        self.flows = dict(flows)
+        self.concurrency = concurrency
+        self.poll_seconds = poll_seconds
+        self.name = name
+        self._client_factory = client_factory or _sync_client
+        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="warm-run")
+        self._slots = threading.Semaphore(concurrency)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._in_flight: set[UUID] = set()
+        self._guard = threading.Lock()
+        self.executed: list[UUID] = []
+
+    def poll_once(self, client: Any) -> int:
+        """Claim and start as many Scheduled runs as there are free slots; returns how many.
+
+        Raises:
+            Whatever the Prefect client raises for the query (the loop logs and retries).
+        """
+        free = self._free_slots()
+        if not free or not self.flows:
+            return 0
+        runs = client.get_scheduled_flow_runs_for_deployments(
+            deployment_ids=list(self.flows),
+            scheduled_before=datetime.now(UTC),
+            limit=free,
+        )
+        started = 0
+        for run in sorted(runs, key=lambda r: r.next_scheduled_start_time or r.created):
+            if run.id in self._in_flight or not self._slots.acquire(blocking=False):
+                continue
+            if not self._claim(client, run):
+                self._slots.release()
+                continue
+            self._start(run)
+            started += 1
+        return started
+
+    def _free_slots(self) -> int:
+        with self._guard:
+            return self.concurrency - len(self._in_flight)
+
+    def _claim(self, client: Any, run: Any) -> bool:
+        """Propose Pending; False when another runner claimed the run first (Abort)."""
+        from prefect.exceptions import Abort
+        from prefect.states import Pending
+        from prefect.utilities.engine import propose_state_sync
+
+        try:
+            state = propose_state_sync(client, Pending(), flow_run_id=run.id)
+        except Abort:
+            return False
+        return bool(state.is_pending())
+
+    def _start(self, run: Any) -> None:
+        with self._guard:
+            self._in_flight.add(run.id)
+            self.executed.append(run.id)
+        _log.info("%s: running flow run %r (%s)", self.name, run.name, run.id)
+        future = self._pool.submit(self._execute, run)
+        future.add_done_callback(lambda f, run_id=run.id: self._finished(run_id, f))
+
+    def _execute(self, run: Any) -> Any:
+        from prefect.flow_engine import run_flow
+
+        flow = self.flows[run.deployment_id]
+        return run_flow(flow, flow_run=run, return_type="state")
+
+    def _finished(self, run_id: UUID, future: Future[Any]) -> None:
+        with self._guard:
+            self._in_flight.discard(run_id)
+        self._slots.release()
+        if future.exception() is not None:  # the engine itself failed, not the flow
+            _log.error("%s: flow run %s: %s", self.name, run_id, future.exception())
+        self._wake.set()
+
+    def run(self) -> None:
+        """Poll until :meth:`stop`; an unreachable API is logged and polled again later."""
+        with self._client_factory() as client:
+            while not self._stop.is_set():
+                try:
+                    started = self.poll_once(client)
+                except Exception as exc:  # noqa: BLE001 - API down: keep serving, retry later
+                    _log.warning("%s: cannot poll for flow runs: %s", self.name, exc)
+                    started = 0
+                if not started:
+                    self._wake.wait(self.poll_seconds)
+                    self._wake.clear()
+
+    def start(self) -> WarmRunner:
+        """Poll on a background thread; returns self."""
+        self._thread = threading.Thread(target=self.run, name="warm-poll", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout_seconds: float | None = None) -> bool:
+        """Stop claiming runs, then wait for the runs in progress to finish.
+
+        Args:
+            timeout_seconds: longest wait for the runs in progress; None waits for them all.
+
+        Returns:
+            True when nothing is left running.
+        """
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout_seconds)
+        deadline = None if timeout_seconds is None else time.monotonic() + timeout_seconds
+        while self._free_slots() < self.concurrency:
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            self._wake.wait(0.2)
+            self._wake.clear()
+        self._pool.shutdown(wait=True)
+        return True
+
+
+def _sync_client() -> Any:
+    from prefect.client.orchestration import get_client
+
+    return get_client(sync_client=True)
