@@ -179,19 +179,23 @@ def settings_for_path(settings: PostflowSettings, path: str) -> PostflowSettings
         path: a file's absolute path.
 
     Returns:
-        The production's settings; ``settings`` itself when there is one production, or
-        when no production's folder holds ``path`` (the ingest then refuses it as outside
-        the watch folder).
+        The production's settings; ``settings`` itself when no productions file is set (the
+        single-root installation, where ``postflow ingest`` takes any path).
 
     Raises:
-        ConfigurationError: see :func:`load_productions`.
+        ConfigurationError: see :func:`load_productions`; or productions are declared and
+            none of their folders holds ``path`` (which project it belongs to is unknown).
     """
+    if settings.productions_file is None or settings.production:
+        return settings
     candidates = production_settings(settings)
-    if len(candidates) == 1:
-        return candidates[0]
     folder = Path(path).absolute().parent.resolve()
     for candidate in candidates:
         root = candidate.watch_path.resolve()
         if root == folder or root in folder.parents:
             return candidate
-    return settings
+    names = ", ".join(c.production for c in candidates)
+    raise ConfigurationError(
+        f"{path} is in no production's watch folder ({names}, declared in "
+        f"{settings.productions_file}); move it into one, or declare its production there"
+    )

@@ -17,8 +17,9 @@ from prefect.runtime import flow_run
 from prefect.states import Failed
 
 from blocks.settings import effective_settings
+from config.productions import settings_for_path
 from config.settings import PostflowSettings
-from core.errors import FrameioNotFound, NamingError, PostflowError
+from core.errors import ConfigurationError, FrameioNotFound, NamingError, PostflowError
 from tasks.clients import open_project_task, remote_endpoint
 from tasks.events import emit_upload_completed, emit_upload_failed
 from tasks.naming import Nomenclature, ShotName, load_nomenclature
@@ -31,7 +32,16 @@ from tasks.upload import UploadJob, upload_file
 
 def _run_name() -> str:
     path = str(flow_run.parameters.get("path", "?"))
-    return f"ingest {PurePath(path).name}"
+    try:
+        production = settings_for_path(PostflowSettings(), path).production
+    except (ConfigurationError, ValueError):  # the flow body reports it
+        production = ""
+    return f"ingest {f'[{production}] ' if production else ''}{PurePath(path).name}"
+
+
+def _words(settings: PostflowSettings) -> dict[str, str]:
+    """The Discord messages' language and production (:mod:`tasks.messages`)."""
+    return {"language": settings.discord_language, "production": settings.production}
 
 
 def _notify(settings: PostflowSettings, embed: Any) -> None:
@@ -54,7 +64,7 @@ def _report_bad_name(path: str, error: NamingError, settings: PostflowSettings) 
         ),
         description="A BY_SHOT file whose name matches no nomenclature rule (not uploaded)",
     )
-    _notify(settings, naming_error_embed(path, error))
+    _notify(settings, naming_error_embed(path, error, **_words(settings)))
 
 
 def _record_outcome(settings: PostflowSettings, path: str, error: BaseException | None) -> None:
@@ -100,7 +110,7 @@ def ingest_file(path: str) -> Any:
         PostflowError: the upload failed after its retries (the run ends Failed and a red
             Discord message is sent).
     """
-    settings = effective_settings()
+    settings = settings_for_path(effective_settings(), path)  # its production's project
     logger = get_run_logger()
     if not path:
         return Failed(message="ingest-file started without a path (a malformed event?)")
@@ -127,7 +137,7 @@ def ingest_file(path: str) -> Any:
         logger.error("Ingest of %s failed: %s", path, exc)
         _record_outcome(settings, path, exc)
         emit_upload_failed(path, exc, shot.as_dict())
-        _notify(settings, failure_embed(path, exc, shot))
+        _notify(settings, failure_embed(path, exc, shot, **_words(settings)))
         raise
     logger.info(
         "%s -> %s (%s: %s, %.1f MB/s)",
@@ -138,8 +148,10 @@ def ingest_file(path: str) -> Any:
         result.megabytes_per_second,
     )
     record = {**shot.as_dict(), **result.as_dict(), "folder_id": folder_id}
+    if settings.production:
+        record["production"] = settings.production
     _record(record)
     emit_upload_completed(path, record, cache_hit)
     _record_outcome(settings, path, None)
-    _notify(settings, success_embed(shot, result))
+    _notify(settings, success_embed(shot, result, **_words(settings)))
     return record

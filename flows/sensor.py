@@ -7,6 +7,8 @@ hand each *ready* file version to a dispatcher (:mod:`tasks.dispatch`): in proce
 emits ``postflow.file.ready`` for the ``ingest-file`` trigger. A small ledger in the state
 directory makes each file version ``(path, size, mtime_ns)`` go out exactly once, across
 restarts. The loop itself runs no Prefect task, so the sensor's memory stays flat over hours.
+With a productions file (:mod:`config.productions`) one loop polls every production's folder,
+each with its own ledger and recovery state (:mod:`tasks.productions_watch`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from blocks.settings import effective_settings
+from config.productions import production_settings
 from config.settings import PostflowSettings
 from flows.ingest import ingest_file
 from tasks.completeness import container_incomplete
@@ -26,14 +29,20 @@ from tasks.dispatch import Dispatcher, EventDispatcher, InProcessDispatcher
 from tasks.events import sensor_stop_announced
 from tasks.ledger import DispatchLedger
 from tasks.metrics_emitter import MetricsEmitter
+from tasks.productions_watch import Dispatchers, Folders
 from tasks.recovery import Recovery
 from tasks.watch_folder import WatchFolder, parse_since
-from tasks.watch_loop import run_watch_loop
+from tasks.watch_loop import Watcher, run_watch_loop
 
 
 def _run_name() -> str:
-    path = flow_run.parameters.get("watch_path") or PostflowSettings().watch_path
-    return f"watch {path}"
+    path = flow_run.parameters.get("watch_path")
+    if path:
+        return f"watch {path}"
+    settings = PostflowSettings()
+    if settings.productions_file is not None:
+        return f"watch productions of {settings.productions_file.name}"
+    return f"watch {settings.watch_path}"
 
 
 def _ingest_here(path: str) -> BaseException | None:
@@ -73,6 +82,40 @@ def _dispatcher(
     )
 
 
+def _watch_one(
+    settings: PostflowSettings,
+    since_epoch: float | None,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+) -> tuple[WatchFolder, Dispatcher]:
+    """The watch folder and dispatcher of one production (its ``watch_path``, its state).
+
+    Raises:
+        ConfigurationError: the watch folder is missing or the state dir is not writable.
+    """
+    root = Path(settings.watch_path).resolve()
+    ledger = DispatchLedger(settings.ledger_path)
+    for key in ledger.interrupted():
+        logger.warning("Ingest of %s was interrupted by a restart; it will be sent again", key)
+    if settings.production:
+        logger.info("Production %s: %s", settings.production, root)
+    dispatcher = _dispatcher(settings, ledger, root, logger)
+    watcher = WatchFolder(
+        root,
+        dispatcher.dispatch,
+        skip=dispatcher.already_sent,
+        settle_seconds=settings.settle_seconds,
+        tail_check_bytes=settings.tail_check_bytes,
+        poll_interval_seconds=settings.poll_interval_seconds,
+        use_polling=settings.use_polling_observer,
+        recursive=settings.watch_recursive,
+        since_epoch=since_epoch,
+        ignore_patterns=settings.ignore_patterns,
+        completeness=container_incomplete if settings.container_check_enabled else None,
+        allow_inner_symlinks=settings.allow_inner_symlinks,
+    )
+    return watcher, dispatcher
+
+
 @flow(name="watch-by-shot", flow_run_name=_run_name, log_prints=False)
 def watch_by_shot(
     watch_path: str | None = None,
@@ -98,25 +141,18 @@ def watch_by_shot(
     """
     settings = effective_settings()
     logger = get_run_logger()
-    root = Path(watch_path or settings.watch_path).resolve()
-    ledger = DispatchLedger(settings.ledger_path)
-    for key in ledger.interrupted():
-        logger.warning("Ingest of %s was interrupted by a restart; it will be sent again", key)
-    dispatcher = _dispatcher(settings, ledger, root, logger)
-    watcher = WatchFolder(
-        root,
-        dispatcher.dispatch,
-        skip=dispatcher.already_sent,
-        settle_seconds=settings.settle_seconds,
-        tail_check_bytes=settings.tail_check_bytes,
-        poll_interval_seconds=settings.poll_interval_seconds,
-        use_polling=settings.use_polling_observer,
-        recursive=settings.watch_recursive,
-        since_epoch=parse_since(since),
-        ignore_patterns=settings.ignore_patterns,
-        completeness=container_incomplete if settings.container_check_enabled else None,
-        allow_inner_symlinks=settings.allow_inner_symlinks,
-    )
+    if watch_path:  # an explicit folder: that one production
+        productions = [settings.model_copy(update={"watch_path": Path(watch_path)})]
+    else:
+        productions = production_settings(settings)
+    cutoff = parse_since(since)
+    pairs = [_watch_one(p, cutoff, logger) for p in productions]
+    watcher: Watcher
+    dispatcher: Dispatcher
+    if len(pairs) == 1:
+        watcher, dispatcher = pairs[0]
+    else:
+        watcher, dispatcher = Folders([w for w, _ in pairs]), Dispatchers([d for _, d in pairs])
     logger.info(
         "Observer: %s, settle %.0f s",
         "polling" if settings.use_polling_observer else "native events",

@@ -125,6 +125,28 @@ def _block_rows(settings: PostflowSettings) -> list[tuple[bool, str, str]]:
     return rows
 
 
+def _production_rows(settings: PostflowSettings) -> list[tuple[bool, str, str]]:
+    """One row per declared production (none without a productions file)."""
+    from config.productions import production_settings
+    from core.errors import ConfigurationError
+
+    if settings.productions_file is None:
+        return []
+    try:
+        productions = production_settings(settings)
+    except ConfigurationError as exc:
+        return [(False, "productions", str(exc))]
+    return [
+        (
+            p.watch_path.is_dir(),
+            f"production {p.production}",
+            f"{p.watch_path} -> project {p.frameio_project_id}"
+            + ("" if p.watch_path.is_dir() else " (watch folder missing)"),
+        )
+        for p in productions
+    ]
+
+
 def validate() -> None:
     """Validate settings, nomenclature rules and the saved blocks.
 
@@ -138,9 +160,9 @@ def validate() -> None:
         console.print(f"[red]✗ settings[/red]: {exc}")
         raise typer.Exit(1) from exc
     missing = settings.frameio_ids_missing()
-    if missing:
+    if missing and settings.productions_file is None:
         rows = [(False, "settings", f"missing {', '.join(missing)}")]
-    rows += _rule_rows(settings) + _block_rows(settings)
+    rows += _production_rows(settings) + _rule_rows(settings) + _block_rows(settings)
     table = Table(title="RL PostFlow validation")
     for column in ("", "item", "result"):
         table.add_column(column, overflow="fold")

@@ -19,6 +19,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from config.productions import production_settings
 from core.errors import NamingError
 from postflow.account_cli import login, setup
 from postflow.terminal import (
@@ -229,8 +230,14 @@ def watch(
         use_polling_observer=False if native_events else None,
     )
     settings = load_settings()
-    require_folder(settings.watch_path, "--watch-path" if watch_path else "POSTFLOW_WATCH_PATH")
-    load_nomenclature(settings.nomenclature_path, settings.extensions, settings.ignore_patterns)
+    for production in [settings] if watch_path else production_settings(settings):
+        setting = "--watch-path" if watch_path else "POSTFLOW_WATCH_PATH"
+        if production.production:
+            setting = f"{production.production}.watch_path in {settings.productions_file}"
+        require_folder(production.watch_path, setting)
+        load_nomenclature(
+            production.nomenclature_path, production.extensions, production.ignore_patterns
+        )
     warn_if_public(settings)
     exit_on_sigterm()  # SIGTERM unwinds like Ctrl-C: the temporary server is stopped
     try:

@@ -224,7 +224,7 @@ def file_content(request: Request) -> Response:
 def view(request: Request) -> Response:
     state = _state(request)
     asset = state.assets.get(request.path_params["asset_id"])
-    if asset is None or request.path_params["project_id"] != SANDBOX_PROJECT_ID:
+    if asset is None or request.path_params["project_id"] != asset.project_id:
         return frameio_error(404, "Asset not found")
     return JSONResponse(
         {

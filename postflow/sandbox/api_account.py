@@ -18,7 +18,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from postflow.sandbox.defaults import SANDBOX_PROJECT_ID, SANDBOX_WORKSPACE_ID
+from postflow.sandbox.defaults import (
+    SANDBOX_PROJECT_ID,
+    SANDBOX_SECOND_PROJECT_ID,
+    SANDBOX_WORKSPACE_ID,
+)
 from postflow.sandbox.query import ApiProblem, include_param, paginate
 from postflow.sandbox.render import Renderer, respond
 from postflow.sandbox.state import SandboxState
@@ -27,6 +31,13 @@ from postflow.sandbox.v4 import v4_route
 __all__ = ["routes"]
 
 _ACCOUNTS = "/v4/accounts/{account_id}"
+
+
+def _served_projects(state: SandboxState) -> list[str]:
+    """The projects this sandbox serves: the first, and the second when configured."""
+    if state.config.second_project:
+        return [SANDBOX_PROJECT_ID, SANDBOX_SECOND_PROJECT_ID]
+    return [SANDBOX_PROJECT_ID]
 
 
 def _renderer(
@@ -74,16 +85,16 @@ async def index_projects(request: Request, state: SandboxState) -> Response:
 async def index_account_projects(request: Request, state: SandboxState) -> Response:
     """GET /v4/accounts/{account_id}/projects -> ProjectsWithIncludesResponse."""
     renderer = _renderer(request, state, frozenset({"owner", "creator"}))
-    page = paginate(request, [renderer.project()])
+    page = paginate(request, [renderer.project(p) for p in _served_projects(state)])
     return respond(ProjectsWithIncludesResponse, page.envelope(page.items))
 
 
 async def show_project(request: Request, state: SandboxState) -> Response:
     """GET /v4/accounts/{account_id}/projects/{project_id} -> ProjectWithIncludesResponse."""
     project_id = request.path_params["project_id"]
-    if project_id != SANDBOX_PROJECT_ID:
+    if project_id not in _served_projects(state):
         raise ApiProblem(404, f"Project not found: {project_id}")
-    body = _renderer(request, state, frozenset({"owner", "creator"})).project()
+    body = _renderer(request, state, frozenset({"owner", "creator"})).project(project_id)
     return respond(ProjectWithIncludesResponse, {"data": body})
 
 

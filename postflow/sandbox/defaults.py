@@ -29,6 +29,17 @@ SANDBOX_PROJECT_NAME = "RL PostFlow Sandbox"
 SANDBOX_ROOT_FOLDER_ID = "6f1c2a3b-4d5e-4f60-8a71-92b3c4d5e605"
 SANDBOX_ROOT_FOLDER_NAME = "root"
 
+# A second project (another production), served only with ``second_project=True``.
+SANDBOX_SECOND_PROJECT_ID = "6f1c2a3b-4d5e-4f60-8a71-92b3c4d5e6b4"
+SANDBOX_SECOND_PROJECT_NAME = "RL PostFlow Sandbox B"
+SANDBOX_SECOND_ROOT_FOLDER_ID = "6f1c2a3b-4d5e-4f60-8a71-92b3c4d5e6b5"
+
+# project id -> (name, root folder id)
+SANDBOX_PROJECTS = {
+    SANDBOX_PROJECT_ID: (SANDBOX_PROJECT_NAME, SANDBOX_ROOT_FOLDER_ID),
+    SANDBOX_SECOND_PROJECT_ID: (SANDBOX_SECOND_PROJECT_NAME, SANDBOX_SECOND_ROOT_FOLDER_ID),
+}
+
 # Timestamp given to the seeded account/workspace/project/root folder (ISO 8601, UTC).
 SANDBOX_EPOCH = "2025-01-01T00:00:00+00:00"
 

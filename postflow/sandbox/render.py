@@ -21,8 +21,7 @@ from postflow.sandbox.defaults import (
     SANDBOX_ACCOUNT_NAME,
     SANDBOX_EPOCH,
     SANDBOX_PROJECT_ID,
-    SANDBOX_PROJECT_NAME,
-    SANDBOX_ROOT_FOLDER_ID,
+    SANDBOX_PROJECTS,
     SANDBOX_USER_EMAIL,
     SANDBOX_USER_ID,
     SANDBOX_USER_NAME,
@@ -119,17 +118,18 @@ class Renderer:
             body["creator"] = self.user()
         return body
 
-    def project(self) -> dict[str, Any]:
-        """The single project as a `frameio.types.ProjectWithIncludes`."""
+    def project(self, project_id: str = SANDBOX_PROJECT_ID) -> dict[str, Any]:
+        """A project (the first by default) as a `frameio.types.ProjectWithIncludes`."""
+        name, root_folder_id = SANDBOX_PROJECTS[project_id]
         body = {
-            "id": SANDBOX_PROJECT_ID,
-            "name": SANDBOX_PROJECT_NAME,
-            "root_folder_id": SANDBOX_ROOT_FOLDER_ID,
+            "id": project_id,
+            "name": name,
+            "root_folder_id": root_folder_id,
             "workspace_id": SANDBOX_WORKSPACE_ID,
             "status": "active",
             "storage": self.state.assets.storage_bytes(),
             "restricted": False,
-            "view_url": f"{self.base_url}/project/{SANDBOX_PROJECT_ID}",
+            "view_url": f"{self.base_url}/project/{project_id}",
             "created_at": SANDBOX_EPOCH,
             "updated_at": SANDBOX_EPOCH,
         }
@@ -184,7 +184,9 @@ class Renderer:
 
     def view_url(self, asset_id: str) -> str:
         """Where the asset "opens in the web app": a sandbox page shaped like Frame.io's."""
-        return f"{self.base_url}/project/{SANDBOX_PROJECT_ID}/view/{asset_id}"
+        asset = self.state.assets.get(asset_id)
+        project_id = asset.project_id if asset is not None else SANDBOX_PROJECT_ID
+        return f"{self.base_url}/project/{project_id}/view/{asset_id}"
 
     def content_url(self, asset_id: str) -> str:
         """Download URL of a file's stored bytes."""

@@ -45,6 +45,7 @@ class SandboxServer:
         token_ttl_seconds: `expires_in` of issued access tokens.
         transcode_delay_seconds: How long completed files report "uploaded" before "transcoded".
         stack_reorder: Serve the version-stack reorder call (False: 404, as without it).
+        second_project: Serve a second project, `second_project_id` (several productions).
 
     Raises:
         OSError: From `start()` when the port cannot be bound.
@@ -55,6 +56,8 @@ class SandboxServer:
     workspace_id = defaults.SANDBOX_WORKSPACE_ID
     project_id = defaults.SANDBOX_PROJECT_ID
     root_folder_id = defaults.SANDBOX_ROOT_FOLDER_ID
+    second_project_id = defaults.SANDBOX_SECOND_PROJECT_ID
+    second_root_folder_id = defaults.SANDBOX_SECOND_ROOT_FOLDER_ID
 
     def __init__(
         self,
@@ -68,6 +71,7 @@ class SandboxServer:
         token_ttl_seconds: int = defaults.DEFAULT_TOKEN_TTL_SECONDS,
         transcode_delay_seconds: float = defaults.DEFAULT_TRANSCODE_DELAY_SECONDS,
         stack_reorder: bool = True,
+        second_project: bool = False,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.config = SandboxConfig(
@@ -77,6 +81,7 @@ class SandboxServer:
             token_ttl_seconds=token_ttl_seconds,
             transcode_delay_seconds=transcode_delay_seconds,
             stack_reorder=stack_reorder,
+            second_project=second_project,
         )
         self._host = host
         self._port = port

@@ -44,6 +44,7 @@ class SandboxConfig:
         transcode_delay_seconds: How long a completed file reports "uploaded" before "transcoded".
         stack_reorder: Serve the version-stack reorder call (in the v4 API reference, not in the
             `frameio` 4.0.0 SDK); False answers it 404, to test a client's fallback.
+        second_project: Serve a second project (another production) next to the first.
         client_id: The one registered IMS client ID.
         client_secret: Its secret.
     """
@@ -54,6 +55,7 @@ class SandboxConfig:
     token_ttl_seconds: int = DEFAULT_TOKEN_TTL_SECONDS
     transcode_delay_seconds: float = DEFAULT_TRANSCODE_DELAY_SECONDS
     stack_reorder: bool = True
+    second_project: bool = False
     client_id: str = SANDBOX_CLIENT_ID
     client_secret: str = SANDBOX_CLIENT_SECRET
 

@@ -16,7 +16,7 @@ from postflow.sandbox.db import Database, to_iso, utc_now
 from postflow.sandbox.defaults import (
     SANDBOX_EPOCH,
     SANDBOX_PROJECT_ID,
-    SANDBOX_ROOT_FOLDER_ID,
+    SANDBOX_PROJECTS,
     SANDBOX_ROOT_FOLDER_NAME,
 )
 from postflow.sandbox.records import (
@@ -319,7 +319,9 @@ class AssetStore:
         """Delete everything except the seeded root folder, including all stored bytes."""
         with self._db.transaction():
             self._db.execute("DELETE FROM parts")
-            self._db.execute("DELETE FROM assets WHERE id != ?", (SANDBOX_ROOT_FOLDER_ID,))
+            roots = [root for _, root in SANDBOX_PROJECTS.values()]
+            marks = ", ".join("?" * len(roots))
+            self._db.execute(f"DELETE FROM assets WHERE id NOT IN ({marks})", roots)
             shutil.rmtree(self.blob_dir, ignore_errors=True)
             self.blob_dir.mkdir(parents=True, exist_ok=True)
 
@@ -334,9 +336,12 @@ class AssetStore:
         media_type: str | None = None,
         asset_id: str | None = None,
         created_at: str | None = None,
+        project: str | None = None,
     ) -> Asset:
         asset_id = asset_id or str(uuid.uuid4())
         stamp = created_at or to_iso(utc_now())
+        parent = self.get(parent_id) if parent_id else None
+        project_id = parent.project_id if parent is not None else project or SANDBOX_PROJECT_ID
         self._db.execute(
             "INSERT INTO assets (id, type, name, parent_id, project_id, created_at, updated_at,"
             " file_size, media_type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -345,7 +350,7 @@ class AssetStore:
                 kind,
                 name,
                 parent_id,
-                SANDBOX_PROJECT_ID,
+                project_id,
                 stamp,
                 stamp,
                 file_size,
@@ -370,11 +375,13 @@ class AssetStore:
 
     def _seed_root(self) -> None:
         with self._db.transaction():
-            if self.get(SANDBOX_ROOT_FOLDER_ID) is None:
-                self._insert(
-                    "folder",
-                    SANDBOX_ROOT_FOLDER_NAME,
-                    None,
-                    asset_id=SANDBOX_ROOT_FOLDER_ID,
-                    created_at=SANDBOX_EPOCH,
-                )
+            for project_id, (_, root_id) in SANDBOX_PROJECTS.items():
+                if self.get(root_id) is None:
+                    self._insert(
+                        "folder",
+                        SANDBOX_ROOT_FOLDER_NAME,
+                        None,
+                        asset_id=root_id,
+                        created_at=SANDBOX_EPOCH,
+                        project=project_id,
+                    )

@@ -61,7 +61,8 @@ def test_a_path_belongs_to_the_production_whose_folder_holds_it(settings, tmp_pa
     path = tmp_path / "CHRONO" / "BY_SHOT" / "sub" / "SC01_UNDLM_00412_V001.mov"
     assert settings_for_path(settings, str(path)).production == "chrono"
     outside = tmp_path / "elsewhere" / "SC01_UNDLM_00412_V001.mov"
-    assert settings_for_path(settings, str(outside)).production == ""
+    with pytest.raises(ConfigurationError, match="in no production's watch folder"):
+        settings_for_path(settings, str(outside))
 
 
 def test_production_settings_of_a_production_are_itself(settings) -> None:
