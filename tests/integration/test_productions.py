@@ -12,6 +12,7 @@ from config.settings import PostflowSettings
 from flows.sensor import watch_by_shot
 from tasks.clients import open_project
 from tests.integration.helpers import all_files, make_file
+from tests.integration.test_up import clean_prefect  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.integration
 
@@ -88,3 +89,38 @@ def test_a_file_outside_every_production_folder_is_refused(
     assert state.is_failed() and "in no production's watch folder" in state.message
     assert _names(pipeline.sandbox.project_id) == []
     assert _names(pipeline.sandbox.second_project_id) == []
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("clean_prefect")
+def test_one_up_serves_two_productions(pipeline, postflow_env, tmp_path: Path):
+    import os
+    import time
+
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    from tests.integration.test_up import _start_up, _stop
+
+    undlm, chrono = _productions(tmp_path, pipeline.sandbox)
+    postflow_env(productions_file=tmp_path / "productions.toml", poll_interval_seconds=0.5)
+    make_file(undlm, "SC01_UNDLM_00412_V001.mov", 60_000)
+    make_file(chrono, "SC02_PLATE_00010_V001.mov", 60_000, seed=1)
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
+    up = _start_up(env)
+    try:
+        deadline = time.monotonic() + 150
+        while time.monotonic() < deadline and not (
+            _names(pipeline.sandbox.project_id) and _names(pipeline.sandbox.second_project_id)
+        ):
+            time.sleep(1)
+    finally:
+        output = _stop(up)
+    assert _names(pipeline.sandbox.project_id) == ["SC01_UNDLM_00412_V001.mov"], output[-3000:]
+    assert _names(pipeline.sandbox.second_project_id) == ["SC02_PLATE_00010_V001.mov"]
+    with get_client(sync_client=True) as client:
+        names = {run.name for run in client.read_flow_runs() if run.name.startswith("ingest ")}
+    assert names == {
+        "ingest [undlm] SC01_UNDLM_00412_V001.mov",
+        "ingest [chrono] SC02_PLATE_00010_V001.mov",
+    }
