@@ -249,20 +249,38 @@ def status(
     _print_recovery()
 
 
-def _recovery() -> dict[str, dict[str, Any]]:
-    """``{"circuit": ..., "retry_queue": ...}``: the sensor's breaker and retry queue."""
+def _recovery() -> dict[str, Any]:
+    """``{"circuit": ..., "retry_queue": ...}``: the sensor's breaker and retry queue; with
+    several productions, ``{"productions": {name: {"circuit": ..., "retry_queue": ...}}}``."""
+    from config.productions import production_settings
+
+    productions = production_settings(load_settings())
+    if len(productions) == 1 and not productions[0].production:
+        return _recovery_of(productions[0].state_dir)
+    return {"productions": {p.production: _recovery_of(p.state_dir) for p in productions}}
+
+
+def _recovery_of(state_dir: Path) -> dict[str, Any]:
     from tasks.circuit import read_circuit_state
     from tasks.retry_queue import read_retry_queue
 
-    state_dir = load_settings().state_dir
     return {"circuit": read_circuit_state(state_dir), "retry_queue": read_retry_queue(state_dir)}
 
 
 def _print_recovery() -> None:
-    """The sensor's circuit breaker and retry queue (state dir), under the status table."""
+    """The sensor's circuit breaker and retry queue (state dir), under the status table; one
+    line per production when there are several."""
     recovery = _recovery()
+    if "productions" not in recovery:
+        _print_recovery_line(recovery, "")
+        return
+    for name, state in recovery["productions"].items():
+        _print_recovery_line(state, f"[{name}] ")
+
+
+def _print_recovery_line(recovery: dict[str, Any], prefix: str) -> None:
     circuit, queue = recovery["circuit"], recovery["retry_queue"]
-    line = f"Frame.io circuit: {circuit['state']}; retry queue: {queue['queued']} waiting"
+    line = f"{prefix}Frame.io circuit: {circuit['state']}; retry queue: {queue['queued']} waiting"
     if queue["next_attempt_at"] is not None:
         wait = max(0.0, queue["next_attempt_at"] - datetime.now(UTC).timestamp())
         line += f" (next in {wait:.0f} s)"

@@ -229,18 +229,23 @@ def check_discord(block_name: str) -> Check:
 def check_recovery(settings: PostflowSettings) -> Check:
     """The sensor's circuit breaker is closed and no file has been given up on
     (:mod:`tasks.recovery`: open while Frame.io keeps failing; retries are automatic)."""
+    from config.productions import production_settings
     from tasks.circuit import read_circuit_state
     from tasks.retry_queue import read_retry_queue
 
-    circuit = read_circuit_state(settings.state_dir)
-    queue = read_retry_queue(settings.state_dir)
-    detail = (
-        f"circuit {circuit['state']}, {queue['queued']} file(s) waiting to retry, "
-        f"{queue['gave_up']} given up"
-    )
-    if circuit.get("last_error"):
-        detail += f" (last error: {circuit['last_error']})"
-    ok = circuit["state"] == "closed" and queue["gave_up"] == 0
+    details, ok = [], True
+    for production in production_settings(settings):
+        circuit = read_circuit_state(production.state_dir)
+        queue = read_retry_queue(production.state_dir)
+        detail = (
+            f"circuit {circuit['state']}, {queue['queued']} file(s) waiting to retry, "
+            f"{queue['gave_up']} given up"
+        )
+        if circuit.get("last_error"):
+            detail += f" (last error: {circuit['last_error']})"
+        details.append(f"{production.production}: {detail}" if production.production else detail)
+        ok = ok and circuit["state"] == "closed" and queue["gave_up"] == 0
+    detail = "; ".join(details)
     fix = "check Frame.io's status; given-up files: postflow ingest PATH"
     return Check("Frame.io circuit and retries", ok, detail, "" if ok else fix, required=False)
 

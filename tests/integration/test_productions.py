@@ -73,6 +73,11 @@ def test_one_sensor_sends_each_production_to_its_own_project(
         ledger = tmp_path / "state" / "productions" / name / "dispatched.jsonl"
         keys = {json.loads(line)["key"] for line in ledger.open()}
         assert keys and all(not k.startswith("/") for k in keys)
+    from postflow.health import check_recovery
+
+    recovery = check_recovery(PostflowSettings())
+    assert recovery.ok and "undlm: circuit closed" in recovery.detail
+    assert "chrono: circuit closed" in recovery.detail
 
 
 def test_a_file_outside_every_production_folder_is_refused(
