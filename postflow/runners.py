@@ -46,7 +46,9 @@ def _flow_of(entrypoint: str) -> Any:
     as its module (``flows.ingest``) so that it is the same object this process already uses."""
     import importlib
 
-    path, _, name = entrypoint.partition(":")
+    path, colon, name = entrypoint.partition(":")
+    if not colon:  # module form, "flows.ingest.ingest_file" (postflow.up.module_entrypoint)
+        path, _, name = entrypoint.rpartition(".")
     return getattr(importlib.import_module(path.removesuffix(".py").replace("/", ".")), name)
 
 

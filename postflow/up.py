@@ -247,7 +247,23 @@ def load_deployments(path: Path = PREFECT_YAML) -> list[Any]:
             )
     finally:
         os.chdir(cwd)
+    for deployment in deployments:
+        deployment.entrypoint = module_entrypoint(deployment.entrypoint)
     return deployments
+
+
+def module_entrypoint(entrypoint: str) -> str:
+    """``"flows/sensor.py:watch_by_shot"`` -> ``"flows.sensor.watch_by_shot"``.
+
+    A file-path entrypoint is resolved against the flow-run process's working directory (the
+    Runner's child inherits the directory ``up`` was started from), so ``up`` failed outside
+    the checkout. A module-path entrypoint (no colon) is imported instead, and our packages
+    are installed; Prefect 3.8.8 ``load_flow_from_flow_run`` takes either form.
+    """
+    path, colon, name = entrypoint.partition(":")
+    if not colon:
+        return entrypoint
+    return f"{path.removesuffix('.py').replace('/', '.')}.{name}"
 
 
 def apply_deployments(deployments: list[Any]) -> dict[str, UUID]:

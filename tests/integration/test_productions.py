@@ -112,7 +112,7 @@ def test_one_up_serves_two_productions(pipeline, postflow_env, tmp_path: Path):
     make_file(undlm, "SC01_UNDLM_00412_V001.mov", 60_000)
     make_file(chrono, "SC02_PLATE_00010_V001.mov", 60_000, seed=1)
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
-    up = _start_up(env)
+    up = _start_up(env, cwd=tmp_path)  # not the checkout: the flows are found as modules
     try:
         deadline = time.monotonic() + 150
         while time.monotonic() < deadline and not (

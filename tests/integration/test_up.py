@@ -110,10 +110,10 @@ def test_a_trigger_registered_twice_at_once_is_kept_once(clean_prefect):
     assert [a.name for a in kept] == [trigger.name]
 
 
-def _start_up(env: dict[str, str], *args: str) -> subprocess.Popen:
+def _start_up(env: dict[str, str], *args: str, cwd: Path = ROOT) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "postflow.cli", "up", *args],
-        cwd=ROOT,
+        cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
