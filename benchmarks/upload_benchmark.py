@@ -34,6 +34,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench_common import Row, emit  # noqa: E402
+
 MIB = 1 << 20
 
 
@@ -240,6 +242,18 @@ def _limited(handle, count: int):
     return Limited()
 
 
+def emit_throughput(rows: list[tuple[dict, dict, dict]], args: argparse.Namespace) -> None:
+    """The sandbox run's rows for ``make bench`` (best of the runs, curl as the peer)."""
+    curl = max(c["bytes"] / c["seconds"] for c, _, _ in rows) / 1e9
+    ours = max(s["bytes"] / s["transfer_seconds"] for _, _, s in rows) / 1e9
+    task = max(s["bytes"] / s["seconds"] for _, _, s in rows) / 1e9
+    where = f"{args.size_mib} MiB, {args.concurrency} in flight, sandbox"
+    emit(Row("P1", f"upload ours + xxh3 transfer ({where})", f"{ours:.2f} GB/s",
+             f"curl {curl:.2f} GB/s", f"{ours / curl:.2f}x", ">= 0.9x curl"))  # fmt: skip
+    emit(Row("P1", "upload ours + xxh3, whole task incl. create/status/stack calls",
+             f"{task:.2f} GB/s", f"curl {curl:.2f} GB/s", f"{task / curl:.2f}x", "-"))  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mib", type=int, default=1024)
@@ -284,6 +298,7 @@ def main() -> None:
             f"whole upload task incl. create/status/stack calls {ratio_task:.2f}; "
             f"transfer with the XXH3-128 fingerprint {ratio_sum:.2f}"
         )
+        emit_throughput(rows, args)
         source.unlink()
         for size_mib in (int(s) for s in args.rss_sizes_mib.split(",")):
             path = work / f"rss-{size_mib}.mov"
@@ -295,6 +310,10 @@ def main() -> None:
                 f"Peak RSS uploading {size_mib} MiB: {report['peak_rss_mb']:.0f} MB "
                 f"({report['bytes'] / report['seconds'] / 1e9:.2f} GB/s, {report['parts']} parts)"
             )
+            emit(
+                Row("P1", f"peak RSS uploading {size_mib} MiB to the sandbox",
+                    f"{report['peak_rss_mb']:.0f} MB", "", "", "flat in file size, <= 300 MB")
+            )  # fmt: skip
             path.unlink()
     finally:
         sandbox.terminate()
