@@ -42,16 +42,25 @@ def sections(quick: bool, soak_minutes: float | None) -> list[tuple[str, str, li
     rss_minutes = soak_minutes if soak_minutes is not None else (0.3 if quick else 2.5)
     if quick:
         return [
-            ("P1", "upload_benchmark.py", ["--size-mib", "16", "--part-mib", "4", "--runs", "1",
-                                           "--rss-sizes-mib", "8"]),
+            (
+                "P1",
+                "upload_benchmark.py",
+                ["--size-mib", "16", "--part-mib", "4", "--runs", "1", "--rss-sizes-mib", "8"],
+            ),
             ("P1", "bench_upload_sink.py", ["--size-mib", "16", "--parts", "4", "--runs", "1"]),
-            ("P3", "range_benchmark.py", ["--size-mib", "16", "--runs", "1", "--chunk-kib",
-                                          "1024"]),
-            ("P4", "bench_detection.py", ["--files", "300", "--detect-files", "1",
-                                          "--rss-minutes", str(rss_minutes)]),
+            (
+                "P3",
+                "range_benchmark.py",
+                ["--size-mib", "16", "--runs", "1", "--chunk-kib", "1024"],
+            ),
+            (
+                "P4",
+                "bench_detection.py",
+                ["--files", "300", "--detect-files", "1", "--rss-minutes", str(rss_minutes)],
+            ),
             ("P5", "bench_api_economy.py", ["--files", "12", "--scenes", "2", "--shots", "4"]),
             ("P6", "bench_overhead.py", ["--files", "2", "--skip-served"]),
-        ]  # fmt: skip
+        ]
     return [
         ("P1", "upload_benchmark.py", ["--runs", "2", "--rss-sizes-mib", "200,1024"]),
         ("P1", "bench_upload_sink.py", ["--runs", "3"]),

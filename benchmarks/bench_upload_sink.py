@@ -61,7 +61,9 @@ class SinkProject:
             SimpleNamespace(size=min(step, file_size - start), url=f"{self.sink_url}/{name}/{i}")
             for i, start in enumerate(range(0, file_size, step))
         ]
-        return SimpleNamespace(id=f"sink-{time.time_ns()}", upload_urls=urls, media_type=CONTENT_TYPE)
+        return SimpleNamespace(
+            id=f"sink-{time.time_ns()}", upload_urls=urls, media_type=CONTENT_TYPE
+        )
 
     def upload_status(self, file_id: str) -> Any:
         return SimpleNamespace(upload_complete=True, upload_failed=False)
@@ -106,10 +108,22 @@ def curl(sink_url: str, part_files: list[Path], concurrency: int) -> float:
     def put(item: tuple[int, Path]) -> None:
         index, part = item
         subprocess.run(
-            ["curl", "-sS", "-f", "-o", "/dev/null", "-T", str(part), "-H", "x-amz-acl: private",
-             "-H", f"Content-Type: {CONTENT_TYPE}", f"{sink_url}/curl/{index}"],
+            [
+                "curl",
+                "-sS",
+                "-f",
+                "-o",
+                "/dev/null",
+                "-T",
+                str(part),
+                "-H",
+                "x-amz-acl: private",
+                "-H",
+                f"Content-Type: {CONTENT_TYPE}",
+                f"{sink_url}/curl/{index}",
+            ],
             check=True,
-        )  # fmt: skip
+        )
 
     started = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
@@ -173,12 +187,36 @@ def main() -> None:
 def report(args: argparse.Namespace, best: dict[str, float], sha: float, xxh: float) -> None:
     where = f"{args.size_mib} MiB, {args.parts} parts, {args.concurrency} in flight, nginx sink"
     peer = f"curl {best['curl']:.2f} GB/s"
-    emit(Row("P1", f"upload ours + xxh3 fingerprint ({where})", f"{best['ours']:.2f} GB/s",
-             peer, ratio(best["ours"], best["curl"]), ">= 0.9x curl and >= 1 GB/s"))  # fmt: skip
-    emit(Row("P1", "upload ours, no fingerprint (same parts)", f"{best['bare']:.2f} GB/s",
-             peer, ratio(best["bare"], best["curl"]), ">= 0.9x curl"))  # fmt: skip
-    emit(Row("P2", "fingerprint hash xxh3_128, 1 thread, page cache", f"{xxh:.2f} GB/s",
-             f"sha256 {sha:.2f} GB/s", ratio(xxh, sha), "not the bottleneck (>= upload rate)"))  # fmt: skip
+    emit(
+        Row(
+            "P1",
+            f"upload ours + xxh3 fingerprint ({where})",
+            f"{best['ours']:.2f} GB/s",
+            peer,
+            ratio(best["ours"], best["curl"]),
+            ">= 0.9x curl and >= 1 GB/s",
+        )
+    )
+    emit(
+        Row(
+            "P1",
+            "upload ours, no fingerprint (same parts)",
+            f"{best['bare']:.2f} GB/s",
+            peer,
+            ratio(best["bare"], best["curl"]),
+            ">= 0.9x curl",
+        )
+    )
+    emit(
+        Row(
+            "P2",
+            "fingerprint hash xxh3_128, 1 thread, page cache",
+            f"{xxh:.2f} GB/s",
+            f"sha256 {sha:.2f} GB/s",
+            ratio(xxh, sha),
+            "not the bottleneck (>= upload rate)",
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -274,15 +274,36 @@ def report(rows: list[dict], args: argparse.Namespace, workers: int) -> None:
     print("\n(ratios are to nginx; TTFB hdr = curl time_starttransfer; cold = page cache evicted)")
     for row in rows[1:]:
         label = row["label"]
-        emit(Row("P3", f"{label}: full GET ({args.size_mib} MiB)", f"{row['full']:.2f} GB/s",
-                 f"nginx {base['full']:.2f} GB/s", f"{row['full'] / base['full']:.2f}x",
-                 ">= 0.9x nginx"))  # fmt: skip
-        emit(Row("P3", f"{label}: {args.parallel} parallel Range GETs",
-                 f"{row['parallel']:.2f} GB/s", f"nginx {base['parallel']:.2f} GB/s",
-                 f"{row['parallel'] / base['parallel']:.2f}x", "-"))  # fmt: skip
-        emit(Row("P3", f"{label}: first body byte, cold cache", f"{row['body_cold']:.1f} ms",
-                 f"nginx {base['body_cold']:.1f} ms", f"{row['body_cold'] / base['body_cold']:.2f}x",
-                 "-"))  # fmt: skip
+        emit(
+            Row(
+                "P3",
+                f"{label}: full GET ({args.size_mib} MiB)",
+                f"{row['full']:.2f} GB/s",
+                f"nginx {base['full']:.2f} GB/s",
+                f"{row['full'] / base['full']:.2f}x",
+                ">= 0.9x nginx",
+            )
+        )
+        emit(
+            Row(
+                "P3",
+                f"{label}: {args.parallel} parallel Range GETs",
+                f"{row['parallel']:.2f} GB/s",
+                f"nginx {base['parallel']:.2f} GB/s",
+                f"{row['parallel'] / base['parallel']:.2f}x",
+                "-",
+            )
+        )
+        emit(
+            Row(
+                "P3",
+                f"{label}: first body byte, cold cache",
+                f"{row['body_cold']:.1f} ms",
+                f"nginx {base['body_cold']:.1f} ms",
+                f"{row['body_cold'] / base['body_cold']:.2f}x",
+                "-",
+            )
+        )
 
 
 def main() -> None:

@@ -248,10 +248,26 @@ def emit_throughput(rows: list[tuple[dict, dict, dict]], args: argparse.Namespac
     ours = max(s["bytes"] / s["transfer_seconds"] for _, _, s in rows) / 1e9
     task = max(s["bytes"] / s["seconds"] for _, _, s in rows) / 1e9
     where = f"{args.size_mib} MiB, {args.concurrency} in flight, sandbox"
-    emit(Row("P1", f"upload ours + xxh3 transfer ({where})", f"{ours:.2f} GB/s",
-             f"curl {curl:.2f} GB/s", f"{ours / curl:.2f}x", ">= 0.9x curl"))  # fmt: skip
-    emit(Row("P1", "upload ours + xxh3, whole task incl. create/status/stack calls",
-             f"{task:.2f} GB/s", f"curl {curl:.2f} GB/s", f"{task / curl:.2f}x", "-"))  # fmt: skip
+    emit(
+        Row(
+            "P1",
+            f"upload ours + xxh3 transfer ({where})",
+            f"{ours:.2f} GB/s",
+            f"curl {curl:.2f} GB/s",
+            f"{ours / curl:.2f}x",
+            ">= 0.9x curl",
+        )
+    )
+    emit(
+        Row(
+            "P1",
+            "upload ours + xxh3, whole task incl. create/status/stack calls",
+            f"{task:.2f} GB/s",
+            f"curl {curl:.2f} GB/s",
+            f"{task / curl:.2f}x",
+            "-",
+        )
+    )
 
 
 def main() -> None:
@@ -311,9 +327,15 @@ def main() -> None:
                 f"({report['bytes'] / report['seconds'] / 1e9:.2f} GB/s, {report['parts']} parts)"
             )
             emit(
-                Row("P1", f"peak RSS uploading {size_mib} MiB to the sandbox",
-                    f"{report['peak_rss_mb']:.0f} MB", "", "", "flat in file size, <= 300 MB")
-            )  # fmt: skip
+                Row(
+                    "P1",
+                    f"peak RSS uploading {size_mib} MiB to the sandbox",
+                    f"{report['peak_rss_mb']:.0f} MB",
+                    "",
+                    "",
+                    "flat in file size, <= 300 MB",
+                )
+            )
             path.unlink()
     finally:
         sandbox.terminate()
