@@ -145,7 +145,8 @@ def warm(path: Path) -> None:
 
 def sandbox_env(url: str, ids: dict[str, str], state: Path) -> dict[str, str]:
     """The POSTFLOW_* environment of a process talking to the sandbox at ``url``
-    (credentials from variables, no saved blocks), with its own PREFECT_HOME."""
+    (credentials from variables, no saved blocks), with its own PREFECT_HOME (created)."""
+    (state / "prefect-home").mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API", "POSTFLOW_"))}
     settings = {
         "STATE_DIR": state,
