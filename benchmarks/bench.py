@@ -19,7 +19,7 @@ Usage::
     .venv/bin/python benchmarks/bench.py                 # everything, <= 15 min on 2 cores
     .venv/bin/python benchmarks/bench.py --only P4 P5    # some sections
     .venv/bin/python benchmarks/bench.py --quick         # tiny sizes: checks it runs (tests)
-    .venv/bin/python benchmarks/bench.py --soak-minutes 30   # P4's RSS run for 30 minutes
+    .venv/bin/python benchmarks/bench.py --only P4 --minutes 30  # P4's 30-minute RSS run
 """
 
 from __future__ import annotations
@@ -109,13 +109,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", help="sections to run, e.g. P1 P4")
     parser.add_argument("--quick", action="store_true", help="tiny sizes (the smoke test)")
-    parser.add_argument("--soak-minutes", type=float, help="length of P4's sensor RSS run")
+    parser.add_argument("--minutes", type=float, help="length of P4's sensor RSS run")
     parser.add_argument("--log", type=Path, default=Path("/tmp/postflow-bench.log"))
     args = parser.parse_args(argv)
     started = time.monotonic()
     args.log.write_text("")
     rows: list[Row] = []
-    for section, script, arguments in sections(args.quick, args.soak_minutes):
+    for section, script, arguments in sections(args.quick, args.minutes):
         if args.only and section not in args.only:
             continue
         rows += run_section(section, script, arguments, args.log)

@@ -213,6 +213,7 @@ def main() -> None:
     parser.add_argument("--shots", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=3)
     parser.add_argument("--size-bytes", type=int, default=2048)
+    parser.add_argument("--prefect-api-url", help="a running Prefect API (default: its own)")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -227,6 +228,8 @@ def main() -> None:
         with SandboxServer(work / "sandbox", rate_limits=False) as server:
             env = sandbox_env(server.url, sandbox_ids(server), work / "state")
             env["POSTFLOW_WATCH_PATH"] = str(by_shot)
+            if args.prefect_api_url:
+                env["PREFECT_API_URL"] = args.prefect_api_url
             command = [sys.executable, __file__, "--child", str(work)]
             command += ["--concurrency", str(args.concurrency)]
             out = subprocess.run(command, env=env, capture_output=True, text=True)

@@ -211,7 +211,7 @@ def latencies(work: Path, media: Media, count: int, settle: float, poll: float) 
 
 
 def rss_run(
-    work: Path, root: Path, media: Media, minutes: float, settle: float
+    work: Path, root: Path, media: Media, minutes: float, settle: float, api_url: str | None
 ) -> list[tuple[float, float]]:
     """``[(seconds, RSS MB)]`` of ``postflow watch`` on ``root`` (see the module doc)."""
     state = work / "rss-state"
@@ -223,6 +223,8 @@ def rss_run(
             POSTFLOW_SETTLE_SECONDS=str(settle),
             POSTFLOW_POLL_INTERVAL_SECONDS="1",
         )
+        if api_url:  # else `postflow watch` starts its own temporary Prefect server
+            env["PREFECT_API_URL"] = api_url
         log = (work / "watch.log").open("wb")
         proc = subprocess.Popen(
             [sys.executable, "-m", "postflow.cli", "watch"],
@@ -267,6 +269,32 @@ def slope_mb_per_min(samples: list[tuple[float, float]]) -> float:
     return statistics.linear_regression(xs, ys).slope
 
 
+def rss_report(work: Path, root: Path, media: Media, args: argparse.Namespace) -> None:
+    """The RSS run (:func:`rss_run`) and its row."""
+    (work / "rss-state").mkdir()
+    samples = rss_run(
+        work, root, media, args.rss_minutes, args.settle_seconds, args.prefect_api_url
+    )
+    slope = slope_mb_per_min(samples)
+    first, last = samples[len(samples) // 3][1], samples[-1][1]
+    print(
+        f"watch RSS: {samples[0][1]:.0f} MB at start, {first:.0f} MB after a third, "
+        f"{last:.0f} MB at the end; slope {slope:+.2f} MB/min",
+        flush=True,
+    )
+    emit(
+        Row(
+            "P4",
+            f"postflow watch RSS slope, {args.files} files, {args.rss_minutes:g} min "
+            "(a render every 10 s)",
+            f"{slope:+.2f} MB/min",
+            f"RSS {first:.0f} -> {last:.0f} MB",
+            "",
+            "flat (~0 MB/min)",
+        )
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=10_000)
@@ -275,7 +303,8 @@ def main() -> None:
     parser.add_argument("--poll-seconds", type=float, default=0.5)
     parser.add_argument("--poll-window", type=float, default=10.0)
     parser.add_argument("--cold-files", type=int, default=300)
-    parser.add_argument("--rss-minutes", type=float, default=2.5)
+    parser.add_argument("--rss-minutes", type=float, default=2.5, help="0: no RSS run")
+    parser.add_argument("--prefect-api-url", help="for the RSS run (default: its own server)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="postflow-bench-detect-")).resolve()
     try:
@@ -336,26 +365,8 @@ def main() -> None:
                 "-",
             )
         )
-        (work / "rss-state").mkdir()
-        samples = rss_run(work, root, media, args.rss_minutes, args.settle_seconds)
-        slope = slope_mb_per_min(samples)
-        first, last = samples[len(samples) // 3][1], samples[-1][1]
-        print(
-            f"watch RSS: {samples[0][1]:.0f} MB at start, {first:.0f} MB after a third, "
-            f"{last:.0f} MB at the end; slope {slope:+.2f} MB/min",
-            flush=True,
-        )
-        emit(
-            Row(
-                "P4",
-                f"postflow watch RSS slope, {args.files} files, {args.rss_minutes:g} min "
-                "(a render every 10 s)",
-                f"{slope:+.2f} MB/min",
-                f"RSS {first:.0f} -> {last:.0f} MB",
-                "",
-                "flat (~0 MB/min)",
-            )
-        )
+        if args.rss_minutes > 0:
+            rss_report(work, root, media, args)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
