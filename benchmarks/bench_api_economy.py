@@ -16,7 +16,8 @@ Frame.io v4 API in ``shared/notes/frameio-v4.md``), per route:
   ``SCENES``, each scene) = 2 + scenes; ``folders.create``: one per new folder = 1 + scenes +
   shots;
 * per file: one listing of its shot folder (``folders.index``: is it already there? the
-  idempotence check), ``files.create_local_upload`` 1, ``files.show_file_upload_status`` 1;
+  idempotence check), ``files.local_upload`` 1 (SDK ``files.create_local_upload``),
+  ``files.status`` 1 (SDK ``files.show_file_upload_status``);
 * stacking, per shot of n versions arriving in order: ``version_stacks.create`` 1 (V002
   with V001), ``files.move`` n - 2 (each later version onto the stack);
 * the part PUTs go to storage (S3), not the API: shown, not counted.
@@ -55,8 +56,8 @@ CALLERS = {
     "folders.index": "tasks/structure.py:ensure_child_folder (list, create, list again); "
     "tasks/upload/identity.py:same_name_files; tasks/upload/stack.py:_read_shot_folder",
     "folders.create": "tasks/structure.py:ensure_child_folder",
-    "files.create_local_upload": "tasks/upload/multipart.py:MultipartTransfer.send",
-    "files.show_file_upload_status": "tasks/upload/multipart.py:wait_until_complete",
+    "files.local_upload": "tasks/upload/multipart.py:MultipartTransfer.send",
+    "files.status": "tasks/upload/multipart.py:wait_until_complete",
     "files.show": "tasks/upload/__init__.py:_attempt (project.show_file after the upload)",
     "version_stacks.create": "tasks/upload/stack.py:_create_stack",
     "files.move": "tasks/upload/stack.py:_arrange / _raise_above",
@@ -85,8 +86,8 @@ def minimum(files: int, scenes: int, shots: int) -> Counter[str]:
             "projects.show": 1,
             "folders.index": 2 + scenes + files,
             "folders.create": 1 + scenes + shots,
-            "files.create_local_upload": files,
-            "files.show_file_upload_status": files,
+            "files.local_upload": files,
+            "files.status": files,
             "version_stacks.create": shots if per_shot >= 2 else 0,
             "files.move": shots * max(per_shot - 2, 0),
         }

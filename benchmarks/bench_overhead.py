@@ -96,15 +96,18 @@ def floor_child(source: Path, url: str, account: str, project: str, in_flight: i
         ims_base_url=url,
     )
     client = Frameio(base_url=url, token=auth.get_token)
+    retry: Any = {"max_retries": 10}  # the SDK waits out 429s (Retry-After) and tries again
     started = time.monotonic()
-    root = client.projects.show(account, project).data.root_folder_id
+    root = client.projects.show(account, project, request_options=retry).data.root_folder_id
 
     def folder(parent: str, name: str) -> str:
-        for child in client.folders.index(account, parent):
+        for child in client.folders.index(account, parent, request_options=retry):
             if child.type == "folder" and child.name == name:
                 return str(child.id)
         return str(
-            client.folders.create(account, parent, data=FolderCreateParamsData(name=name)).data.id
+            client.folders.create(
+                account, parent, data=FolderCreateParamsData(name=name), request_options=retry
+            ).data.id
         )
 
     scenes = folder(root, "SCENES")
@@ -113,7 +116,9 @@ def floor_child(source: Path, url: str, account: str, project: str, in_flight: i
         scene, tag, number = path.stem.split("_")[:3]
         shot = folder(folder(scenes, scene), f"{tag}_{number}")
         data = FileCreateLocalUploadParamsData(name=path.name, file_size=path.stat().st_size)
-        created = client.files.create_local_upload(account, shot, data=data).data
+        created = client.files.create_local_upload(
+            account, shot, data=data, request_options=retry
+        ).data
         offset = 0
         with path.open("rb") as handle:
             for part in created.upload_urls:
@@ -124,7 +129,8 @@ def floor_child(source: Path, url: str, account: str, project: str, in_flight: i
                     headers={"x-amz-acl": "private", "Content-Type": created.media_type},
                 ).raise_for_status()
                 offset += part.size
-        while not client.files.show_file_upload_status(account, created.id).data.upload_complete:
+        status = client.files.show_file_upload_status
+        while not status(account, created.id, request_options=retry).data.upload_complete:
             time.sleep(0.1)
 
     with ThreadPoolExecutor(in_flight) as pool:
