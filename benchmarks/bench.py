@@ -39,7 +39,7 @@ from bench_common import ROOT, ROW_PREFIX, Row  # noqa: E402
 
 def sections(quick: bool, soak_minutes: float | None) -> list[tuple[str, str, list[str]]]:
     """``(section, script, arguments)`` of every benchmark, full or ``quick`` sizes."""
-    rss_minutes = soak_minutes if soak_minutes is not None else (0.3 if quick else 2.5)
+    rss_minutes = soak_minutes if soak_minutes is not None else (0.3 if quick else 2.0)
     if quick:
         return [
             (
