@@ -12,7 +12,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -176,7 +175,3 @@ def sandbox_ids(server: object) -> dict[str, str]:
         for name in ("account_id", "project_id", "client_id", "client_secret")
     }
 
-
-def python() -> list[str]:
-    """This interpreter, for child processes."""
-    return [sys.executable]
