@@ -174,4 +174,3 @@ def sandbox_ids(server: object) -> dict[str, str]:
         name: str(getattr(server, name))
         for name in ("account_id", "project_id", "client_id", "client_secret")
     }
-
