@@ -34,8 +34,9 @@ format: $(STAMP)  ## fix what ruff can fix and format the tree
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: $(STAMP)  ## upload throughput and memory figures (prints; not a test)
-	$(BIN)/python benchmarks/upload_benchmark.py
+bench: $(STAMP)  ## every benchmark, one table of figures/peers/goals (<= 15 min; prints, asserts nothing)
+	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
+# The long sensor-RSS run:  make bench BENCH_ARGS="--only P4 --minutes 30"
 
 soak: $(STAMP)  ## the full soak: real sensor vs sandbox, faults, outage, kill -9s (~15 min)
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/python benchmarks/soak.py

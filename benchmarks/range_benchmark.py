@@ -42,6 +42,8 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench_common import Row, emit  # noqa: E402
+
 from blocks.range_server import RangeServer  # noqa: E402
 
 MIB = 1 << 20
@@ -270,6 +272,38 @@ def report(rows: list[dict], args: argparse.Namespace, workers: int) -> None:
             f"{row['body_warm']:>12.2f} ms{row['body_cold']:>12.2f} ms{rss:>9}"
         )
     print("\n(ratios are to nginx; TTFB hdr = curl time_starttransfer; cold = page cache evicted)")
+    for row in rows[1:]:
+        label = row["label"]
+        emit(
+            Row(
+                "P3",
+                f"{label}: full GET ({args.size_mib} MiB)",
+                f"{row['full']:.2f} GB/s",
+                f"nginx {base['full']:.2f} GB/s",
+                f"{row['full'] / base['full']:.2f}x",
+                ">= 0.9x nginx",
+            )
+        )
+        emit(
+            Row(
+                "P3",
+                f"{label}: {args.parallel} parallel Range GETs",
+                f"{row['parallel']:.2f} GB/s",
+                f"nginx {base['parallel']:.2f} GB/s",
+                f"{row['parallel'] / base['parallel']:.2f}x",
+                "-",
+            )
+        )
+        emit(
+            Row(
+                "P3",
+                f"{label}: first body byte, cold cache",
+                f"{row['body_cold']:.1f} ms",
+                f"nginx {base['body_cold']:.1f} ms",
+                f"{row['body_cold'] / base['body_cold']:.2f}x",
+                "-",
+            )
+        )
 
 
 def main() -> None:
