@@ -128,15 +128,33 @@ def _raise_above(
     return len(above)
 
 
+@dataclass(frozen=True)
+class _Arranged:
+    """What one pass did.
+
+    Attributes:
+        stack_id: the shot's stack, or None when it has a single version.
+        expected_head_id: the highest-ranked file, which must now be the head.
+        changed: the pass moved or stacked something (else the read it made is the state).
+    """
+
+    stack_id: str | None
+    expected_head_id: str | None = None
+    changed: bool = False
+
+
 def _arrange(
     project: FrameioProject, folder_id: str, shot: ShotName, nomenclature: Nomenclature
-) -> str | None:
+) -> _Arranged:
     """One pass: stack the shot's strays and make its highest version the head."""
     found = _read_shot_folder(project, folder_id, shot, nomenclature)
+    everything = found.members + found.strays
+    highest = max(everything)[1].id if everything else None
     if found.stack is None:
         if len(found.strays) < 2:
-            return None
-        return _create_stack(project, folder_id, [a for _, a in found.strays])
+            return _Arranged(None)
+        stack_id = _create_stack(project, folder_id, [a for _, a in found.strays])
+        return _Arranged(stack_id, highest, changed=True)
     stack_id = found.stack.id
     for _, asset in found.strays:  # ascending: the last one ends on top
         project.move_file(asset.id, stack_id)
@@ -147,21 +165,21 @@ def _arrange(
         head = next((k for k, a in found.members if a.id == head_id), None)
         if head is None and found.members:
             head = min(found.members)[0]
-    if head is not None:
-        _raise_above(project, folder_id, stack_id, found.members + found.strays, head)
-    return stack_id
+    raised = _raise_above(project, folder_id, stack_id, everything, head) if head else 0
+    return _Arranged(stack_id, highest, changed=bool(found.strays) or raised > 0)
 
 
-def _head_is_highest(
-    project: FrameioProject, stack_id: str, shot: ShotName, nomenclature: Nomenclature
-) -> bool:
-    """Whether the stack's head (``version_stacks.show``) ranks highest among its files."""
-    head_id = project.show_version_stack(stack_id).head_version_id
-    ranked = [
-        (_stack_key(nomenclature, shot, a) or (-1, a.created_at, a.id), a.id)
-        for a in project.list_versions(stack_id)
-    ]
-    return bool(ranked) and max(ranked)[1] == head_id
+def _head_is_highest(project: FrameioProject, arranged: _Arranged) -> bool:
+    """Whether the stack's head is the highest version the pass ranked.
+
+    A pass that changed nothing read the stack as it is: its head was already the highest,
+    no call needed. Otherwise one ``version_stacks.show`` reads the head back: the moves'
+    result (a file moved into a stack goes on top) is checked, not assumed.
+    """
+    if arranged.stack_id is None or not arranged.changed:
+        return True
+    head_id = project.show_version_stack(arranged.stack_id).head_version_id
+    return head_id == arranged.expected_head_id
 
 
 def add_to_version_stack(
@@ -202,8 +220,9 @@ def add_to_version_stack(
     """
     with (lock or _local_lock)(f"stack:{folder_id}"):
         for attempt in (1, 2):
-            stack_id = _arrange(project, folder_id, shot, nomenclature)
-            if stack_id is None or _head_is_highest(project, stack_id, shot, nomenclature):
+            arranged = _arrange(project, folder_id, shot, nomenclature)
+            stack_id = arranged.stack_id
+            if _head_is_highest(project, arranged):
                 return stack_id
             upload_logger().warning(
                 "%s: stack %s changed under us (pass %d); ordering it again",
