@@ -36,8 +36,11 @@ __all__ = ["Recovery", "circuit_breaker_for", "record_ingest_outcome", "retry_qu
 _log = logging.getLogger("postflow.sensor")
 
 
-def retry_queue_for(settings: PostflowSettings) -> RetryQueue:
-    """The retry queue in ``settings.state_dir`` with the ``retry_*_seconds`` settings.
+def retry_queue_for(
+    settings: PostflowSettings, clock: Callable[[], float] = time.time
+) -> RetryQueue:
+    """The retry queue in ``settings.state_dir`` with the ``retry_*_seconds`` settings
+    (``clock``: Unix time in seconds, injected in tests).
 
     Raises:
         ValueError: the delays are inconsistent (max below base).
@@ -47,11 +50,16 @@ def retry_queue_for(settings: PostflowSettings) -> RetryQueue:
         base_delay_seconds=settings.retry_base_delay_seconds,
         max_delay_seconds=settings.retry_max_delay_seconds,
         give_up_after_seconds=settings.retry_give_up_after_seconds,
+        clock=clock,
     )
 
 
 def circuit_breaker_for(
-    settings: PostflowSettings, *, owner: bool, on_transition: Any = emit_circuit_event
+    settings: PostflowSettings,
+    *,
+    owner: bool,
+    on_transition: Any = emit_circuit_event,
+    clock: Callable[[], float] = time.time,
 ) -> CircuitBreaker:
     """The circuit breaker in ``settings.state_dir`` with the ``circuit_*`` settings.
 
@@ -72,6 +80,7 @@ def circuit_breaker_for(
         max_cool_down_seconds=settings.circuit_max_cool_down_seconds,
         on_transition=on_transition,
         owner=owner,
+        clock=clock,
     )
 
 
@@ -136,19 +145,26 @@ class Recovery:
 
     @classmethod
     def from_settings(
-        cls, settings: PostflowSettings, root: str, on_transition: Any = emit_circuit_event
+        cls,
+        settings: PostflowSettings,
+        root: str,
+        on_transition: Any = emit_circuit_event,
+        clock: Callable[[], float] = time.time,
     ) -> Recovery:
-        """The sensor's recovery state in ``settings.state_dir`` (``retry_*``, ``circuit_*``).
+        """The sensor's recovery state in ``settings.state_dir`` (``retry_*``, ``circuit_*``;
+        ``clock``: Unix time in seconds, injected in tests).
 
         Raises:
             ConfigurationError: the state directory is not writable, or a duration is invalid.
         """
         try:
-            queue = retry_queue_for(settings)
-            breaker = circuit_breaker_for(settings, owner=True, on_transition=on_transition)
+            queue = retry_queue_for(settings, clock)
+            breaker = circuit_breaker_for(
+                settings, owner=True, on_transition=on_transition, clock=clock
+            )
         except (OSError, ValueError) as exc:
             raise ConfigurationError(f"recovery state in {settings.state_dir}: {exc}") from exc
-        return cls(queue, breaker, root)
+        return cls(queue, breaker, root, clock)
 
     def admit(self, key: str, path: str) -> bool:
         """Whether ``path`` may be ingested now; when not (breaker open), it is deferred to

@@ -126,7 +126,7 @@ def test_under_up_the_circuit_breaker_defers_files_until_a_probe_succeeds(
         retry_base_delay_seconds=0.3,
         retry_max_delay_seconds=1,
         circuit_failure_threshold=2,
-        circuit_cool_down_seconds=1,
+        circuit_cool_down_seconds=600,  # never passes by itself: the sensor's clock jumps
     )
     failed = [
         make_file(pipeline.by_shot, name, 40_000, seed=i)
@@ -140,21 +140,25 @@ def test_under_up_the_circuit_breaker_defers_files_until_a_probe_succeeds(
     settings = PostflowSettings()
     root = pipeline.by_shot.resolve()
     announced: list[str] = []
+    skew = [0.0]  # the sensor's clock runs ahead of real time by this many seconds
+    recovery = Recovery.from_settings(
+        settings, str(root), on_transition=lambda *_: None, clock=lambda: time.time() + skew[0]
+    )
     dispatcher = EventDispatcher(
         DispatchLedger(settings.ledger_path),
         root,
         emit=lambda p, *_: announced.append(p) or {"event": p},
         run_paths=lambda _since: set(),
-        recovery=Recovery.from_settings(settings, str(root), on_transition=lambda *_: None),
+        recovery=recovery,
     )
     late = make_file(pipeline.by_shot, "SC03_PLATE_00020_V001.mov", 40_000, seed=9)
     info = late.stat()
     assert dispatcher.dispatch(FileVersion(str(late), info.st_size, info.st_mtime_ns)) is False
     assert announced == []  # deferred while Frame.io is down
+    assert dispatcher.retry_due() == 0  # the failed ones wait too
 
-    deadline = time.monotonic() + 10
-    while not dispatcher.retry_due() and time.monotonic() < deadline:
-        time.sleep(0.1)  # the probe is due 1 s after the breaker opened
+    skew[0] = 601.0  # the cool-down has passed
+    assert dispatcher.retry_due() == 1
     assert len(announced) == 1  # one probe, not the backlog
     assert dispatcher.retry_due() == 0  # half-open: the probe is out
     assert read_circuit_state(state_dir)["state"] == "half_open"

@@ -21,6 +21,7 @@ import blocks.settings
 
 ROOT = Path(__file__).resolve().parents[2]
 OURS = {"core", "config", "blocks", "tasks", "flows", "postflow", "tests", "benchmarks"}
+OURS |= {path.stem for path in (ROOT / "benchmarks").glob("*.py")}  # scripts, run from there
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 
 
