@@ -14,6 +14,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -174,3 +175,23 @@ def sandbox_ids(server: object) -> dict[str, str]:
         name: str(getattr(server, name))
         for name in ("account_id", "project_id", "client_id", "client_secret")
     }
+
+
+def curl_put_all(jobs: list[tuple[Path, str]], content_type: str, concurrency: int) -> float:
+    """Seconds for curl to PUT each ``(part file, url)``, ``concurrency`` at a time, with the
+    headers Frame.io's part URLs expect (the peer our streaming uploader is measured against).
+
+    Raises:
+        subprocess.CalledProcessError: a PUT failed.
+    """
+
+    def put(job: tuple[Path, str]) -> None:
+        part, url = job
+        command = ["curl", "-sS", "-f", "-o", "/dev/null", "-T", str(part)]
+        command += ["-H", "x-amz-acl: private", "-H", f"Content-Type: {content_type}", url]
+        subprocess.run(command, check=True)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(put, jobs))
+    return time.perf_counter() - started

@@ -25,11 +25,9 @@ import argparse
 import hashlib
 import logging
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -37,7 +35,16 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import xxhash  # noqa: E402
-from bench_common import MIB, Row, emit, make_file, nginx_put_sink, ratio, warm  # noqa: E402
+from bench_common import (  # noqa: E402
+    MIB,
+    Row,
+    curl_put_all,
+    emit,
+    make_file,
+    nginx_put_sink,
+    ratio,
+    warm,
+)
 
 from config.settings import PostflowSettings  # noqa: E402
 from tasks.naming import load_nomenclature  # noqa: E402
@@ -104,31 +111,8 @@ def cut_parts(path: Path, parts: int, work: Path) -> list[Path]:
 
 def curl(sink_url: str, part_files: list[Path], concurrency: int) -> float:
     """Seconds for curl to PUT every part file, ``concurrency`` at a time."""
-
-    def put(item: tuple[int, Path]) -> None:
-        index, part = item
-        subprocess.run(
-            [
-                "curl",
-                "-sS",
-                "-f",
-                "-o",
-                "/dev/null",
-                "-T",
-                str(part),
-                "-H",
-                "x-amz-acl: private",
-                "-H",
-                f"Content-Type: {CONTENT_TYPE}",
-                f"{sink_url}/curl/{index}",
-            ],
-            check=True,
-        )
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(put, enumerate(part_files)))
-    return time.perf_counter() - started
+    jobs = [(part, f"{sink_url}/curl/{index}") for index, part in enumerate(part_files)]
+    return curl_put_all(jobs, CONTENT_TYPE, concurrency)
 
 
 def hash_gbps(path: Path, make: Any) -> float:

@@ -26,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -34,7 +33,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench_common import Row, emit  # noqa: E402
+from bench_common import Row, curl_put_all, emit  # noqa: E402
 
 MIB = 1 << 20
 
@@ -199,30 +198,7 @@ def run_curl(url: str, path: Path, work: Path, concurrency: int) -> dict:
             offset += item.size
     content_type = created.media_type or "application/octet-stream"
 
-    def put(job: tuple[Path, str]) -> None:
-        part, part_url = job
-        subprocess.run(
-            [
-                "curl",
-                "-sS",
-                "-f",
-                "-o",
-                "/dev/null",
-                "-T",
-                str(part),
-                "-H",
-                "x-amz-acl: private",
-                "-H",
-                f"Content-Type: {content_type}",
-                part_url,
-            ],
-            check=True,
-        )
-
-    start = time.perf_counter()
-    with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(put, parts))
-    seconds = time.perf_counter() - start
+    seconds = curl_put_all(parts, content_type, concurrency)
     for part, _ in parts:
         part.unlink()
     return {"seconds": seconds, "bytes": size, "parts": len(parts)}
