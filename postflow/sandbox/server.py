@@ -140,6 +140,22 @@ class SandboxServer:
         """IMS client secret accepted by the sandbox."""
         return self.config.client_secret
 
+    def postflow_environment(
+        self, absent_block: str = "postflow-sandbox-absent-block"
+    ) -> dict[str, str]:
+        """The ``POSTFLOW_FRAMEIO_*`` variables that point a pipeline process at this sandbox,
+        credentials from variables (``absent_block`` names a credentials block never saved).
+        Requires the server to be started (its URL)."""
+        return {
+            "POSTFLOW_FRAMEIO_API_BASE_URL": self.url,
+            "POSTFLOW_FRAMEIO_IMS_BASE_URL": self.url,
+            "POSTFLOW_FRAMEIO_ACCOUNT_ID": self.account_id,
+            "POSTFLOW_FRAMEIO_PROJECT_ID": self.project_id,
+            "POSTFLOW_FRAMEIO_CLIENT_ID": self.client_id,
+            "POSTFLOW_FRAMEIO_CLIENT_SECRET": self.client_secret,
+            "POSTFLOW_FRAMEIO_CREDENTIALS_BLOCK": absent_block,
+        }
+
     @property
     def state(self) -> SandboxState:
         """The live state (stores, fault plan, counters).

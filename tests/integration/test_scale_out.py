@@ -84,14 +84,8 @@ def _worker_env(api_url: str, redis_url: str, sandbox, by_shot: Path, home: Path
         POSTFLOW_STRUCTURE_CACHE_TTL_SECONDS="3600",
         POSTFLOW_UPLOAD_STRATEGY="multipart",
         POSTFLOW_TASK_RETRY_BACKOFF_SECONDS="0.2",
-        POSTFLOW_FRAMEIO_API_BASE_URL=sandbox.url,
-        POSTFLOW_FRAMEIO_IMS_BASE_URL=sandbox.url,
-        POSTFLOW_FRAMEIO_ACCOUNT_ID=sandbox.account_id,
-        POSTFLOW_FRAMEIO_PROJECT_ID=sandbox.project_id,
-        POSTFLOW_FRAMEIO_CLIENT_ID=sandbox.client_id,
-        POSTFLOW_FRAMEIO_CLIENT_SECRET=sandbox.client_secret,
-        POSTFLOW_FRAMEIO_CREDENTIALS_BLOCK="postflow-test-absent-block",
         POSTFLOW_DISCORD_BLOCK="postflow-test-absent-block",
+        **sandbox.postflow_environment(),
     )
     return env
 
