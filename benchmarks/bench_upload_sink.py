@@ -28,6 +28,7 @@ import shutil
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -68,8 +69,15 @@ class SinkProject:
             SimpleNamespace(size=min(step, file_size - start), url=f"{self.sink_url}/{name}/{i}")
             for i, start in enumerate(range(0, file_size, step))
         ]
-        return SimpleNamespace(
-            id=f"sink-{time.time_ns()}", upload_urls=urls, media_type=CONTENT_TYPE
+        return SimpleNamespace(  # the File fields the upload path reads (Asset.from_sdk)
+            id=f"sink-{time.time_ns()}",
+            name=name,
+            view_url="",
+            created_at=datetime.now(UTC),
+            file_size=file_size,
+            status="created",
+            upload_urls=urls,
+            media_type=CONTENT_TYPE,
         )
 
     def upload_status(self, file_id: str) -> Any:

@@ -216,6 +216,13 @@ class PostflowSettings(BaseSettings):
     structure_cache_ttl_seconds: int = Field(
         3600, ge=0, description="How long a resolved SCENES/<scene>/<shot> folder id is cached."
     )
+    folder_listing_ttl_seconds: int = Field(
+        300,
+        ge=0,
+        description="How long a folder listing our writers share is reused (what SCENES holds, "
+        "what a shot folder's stack holds), counted from the last real listing: a folder made "
+        "by hand in the web app may go unseen this long (0: list every time).",
+    )
     projects_cache_ttl_seconds: int = Field(
         1800,
         ge=0,

@@ -5,12 +5,14 @@ Exactly one folder per path, even when many ingests of one new shot run at once:
 * names are compared after NFC normalisation and case folding (:func:`folder_key`), so a
   folder made by hand as ``sc01`` (or written NFD by macOS) is reused for ``SC01``, never
   duplicated;
-* in this process, a lock per ``(parent id, folder key)`` serialises look-then-create, so the
-  second caller finds the folder the first one made;
+* the parent's lock on the configured lock manager (:mod:`tasks.locks`: every process of a
+  machine, or every machine with Redis) serialises look-then-create, so the second caller
+  finds the folder the first one made, in the parent's shared listing (:mod:`tasks.listings`,
+  which also spares a listing per new sibling);
 * a create that fails transiently is followed by a fresh look before anything is retried
   (the failed POST may have created it);
-* if another machine created the same folder at the same moment, every caller settles on
-  the oldest one (``created_at``, then id), so all files of a shot still land together.
+* where several same-named folders exist (made by hand, or by writers that did not share a
+  lock manager), every look-up settles on the oldest one (``created_at``, then id).
 
 The Prefect task :func:`ensure_folder` caches each level's folder id for
 ``structure_cache_ttl_seconds``, with SERIALIZABLE isolation so identical concurrent calls
@@ -35,7 +37,8 @@ from prefect.cache_policies import INPUTS, CachePolicy
 from blocks.frameio_project import Asset, FrameioProject
 from config.settings import PostflowSettings
 from core.errors import FrameioTransientError
-from tasks.locks import lock_manager_for
+from tasks.listings import FolderListing, ListingStore, listing_lock_key
+from tasks.locks import held, lock_manager_for
 from tasks.naming import ShotName
 from tasks.runtime import current_runtime
 
@@ -87,28 +90,58 @@ def find_folder(children: Iterable[Asset], name: str) -> Asset | None:
     return min(matches, key=lambda a: (a.created_at, a.id)) if matches else None
 
 
-def ensure_child_folder(project: FrameioProject, parent_id: str, name: str) -> str:
+def ensure_child_folder(
+    project: FrameioProject,
+    parent_id: str,
+    name: str,
+    settings: PostflowSettings | None = None,
+) -> str:
     """Return the id of folder ``name`` under ``parent_id``, creating it if missing.
+
+    With ``settings``, look-then-create holds the parent's lock on the configured lock
+    manager (every thread, process and worker) and uses the parent's shared listing
+    (:mod:`tasks.listings`): a parent is listed once, and a folder our writers created since
+    is in the listing, so the next new sibling is known to be absent without listing again.
+    The lock is what keeps one folder per path among our writers; a folder made by hand in
+    the web app is seen once the listing is older than ``folder_listing_ttl_seconds``, and
+    the oldest of same-named folders wins (:func:`find_folder`). Without ``settings``: an
+    in-process lock and a fresh listing.
 
     Raises:
         FrameioError: listing or creating failed (transient ones after a re-check).
     """
-    with _lock_for(parent_id, name):
-        existing = find_folder(project.list_children(parent_id), name)
-        if existing is not None:
-            return existing.id
-        try:
-            project.create_folder(parent_id, _nfc(name))
-        except FrameioTransientError:
-            again = find_folder(project.list_children(parent_id), name)
-            if again is not None:
-                return again.id
-            raise
-        # Re-read rather than trust our own answer: another machine may have raced us.
-        settled = find_folder(project.list_children(parent_id), name)
-        if settled is None:  # pragma: no cover - Frame.io lost a folder it just created
-            raise FrameioTransientError("folders.index", f"folder {name!r} not visible yet")
-        return settled.id
+    if settings is None:
+        with _lock_for(parent_id, name):
+            return _find_or_create(project, parent_id, name, None)
+    with held(lock_manager_for(settings), listing_lock_key(parent_id)):
+        return _find_or_create(project, parent_id, name, ListingStore(settings))
+
+
+def _find_or_create(
+    project: FrameioProject, parent_id: str, name: str, store: ListingStore | None
+) -> str:
+    listing = store.get(parent_id) if store else None
+    if listing is None:
+        now = store.clock() if store else 0.0
+        listing = FolderListing(parent_id, tuple(project.list_children(parent_id)), {}, now)
+        if store:
+            store.put(listing)
+    existing = find_folder(listing.children, name)
+    if existing is not None:
+        return existing.id
+    if store:
+        store.forget(parent_id)  # until the create is known, nobody trusts the listing
+    try:
+        created = project.create_folder(parent_id, _nfc(name))
+    except FrameioTransientError:
+        # The failed POST may have created it: look again before anything is retried.
+        again = find_folder(project.list_children(parent_id), name)
+        if again is not None:
+            return again.id
+        raise
+    if store:
+        store.put(listing.added(created))
+    return created.id
 
 
 def resolve_folder_path(project: FrameioProject, folder_path: Sequence[str]) -> str:
@@ -131,7 +164,8 @@ def resolve_folder_path(project: FrameioProject, folder_path: Sequence[str]) -> 
 
 
 def structure_cache_policy(settings: PostflowSettings) -> CachePolicy:
-    """Cache policy of :func:`ensure_folder`: inputs minus the client, SERIALIZABLE isolation.
+    """Cache policy of :func:`ensure_folder`: inputs minus the client and the settings,
+    SERIALIZABLE isolation.
 
     Single machine: records in the local result storage, in-process locks. Several workers:
     ``structure_cache_dir`` on storage they all mount and ``lock_manager="redis"`` (prefect-redis
@@ -141,20 +175,21 @@ def structure_cache_policy(settings: PostflowSettings) -> CachePolicy:
     Raises:
         ConfigurationError: redis lock manager asked for but prefect-redis is not installed.
     """
-    return (INPUTS - "project").configure(
+    return (INPUTS - "project" - "settings").configure(
         key_storage=settings.structure_cache_dir,
         isolation_level="SERIALIZABLE",
         lock_manager=lock_manager_for(settings),
     )
 
 
-@task(name="ensure-folder", cache_policy=INPUTS - "project", result_serializer="json")
+@task(name="ensure-folder", cache_policy=INPUTS - "project" - "settings", result_serializer="json")
 def ensure_folder(
     project: FrameioProject,
     api_base_url: str,
     project_id: str,
     folder_path: list[str],
     parent_id: str,
+    settings: PostflowSettings | None = None,
 ) -> str:
     """Prefect task: the id of the last folder of ``folder_path`` (created under ``parent_id``
     if missing).
@@ -162,13 +197,15 @@ def ensure_folder(
     One task per level (``SCENES``, ``SCENES/SC01``, ``SCENES/SC01/UNDLM_00412``), each cached
     per ``(api_base_url, project_id, folder_path, parent_id)``: with a shared key storage and
     lock manager, two workers resolving ``SC01/A`` and ``SC01/B`` at once still create ``SC01``
-    once. The flow sets the policy (:func:`structure_cache_policy`) and the TTL.
+    once. The flow sets the policy (:func:`structure_cache_policy`) and the TTL; ``settings``
+    (not part of the key) gives the lock manager and the shared listings to
+    :func:`ensure_child_folder`.
 
     Raises:
         FrameioError: see :func:`ensure_child_folder`.
     """
     _count_executed_level()
-    folder_id = ensure_child_folder(project, parent_id, folder_path[-1])
+    folder_id = ensure_child_folder(project, parent_id, folder_path[-1], settings)
     get_run_logger().info("Folder %s -> %s", "/".join(folder_path), folder_id)
     return folder_id
 
@@ -237,5 +274,7 @@ def resolve_shot_folder(
     with _counting_executed_levels() as executed:
         for depth in range(1, len(shot.folder_path) + 1):
             path = list(shot.folder_path[:depth])
-            parent = level(project, settings.frameio_api_base_url, project.project_id, path, parent)
+            parent = level(
+                project, settings.frameio_api_base_url, project.project_id, path, parent, settings
+            )
     return parent, executed[0] == 0

@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -40,13 +40,14 @@ from blocks.remote_endpoint import RemoteEndpoint
 from config.settings import PostflowSettings
 from core.errors import FrameioAuthError, FrameioNotFound, PostflowError, SourceFileError
 from tasks.limits import upload_slot
+from tasks.listings import ListingStore, listing_lock_key
 from tasks.naming import Nomenclature, ShotName
 from tasks.upload.identity import Identity, UploadRecord, UploadRecords, identify, same_name_files
 from tasks.upload.logs import upload_logger
 from tasks.upload.multipart import MultipartTransfer
 from tasks.upload.remote import RemoteTransfer
 from tasks.upload.source import assert_unchanged, file_fingerprint, source_stat
-from tasks.upload.stack import LockFactory, add_to_version_stack, folder_lock
+from tasks.upload.stack import LockFactory, add_to_version_stack, folder_lock, read_listing
 from tasks.upload.strategy import choose_strategy
 from tasks.upload.transfer import Sent, Transfer
 
@@ -136,17 +137,23 @@ class UploadResult:
 def _stacked(
     project: FrameioProject, job: UploadJob, asset: Asset, lock: LockFactory
 ) -> str | None:
-    return add_to_version_stack(project, job.folder_id, asset, job.shot, job.nomenclature, lock)
+    store = ListingStore(job.settings)
+    shot, rules = job.shot, job.nomenclature
+    return add_to_version_stack(project, job.folder_id, asset, shot, rules, lock, store)
 
 
 def _identify(
     project: FrameioProject, job: UploadJob, before: os.stat_result, lock: LockFactory
 ) -> Identity:
-    """What the shot folder holds of this source (:func:`.identity.identify`). Listed under
-    the folder's stack lock, so no file is caught half-way through a re-stacking move; the
+    """What the shot folder holds of this source (:func:`.identity.identify`). The folder is
+    listed under its stack lock, so no file is caught half-way through a re-stacking move, and
+    the listing is shared for the stacking that follows (:mod:`tasks.listings`); the
     fingerprint read, if any, runs after the lock is released."""
-    with lock(f"stack:{job.folder_id}"):
-        found = same_name_files(project, job.folder_id, job.shot.file)
+    store = ListingStore(job.settings)
+    with lock(listing_lock_key(job.folder_id)):
+        listing = read_listing(project, job.folder_id, store.get(job.folder_id), store.clock())
+        found, listing = same_name_files(project, listing, job.shot.file)
+        store.put(listing)
     record = UploadRecords(job.settings.state_dir).get(job.path)
     return identify(
         found,
@@ -225,7 +232,10 @@ def _attempt(
         )
     sent, fingerprint, seconds = _send(job, transfer, before)
     _remember(job, before, fingerprint, sent.file_id)
-    asset = project.show_file(sent.file_id)
+    # The file as Frame.io answered its creation, now complete (no ``files.show``).
+    asset = (
+        replace(sent.asset, status="uploaded") if sent.asset else project.show_file(sent.file_id)
+    )
     stack_id = _stacked(project, job, asset, lock)
     if identity.superseded is not None:
         _delete_superseded(project, job, identity.superseded[0], lock)
@@ -251,8 +261,10 @@ def _delete_superseded(
 ) -> None:
     """Delete the partial upload that the complete file just replaced (under the stack lock:
     it may sit in the shot's stack)."""
-    with lock(f"stack:{job.folder_id}"):
+    store = ListingStore(job.settings)
+    with lock(listing_lock_key(job.folder_id)):
         project.delete_file(partial.id)
+        store.forget(job.folder_id)
     upload_logger().warning(
         "%s: deleted the partial upload %s (%d bytes); the complete file replaced it",
         job.shot.file,

@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from blocks.frameio_project import Asset, FrameioProject
+from tasks.listings import FolderListing
 from tasks.state_file import exclusive, read_json, write_json_atomic
 
 __all__ = [
@@ -111,36 +112,46 @@ def _same_name(a: str, b: str) -> bool:
     return unicodedata.normalize("NFC", a) == unicodedata.normalize("NFC", b)
 
 
-def same_name_files(project: FrameioProject, folder_id: str, name: str) -> list[Found]:
+def same_name_files(
+    project: FrameioProject, listing: FolderListing, name: str
+) -> tuple[list[Found], FolderListing]:
     """The completed files called ``name`` in the folder or its version stacks, oldest first.
 
-    Same-name placeholders that never received their bytes (status ``created``) are deleted,
-    so the next upload starts clean.
+    ``listing`` is the shot folder as just listed (:func:`tasks.upload.stack.read_listing`);
+    a stack whose files it does not hold is listed (``version_stacks.index``). A match found
+    only among stored stack files is confirmed by listing that stack, so a file someone
+    deleted is never taken for present. Same-name placeholders that never received their
+    bytes (status ``created``) are deleted, so the next upload starts clean.
 
     Args:
         project: the Frame.io project.
-        folder_id: the shot folder.
+        listing: the shot folder (:class:`tasks.listings.FolderListing`).
         name: the file name (compared NFC-normalised).
 
     Returns:
-        ``[(file, version_stack_id or None), ...]`` sorted by ``created_at``.
+        ``([(file, version_stack_id or None), ...] sorted by created_at, the listing with
+        what was listed or deleted recorded)``.
 
     Raises:
         FrameioError: listing or deleting failed.
     """
-    children = project.list_children(folder_id)
-    candidates: list[Found] = [(c, None) for c in children if c.type == "file"]
-    for stack in (c for c in children if c.type == "version_stack"):
-        candidates += [(v, stack.id) for v in project.list_versions(stack.id)]
+    for stack in listing.stacks():
+        files = listing.members.get(stack.id)
+        if files is None or any(_same_name(f.name, name) for f in files):
+            listing = listing.with_members(stack.id, project.list_versions(stack.id))
+    candidates: list[Found] = [(c, None) for c in listing.loose_files()]
+    for stack in listing.stacks():
+        candidates += [(v, stack.id) for v in listing.members[stack.id]]
     found: list[Found] = []
     for asset, stack_id in candidates:
         if not _same_name(asset.name, name):
             continue
         if asset.status == "created":
             project.delete_file(asset.id)
+            listing = listing.removed(asset.id)
         else:
             found.append((asset, stack_id))
-    return sorted(found, key=lambda f: (f[0].created_at, f[0].id))
+    return sorted(found, key=lambda f: (f[0].created_at, f[0].id)), listing
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from blocks.frameio_project import FrameioProject
+from blocks.frameio_project import Asset, FrameioProject
 from blocks.part_uploader import PartUploader, ProgressCallback, plan_parts
 from config.settings import PostflowSettings
 from core.errors import SourceFileError, UploadFailed
@@ -157,7 +157,9 @@ class MultipartTransfer:
         started = time.monotonic()
         uploader.upload(path, parts, content_type)
         try:
-            yield Sent(created.id, started, len(parts), uploader.retried_parts)
+            yield Sent(
+                created.id, started, len(parts), uploader.retried_parts, Asset.from_sdk(created)
+            )
         except SourceFileError:
             self.project.delete_file(created.id)
             raise

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from blocks.frameio_project import FrameioProject
+from blocks.frameio_project import Asset, FrameioProject
 from blocks.remote_endpoint import RemoteEndpoint
 from blocks.tunnel import TunnelManager
 from config.settings import PostflowSettings
@@ -123,7 +123,7 @@ class RemoteTransfer:
             try:
                 timeout = self.settings.remote_upload_timeout_seconds
                 wait_pulled(self.project, created.id, tunnel, base_url, timeout)
-                yield Sent(created.id, started)
+                yield Sent(created.id, started, asset=Asset.from_sdk(created))
             except BaseException:
                 self._delete_quietly(created.id)
                 raise

@@ -14,6 +14,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
+from blocks.frameio_project import Asset
+
 __all__ = ["Sent", "Transfer"]
 
 
@@ -26,12 +28,16 @@ class Sent:
         started: ``time.monotonic()`` (seconds) when the bytes started moving.
         parts: part PUTs (0 for a remote upload).
         retried_parts: part PUTs that had to be retried.
+        asset: the file as Frame.io answered its creation (``files.create_local_upload`` /
+            ``create_remote_upload`` return the File: id, name, size, ``view_url``,
+            ``created_at``); None makes the caller read it back.
     """
 
     file_id: str
     started: float
     parts: int = 0
     retried_parts: int = 0
+    asset: Asset | None = None
 
 
 class Transfer(Protocol):

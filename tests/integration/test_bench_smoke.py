@@ -144,10 +144,11 @@ def test_detection_prints_latency_and_poll_cpu(runs):
 def test_api_economy_counts_calls_against_the_minimum(runs):
     code, rows, output = runs["api"]
     assert code == 0, output[-3000:]
-    calls, cache = rows
+    calls, cache, task_cache = rows
     assert calls.figure.startswith("Frame.io API calls, backfill of 6 files")
     assert calls.peer.startswith("minimum ") and calls.ratio.endswith("x")
-    assert cache.value.endswith("%") and cache.peer.startswith("best possible")
+    assert cache.value.endswith("%") and "listed of 18" in cache.figure
+    assert task_cache.value.endswith("%") and task_cache.peer.startswith("best possible")
     assert "files.local_upload" in output  # the per-route breakdown
 
 

@@ -84,3 +84,23 @@ def test_a_head_that_is_not_the_highest_after_two_passes_is_a_transient_error(ru
     folder = Folder([v1], [v2], sticky_head=True)
     with pytest.raises(FrameioTransientError, match="after two passes"):
         _add(folder, v2, rules)
+
+
+def test_once_a_moved_file_went_on_top_later_moves_are_not_read_back(rules) -> None:
+    v1, v2, v3 = (_file(n, f"2026-01-01T00:00:0{n}") for n in (1, 2, 3))
+    folder = Folder([v1], [v2])
+    _add(folder, v2, rules)
+    folder.loose.append(v3)
+    folder.calls.clear()
+    assert _add(folder, v3, rules) == "s1"
+    assert folder.versions == [v1, v2, v3]
+    assert "show_version_stack" not in folder.calls
+
+
+def test_a_head_that_disagreed_once_is_read_back_every_time(rules) -> None:
+    v1, v2, v3 = (_file(n, f"2026-01-01T00:00:0{n}") for n in (1, 2, 3))
+    with pytest.raises(FrameioTransientError):
+        _add(Folder([v1], [v2], sticky_head=True), v2, rules)
+    folder = Folder([v1, v2], [v3])
+    _add(folder, v3, rules)
+    assert folder.calls.count("show_version_stack") == 1
