@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from blocks.settings import PostflowTuning  # noqa: E402
-from postflow.demo import _demo_env, _deployment_runs, _save_blocks, _start_up, _stop_up  # noqa: E402
+from postflow.demo_served import deployment_runs, start_up, stop_up  # noqa: E402
+from postflow.demo_setup import demo_env, save_blocks  # noqa: E402
 from postflow.sandbox.discord_receiver import DiscordReceiver  # noqa: E402
 from postflow.sandbox.server import SandboxServer  # noqa: E402
 from postflow.up import SENSOR_DEPLOYMENT, free_port, start_local_server, stop_server  # noqa: E402
@@ -68,20 +69,20 @@ def main() -> int:
     (base / "BY_SHOT").mkdir()
     server = up = None
     with SandboxServer(base / "sandbox") as sandbox, DiscordReceiver() as discord:
-        os.environ.update({**_demo_env(base, sandbox), "POSTFLOW_TUNING_BLOCK": TUNING_BLOCK})
+        os.environ.update({**demo_env(base, sandbox), "POSTFLOW_TUNING_BLOCK": TUNING_BLOCK})
         try:
             server, api_url = start_local_server(free_port(None), base / "prefect-server.log")
             with temporary_settings(updates={PREFECT_API_URL: api_url}):
-                _save_blocks(sandbox, discord)
+                save_blocks(sandbox, discord)
                 PostflowTuning(alert_sensor_silence_seconds=SILENCE_SECONDS).save(
                     TUNING_BLOCK, overwrite=True
                 )
                 started = datetime.now(UTC)
-                up = _start_up(base, api_url)
+                up = start_up(base, api_url)
                 with get_client(sync_client=True) as client:
 
                     def running(exclude: str = "") -> str | None:
-                        runs = _deployment_runs(client, SENSOR_DEPLOYMENT, started)
+                        runs = deployment_runs(client, SENSOR_DEPLOYMENT, started)
                         return next(
                             (
                                 str(r.id)
@@ -114,7 +115,7 @@ def main() -> int:
             )
             return 0
         finally:
-            _stop_up(up)
+            stop_up(up)
             stop_server(server)
 
 

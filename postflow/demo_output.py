@@ -1,8 +1,10 @@
-"""What ``postflow demo`` prints: the Frame.io tree, the Discord messages, the Prefect runs."""
+"""What ``postflow demo`` prints: the Frame.io tree, the Discord messages, the Prefect runs,
+and the verdict (:func:`print_results`)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -10,8 +12,11 @@ from rich.table import Table
 from rich.tree import Tree
 
 from blocks.frameio_project import FrameioProject
+from config.settings import PostflowSettings
 from core.units import human_bytes
+from postflow.demo_media import BAD_FILES, GOOD_FILES
 from postflow.sandbox.discord_receiver import DiscordReceiver
+from tasks.clients import open_project
 
 
 def print_tree(console: Console, project: FrameioProject) -> int:
@@ -106,3 +111,29 @@ def print_prefect_runs(console: Console, since: datetime) -> list[Any]:
         )
     console.print(table)
     return runs
+
+
+def print_results(
+    console: Console,
+    discord: DiscordReceiver,
+    started: datetime,
+    base: Path,
+    failed: int,
+    how: str,
+    extra_files: int = 0,
+) -> bool:
+    """Print the Frame.io tree, the Discord messages, the runs and the verdict; True when
+    every good file landed and every bad one was reported (``extra_files``: the latency
+    burst's render, not one of the sample renders)."""
+    console.rule("Frame.io tree")
+    files = print_tree(console, open_project(PostflowSettings())) - extra_files
+    print_discord(console, discord)
+    print_prefect_runs(console, started)
+    ok = files == len(GOOD_FILES) and failed == len(BAD_FILES)
+    verdict = "[green]all good files ingested[/green]" if ok else "[red]some files missing[/red]"
+    console.print(
+        f"{verdict}: {files}/{len(GOOD_FILES)} in Frame.io, {failed} unreadable name "
+        f"reported{how}. Work dir: {base}",
+        highlight=False,
+    )
+    return ok

@@ -45,7 +45,7 @@ def _prefect_api(port: int, settings: PostflowSettings) -> tuple[Any, str]:
     """
     from prefect.settings import PREFECT_API_URL
 
-    from postflow.up import api_healthy, start_local_server
+    from postflow.prefect_server import api_healthy, start_local_server
 
     api_url = PREFECT_API_URL.value()
     if api_url and api_healthy(api_url):
@@ -124,7 +124,7 @@ def up(
     """
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from postflow.up import exit_on_sigterm, stop_server
+    from postflow.prefect_server import exit_on_sigterm, stop_server
 
     settings = load_settings()
     warn_if_public(settings)

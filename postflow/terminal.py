@@ -221,8 +221,8 @@ def with_prefect_api(command: Callable[P, R]) -> Callable[P, R]:
     """Run a command that needs the Prefect API on ``PREFECT_API_URL``, or on a temporary
     local server started for it, announced in one line (:func:`say`; its output goes to
     ``<state dir>/prefect-server.log``, off the screen) and stopped with it: on return, Ctrl-C,
-    SIGTERM and ``kill -9`` (:func:`postflow.up.prefect_api`). Arguments are validated by typer
-    before this runs, so a bad argument never starts a server.
+    SIGTERM and ``kill -9`` (:func:`postflow.prefect_server.prefect_api`). Arguments are
+    validated by typer before this runs, so a bad argument never starts a server.
 
     Args:
         command: a typer command function.
@@ -233,7 +233,7 @@ def with_prefect_api(command: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        from postflow.up import exit_on_sigterm
+        from postflow.prefect_server import exit_on_sigterm
 
         settings = load_settings()
         exit_on_sigterm()
@@ -245,14 +245,14 @@ def with_prefect_api(command: Callable[P, R]) -> Callable[P, R]:
 
 @contextlib.contextmanager
 def command_prefect_api(settings: PostflowSettings) -> Iterator[str]:
-    """:func:`postflow.up.prefect_api` for a command, announced by :func:`say`; Prefect's
-    pending events are sent before a temporary server stops, so Prefect's events client does
-    not print "Unable to connect" and "EventsWorker failed" once the server is gone.
+    """:func:`postflow.prefect_server.prefect_api` for a command, announced by :func:`say`;
+    Prefect's pending events are sent before a temporary server stops, so Prefect's events
+    client does not print "Unable to connect" and "EventsWorker failed" once the server is gone.
 
     Yields:
         The API URL.
     """
-    from postflow.up import prefect_api
+    from postflow.prefect_server import prefect_api
 
     with prefect_api(settings.state_dir / "prefect-server.log", say) as api_url:
         try:

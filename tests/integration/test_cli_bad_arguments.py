@@ -19,7 +19,7 @@ import typer
 from typer.core import TyperArgument, TyperGroup, TyperOption
 from typer.testing import CliRunner, Result
 
-import postflow.up
+import postflow.prefect_server
 from postflow.cli import app
 
 runner = CliRunner()
@@ -91,7 +91,7 @@ def servers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[int]:
         started.append(port)
         raise RuntimeError("a Prefect server was started")
 
-    monkeypatch.setattr(postflow.up, "start_local_server", refuse)
+    monkeypatch.setattr(postflow.prefect_server, "start_local_server", refuse)
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     monkeypatch.setenv("POSTFLOW_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.chdir(tmp_path)

@@ -1,0 +1,116 @@
+"""Recommendations: which report figures crossed their threshold, and what to do about it.
+
+:class:`Thresholds` holds the limits (the ``PostflowTuning`` block's alert thresholds, also
+used by the live alerts of :mod:`tasks.alerts`); :func:`recommend` compares a report's
+summary (:attr:`tasks.metrics.ReportMetrics.summary`) with them and words the advice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["Recommendation", "Thresholds", "recommend"]
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When a figure deserves a recommendation (defaults: the ``PostflowTuning`` block's).
+
+    Attributes:
+        error_rate: failed / finished ingests above this fires (fraction, 0.05 = 5 %).
+        api_latency_seconds: mean seconds of a timed Frame.io API call above this fires.
+        cache_hit_rate_min: structure cache hits / look-ups below this fires (fraction).
+        memory_mb: peak worker RSS above this fires (10^6 bytes).
+        upload_failure_rate: failed / all upload attempts (retries included) above this fires.
+    """
+
+    error_rate: float = 0.05
+    api_latency_seconds: float = 5.0
+    cache_hit_rate_min: float = 0.70
+    memory_mb: float = 500.0
+    upload_failure_rate: float = 0.10
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One finding: ``metric`` is a summary key (or ``"all_good"``), ``value`` its figure,
+    ``threshold`` the limit it crossed, ``message`` what to do, in words."""
+
+    metric: str
+    message: str
+    value: float | None = None
+    threshold: float | None = None
+
+
+# (summary key, Thresholds field, fires when the figure is "above" or "below" the limit,
+#  the advice; {value} and {limit} are the figure and the threshold)
+_ADVICE: tuple[tuple[str, str, str, str], ...] = (
+    (
+        "error_rate",
+        "error_rate",
+        "above",
+        "Ingest error rate {value:.1%} is above {limit:.1%}: fix the top error types (permanent "
+        "ones need a person: credentials, names, permissions); for transient ones raise "
+        "task_retries.",
+    ),
+    (
+        "upload_failure_rate",
+        "upload_failure_rate",
+        "above",
+        "{value:.1%} of upload attempts failed (limit {limit:.1%}): check the network to "
+        "Frame.io, lower upload_part_concurrency, or raise upload_part_retries.",
+    ),
+    (
+        "api_latency_seconds_mean",
+        "api_latency_seconds",
+        "above",
+        "Frame.io calls took {value:.1f} s on average (limit {limit:.1f} s): lower "
+        "frameio_requests_per_second if 429s are frequent, else check the network path to "
+        "api.frame.io.",
+    ),
+    (
+        "cache_hit_rate",
+        "cache_hit_rate_min",
+        "below",
+        "Structure cache hit rate {value:.1%} is below {limit:.1%}: raise "
+        "structure_cache_ttl_seconds (0 disables the cache) or share structure_cache_dir "
+        "between workers.",
+    ),
+    (
+        "rss_mb_max",
+        "memory_mb",
+        "above",
+        "Worker memory peaked at {value:.0f} MB (limit {limit:.0f} MB): lower "
+        "upload_part_concurrency or max_concurrent_uploads.",
+    ),
+)
+
+
+def _crossed(value: Any, limit: float, direction: str) -> bool:
+    if value is None or pd.isna(value):
+        return False
+    return float(value) > limit if direction == "above" else float(value) < limit
+
+
+def recommend(summary: Mapping[str, Any], thresholds: Thresholds) -> list[Recommendation]:
+    """Recommendations for every threshold crossed, or one ``all_good`` when none is.
+
+    Args:
+        summary: :attr:`ReportMetrics.summary`.
+        thresholds: the limits (from the ``PostflowTuning`` block).
+
+    Returns:
+        A non-empty list, in the order of ``_ADVICE``;
+        ``[Recommendation("all_good", ...)]`` when every figure is fine.
+    """
+    found = []
+    for metric, limit_name, direction, advice in _ADVICE:
+        value, limit = summary.get(metric), getattr(thresholds, limit_name)
+        if value is not None and _crossed(value, limit, direction):
+            message = advice.format(value=float(value), limit=limit)
+            found.append(Recommendation(metric, message, value, limit))
+    return found or [Recommendation("all_good", "All good: every figure is within its threshold.")]
