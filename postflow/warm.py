@@ -147,8 +147,18 @@ class WarmRunner:
         self._wake.set()
 
     def run(self) -> None:
-        """Poll until :meth:`stop`; an unreachable API is logged and polled again later."""
+        """Poll until :meth:`stop`; an unreachable API is logged and polled again later.
+
+        Logs ``"<name>: polling for flow runs ..."`` once the client is open, just before the
+        first poll (the line tells an operator, or a test, that this runner takes work now).
+        """
         with self._client_factory() as client:
+            _log.info(
+                "%s: polling for flow runs of %d deployment(s), %d at once",
+                self.name,
+                len(self.flows),
+                self.concurrency,
+            )
             while not self._stop.is_set():
                 try:
                     started = self.poll_once(client)
