@@ -24,6 +24,7 @@ came from the cache.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
@@ -41,6 +42,8 @@ from tasks.listings import FolderListing, ListingStore, listing_lock_key
 from tasks.locks import held, lock_manager_for
 from tasks.naming import ShotName
 from tasks.runtime import current_runtime
+
+_log = logging.getLogger("postflow.structure")
 
 __all__ = [
     "ensure_child_folder",
@@ -128,6 +131,17 @@ def _find_or_create(
             store.put(listing)
     existing = find_folder(listing.children, name)
     if existing is not None:
+        twins = [c.id for c in listing.folders() if folder_key(c.name) == folder_key(name)]
+        if len(twins) > 1:  # made by hand, or by writers that shared no lock manager
+            _log.warning(
+                "%d folders named %r in folder %s (%s): using the oldest, %s; move the "
+                "others' files into it and delete them",
+                len(twins),
+                name,
+                parent_id,
+                ", ".join(twins),
+                existing.id,
+            )
         return existing.id
     if store:
         store.forget(parent_id)  # until the create is known, nobody trusts the listing

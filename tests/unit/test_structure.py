@@ -114,3 +114,13 @@ def test_a_hand_made_lower_case_folder_is_reused_not_duplicated(env) -> None:
     hand_made = project.create_folder(scenes, "sc01").id
     assert ensure_child_folder(project, scenes, "SC01") == hand_made
     assert _folders(project, scenes) == {"sc01": hand_made}
+
+
+def test_same_named_folders_are_reported_and_the_oldest_is_used(env, caplog) -> None:
+    project, _, settings = env
+    scenes = project.create_folder(project.root_folder_id, "SCENES").id
+    oldest = project.create_folder(scenes, "SC01").id
+    twin = project.create_folder(scenes, "sc01").id
+    with caplog.at_level("WARNING", logger="postflow.structure"):
+        assert ensure_child_folder(project, scenes, "SC01", settings()) == oldest
+    assert f"2 folders named 'SC01' in folder {scenes}" in caplog.text and twin in caplog.text
