@@ -196,7 +196,8 @@ class ListingStore:
                 raise ConfigurationError(
                     "lock_manager=redis needs `pip install prefect-redis`"
                 ) from exc
-            self._redis = redis.Redis.from_url(settings.redis_url)
+            url = settings.redis_url  # one client (and connection pool) per process
+            self._redis = current_runtime().cached("redis", url, lambda: redis.Redis.from_url(url))
             self._errors += (redis.RedisError,)
 
     def _file(self, folder_id: str) -> Any:

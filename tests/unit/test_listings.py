@@ -22,9 +22,14 @@ def _stack(id_: str, head: str) -> Asset:
 V1, V2, V3 = _file("V001.mov", "f1"), _file("V002.mov", "f2"), _file("V003.mov", "f3")
 
 
-def _settings(tmp_path: Path, kind: str = "file", ttl: int = 300) -> PostflowSettings:
+def _settings(
+    tmp_path: Path, kind: str = "file", ttl: int = 300, redis_url: str = "redis://localhost:1/0"
+) -> PostflowSettings:
     return PostflowSettings(
-        state_dir=tmp_path / "state", lock_manager=kind, folder_listing_ttl_seconds=ttl
+        state_dir=tmp_path / "state",
+        lock_manager=kind,
+        folder_listing_ttl_seconds=ttl,
+        redis_url=redis_url,
     )
 
 
@@ -47,10 +52,7 @@ def test_a_fresh_listing_keeps_stack_files_only_while_the_head_is_the_same() -> 
     assert changed.members == {}  # someone moved a file in: the stack must be listed
 
 
-@pytest.mark.parametrize("kind", ["file", "memory"])
-def test_a_stored_listing_round_trips_until_its_ttl(tmp_path: Path, kind: str) -> None:
-    now = [1000.0]
-    store = ListingStore(_settings(tmp_path, kind), clock=lambda: now[0])
+def _round_trip(store: ListingStore, now: list[float]) -> None:
     listing = FolderListing("shot", (_stack("s1", "f2"), V3), {"s1": (V1, V2)}, now[0])
     store.put(listing)
     assert store.get("shot") == listing
@@ -59,7 +61,32 @@ def test_a_stored_listing_round_trips_until_its_ttl(tmp_path: Path, kind: str) -
     now[0] += 1
     assert store.get("shot") is None
     store.put(listing)
+    now[0] -= 1
     store.forget("shot")
+    assert store.get("shot") is None
+
+
+@pytest.mark.parametrize("kind", ["file", "memory"])
+def test_a_stored_listing_round_trips_until_its_ttl(tmp_path: Path, kind: str) -> None:
+    now = [1000.0]
+    _round_trip(ListingStore(_settings(tmp_path, kind), clock=lambda: now[0]), now)
+
+
+def test_redis_shares_listings_between_stores(tmp_path: Path) -> None:
+    from tests.integration.scale_out_peers import redis_server
+
+    now = [1000.0]
+    with redis_server(tmp_path) as url:
+        settings = _settings(tmp_path, "redis", redis_url=url)
+        one, other = (ListingStore(settings, clock=lambda: now[0]) for _ in range(2))
+        one.put(FolderListing("shot", (V1,), {}, now[0]))
+        assert other.get("shot") == FolderListing("shot", (V1,), {}, now[0])
+        _round_trip(one, now)
+
+
+def test_an_unreachable_redis_means_listing_again_not_failing(tmp_path: Path) -> None:
+    store = ListingStore(_settings(tmp_path, "redis"))  # nothing listens on port 1
+    store.put(FolderListing("shot", (V1,), {}, store.clock()))
     assert store.get("shot") is None
 
 
