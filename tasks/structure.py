@@ -98,6 +98,7 @@ def ensure_child_folder(
     parent_id: str,
     name: str,
     settings: PostflowSettings | None = None,
+    relist: bool = False,
 ) -> str:
     """Return the id of folder ``name`` under ``parent_id``, creating it if missing.
 
@@ -108,7 +109,8 @@ def ensure_child_folder(
     The lock is what keeps one folder per path among our writers; a folder made by hand in
     the web app is seen once the listing is older than ``folder_listing_ttl_seconds``, and
     the oldest of same-named folders wins (:func:`find_folder`). Without ``settings``: an
-    in-process lock and a fresh listing.
+    in-process lock and a fresh listing. ``relist`` lists the parent even when a stored
+    listing exists (a folder it names proved gone).
 
     Raises:
         FrameioError: listing or creating failed (transient ones after a re-check).
@@ -117,13 +119,17 @@ def ensure_child_folder(
         with _lock_for(parent_id, name):
             return _find_or_create(project, parent_id, name, None)
     with held(lock_manager_for(settings), listing_lock_key(parent_id)):
-        return _find_or_create(project, parent_id, name, ListingStore(settings))
+        return _find_or_create(project, parent_id, name, ListingStore(settings), relist)
 
 
 def _find_or_create(
-    project: FrameioProject, parent_id: str, name: str, store: ListingStore | None
+    project: FrameioProject,
+    parent_id: str,
+    name: str,
+    store: ListingStore | None,
+    relist: bool = False,
 ) -> str:
-    listing = store.get(parent_id) if store else None
+    listing = store.get(parent_id) if store and not relist else None
     if listing is None:
         now = store.clock() if store else 0.0
         listing = FolderListing(parent_id, tuple(project.list_children(parent_id)), {}, now)
@@ -189,7 +195,7 @@ def structure_cache_policy(settings: PostflowSettings) -> CachePolicy:
     Raises:
         ConfigurationError: redis lock manager asked for but prefect-redis is not installed.
     """
-    return (INPUTS - "project" - "settings").configure(
+    return (INPUTS - "project" - "settings" - "relist").configure(
         key_storage=settings.structure_cache_dir,
         isolation_level="SERIALIZABLE",
         lock_manager=lock_manager_for(settings),
@@ -204,6 +210,7 @@ def ensure_folder(
     folder_path: list[str],
     parent_id: str,
     settings: PostflowSettings | None = None,
+    relist: bool = False,
 ) -> str:
     """Prefect task: the id of the last folder of ``folder_path`` (created under ``parent_id``
     if missing).
@@ -212,14 +219,14 @@ def ensure_folder(
     per ``(api_base_url, project_id, folder_path, parent_id)``: with a shared key storage and
     lock manager, two workers resolving ``SC01/A`` and ``SC01/B`` at once still create ``SC01``
     once. The flow sets the policy (:func:`structure_cache_policy`) and the TTL; ``settings``
-    (not part of the key) gives the lock manager and the shared listings to
-    :func:`ensure_child_folder`.
+    and ``relist`` (not part of the key) give the lock manager, the shared listings and
+    whether to trust them to :func:`ensure_child_folder`.
 
     Raises:
         FrameioError: see :func:`ensure_child_folder`.
     """
     _count_executed_level()
-    folder_id = ensure_child_folder(project, parent_id, folder_path[-1], settings)
+    folder_id = ensure_child_folder(project, parent_id, folder_path[-1], settings, relist)
     get_run_logger().info("Folder %s -> %s", "/".join(folder_path), folder_id)
     return folder_id
 
@@ -268,7 +275,8 @@ def resolve_shot_folder(
         settings: ``structure_cache_ttl_seconds`` (0 disables the cache),
             ``structure_cache_dir``, ``lock_manager`` and ``frameio_api_base_url`` are read.
         retry_options: Prefect retry options for each level (:func:`tasks.retrying.retry_options`).
-        refresh: ignore cached ids and resolve every level again (a cached folder was deleted).
+        refresh: ignore cached ids and stored listings and resolve every level again (a
+            cached folder was deleted).
 
     Returns:
         ``(folder id, cache_hit)``: ``cache_hit`` is True when no level had to be resolved
@@ -288,7 +296,6 @@ def resolve_shot_folder(
     with _counting_executed_levels() as executed:
         for depth in range(1, len(shot.folder_path) + 1):
             path = list(shot.folder_path[:depth])
-            parent = level(
-                project, settings.frameio_api_base_url, project.project_id, path, parent, settings
-            )
+            base_url = settings.frameio_api_base_url
+            parent = level(project, base_url, project.project_id, path, parent, settings, refresh)
     return parent, executed[0] == 0

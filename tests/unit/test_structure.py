@@ -124,3 +124,20 @@ def test_same_named_folders_are_reported_and_the_oldest_is_used(env, caplog) -> 
     with caplog.at_level("WARNING", logger="postflow.structure"):
         assert ensure_child_folder(project, scenes, "SC01", settings()) == oldest
     assert f"2 folders named 'SC01' in folder {scenes}" in caplog.text and twin in caplog.text
+
+
+def test_refresh_does_not_trust_a_stored_listing_naming_a_folder_that_is_gone(env) -> None:
+    from dataclasses import replace
+
+    from tasks.listings import ListingStore
+
+    project, shot, settings = env
+    folder_id, _ = resolve_shot_folder(project, shot, settings(), NO_RETRY)
+    scene_id = next(a.id for _, a in project.walk() if a.name == shot.scene)
+    store = ListingStore(settings())
+    stale = store.get(scene_id)  # as if the shot folder had been deleted by hand since
+    gone = replace(next(c for c in stale.children if c.id == folder_id), id="gone")
+    store.put(replace(stale, children=(gone,)))
+    assert resolve_shot_folder(project, shot, settings(ttl_seconds=0), NO_RETRY)[0] == "gone"
+    again, _ = resolve_shot_folder(project, shot, settings(), NO_RETRY, refresh=True)
+    assert again == folder_id
