@@ -299,6 +299,9 @@ def main() -> None:
     parser.add_argument("--in-flight", type=int, default=3)
     parser.add_argument("--skip-served", action="store_true")
     parser.add_argument("--prefect-api-url", help="a running Prefect API (no request counts)")
+    parser.add_argument(
+        "--keep-logs", type=Path, help="copy the watch/up and Prefect server logs here"
+    )
     parser.add_argument("--floor-child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.floor_child:
@@ -339,6 +342,10 @@ def main() -> None:
         report(args.files, base, ways)
     finally:
         stop_server(prefect)
+        if args.keep_logs:
+            args.keep_logs.mkdir(parents=True, exist_ok=True)
+            for log in work.glob("*.log"):
+                shutil.copy(log, args.keep_logs / log.name)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -195,6 +195,14 @@ class PostflowSettings(BaseSettings):
 
     # Retries and caching of Prefect tasks
     task_retries: int = Field(4, ge=0, le=20, description="Retries of transient task failures.")
+    ingest_heartbeat_seconds: int = Field(
+        0,
+        ge=0,
+        description="Prefect heartbeats of ingest runs, every this many seconds (0: none; "
+        "Prefect's minimum is 30). Off by default: Prefect 3.8.8 ends a run by joining its "
+        "heartbeat thread, which sleeps in 1 s steps, so each small file took 0.5 s longer. "
+        "Turn on for an automation that spots ingest runs whose process died.",
+    )
     task_retry_backoff_seconds: float = Field(
         2.0, ge=0, description="First retry delay; doubles each retry (with jitter)."
     )
@@ -328,6 +336,13 @@ class PostflowSettings(BaseSettings):
         if not self.alerts_block:
             self.alerts_block = f"{DISCORD_BLOCK_SLUG}/{self.discord_block}"
         return self
+
+    @field_validator("ingest_heartbeat_seconds")
+    @classmethod
+    def _prefect_heartbeat_minimum(cls, value: int) -> int:
+        if 0 < value < 30:
+            raise ValueError("use 0 (no heartbeats) or 30 s or more (Prefect's minimum)")
+        return value
 
     @field_validator("state_dir")
     @classmethod

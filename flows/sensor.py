@@ -23,7 +23,7 @@ from prefect.runtime import flow_run
 from blocks.settings import effective_settings
 from config.productions import production_settings
 from config.settings import PostflowSettings
-from flows.ingest import ingest_file
+from flows.ingest import ingest_file, ingest_run_settings
 from tasks.completeness import container_incomplete
 from tasks.dispatch import Dispatcher, EventDispatcher, InProcessDispatcher
 from tasks.events import sensor_stop_announced
@@ -48,7 +48,8 @@ def _run_name() -> str:
 def _ingest_here(path: str) -> BaseException | None:
     """Run :func:`flows.ingest.ingest_file` in this process; None when it completed, else the
     exception it failed with (for the retry queue to tell transient from permanent)."""
-    state = ingest_file(path, return_state=True)
+    with ingest_run_settings():
+        state = ingest_file(path, return_state=True)
     if state.is_completed():
         return None
     error = state.result(raise_on_failure=False)

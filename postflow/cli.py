@@ -158,7 +158,7 @@ def ingest(
     Idempotent: a file already in its shot folder (same name and size) is not uploaded again.
     Exit code 1 when the ingest fails.
     """
-    from flows.ingest import ingest_file
+    from flows.ingest import ingest_file, ingest_run_settings
     from postflow.up import exit_on_sigterm
     from tasks.watch_folder import refusal_reason
 
@@ -173,6 +173,7 @@ def ingest(
     with (
         command_prefect_api(settings),
         _progress_bar(resolved, path.stat().st_size, settings.upload_progress_log_bytes),
+        ingest_run_settings(),
     ):
         state = ingest_file(resolved, return_state=True)
     if not state.is_completed():

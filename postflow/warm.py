@@ -135,8 +135,11 @@ class WarmRunner:
     def _execute(self, run: Any) -> Any:
         from prefect.flow_engine import run_flow
 
+        from flows.ingest import ingest_run_settings
+
         flow = self.flows[run.deployment_id]
-        return run_flow(flow, flow_run=run, return_type="state")
+        with ingest_run_settings():  # ingest runs: heartbeats as configured (none by default)
+            return run_flow(flow, flow_run=run, return_type="state")
 
     def _finished(self, run_id: UUID, future: Future[Any]) -> None:
         with self._guard:

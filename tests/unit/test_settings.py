@@ -68,3 +68,22 @@ def test_out_of_bounds_value_is_refused(monkeypatch):
 def test_missing_frameio_ids_are_named():
     missing = PostflowSettings().frameio_ids_missing()
     assert missing == ["POSTFLOW_FRAMEIO_ACCOUNT_ID", "POSTFLOW_FRAMEIO_PROJECT_ID"]
+
+
+@pytest.mark.parametrize("seconds", [1, 29])
+def test_ingest_heartbeats_below_prefects_minimum_are_refused(seconds):
+    with pytest.raises(ValidationError, match="30 s or more"):
+        PostflowSettings(ingest_heartbeat_seconds=seconds)
+
+
+def test_ingest_runs_send_no_heartbeats_unless_asked(monkeypatch):
+    from prefect.settings import get_current_settings
+
+    from flows.ingest import ingest_run_settings
+
+    with ingest_run_settings():
+        assert get_current_settings().flows.heartbeat_frequency is None
+    monkeypatch.setenv("POSTFLOW_INGEST_HEARTBEAT_SECONDS", "60")
+    with ingest_run_settings():
+        assert get_current_settings().flows.heartbeat_frequency == 60
+    assert get_current_settings().flows.heartbeat_frequency == 180  # Prefect's, elsewhere
