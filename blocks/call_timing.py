@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from blocks.pacing import RatePacer
+
 __all__ = ["CallRecord", "TimedTransport", "add_call_observer", "endpoint_name"]
 
 UPLOAD_PART = "PUT upload part"
@@ -95,6 +97,8 @@ class TimedTransport(httpx.BaseTransport):
         kind: ``"api"`` or ``"upload"``.
         endpoint: a fixed endpoint label (part PUT URLs are pre-signed and all different);
             None derives it from the request with :func:`endpoint_name`.
+        pacer: paces each request to the rate limit its endpoint announced
+            (:mod:`blocks.pacing`); the wait is not part of the call's time.
     """
 
     def __init__(
@@ -102,10 +106,12 @@ class TimedTransport(httpx.BaseTransport):
         inner: httpx.BaseTransport | None = None,
         kind: str = "api",
         endpoint: str | None = None,
+        pacer: RatePacer | None = None,
     ) -> None:
         self.inner = inner or httpx.HTTPTransport()
         self.kind = kind
         self.endpoint = endpoint
+        self.pacer = pacer
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` through the inner transport, timing it.
@@ -114,6 +120,8 @@ class TimedTransport(httpx.BaseTransport):
             httpx.TransportError: as the inner transport raises it (after reporting it).
         """
         name = self.endpoint or endpoint_name(request.method, request.url.path)
+        if self.pacer is not None:
+            self.pacer.before(name)
         started = time.perf_counter()
         try:
             response = self.inner.handle_request(request)
@@ -121,6 +129,8 @@ class TimedTransport(httpx.BaseTransport):
             _notify(CallRecord(name, self.kind, None, time.perf_counter() - started, _kind(exc)))
             raise
         status = response.status_code
+        if self.pacer is not None:
+            self.pacer.after(name, response.headers)
         error = f"HTTP {status}" if status >= 400 else None
         _notify(CallRecord(name, self.kind, status, time.perf_counter() - started, error))
         return response

@@ -28,6 +28,7 @@ from prefect.blocks.core import Block
 from pydantic import Field, HttpUrl, SecretStr
 
 from blocks.call_timing import TimedTransport
+from blocks.pacing import api_pacer
 from blocks.retry_after import parse_retry_after
 from core.errors import (
     ConfigurationError,
@@ -115,7 +116,9 @@ class FrameioCredentials(Block):
         auth = self.get_auth(timeout_seconds, max_retries)
         http = httpx.Client(
             timeout=httpx.Timeout(timeout_seconds, connect=10.0),
-            transport=TimedTransport(),  # every API call timed (blocks.call_timing)
+            # every API call timed (blocks.call_timing) and paced to Frame.io's announced
+            # rate limits (blocks.pacing)
+            transport=TimedTransport(pacer=api_pacer()),
         )
         return Frameio(base_url=self.api_base_url, token=auth.get_token, httpx_client=http)
 
