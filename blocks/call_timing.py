@@ -126,6 +126,8 @@ class TimedTransport(httpx.BaseTransport):
         try:
             response = self.inner.handle_request(request)
         except Exception as exc:
+            if self.pacer is not None:
+                self.pacer.failed(name)
             _notify(CallRecord(name, self.kind, None, time.perf_counter() - started, _kind(exc)))
             raise
         status = response.status_code

@@ -30,6 +30,7 @@ class _Bucket:
     drain_per_second: float
     level: float  # units in use
     at: float  # clock() when ``level`` was last brought up to date
+    in_flight: int = 0  # our calls sent and not answered yet
 
 
 class RatePacer:
@@ -72,6 +73,7 @@ class RatePacer:
             over = bucket.level + 1 - bucket.limit
             wait = max(0.0, over / bucket.drain_per_second)
             bucket.level += 1
+            bucket.in_flight += 1
             if wait > self.max_wait_seconds:
                 return 0.0
             self.waited_seconds += wait
@@ -79,9 +81,17 @@ class RatePacer:
             self.sleep(wait)
         return wait
 
+    def failed(self, endpoint: str) -> None:
+        """A call taken by :meth:`before` got no answer (a network error)."""
+        with self._lock:
+            bucket = self._buckets.get(endpoint)
+            if bucket is not None and bucket.in_flight:
+                bucket.in_flight -= 1
+
     def after(self, endpoint: str, headers: Mapping[str, str]) -> None:
         """Learn ``endpoint``'s limit and level from an answer's headers (ignored when they
-        are missing or not numbers)."""
+        are missing or not numbers): the server's count, which includes this call and the
+        calls of other processes, plus our calls still in flight."""
         try:
             limit = int(headers["x-ratelimit-limit"])
             remaining = int(headers["x-ratelimit-remaining"])
@@ -96,10 +106,10 @@ class RatePacer:
             if bucket is None:
                 bucket = _Bucket(limit, limit / window_seconds, 0.0, now)
                 self._buckets[endpoint] = bucket
-            self._drained(bucket, now)
+            else:
+                bucket.in_flight = max(0, bucket.in_flight - 1)
             bucket.limit, bucket.drain_per_second = limit, limit / window_seconds
-            # The server's count, or ours when higher (calls we sent that it has not counted).
-            bucket.level = max(bucket.level, float(limit - remaining))
+            bucket.level, bucket.at = float(limit - remaining + bucket.in_flight), now
 
 
 _api_pacer = RatePacer()

@@ -97,3 +97,25 @@ def test_the_transport_paces_by_endpoint_and_learns_from_each_answer() -> None:
         client.post("/v4/accounts/1234567890abcdef1/folders/1234567890abcdef3/folders")
         client.get("/v4/accounts/1234567890abcdef1/folders/1234567890abcdef2/children")
     assert clock.slept == [0.5]  # the second create waited; the listing is another bucket
+
+
+def test_the_servers_count_wins_over_ours_so_room_it_reports_is_used() -> None:
+    clock = FakeTime()
+    pacer = RatePacer(lambda: clock.now, clock.sleep)
+    pacer.after(CREATE, _headers(3, 3, 1000))
+    for _ in range(10):  # time stands still, yet each answer says the bucket is empty
+        pacer.before(CREATE)
+        pacer.after(CREATE, _headers(3, 3, 1000))
+    assert clock.slept == []
+
+
+def test_a_call_without_an_answer_leaves_the_bucket() -> None:
+    clock = FakeTime()
+    pacer = RatePacer(lambda: clock.now, clock.sleep)
+    pacer.after(CREATE, _headers(2, 2, 1000))
+    pacer.before(CREATE)
+    pacer.failed(CREATE)  # network error: in flight no more
+    pacer.before(CREATE)
+    pacer.after(CREATE, _headers(2, 1, 1000))  # the server counted one: no call of ours pending
+    pacer.before(CREATE)
+    assert clock.slept == []
