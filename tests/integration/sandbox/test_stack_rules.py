@@ -5,8 +5,8 @@ The rules tested here are written down in `postflow/sandbox/FIDELITY.md`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -25,17 +25,8 @@ PART_HEADERS = {"x-amz-acl": "private", "Content-Type": "video/quicktime"}
 
 
 @pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[SandboxServer]:
-    with SandboxServer(
-        tmp_path / "sandbox", rate_limits=False, target_part_bytes=4, transcode_delay_seconds=0
-    ) as server:
-        yield server
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=10.0) as client:
-        yield client
+def sandbox_options() -> dict[str, Any]:
+    return {"rate_limits": False, "target_part_bytes": 4, "transcode_delay_seconds": 0}
 
 
 @pytest.fixture

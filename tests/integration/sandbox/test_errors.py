@@ -7,8 +7,8 @@ that passes the generic model passes them all.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -25,15 +25,8 @@ Probe = Callable[[SandboxServer, httpx.Client, dict[str, str]], httpx.Response]
 
 
 @pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[SandboxServer]:
-    with SandboxServer(tmp_path / "sandbox", rate_limits=False) as server:
-        yield server
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=10.0) as client:
-        yield client
+def sandbox_options() -> dict[str, Any]:
+    return {"rate_limits": False}
 
 
 def _v4(server: SandboxServer, path: str) -> str:

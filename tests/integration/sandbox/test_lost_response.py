@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -20,15 +19,8 @@ NETWORK_ERRORS = (httpx.RemoteProtocolError, httpx.ReadError)
 
 
 @pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[SandboxServer]:
-    with SandboxServer(tmp_path / "sandbox", rate_limits=False) as server:
-        yield server
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=10.0) as client:
-        yield client
+def sandbox_options() -> dict[str, Any]:
+    return {"rate_limits": False}
 
 
 @pytest.fixture
