@@ -91,19 +91,24 @@ class PostflowSettings(BaseSettings):
     nomenclature_path: Path = Field(
         DEFAULT_NOMENCLATURE_PATH, description="TOML file of ordered naming rules."
     )
-    dispatch_mode: Literal["in_process", "events"] = Field(
+    dispatch_mode: Literal["in_process", "deployment"] = Field(
         "in_process",
-        description="in_process: the sensor runs ingests itself; events: it emits "
-        "postflow.file.ready and the ingest-file deployment's trigger starts each run.",
+        description="in_process: the sensor runs ingests itself; deployment: it creates one "
+        "ingest-file deployment run per file, which `postflow up` or a work pool's worker "
+        "executes (`events`, the older name, is read as deployment).",
     )
-    event_confirm_seconds: float = Field(
-        120.0,
+    run_create_retry_seconds: float = Field(
+        30.0,
         gt=0,
-        description="events mode: a file whose event has no ingest-file run after this long "
-        "is announced again (Prefect does not retry a failed trigger action).",
+        description="deployment mode: a file whose ingest run could not be created (Prefect "
+        "API unreachable) is tried again after this long, doubling each attempt.",
     )
-    event_max_attempts: int = Field(
-        3, ge=1, le=20, description="events mode: announcements per file before giving up."
+    run_create_max_attempts: int = Field(
+        6,
+        ge=1,
+        le=20,
+        description="deployment mode: attempts to create a file's run before giving up "
+        "(logged with the command to ingest it by hand).",
     )
     ingest_concurrency: int = Field(
         2, ge=1, le=32, description="Files ingested at once by the in-process sensor."
@@ -336,6 +341,12 @@ class PostflowSettings(BaseSettings):
         if not self.alerts_block:
             self.alerts_block = f"{DISCORD_BLOCK_SLUG}/{self.discord_block}"
         return self
+
+    @field_validator("dispatch_mode", mode="before")
+    @classmethod
+    def _older_dispatch_mode_name(cls, value: object) -> object:
+        """``events`` was deployment mode's name while an event trigger created the runs."""
+        return "deployment" if value == "events" else value
 
     @field_validator("ingest_heartbeat_seconds")
     @classmethod

@@ -86,9 +86,9 @@ def _report_bad_name(path: str, error: NamingError, settings: PostflowSettings) 
 
 
 def _record_outcome(settings: PostflowSettings, path: str, error: BaseException | None) -> None:
-    """Under ``postflow up`` (events mode) the sensor runs elsewhere: leave it the outcome in
-    the shared retry queue, so a transient failure is announced again by itself."""
-    if settings.dispatch_mode == "events":
+    """Under ``postflow up`` (deployment mode) the sensor runs elsewhere: leave it the outcome
+    in the shared retry queue, so a transient failure gets a new run by itself."""
+    if settings.dispatch_mode == "deployment":
         record_ingest_outcome(settings, path, error)
 
 

@@ -3,12 +3,13 @@
 The story: start a watchdog observer on the watch folder (polling by default: LucidLink/FUSE
 fires no events for other machines' writes), scan what is already there, and on every poll
 hand each *ready* file version to a dispatcher (:mod:`tasks.dispatch`): in process, it runs
-:func:`flows.ingest.ingest_file` here, at most ``ingest_concurrency`` at a time; deployed, it
-emits ``postflow.file.ready`` for the ``ingest-file`` trigger. A small ledger in the state
-directory makes each file version ``(path, size, mtime_ns)`` go out exactly once, across
-restarts. The loop itself runs no Prefect task, so the sensor's memory stays flat over hours.
-With a productions file (:mod:`config.productions`) one loop polls every production's folder,
-each with its own ledger and recovery state (:mod:`tasks.productions_watch`).
+:func:`flows.ingest.ingest_file` here, at most ``ingest_concurrency`` at a time; in deployment
+mode, it creates each file's ``ingest-file`` deployment run, for ``postflow up`` or a worker.
+A small ledger in the state directory makes each file version ``(path, size, mtime_ns)`` go
+out exactly once, across restarts. The loop itself runs no Prefect task, so the sensor's
+memory stays flat over hours. With a productions file (:mod:`config.productions`) one loop
+polls every production's folder, each with its own ledger and recovery state
+(:mod:`tasks.productions_watch`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from config.productions import production_settings
 from config.settings import PostflowSettings
 from flows.ingest import ingest_file, ingest_run_settings
 from tasks.completeness import container_incomplete
-from tasks.dispatch import Dispatcher, EventDispatcher, InProcessDispatcher
+from tasks.dispatch import DeploymentDispatcher, Dispatcher, InProcessDispatcher
 from tasks.events import sensor_stop_announced
 from tasks.ledger import DispatchLedger
 from tasks.metrics_emitter import MetricsEmitter
@@ -62,14 +63,14 @@ def _dispatcher(
     root: Path,
     logger: logging.Logger | logging.LoggerAdapter[Any],
 ) -> Dispatcher:
-    """The dispatcher of ``settings.dispatch_mode``: events (deployed) or in process."""
-    if settings.dispatch_mode == "events":
-        logger.info("Watching %s: emitting postflow.file.ready per ready file", root)
-        return EventDispatcher(
+    """The dispatcher of ``settings.dispatch_mode``: deployment runs or in process."""
+    if settings.dispatch_mode == "deployment":
+        logger.info("Watching %s: one ingest-file deployment run per ready file", root)
+        return DeploymentDispatcher(
             ledger,
             root,
-            confirm_seconds=settings.event_confirm_seconds,
-            max_attempts=settings.event_max_attempts,
+            retry_seconds=settings.run_create_retry_seconds,
+            max_attempts=settings.run_create_max_attempts,
             logger=logger,
             recovery=Recovery.from_settings(settings, str(root)),
         )

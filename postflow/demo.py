@@ -9,8 +9,7 @@ way ``postflow up`` does, so every run and artifact is visible in the Prefect UI
    posts to the receiver: the per-file embeds and the automations' alerts both use it;
 3. start ``postflow up`` (a subprocess): it registers the deployments of ``prefect.yaml``,
    applies the automations, starts the ``watch-by-shot`` sensor run and serves everything;
-   the sensor runs in events mode and the ``postflow.file.ready`` trigger starts one
-   ``ingest-file`` run per file;
+   the sensor runs in deployment mode and creates one ``ingest-file`` run per ready file;
 4. write sample renders into a temporary BY_SHOT (the three seed name formats, a second version
    of one shot, junk files, a 0-byte LucidLink-style placeholder and one unreadable name), wait
    until every file's ingest run has finished;

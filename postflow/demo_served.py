@@ -197,7 +197,7 @@ def _served_ingests(
 
         sensor = _wait_until(up, up_log, SENSOR_START_SECONDS, "running sensor", sensor_running)
         console.print(
-            f"Sensor [bold]{sensor.name}[/bold] is running (events mode); writing renders:",
+            f"Sensor [bold]{sensor.name}[/bold] is running (deployment mode); writing renders:",
             highlight=False,
         )
         writer = threading.Thread(

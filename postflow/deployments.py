@@ -1,15 +1,12 @@
 """The deployments of ``prefect.yaml``: built for ``prefect.serve`` and registered.
 
-``prefect.yaml`` is the single source of truth (entrypoints, triggers, cron schedules,
+``prefect.yaml`` is the single source of truth (entrypoints, cron schedules, triggers if any,
 concurrency limits): :func:`load_deployments` builds a ``RunnerDeployment`` per entry, with a
-module-path entrypoint (:func:`module_entrypoint`); :func:`apply_deployments` registers them and
-drops the duplicate trigger automations two machines' ``postflow up`` can leave
-(:func:`drop_duplicate_triggers`).
+module-path entrypoint (:func:`module_entrypoint`); :func:`apply_deployments` registers them.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -27,7 +24,6 @@ __all__ = [
     "PREFECT_YAML",
     "PROJECT_ROOT",
     "apply_deployments",
-    "drop_duplicate_triggers",
     "load_deployments",
     "module_entrypoint",
 ]
@@ -107,39 +103,9 @@ def apply_deployments(deployments: list[Any]) -> dict[str, UUID]:
     """Register (create or update) each ``RunnerDeployment``; returns ``{name: id}``.
 
     ``prefect.serve`` registers them again when it starts, which is an idempotent update.
-    Duplicate trigger automations left by another ``up`` registering at the same moment are
-    dropped (:func:`drop_duplicate_triggers`).
+    Registering deletes the automations a deployment owns before creating its triggers
+    (Prefect 3.8.8 ``RunnerDeployment._create_triggers_sync``, called on every ``apply``), so
+    the ``postflow.file.ready`` trigger that versions before deployment mode registered on
+    ``ingest-file`` is gone after the first ``up``: the sensor creates the runs now.
     """
-    ids = {d.name: d.apply() for d in deployments}
-    for deployment in deployments:
-        if deployment.triggers:
-            drop_duplicate_triggers(ids[deployment.name])
-    return ids
-
-
-def drop_duplicate_triggers(deployment_id: UUID) -> int:
-    """Keep one automation per name among those that run a deployment; returns how many were
-    deleted.
-
-    Registering a deployment deletes the automations it owns, then creates its triggers. Two
-    machines' ``up`` doing it at the same moment can leave two of each, and then every
-    ``postflow.file.ready`` creates two ingest runs (seen in the scale-out test: 60 runs for
-    30 files). Every process keeps the automation with the smallest id, so they agree.
-    """
-    from prefect.client.orchestration import get_client
-
-    with get_client(sync_client=True) as client:
-        related = client.read_resource_related_automations(f"prefect.deployment.{deployment_id}")
-        running_it = [
-            a
-            for a in related
-            if any(getattr(x, "deployment_id", None) == deployment_id for x in a.actions)
-        ]
-        keep: dict[str, Any] = {}
-        for automation in sorted(running_it, key=lambda a: str(a.id)):
-            keep.setdefault(automation.name, automation)
-        extra = [a for a in running_it if keep[a.name] is not a]
-        for automation in extra:
-            with contextlib.suppress(Exception):  # another process deleted it first
-                client.delete_automation(automation.id)
-    return len(extra)
+    return {d.name: d.apply() for d in deployments}

@@ -118,7 +118,7 @@ def up(
     Uses PREFECT_API_URL when it answers, else starts a local Prefect server (SQLite,
     loopback). Registers every deployment of prefect.yaml, then applies the automations,
     starts one watch-by-shot run if none is live, and serves them all from this process; the
-    sensor emits postflow.file.ready events and the ingest-file trigger starts one run per file.
+    sensor creates one ingest-file run per ready file and the warm runner executes it here.
     Ctrl-C or SIGTERM stops serving (Prefect pauses the schedules until the next `up`) and
     stops a server started here.
     """
@@ -134,7 +134,7 @@ def up(
         server, api_url = _prefect_api(port, settings)
         os.environ.update(
             PREFECT_API_URL=api_url,
-            POSTFLOW_DISPATCH_MODE="events",
+            POSTFLOW_DISPATCH_MODE="deployment",
         )  # POSTFLOW_USE_PREFECT_LIMITS as set: ingests share this process's Frame.io client
         with temporary_settings(updates={PREFECT_API_URL: api_url}):
             try:
@@ -232,8 +232,8 @@ def demo(
     """Run the whole pipeline locally: sandbox Frame.io + Discord receiver + Prefect + sensor.
 
     Goes the `postflow up` way: starts (or reuses, via PREFECT_API_URL) a local Prefect
-    server, serves the deployments, the sensor emits postflow.file.ready and the trigger
-    starts one ingest-file run per file, all visible in the Prefect UI. Needs no Frame.io
+    server, serves the deployments, the sensor creates one ingest-file run per ready
+    file, all visible in the Prefect UI. Needs no Frame.io
     account and no network. Prints the Frame.io tree, the Discord messages and the Prefect
     runs; exit code 0 when every good file landed. Falls back to --in-process (and says so)
     when no Prefect server can be started.

@@ -3,15 +3,15 @@
 1. use the Prefect API at ``PREFECT_API_URL`` if it answers, else start a local
    ``prefect server start`` (SQLite, loopback) and point this process at it;
 2. register the block types;
-3. build every deployment of ``prefect.yaml`` (the single source of truth: triggers, schedules,
+3. build every deployment of ``prefect.yaml`` (the single source of truth: schedules, triggers,
    concurrency limits) and register them (:func:`apply_deployments`) *before* the automations
    are applied, so the sensor-restart action can name the ``watch-by-shot`` deployment;
 4. make sure exactly one ``watch-by-shot`` run exists (:func:`ensure_sensor_run`: the sensor
    has no schedule or trigger, so nothing else would start it);
 5. serve them all from this process (:func:`serve_deployments`), with the sensor in deployed
-   mode (it emits ``postflow.file.ready``; the trigger creates one ``ingest-file`` run per
-   file): ingest runs execute warm, in this process (:mod:`postflow.warm`), the others in a
-   process each through ``prefect.serve``'s Runner.
+   mode (it creates one ``ingest-file`` run per ready file and emits ``postflow.file.ready``
+   for the record): ingest runs execute warm, in this process (:mod:`postflow.warm`), the
+   others in a process each through ``prefect.serve``'s Runner.
 
 A server started here runs in its own session (Ctrl-C in the terminal does not reach it) and is
 stopped by :func:`stop_server` on every exit path, SIGTERM included (:func:`exit_on_sigterm`).
@@ -28,7 +28,6 @@ from postflow.deployments import (
     PREFECT_YAML,
     PROJECT_ROOT,
     apply_deployments,
-    drop_duplicate_triggers,
     load_deployments,
     module_entrypoint,
 )
@@ -50,7 +49,6 @@ __all__ = [
     "SENSOR_DEPLOYMENT",
     "api_healthy",
     "apply_deployments",
-    "drop_duplicate_triggers",
     "ensure_sensor_run",
     "exit_on_sigterm",
     "free_port",

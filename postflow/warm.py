@@ -8,7 +8,7 @@ deployment gives and drops the start-up:
 
 * it polls the API for the deployments' Scheduled runs
   (``POST /deployments/get_scheduled_flow_runs``, the query the Runner makes), whatever created
-  them: the ``postflow.file.ready`` trigger, ``postflow rerun``, ``run_deployment`` or the UI's
+  them: the sensor (one per ready file), ``postflow rerun``, ``run_deployment`` or the UI's
   Retry button;
 * it claims each run by proposing Pending. The server's ``PreventPendingTransitions`` rule
   aborts a second claim (``prefect/server/orchestration/core_policy.py``), so several warm
@@ -37,7 +37,7 @@ from uuid import UUID
 
 __all__ = ["DEFAULT_POLL_SECONDS", "WarmRunner"]
 
-# One cheap indexed query per poll; a run waits at most this long after its trigger fired.
+# One cheap indexed query per poll; a run waits at most this long after it was created.
 DEFAULT_POLL_SECONDS = 1.0
 
 _log = logging.getLogger("postflow.warm")

@@ -1,4 +1,4 @@
-"""Hand each ready file version to ingest exactly once: in this process, or as Prefect events.
+"""Hand each ready file version to ingest exactly once: in this process, or as a deployment run.
 
 Both dispatchers share one shape (:class:`Dispatcher`): ``dispatch``, ``already_sent``,
 ``confirm``, ``shutdown``, and the ``started`` / ``finished`` / ``failed`` counters guarded by
@@ -8,11 +8,11 @@ restarts.
 
 * :class:`InProcessDispatcher` runs an injected ingest callable on a bounded thread pool (the
   sensor passes one that runs :func:`flows.ingest.ingest_file`; a tasks module imports no flow).
-* :class:`EventDispatcher` emits ``postflow.file.ready`` and announces again an event that looks
-  lost (:func:`is_overdue`), because Prefect 3.8.8 does not retry a trigger action that failed.
+* :class:`DeploymentDispatcher` creates the ``ingest-file`` deployment's flow run of each file
+  (idempotent), for ``postflow up`` or a work pool's workers to execute.
 
 The sensor's loop that drives them is :func:`tasks.watch_loop.run_watch_loop`. Prefect is
-reached only through the injected ``run_paths`` and ``emit`` callables.
+reached only through the injected ``start_run`` callable.
 """
 
 from __future__ import annotations
@@ -23,48 +23,15 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from tasks.events import emit_file_ready
-from tasks.history import run_paths_since
+from tasks.ingest_runs import IngestRunStarter
 from tasks.ledger import DispatchLedger
 from tasks.readiness import FileVersion
 from tasks.recovery import Recovery
 
 _log = logging.getLogger("postflow.sensor")
-
-
-def is_overdue(
-    sent: float, attempt: int, now: float, confirmed_upto: float, window_seconds: float
-) -> bool:
-    """Whether an announced file's event is taken as lost, so it should be announced again.
-
-    A busy server works through its events in order, late (seen: runs created 100 s after
-    their event). So an event is lost only once its window has passed *and* a file announced
-    after it already has its run, or once four windows have passed regardless. The window
-    doubles with each attempt.
-
-    Args:
-        sent: when the event was emitted (monotonic seconds).
-        attempt: which emission this was (1 for the first).
-        now: the current time (monotonic seconds, same clock as ``sent``).
-        confirmed_upto: the latest ``sent`` of any file whose run was seen (monotonic seconds).
-        window_seconds: how long a first event may go without a run (seconds).
-
-    Returns:
-        True when the event should be emitted again (or given up on).
-
-    Example:
-        >>> is_overdue(sent=0.0, attempt=1, now=150.0, confirmed_upto=10.0, window_seconds=120)
-        True
-    """
-    window = window_seconds * 2 ** (attempt - 1)
-    waited = now - sent
-    if waited < window:
-        return False
-    return confirmed_upto > sent or waited >= 4 * window
 
 
 class Dispatcher:
@@ -222,50 +189,60 @@ class InProcessDispatcher(Dispatcher):
         self.pool.shutdown(wait=True, cancel_futures=cancel_pending)
 
 
-class Announcement(NamedTuple):
-    """A ``postflow.file.ready`` event that awaits its ingest run.
+class Unstarted(NamedTuple):
+    """A file version whose ingest run could not be created yet (the API was unreachable).
 
     Attributes:
-        version: the file version announced.
-        sent: when it was emitted (monotonic seconds).
-        sent_at: the same moment on the wall clock (for the Prefect API query).
-        attempt: which emission this was (1 for the first).
+        version: the file version.
+        ledger_key: its dispatch-ledger key.
+        idempotency_key: the key its run is created with (the same on every attempt).
+        attempt: attempts made so far (1 after the first).
+        due: when to try again (monotonic seconds).
     """
 
     version: FileVersion
-    sent: float
-    sent_at: datetime
+    ledger_key: str
+    idempotency_key: str
     attempt: int
+    due: float
 
 
-class EventDispatcher(Dispatcher):
-    """Deployed mode: emit ``postflow.file.ready`` per ready file version instead of ingesting.
+class DeploymentDispatcher(Dispatcher):
+    """Deployment mode: create each ready file version's ``ingest-file`` flow run.
 
-    The ``ingest-file`` deployment's trigger turns each event into a flow run (prefect.yaml).
-    Prefect 3.8.8 does not retry a trigger action that fails (seen: the server answered the
-    ``run-deployment`` action 503 under load, and that file never got a run), so
-    :meth:`confirm` checks that each announced file got an ``ingest-file`` run and announces it
-    again when :func:`is_overdue` says its event was lost, up to ``max_attempts`` times. Ingest
-    is idempotent, so an event that does arrive twice uploads nothing new.
+    The run is created by the sensor itself (:class:`tasks.ingest_runs.IngestRunStarter`:
+    one API request, idempotent on the ledger key) and executed by whatever serves the
+    deployment: ``postflow up``'s warm runners, or a worker on a work pool. So a file's run
+    exists the moment the sensor sees the file complete; an event trigger would leave it to
+    Prefect's automation service, which created them one at a time, up to 27 s late for 20
+    files (see :mod:`tasks.ingest_runs`).
+
+    A run that cannot be created (the API is unreachable, the deployment is not registered
+    yet) is tried again after ``retry_seconds``, doubling, up to ``max_attempts`` times; the
+    same idempotency key keeps a retry whose first answer was lost from making a second run.
+    Until then the ledger keeps the file dispatched-not-finished, so a restarted sensor sends
+    it again.
 
     Args:
         ledger: the dispatch ledger.
         root: the watch folder; run keys are relative to it.
-        concurrency: unused (events go out on the polling thread); taken so that both
+        concurrency: unused (runs are created on the polling thread); taken so that both
             dispatchers are built with the same first arguments.
-        confirm_seconds: how long a first event may go without a run (seconds).
-        max_attempts: emissions per file before giving up (logged as an error, counted failed).
-        run_paths: ``since -> {path}`` of the ingest runs created since then (Prefect API).
-        emit: ``(path, size_bytes, mtime_ns, key) -> event``; returns None when no API is
-            reachable (then the dispatch counts as failed).
-        logger: where re-announcements and give-ups are reported.
+        retry_seconds: wait before the second attempt to create a run (seconds; doubles).
+        max_attempts: attempts per file before giving up (logged as an error, counted failed).
+        start_run: ``(path, size_bytes, mtime_ns, idempotency_key) -> run | None``; default
+            an :class:`~tasks.ingest_runs.IngestRunStarter` on the configured Prefect API.
+        logger: where retries and give-ups are reported.
         clock: monotonic clock (seconds).
-        wall_clock: current UTC time, for the run look-up.
         recovery: the retry queue that the ingest runs (other processes) record their
             transient failures in (:func:`tasks.recovery.record_ingest_outcome`); due entries
-            are announced again. None: a failed file waits for ``postflow rerun``.
-        retry_hold_seconds: after announcing a retry, how long before it may be announced
-            again if its run records nothing (a lost event, a very long upload).
+            get a new run. None: a failed file waits for ``postflow rerun``.
+        retry_hold_seconds: after creating a retry run, how long before that file may get
+            another if its run records nothing (a very long upload, a killed worker).
+
+    Attributes:
+        unstarted: ``{path: Unstarted}``, the files whose run is still to be created.
+        retried: attempts made after a first one failed.
     """
 
     def __init__(
@@ -274,46 +251,41 @@ class EventDispatcher(Dispatcher):
         root: Path,
         concurrency: int = 1,
         *,
-        confirm_seconds: float = 120.0,
-        max_attempts: int = 3,
-        run_paths: Callable[[datetime], set[str]] = run_paths_since,
-        emit: Callable[[str, int, int, str], Any] = emit_file_ready,
+        retry_seconds: float = 30.0,
+        max_attempts: int = 6,
+        start_run: Callable[[str, int, int, str], Any] | None = None,
         logger: logging.Logger | logging.LoggerAdapter[Any] = _log,
         clock: Callable[[], float] = time.monotonic,
-        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         recovery: Recovery | None = None,
         retry_hold_seconds: float = 900.0,
     ) -> None:
         super().__init__(ledger, root)
         del concurrency
         self.recovery, self.retry_hold_seconds = recovery, retry_hold_seconds
-        self.confirm_seconds, self.max_attempts = confirm_seconds, max_attempts
-        self._run_paths, self._emit, self._log = run_paths, emit, logger
-        self.clock, self.wall_clock = clock, wall_clock
-        self.awaiting: dict[str, Announcement] = {}
-        self.reemitted = 0
-        self._next_check = 0.0
-        self._confirmed_upto = 0.0  # latest `sent` of a file that got its run
+        self.retry_seconds, self.max_attempts = retry_seconds, max_attempts
+        self._start_run = start_run if start_run is not None else IngestRunStarter(logger=logger)
+        self._log, self.clock = logger, clock
+        self.unstarted: dict[str, Unstarted] = {}
+        self.retried = 0
 
     def dispatch(self, version: FileVersion) -> bool:
-        """Announce ``version`` unless the ledger has it or the circuit breaker defers it
-        (Frame.io is down: the ingest runs recorded it, see
-        :func:`tasks.recovery.record_ingest_outcome`); returns True if the event went out."""
+        """Create the ingest run of ``version`` unless the ledger has it or the circuit breaker
+        defers it (Frame.io is down: the ingest runs recorded it, see
+        :func:`tasks.recovery.record_ingest_outcome`); returns True if the run was created
+        now (False also when it is queued for another attempt: see :attr:`unstarted`)."""
         key = self.key(version)
         if not self.ledger.should_dispatch(key):
             return False
         if self.recovery is not None and not self.recovery.admit(key, version.path):
-            return False  # deferred: retry_due announces it after the probe
+            return False  # deferred: retry_due creates its run after the probe
         if not self.ledger.mark_dispatched(key):
             return False
-        ok = self._send(version, attempt=1)
-        self.ledger.mark_finished(key, ok)
-        self._count(started=1, finished=1, failed=0 if ok else 1)
-        return ok
+        self._count(started=1)
+        return self._attempt(Unstarted(version, key, key, 1, 0.0))
 
     def retry_due(self) -> int:
-        """Announce again the file versions whose ingest run failed transiently and whose
-        retry is due; returns how many events went out."""
+        """Create a new run for each file version whose ingest run failed transiently and
+        whose retry is due; returns how many runs were created."""
         if self.recovery is None:
             return 0
         count = 0
@@ -327,66 +299,57 @@ class EventDispatcher(Dispatcher):
                 self.recovery.queue.release(entry.key)
                 continue
             version = FileVersion(entry.path, info.st_size, info.st_mtime_ns)
-            ok = self._send(version, attempt=1)
-            self.ledger.mark_finished(entry.key, ok)
-            self._count(started=1, finished=1, failed=0 if ok else 1)
+            self._count(started=1)
+            retry_key = f"{entry.key}:retry:{time.time_ns()}"  # a new run, once
+            count += int(self._attempt(Unstarted(version, entry.key, retry_key, 1, 0.0)))
             until = self.recovery.clock() + self.retry_hold_seconds
             self.recovery.queue.defer(entry.key, entry.path, until=until, reason="announced")
-            count += int(ok)
         return count
 
-    def _send(self, version: FileVersion, attempt: int) -> bool:
-        event = self._emit(version.path, version.size_bytes, version.mtime_ns, self.key(version))
-        if event is not None:
-            self.awaiting[version.path] = Announcement(
-                version, self.clock(), self.wall_clock(), attempt
+    def _attempt(self, job: Unstarted) -> bool:
+        version = job.version
+        run = self._start_run(
+            version.path, version.size_bytes, version.mtime_ns, job.idempotency_key
+        )
+        if run is not None:
+            self.ledger.mark_finished(job.ledger_key, True)
+            self._count(finished=1)
+            return True
+        if job.attempt >= self.max_attempts:
+            self._log.error(
+                "No ingest run could be created for %s after %d attempts; once the Prefect "
+                "server answers, run `postflow ingest %s`",
+                version.path,
+                job.attempt,
+                version.path,
             )
-        return event is not None
+            self.ledger.mark_finished(job.ledger_key, False)
+            self._count(finished=1, failed=1)
+            return False
+        wait = self.retry_seconds * 2 ** (job.attempt - 1)
+        self.unstarted[version.path] = job._replace(due=self.clock() + wait)
+        return False
 
     def confirm(self) -> None:
-        """Announce again the files whose event looks lost (see :func:`is_overdue`).
-
-        Cheap per poll: it queries the API only while events await a run, at most every
-        ``confirm_seconds / 4`` (capped at 30 s); an unreachable API is retried later.
-        """
+        """Try again to create the runs that could not be created before, once due (a no-op
+        when none wait: nothing is queried)."""
         now = self.clock()
-        if not self.awaiting or now < self._next_check:
-            return
-        self._next_check = now + min(self.confirm_seconds / 4, 30.0)
-        oldest = min(a.sent_at for a in self.awaiting.values())
-        try:
-            seen = self._run_paths(oldest - timedelta(seconds=5))
-        except Exception as exc:  # noqa: BLE001 - the API is down: keep waiting, check later
-            self._log.warning("Cannot check for ingest runs yet: %s", exc)
-            return
-        for path, announced in list(self.awaiting.items()):
-            if path in seen:
-                del self.awaiting[path]
-                self._confirmed_upto = max(self._confirmed_upto, announced.sent)
-        for path, announced in list(self.awaiting.items()):
-            sent, attempt = announced.sent, announced.attempt
-            if is_overdue(sent, attempt, now, self._confirmed_upto, self.confirm_seconds):
-                del self.awaiting[path]
-                self._announce_again(announced, now)
+        for path, job in list(self.unstarted.items()):
+            if job.due <= now:
+                del self.unstarted[path]
+                self.retried += 1
+                self._log.warning(
+                    "Creating the ingest run of %s again (attempt %d/%d)",
+                    path,
+                    job.attempt + 1,
+                    self.max_attempts,
+                )
+                self._attempt(job._replace(attempt=job.attempt + 1))
 
-    def _announce_again(self, announced: Announcement, now: float) -> None:
-        path, attempt = announced.version.path, announced.attempt
-        if attempt >= self.max_attempts:
-            self._log.error(
-                "No ingest run for %s after %d events; run `postflow ingest %s`",
-                path,
-                attempt,
-                path,
-            )
-            self._count(failed=1)
-            return
-        self._log.warning(
-            "No ingest run for %s %.0f s after its event (later files have theirs); "
-            "emitting it again (%d/%d)",
-            path,
-            now - announced.sent,
-            attempt + 1,
-            self.max_attempts,
-        )
-        self.reemitted += 1
-        self._send(announced.version, attempt + 1)
+    def shutdown(self, cancel_pending: bool = False) -> None:
+        """Close the Prefect client of the default run starter. Files still in
+        :attr:`unstarted` stay dispatched-not-finished in the ledger: the next start sends
+        them again."""
+        close = getattr(self._start_run, "close", None)
+        if callable(close):
+            close()

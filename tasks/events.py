@@ -1,7 +1,8 @@
 """Prefect events of RL PostFlow: what the sensor and the ingests tell the rest of the platform.
 
-* ``postflow.file.ready`` - the sensor saw a complete file; in deployed mode it triggers the
-  ``ingest-file`` deployment (its parameters are templated from ``event.payload.path``).
+* ``postflow.file.ready`` - the sensor saw a complete file; in deployment mode it is emitted
+  once the sensor has created the file's ``ingest-file`` run (:mod:`tasks.ingest_runs`), and is
+  related to that run.
 * ``postflow.upload.completed`` / ``postflow.upload.failed`` - one per ingest, with bytes,
   seconds, strategy, structure-cache hit, checksum and a sample of the process's CPU/memory;
   automations and the weekly report read them. Each is also recorded in this process's live
@@ -71,10 +72,26 @@ def _attach_interval(payload: dict[str, Any]) -> None:
         payload["interval"] = window.drain_interval()
 
 
-def emit_file_ready(path: str, size_bytes: int, mtime_ns: int, key: str) -> Any:
-    """Announce a ready file version; returns the Event, or None when no API is reachable."""
+def emit_file_ready(
+    path: str, size_bytes: int, mtime_ns: int, key: str, flow_run_id: str | None = None
+) -> Any:
+    """Record a ready file version; returns the Event, or None when no API is reachable.
+
+    Args:
+        flow_run_id: the ``ingest-file`` run the sensor created for it; the event is then
+            related to that run (role ``flow-run``), so it shows on the run's page too.
+    """
     payload = {"path": path, "size_bytes": size_bytes, "mtime_ns": mtime_ns, "key": key}
-    return emit_event(FILE_READY, resource=file_resource(path), payload=payload)
+    related = []
+    if flow_run_id is not None:
+        payload["flow_run_id"] = flow_run_id
+        related.append(
+            {
+                "prefect.resource.id": f"prefect.flow-run.{flow_run_id}",
+                "prefect.resource.role": "flow-run",
+            }
+        )
+    return emit_event(FILE_READY, resource=file_resource(path), payload=payload, related=related)
 
 
 def emit_upload_completed(path: str, record: dict[str, Any], cache_hit: bool) -> Any:

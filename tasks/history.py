@@ -10,7 +10,6 @@ from prefect.client.schemas.filters import (
     FlowFilter,
     FlowFilterName,
     FlowRunFilter,
-    FlowRunFilterExpectedStartTime,
     FlowRunFilterStartTime,
 )
 
@@ -21,10 +20,6 @@ PAGE = 200  # the Prefect API's maximum `limit` for /flow_runs/filter
 # passing it to the constructor does at run time, typed).
 def _started_after(since: datetime) -> FlowRunFilterStartTime:
     return FlowRunFilterStartTime.model_validate({"after_": since})
-
-
-def _expected_after(since: datetime) -> FlowRunFilterExpectedStartTime:
-    return FlowRunFilterExpectedStartTime.model_validate({"after_": since})
 
 
 def flow_runs_since(flow_name: str, since: datetime, max_runs: int = 50_000) -> list[Any]:
@@ -46,30 +41,3 @@ def flow_runs_since(flow_name: str, since: datetime, max_runs: int = 50_000) -> 
             if len(page) < PAGE:
                 break
     return runs
-
-
-def run_paths_since(since: datetime, flow_name: str = "ingest-file") -> set[str]:
-    """The ``path`` parameters of every run of ``flow_name`` expected to start after ``since``.
-
-    Any state counts, queued runs included: a trigger's ``run-deployment`` action creates a
-    Scheduled run whose expected start time is when it fired. The sensor uses this to check
-    that each ``postflow.file.ready`` it emitted produced a run.
-
-    Raises:
-        prefect.exceptions.PrefectHTTPStatusError: the API refused the query.
-        httpx.HTTPError: the API is unreachable.
-    """
-    paths: set[str] = set()
-    with get_client(sync_client=True) as client:
-        offset = 0
-        while True:
-            page = client.read_flow_runs(
-                flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])),
-                flow_run_filter=FlowRunFilter(expected_start_time=_expected_after(since)),
-                limit=PAGE,
-                offset=offset,
-            )
-            paths.update(str(run.parameters.get("path", "")) for run in page)
-            if len(page) < PAGE:
-                return paths
-            offset += PAGE

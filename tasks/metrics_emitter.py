@@ -5,7 +5,7 @@ watch loop). Every ``interval_seconds`` it samples the process (RSS and CPU thro
 reads the rolling figures of :func:`tasks.live_metrics.live_window`, emits one
 ``postflow.metrics`` event, and hands the figures to an :class:`tasks.alerts.AlertTracker`,
 emitting ``postflow.alert.<name>`` / ``.resolved`` for what changed. Stopping it runs one last
-tick, so the report sees every call made. Under ``postflow up`` (events mode) the ingests run
+tick, so the report sees every call made. Under ``postflow up`` (deployment mode) the ingests run
 in other processes: :class:`RemoteIntervals` feeds their measurements, attached to their upload
 events, into the window at the start of each tick.
 
@@ -141,7 +141,7 @@ class MetricsEmitter:
         window = live_window()
         window.window_seconds = settings.metrics_window_seconds
         tracker = AlertTracker(thresholds_of(tuning), tuning.alert_cooldown_seconds)
-        pull = RemoteIntervals(window).pull if settings.dispatch_mode == "events" else None
+        pull = RemoteIntervals(window).pull if settings.dispatch_mode == "deployment" else None
         return cls(settings.metrics_interval_seconds, tracker, window, pull)
 
     def tick(self) -> list[Transition]:

@@ -87,16 +87,17 @@ def circuit_breaker_for(
 def record_ingest_outcome(
     settings: PostflowSettings, path: str, error: BaseException | None
 ) -> None:
-    """Events mode (``postflow up``): tell the sensor's retry queue and circuit breaker how
+    """Deployment mode (``postflow up``): tell the sensor's retry queue and circuit breaker how
     an ingest ended.
 
     The ingest runs in another process than the sensor, so the flow records its own outcome
     in the shared state dir (each file is locked and reloaded on every change): a transient
     failure is queued with backoff and counts towards opening the breaker, a success clears
     the entry and closes the breaker, a permanent failure is dropped (and proves Frame.io
-    answers). The sensor's :class:`~tasks.dispatch.EventDispatcher` defers new files while
-    the breaker is open and announces due entries again. A file that is gone, or state that
-    cannot be written, is logged and skipped: recording must never fail the ingest.
+    answers). The sensor's :class:`~tasks.dispatch.DeploymentDispatcher` defers new files
+    while the breaker is open and creates a new run for each due entry. A file that is gone,
+    or state that cannot be written, is logged and skipped: recording must never fail the
+    ingest.
 
     Args:
         settings: ``watch_path``, ``state_dir``, ``retry_*`` and ``circuit_*`` are read.

@@ -1,4 +1,4 @@
-"""Deployments from prefect.yaml on a real Prefect server: deploy, serve, event -> ingest."""
+"""Deployments from prefect.yaml on a real Prefect server: deploy, serve, sensor run -> ingest."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
 from prefect.settings import PREFECT_API_URL
 
 from postflow.up import load_deployments
-from tasks.events import emit_file_ready
+from tasks.ingest_runs import IngestRunStarter
 from tests.integration.helpers import all_files, make_file, sha256_of
 
 pytestmark = pytest.mark.integration
@@ -59,8 +60,8 @@ def test_prefect_yaml_builds_the_four_deployments():
         "weekly-optimisation-report",
         "rerun-failed-shots",
     }
-    assert ingest.triggers[0].expect == {"postflow.file.ready"}
-    assert "default('')" in ingest.triggers[0].parameters["path"]
+    # No trigger: the sensor creates each file's run (a trigger's runs started seconds apart).
+    assert ingest.triggers == []
     assert (
         deployments["weekly-optimisation-report"].schedules[0].schedule.timezone == "Europe/Paris"
     )
@@ -104,7 +105,7 @@ def test_prefect_deploy_all_succeeds(clean_deployments):
     assert report.schedules and report.schedules[0].schedule.cron == "0 7 * * 1"
 
 
-def test_file_ready_event_starts_an_ingest_run(pipeline, clean_deployments):
+def test_a_run_created_by_the_sensor_is_ingested_by_up_once(pipeline, clean_deployments):
     source = make_file(pipeline.by_shot, "SC01_UNDLM_00412_V002.mov", 300_000)
     serve = subprocess.Popen(
         [sys.executable, "-m", "postflow.cli", "up", "--only", "ingest-file"],
@@ -117,8 +118,13 @@ def test_file_ready_event_starts_an_ingest_run(pipeline, clean_deployments):
     try:
         with get_client(sync_client=True) as client:
             _wait(lambda: _deployment_served(client), 120, "the ingest-file deployment")
-        time.sleep(2)  # let the trigger's automation reach the server's triggers service
-        emit_file_ready(str(source), 300_000, source.stat().st_mtime_ns, "k")
+        start_run = IngestRunStarter()
+        mtime_ns = source.stat().st_mtime_ns
+        first = start_run(str(source), 300_000, mtime_ns, "SC01_UNDLM_00412_V002.mov:300000:1")
+        # The same idempotency key again (a retry whose answer was lost): the same run.
+        again = start_run(str(source), 300_000, mtime_ns, "SC01_UNDLM_00412_V002.mov:300000:1")
+        start_run.close()
+        assert first is not None and again is not None and again.id == first.id
         try:
             files = _wait(lambda: all_files(pipeline.project()), 120, "the ingest run's upload")
         except AssertionError:
@@ -132,6 +138,13 @@ def test_file_ready_event_starts_an_ingest_run(pipeline, clean_deployments):
         print(output[-4000:])
     stored = pipeline.sandbox.stored_path(files[0].id)
     assert [f.name for f in files] == ["SC01_UNDLM_00412_V002.mov"], output[-3000:]
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                deployment_id=FlowRunFilterDeploymentId(any_=[first.deployment_id])
+            )
+        )
+    assert [r.id for r in runs] == [first.id]
     assert sha256_of(stored) == sha256_of(source)
 
 

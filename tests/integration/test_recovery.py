@@ -66,17 +66,18 @@ def test_a_permanent_failure_is_not_retried(pipeline, postflow_env, tmp_path):
 
 
 def test_under_up_a_transiently_failed_ingest_is_announced_again(pipeline, postflow_env, tmp_path):
-    # Events mode: the ingest runs in another process than the sensor; the run records its
-    # outcome in the shared retry queue and the sensor's EventDispatcher announces it again.
+    # Deployment mode: the ingest runs in another process than the sensor; the run records
+    # its outcome in the shared retry queue and the sensor's DeploymentDispatcher creates a
+    # new run for it.
     from config.settings import PostflowSettings
     from flows.ingest import ingest_file
-    from tasks.dispatch import EventDispatcher
+    from tasks.dispatch import DeploymentDispatcher
     from tasks.ledger import DispatchLedger
     from tasks.recovery import Recovery
 
     postflow_env(
         task_retries=0,
-        dispatch_mode="events",
+        dispatch_mode="deployment",
         retry_base_delay_seconds=0.3,
         retry_max_delay_seconds=1,
     )
@@ -89,11 +90,10 @@ def test_under_up_a_transiently_failed_ingest_is_announced_again(pipeline, postf
     settings = PostflowSettings()
     root = pipeline.by_shot.resolve()
     announced: list[str] = []
-    dispatcher = EventDispatcher(
+    dispatcher = DeploymentDispatcher(
         DispatchLedger(settings.ledger_path),
         root,
-        emit=lambda p, *_: announced.append(p) or {"event": p},
-        run_paths=lambda _since: set(),
+        start_run=lambda p, *_: announced.append(p) or {"run": p},
         recovery=Recovery.from_settings(settings, str(root), on_transition=lambda *_: None),
     )
     deadline = time.monotonic() + 10
@@ -110,19 +110,19 @@ def test_under_up_a_transiently_failed_ingest_is_announced_again(pipeline, postf
 def test_under_up_the_circuit_breaker_defers_files_until_a_probe_succeeds(
     pipeline, postflow_env, tmp_path
 ):
-    # Events mode: the ingest runs (other processes under `up`) record their failures in the
+    # Deployment mode: the ingest runs (other processes under `up`) record their failures in the
     # shared breaker; the sensor's dispatcher then announces nothing new while it is open,
     # one probe after the cool-down, and the rest once the probe has landed.
     from config.settings import PostflowSettings
     from flows.ingest import ingest_file
-    from tasks.dispatch import EventDispatcher
+    from tasks.dispatch import DeploymentDispatcher
     from tasks.ledger import DispatchLedger
     from tasks.readiness import FileVersion
     from tasks.recovery import Recovery
 
     postflow_env(
         task_retries=0,
-        dispatch_mode="events",
+        dispatch_mode="deployment",
         retry_base_delay_seconds=0.3,
         retry_max_delay_seconds=1,
         circuit_failure_threshold=2,
@@ -144,11 +144,10 @@ def test_under_up_the_circuit_breaker_defers_files_until_a_probe_succeeds(
     recovery = Recovery.from_settings(
         settings, str(root), on_transition=lambda *_: None, clock=lambda: time.time() + skew[0]
     )
-    dispatcher = EventDispatcher(
+    dispatcher = DeploymentDispatcher(
         DispatchLedger(settings.ledger_path),
         root,
-        emit=lambda p, *_: announced.append(p) or {"event": p},
-        run_paths=lambda _since: set(),
+        start_run=lambda p, *_: announced.append(p) or {"run": p},
         recovery=recovery,
     )
     late = make_file(pipeline.by_shot, "SC03_PLATE_00020_V001.mov", 40_000, seed=9)

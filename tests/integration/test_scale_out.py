@@ -3,9 +3,9 @@
 Each worker is ``postflow up --only ingest-file`` with its own Prefect home and state
 directory (nothing local is shared); they share only what several machines would: the Prefect
 server, Redis (the lock manager) and the result storage, a ``LocalFileSystem`` block on a
-shared directory that holds the structure cache's records. The sensor's events-mode
-dispatcher announces every file (``postflow.file.ready``); the trigger creates one run per
-file, and whichever worker claims a run executes it.
+shared directory that holds the structure cache's records. The sensor's deployment-mode
+dispatcher creates one ``ingest-file`` run per file, and whichever worker claims a run executes
+it.
 
 The in-suite run has 12 files; ``SCALE_OUT_FILES=200`` runs the full-size version:
 ``SCALE_OUT_FILES=200 .venv/bin/python -m pytest tests/integration/test_scale_out.py``.
@@ -21,16 +21,14 @@ from collections import Counter
 from pathlib import Path
 from uuid import UUID
 
-import httpx
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
-from prefect.events import Event
 from prefect.filesystems import LocalFileSystem
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from tasks.dispatch import EventDispatcher
-from tasks.events import FILE_READY, file_resource
+from tasks.dispatch import DeploymentDispatcher
+from tasks.ingest_runs import IngestRunStarter
 from tasks.ledger import DispatchLedger
 from tasks.readiness import FileVersion
 from tests.integration.helpers import all_files, make_file, tree_paths
@@ -92,19 +90,6 @@ def _worker_env(api_url: str, redis_url: str, sandbox, by_shot: Path, home: Path
     return env
 
 
-def _emitter(api_url: str):
-    """The sensor's ``emit``, posting to this server's ``POST /api/events`` (the process's
-    events worker is bound to the test session's server)."""
-
-    def emit(path: str, size_bytes: int, mtime_ns: int, key: str) -> Event:
-        payload = {"path": path, "size_bytes": size_bytes, "mtime_ns": mtime_ns, "key": key}
-        event = Event(event=FILE_READY, resource=file_resource(path), payload=payload)
-        httpx.post(f"{api_url}/events", json=[event.model_dump(mode="json")]).raise_for_status()
-        return event
-
-    return emit
-
-
 def _peak_overlap(runs: list) -> int:
     """Most runs of ``runs`` that were Running at the same moment."""
     edges = sorted(
@@ -144,20 +129,23 @@ def test_two_workers_on_postgres_ingest_every_file_exactly_once(cluster, sandbox
         try:
             # Both warm runners poll before any file is announced, so both can get work.
             wait_for(lambda: all(POLLING in _text(log) for log in logs), 180, "two pollers")
-            sensor = EventDispatcher(
-                DispatchLedger(tmp_path / "ledger.jsonl"), by_shot, emit=_emitter(api_url)
+            # The sensor's run starter on this server (the file.ready record is left out: this
+            # process's events worker is bound to the test session's server).
+            starter = IngestRunStarter(emit=lambda *_, **__: None)
+            sensor = DeploymentDispatcher(
+                DispatchLedger(tmp_path / "ledger.jsonl"), by_shot, start_run=starter
             )
             for path in files:
                 stat = path.stat()
                 assert sensor.dispatch(FileVersion(str(path), stat.st_size, stat.st_mtime_ns))
+            sensor.shutdown()  # closes the starter's client
 
             def settled() -> list | None:
-                """The ingest runs, once every announcement has its run and every run is
-                final. (Not "once Frame.io lists every file": a file is listed from its
-                upload's first call on, seconds before its run ends.)"""
-                sensor.confirm()  # announces again an event whose run never came
+                """The ingest runs, once every file has its run and every run is final. (Not
+                "once Frame.io lists every file": a file is listed from its upload's first
+                call on, seconds before its run ends.)"""
                 runs = _ingest_runs()
-                enough = len(runs) >= FILES + sensor.reemitted
+                enough = len(runs) >= FILES
                 return runs if enough and all(_final(r) for r in runs) else None
 
             runs = wait_for(settled, 120 + 6 * FILES, f"{FILES} ingest runs, all final")
@@ -176,8 +164,8 @@ def test_two_workers_on_postgres_ingest_every_file_exactly_once(cluster, sandbox
     assert sum(len(tree[f"SCENES/{scene.name}"]) for scene in tree["SCENES"]) == shots
     by_worker = [set(RAN.findall(out)) for out in outputs]
     assert all(by_worker) and not by_worker[0] & by_worker[1]
-    # One run per file (plus one per event the sensor had to send again): no duplicate trigger.
-    assert len(runs) == FILES + sensor.reemitted, Counter(r.name for r in runs).most_common(3)
+    # One run per file: the sensor created each once, and each ran on one worker.
+    assert len(runs) == FILES, Counter(r.name for r in runs).most_common(3)
     completed = {r.id: r for r in runs if r.state_type.value == "COMPLETED"}
     assert len(completed) >= FILES
     for ran in by_worker:  # POSTFLOW_INGEST_CONCURRENCY held on each worker

@@ -1,64 +1,29 @@
-"""Events mode: a postflow.file.ready that produced no ingest run is emitted again.
+"""Deployment mode on a real Prefect server: the sensor creates each file's ingest-file run.
 
-Prefect 3.8.8 does not retry a failed trigger action (seen in the scale-out test: a 503 from
-a busy SQLite server, and one file never got a run). The run look-up is the real Prefect API.
+The run is created directly (no event trigger: Prefect 3.8.8's automation service started a
+trigger's runs one at a time, seconds apart), idempotent on the ledger key, and tried again
+later when the server cannot create it (no deployment yet, API unreachable).
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.states import Scheduled
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
+from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flows.ingest import ingest_file
-from tasks.dispatch import EventDispatcher
+from tasks.dispatch import DeploymentDispatcher
+from tasks.ingest_runs import INGEST_DEPLOYMENT, IngestRunStarter
 from tasks.ledger import DispatchLedger
 from tasks.readiness import FileVersion
-from tests.integration.remote_helpers import wait_until
+from tests.integration.scale_out_peers import free_port
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def dispatcher(prefect_harness, tmp_path: Path):
-    sent: list[str] = []
-
-    def emit(path: str, size_bytes: int, mtime_ns: int, key: str) -> object:
-        sent.append(path)
-        return object()  # an Event; the trigger is what this test plays as broken
-
-    ledger = DispatchLedger(tmp_path / "ledger.jsonl")
-    events = EventDispatcher(ledger, tmp_path, 1, confirm_seconds=0.4, max_attempts=3, emit=emit)
-    events.sent = sent
-    yield events
-    events.shutdown()
-
-
-def _version(tmp_path: Path, name: str) -> FileVersion:
-    path = tmp_path / name
-    path.write_bytes(b"x" * 1000)
-    stat = path.stat()
-    return FileVersion(str(path), stat.st_size, stat.st_mtime_ns)
-
-
-def test_an_event_without_a_run_is_emitted_again_then_given_up(dispatcher, tmp_path):
-    version = _version(tmp_path, "SC41_LOST_00001_V001.mov")
-    assert dispatcher.dispatch(version)
-    assert wait_until(lambda: (dispatcher.confirm(), not dispatcher.awaiting)[1], 30, 0.05)
-    assert dispatcher.sent == [version.path] * 3
-    assert (dispatcher.reemitted, dispatcher.failed) == (2, 1)
-
-
-def test_an_event_whose_run_exists_is_not_emitted_again(dispatcher, tmp_path):
-    version = _version(tmp_path, "SC41_FOUND_00001_V001.mov")
-    with get_client(sync_client=True) as client:  # what the trigger's action creates
-        client.create_flow_run(ingest_file, parameters={"path": version.path}, state=Scheduled())
-    assert dispatcher.dispatch(version)
-    assert wait_until(lambda: (dispatcher.confirm(), not dispatcher.awaiting)[1], 30, 0.05)
-    assert dispatcher.sent == [version.path]
-    assert (dispatcher.reemitted, dispatcher.failed) == (0, 0)
 
 
 class Clock:
@@ -71,25 +36,105 @@ class Clock:
         return self.now
 
 
-def _run_for(path: str) -> None:
-    with get_client(sync_client=True) as client:  # what the trigger's action creates
-        client.create_flow_run(ingest_file, parameters={"path": path}, state=Scheduled())
+def _register() -> object:
+    with get_client(sync_client=True) as client:
+        flow_id = client.create_flow(ingest_file)
+        return client.create_deployment(flow_id=flow_id, name="ingest-file")
 
 
-def test_a_late_run_on_a_busy_server_is_waited_for_not_announced_again(
-    dispatcher, tmp_path, monkeypatch
+def _runs(deployment_id) -> list:
+    with get_client(sync_client=True) as client:
+        return client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                deployment_id=FlowRunFilterDeploymentId(any_=[deployment_id])
+            )
+        )
+
+
+@pytest.fixture
+def no_deployment(prefect_harness) -> Iterator[None]:
+    """Starts and ends with no ingest-file deployment and none of its runs on the server (the
+    runs are never executed: nothing serves them)."""
+
+    def clean() -> None:
+        with get_client(sync_client=True) as client:
+            for deployment in client.read_deployments():
+                if deployment.name == "ingest-file":
+                    for run in _runs(deployment.id):
+                        client.delete_flow_run(run.id)
+                    client.delete_deployment(deployment.id)
+
+    clean()
+    yield
+    clean()
+
+
+def _version(tmp_path: Path, name: str) -> FileVersion:
+    path = tmp_path / name
+    path.write_bytes(b"x" * 1000)
+    stat = path.stat()
+    return FileVersion(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+def _dispatcher(tmp_path: Path, clock: Clock, starter: IngestRunStarter) -> DeploymentDispatcher:
+    ledger = DispatchLedger(tmp_path / "ledger.jsonl")
+    return DeploymentDispatcher(
+        ledger, tmp_path, retry_seconds=10, max_attempts=3, start_run=starter, clock=clock
+    )
+
+
+def test_each_ready_file_gets_one_scheduled_run_with_its_path(no_deployment, tmp_path):
+    deployment_id = _register()
+    recorded: list[dict] = []
+    starter = IngestRunStarter(emit=lambda *args, **kwargs: recorded.append(kwargs))
+    dispatcher = _dispatcher(tmp_path, Clock(), starter)
+    versions = [_version(tmp_path, f"SC41_RUN_0000{n}_V001.mov") for n in range(2)]
+    try:
+        assert all(dispatcher.dispatch(version) for version in versions)
+        # A retry whose answer was lost: the same key gives back the same run.
+        again = starter(versions[0].path, 1000, versions[0].mtime_ns, dispatcher.key(versions[0]))
+    finally:
+        dispatcher.shutdown()
+    runs = _runs(deployment_id)
+    assert sorted(r.parameters["path"] for r in runs) == [v.path for v in versions]
+    assert {r.state_type.value for r in runs} == {"SCHEDULED"}
+    assert again.id in {r.id for r in runs}
+    # The file.ready record names its run.
+    assert [r["flow_run_id"] for r in recorded[:2]] == [
+        str(next(r.id for r in runs if r.parameters["path"] == v.path)) for v in versions
+    ]
+
+
+def test_a_file_waits_for_the_deployment_and_the_error_says_what_to_run(
+    no_deployment, tmp_path, caplog
 ):
     clock = Clock()
-    monkeypatch.setattr(dispatcher, "clock", clock)
-    first, later = _version(tmp_path, "SC41_A_00001_V001.mov"), _version(tmp_path, "SC41_B.mov")
-    assert dispatcher.dispatch(first)
-    clock.now += 0.01
-    assert dispatcher.dispatch(later)
-    clock.now += 0.5  # past the 0.4 s window, under the 1.6 s cap; nothing has a run yet
+    dispatcher = _dispatcher(tmp_path, clock, IngestRunStarter(emit=lambda *a, **k: None))
+    version = _version(tmp_path, "SC41_EARLY_00001_V001.mov")
+    with caplog.at_level(logging.ERROR, logger="postflow.sensor"):
+        assert dispatcher.dispatch(version) is False
+    assert f"No deployment {INGEST_DEPLOYMENT}" in caplog.text
+    assert "postflow up" in caplog.text
+    deployment_id = _register()  # `postflow up` starts
+    clock.now += 10
     dispatcher.confirm()
-    assert dispatcher.sent == [first.path, later.path]
-    _run_for(later.path)  # the server got to the later file: the first one was skipped
-    clock.now += 0.2
+    dispatcher.shutdown()
+    assert [r.parameters["path"] for r in _runs(deployment_id)] == [version.path]
+    assert dispatcher.counts() == {"dispatched": 1, "finished": 1, "failed": 0}
+
+
+def test_an_unreachable_api_is_tried_again_later_with_no_traceback(no_deployment, tmp_path, caplog):
+    deployment_id = _register()
+    clock = Clock()
+    dispatcher = _dispatcher(tmp_path, clock, IngestRunStarter(emit=lambda *a, **k: None))
+    version = _version(tmp_path, "SC41_DOWN_00001_V001.mov")
+    dead = f"http://127.0.0.1:{free_port()}/api"  # nothing listens there
+    with temporary_settings(updates={PREFECT_API_URL: dead}), caplog.at_level(logging.WARNING):
+        assert dispatcher.dispatch(version) is False
+    assert "Cannot create the ingest run of" in caplog.text
+    assert "Traceback" not in caplog.text
+    assert list(dispatcher.unstarted) == [version.path]
+    clock.now += 10  # the server answers again
     dispatcher.confirm()
-    assert dispatcher.sent == [first.path, later.path, first.path]
-    assert dispatcher.reemitted == 1 and list(dispatcher.awaiting) == [first.path]
+    dispatcher.shutdown()
+    assert [r.parameters["path"] for r in _runs(deployment_id)] == [version.path]

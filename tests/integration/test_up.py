@@ -15,7 +15,7 @@ import pytest
 from prefect.blocks.notifications import CustomWebhookNotificationBlock
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
-from prefect.events.schemas.automations import AutomationCore
+from prefect.events import DeploymentEventTrigger
 from prefect.exceptions import ObjectNotFound
 from prefect.settings import PREFECT_API_URL
 from prefect.states import Running
@@ -23,7 +23,6 @@ from prefect.states import Running
 from postflow.up import (
     SENSOR_DEPLOYMENT,
     apply_deployments,
-    drop_duplicate_triggers,
     ensure_sensor_run,
     free_port,
     load_deployments,
@@ -96,18 +95,25 @@ def test_ensure_sensor_run_is_idempotent_and_replaces_a_dead_one(clean_prefect):
     assert [r.id for r in _live(runs.values())] == [fresh.id]
 
 
-def test_a_trigger_registered_twice_at_once_is_kept_once(clean_prefect):
+def test_registering_removes_the_file_ready_trigger_an_older_version_left(clean_prefect):
     ingest = [d for d in load_deployments() if d.name == "ingest-file"]
     deployment_id = apply_deployments(ingest)["ingest-file"]
     owner = f"prefect.deployment.{deployment_id}"
+    # What versions before deployment mode registered: every file.ready made a run, so with
+    # the sensor creating runs too each file would run twice.
+    old = DeploymentEventTrigger(
+        name="ingest-on-file-ready",
+        match={"prefect.resource.id": "postflow.file.*"},
+        expect={"postflow.file.ready"},
+        parameters={"path": "{{ event.payload.path }}"},
+    )
+    old.set_deployment_id(deployment_id)
     with get_client(sync_client=True) as client:
-        (trigger,) = client.read_resource_related_automations(owner)
-        # what a second machine's `up` leaves when both register the deployment at once
-        client.create_automation(AutomationCore(**trigger.model_dump(exclude={"id"})))
-        assert len(client.read_resource_related_automations(owner)) == 2
-        assert drop_duplicate_triggers(deployment_id) == 1
-        kept = client.read_resource_related_automations(owner)
-    assert [a.name for a in kept] == [trigger.name]
+        client.create_automation(old.as_automation())
+        assert [a.name for a in client.read_resource_related_automations(owner)] == [old.name]
+    apply_deployments(ingest)  # the next `postflow up`
+    with get_client(sync_client=True) as client:
+        assert client.read_resource_related_automations(owner) == []
 
 
 def _start_up(env: dict[str, str], *args: str, cwd: Path = ROOT) -> subprocess.Popen:

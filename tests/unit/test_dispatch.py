@@ -1,19 +1,18 @@
-"""Dispatchers and the sensor loop without Prefect: injected ingest, emit, run look-up, clocks."""
+"""Dispatchers and the sensor loop without Prefect: injected ingest, run starter, clocks."""
 
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from tasks.dispatch import EventDispatcher, InProcessDispatcher, is_overdue
+from tasks.dispatch import DeploymentDispatcher, InProcessDispatcher
 from tasks.ledger import DispatchLedger
 from tasks.readiness import FileVersion
 from tasks.watch_loop import run_watch_loop
 
-WINDOW = 120.0
+RETRY = 30.0
 
 
 def _version(name: str = "SC01_UNDLM_00412_V001.mov", size: int = 1000) -> FileVersion:
@@ -30,20 +29,16 @@ class Clock:
         return self.now
 
 
-class Events:
-    """Stands in for ``emit_file_ready`` and ``run_paths_since``: records, answers by hand."""
+class Runs:
+    """Stands in for :class:`tasks.ingest_runs.IngestRunStarter`: records, answers by hand."""
 
     def __init__(self) -> None:
-        self.sent: list[str] = []
-        self.runs: set[str] = set()
+        self.calls: list[tuple[str, str]] = []  # (path, idempotency key)
         self.reachable = True
 
-    def emit(self, path: str, size_bytes: int, mtime_ns: int, key: str) -> object | None:
-        self.sent.append(path)
-        return object() if self.reachable else None
-
-    def run_paths(self, since: datetime) -> set[str]:
-        return set(self.runs)
+    def __call__(self, path: str, size_bytes: int, mtime_ns: int, key: str) -> object | None:
+        self.calls.append((path, key))
+        return {"id": len(self.calls)} if self.reachable else None
 
 
 @pytest.fixture
@@ -52,8 +47,8 @@ def ledger(tmp_path: Path) -> DispatchLedger:
 
 
 @pytest.fixture
-def events() -> Events:
-    return Events()
+def runs() -> Runs:
+    return Runs()
 
 
 @pytest.fixture
@@ -62,116 +57,82 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def announcer(ledger, events, clock) -> EventDispatcher:
-    return EventDispatcher(
-        ledger,
-        Path("/by_shot"),
-        confirm_seconds=WINDOW,
-        max_attempts=3,
-        run_paths=events.run_paths,
-        emit=events.emit,
-        clock=clock,
-        wall_clock=lambda: datetime(2026, 11, 20, tzinfo=UTC),
+def deployment(ledger, runs, clock) -> DeploymentDispatcher:
+    return DeploymentDispatcher(
+        ledger, Path("/by_shot"), retry_seconds=RETRY, max_attempts=3, start_run=runs, clock=clock
     )
 
 
-# The re-announce rule
+# DeploymentDispatcher
 
 
-def test_not_overdue_within_the_window_even_when_later_files_have_runs():
-    assert is_overdue(0.0, 1, WINDOW - 1, confirmed_upto=50.0, window_seconds=WINDOW) is False
-
-
-def test_overdue_past_the_window_once_a_later_file_is_confirmed():
-    assert is_overdue(10.0, 1, 10.0 + WINDOW, confirmed_upto=11.0, window_seconds=WINDOW) is True
-
-
-def test_not_overdue_past_the_window_while_no_later_file_is_confirmed():
-    assert is_overdue(10.0, 1, 10.0 + WINDOW, confirmed_upto=10.0, window_seconds=WINDOW) is False
-
-
-def test_overdue_after_four_windows_regardless():
-    assert is_overdue(0.0, 1, 4 * WINDOW - 1, confirmed_upto=0.0, window_seconds=WINDOW) is False
-    assert is_overdue(0.0, 1, 4 * WINDOW, confirmed_upto=0.0, window_seconds=WINDOW) is True
-
-
-def test_the_window_doubles_per_attempt():
-    later_confirmed = {"confirmed_upto": 5.0, "window_seconds": WINDOW}
-    assert is_overdue(0.0, 2, 2 * WINDOW - 1, **later_confirmed) is False
-    assert is_overdue(0.0, 2, 2 * WINDOW, **later_confirmed) is True
-    assert is_overdue(0.0, 3, 4 * WINDOW - 1, **later_confirmed) is False
-    assert is_overdue(0.0, 3, 16 * WINDOW, confirmed_upto=0.0, window_seconds=WINDOW) is True
-
-
-# EventDispatcher
-
-
-def test_an_event_with_its_run_is_not_announced_again(announcer, events, clock):
+def test_a_ready_file_gets_its_run_at_once_keyed_by_its_ledger_key(deployment, runs):
     version = _version()
-    assert announcer.dispatch(version) is True
-    events.runs.add(version.path)
-    clock.now += 10 * WINDOW
-    announcer.confirm()
-    assert events.sent == [version.path]
-    assert announcer.awaiting == {}
-    assert (announcer.reemitted, announcer.failed) == (0, 0)
+    assert deployment.dispatch(version) is True
+    assert runs.calls == [(version.path, version.key("/by_shot"))]
+    assert deployment.counts() == {"dispatched": 1, "finished": 1, "failed": 0}
+    deployment.confirm()  # nothing waits: nothing is tried again
+    assert len(runs.calls) == 1 and deployment.unstarted == {}
 
 
-def test_a_lost_event_is_announced_again_once_a_later_file_has_its_run(announcer, events, clock):
-    first, later = _version("SC01_A_00001_V001.mov"), _version("SC01_B_00001_V001.mov")
-    announcer.dispatch(first)
+def test_a_run_that_cannot_be_created_is_tried_again_with_the_same_key(deployment, runs, clock):
+    version = _version()
+    runs.reachable = False
+    assert deployment.dispatch(version) is False
+    assert deployment.counts() == {"dispatched": 1, "finished": 0, "failed": 0}
+    clock.now += RETRY - 1
+    deployment.confirm()  # not due yet
+    assert len(runs.calls) == 1
+    runs.reachable = True
     clock.now += 1
-    announcer.dispatch(later)
-    events.runs.add(later.path)
-    clock.now += WINDOW
-    announcer.confirm()
-    assert events.sent == [first.path, later.path, first.path]
-    assert announcer.awaiting[first.path].attempt == 2
-    assert announcer.reemitted == 1
+    deployment.confirm()
+    key = version.key("/by_shot")
+    assert runs.calls == [(version.path, key), (version.path, key)]
+    assert deployment.unstarted == {} and deployment.retried == 1
+    assert deployment.counts() == {"dispatched": 1, "finished": 1, "failed": 0}
 
 
-def test_max_attempts_gives_up_and_counts_a_failure(announcer, events, clock):
+def test_retries_back_off_then_give_up_as_a_failure(deployment, runs, clock, tmp_path):
+    runs.reachable = False
     version = _version()
-    announcer.dispatch(version)
-    for _ in range(3):  # four windows of attempts 1, 2, 3: 4, 8, 16 windows
-        clock.now += 16 * WINDOW
-        announcer.confirm()
-    assert events.sent == [version.path] * 3
-    assert announcer.awaiting == {}
-    assert (announcer.reemitted, announcer.failed, announcer.finished) == (2, 1, 1)
+    deployment.dispatch(version)
+    clock.now += RETRY  # attempt 2 is due RETRY after attempt 1, attempt 3 2 * RETRY after 2
+    deployment.confirm()
+    clock.now += 2 * RETRY - 1
+    deployment.confirm()
+    assert len(runs.calls) == 2
+    clock.now += 1
+    deployment.confirm()
+    assert len(runs.calls) == 3 and deployment.unstarted == {}
+    assert deployment.counts() == {"dispatched": 1, "finished": 1, "failed": 1}
+    assert DispatchLedger(tmp_path / "ledger.jsonl").counts()["failed"] == 1
 
 
-def test_an_unreachable_api_is_checked_again_later(announcer, events, clock):
+def test_a_file_without_a_run_is_sent_again_after_a_restart(deployment, runs, tmp_path):
+    runs.reachable = False
     version = _version()
-    announcer.dispatch(version)
-
-    def down(since: datetime) -> set[str]:
-        raise OSError("connection refused")
-
-    announcer._run_paths = down
-    clock.now += 10 * WINDOW
-    announcer.confirm()
-    assert list(announcer.awaiting) == [version.path]
-    assert events.sent == [version.path]
+    deployment.dispatch(version)  # the sensor stops before its run could be created
+    runs.reachable = True
+    restarted = DeploymentDispatcher(
+        DispatchLedger(tmp_path / "ledger.jsonl"), Path("/by_shot"), start_run=runs
+    )
+    assert restarted.already_sent(version) is False
+    assert restarted.dispatch(version) is True
+    assert [key for _, key in runs.calls] == [version.key("/by_shot")] * 2
 
 
-def test_an_event_that_cannot_be_emitted_is_a_failed_dispatch(announcer, events, ledger):
-    events.reachable = False
-    assert announcer.dispatch(_version()) is False
-    assert announcer.counts() == {"dispatched": 1, "finished": 1, "failed": 1}
-    assert announcer.awaiting == {}
-
-
-def test_event_dispatch_sends_each_file_version_once_across_restarts(announcer, events, tmp_path):
+def test_deployment_dispatch_sends_each_file_version_once_across_restarts(
+    deployment, runs, tmp_path
+):
     version = _version()
-    assert announcer.dispatch(version) is True
-    assert announcer.dispatch(version) is False
-    restarted = EventDispatcher(
-        DispatchLedger(tmp_path / "ledger.jsonl"), Path("/by_shot"), emit=events.emit
+    assert deployment.dispatch(version) is True
+    assert deployment.dispatch(version) is False
+    restarted = DeploymentDispatcher(
+        DispatchLedger(tmp_path / "ledger.jsonl"), Path("/by_shot"), start_run=runs
     )
     assert restarted.already_sent(version) is True
     assert restarted.dispatch(version) is False
-    assert events.sent == [version.path]
+    assert len(runs.calls) == 1
 
 
 # InProcessDispatcher

@@ -87,3 +87,13 @@ def test_ingest_runs_send_no_heartbeats_unless_asked(monkeypatch):
     with ingest_run_settings():
         assert get_current_settings().flows.heartbeat_frequency == 60
     assert get_current_settings().flows.heartbeat_frequency == 180  # Prefect's, elsewhere
+
+
+def test_dispatch_mode_events_is_read_as_deployment(monkeypatch):
+    # `events` was deployment mode's name while an event trigger created the runs; a unit
+    # file or job variables written then keep working.
+    monkeypatch.setenv("POSTFLOW_DISPATCH_MODE", "events")
+    assert PostflowSettings().dispatch_mode == "deployment"
+    monkeypatch.setenv("POSTFLOW_DISPATCH_MODE", "queue")
+    with pytest.raises(ValidationError):
+        PostflowSettings()
