@@ -47,7 +47,7 @@ def test_demo_goes_through_postflow_up_and_lands_every_good_file(tmp_path: Path)
     assert "FALLBACK" not in out and "In-process mode" not in out
     ui = re.search(r"Prefect UI: (http://127\.0\.0\.1:\d+)", out)
     assert ui, out[-3000:]
-    assert "is running (events mode)" in out
+    assert "is running (deployment mode)" in out
     assert "all good files ingested: 4/4 in Frame.io, 1 unreadable name reported" in out
     assert re.search(r"[5-9] ingest-file runs via `postflow up`", out), out[-3000:]
     # every ingest is its own process under `up`: the file lock manager keeps folders unique
