@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import threading
+from pathlib import Path
 from typing import Any
 
 __all__ = ["WARM_DEPLOYMENTS", "serve_deployments", "start_warm_runner"]
@@ -19,8 +20,13 @@ __all__ = ["WARM_DEPLOYMENTS", "serve_deployments", "start_warm_runner"]
 WARM_DEPLOYMENTS = ("ingest-file",)
 
 
-def start_warm_runner(deployments: list[Any], concurrency: int) -> Any:
+def start_warm_runner(
+    deployments: list[Any], concurrency: int, state_dir: Path | None = None
+) -> Any:
     """A :class:`postflow.warm.WarmRunner` for ``deployments``, polling; None when empty.
+
+    With ``state_dir``, the runner journals its runs in ``<state_dir>/warm-runs.json`` and
+    first recovers the runs a killed ``up`` of this machine left (:mod:`postflow.warm_journal`).
 
     Raises:
         prefect.exceptions.ObjectNotFound: a deployment is not registered
@@ -29,6 +35,7 @@ def start_warm_runner(deployments: list[Any], concurrency: int) -> Any:
     from prefect.client.orchestration import get_client
 
     from postflow.warm import WarmRunner
+    from postflow.warm_journal import RunJournal
 
     if not deployments:
         return None
@@ -38,7 +45,8 @@ def start_warm_runner(deployments: list[Any], concurrency: int) -> Any:
             registered = client.read_deployment_by_name(f"{deployment.flow_name}/{deployment.name}")
             flows[registered.id] = _flow_of(deployment.entrypoint)
     name = f"{socket.gethostname()}:{os.getpid()}"
-    return WarmRunner(flows, concurrency, name=name).start()
+    journal = RunJournal(state_dir / "warm-runs.json") if state_dir is not None else None
+    return WarmRunner(flows, concurrency, name=name, journal=journal).start()
 
 
 def _flow_of(entrypoint: str) -> Any:
@@ -75,11 +83,12 @@ def serve_deployments(
     """
     from config.settings import PostflowSettings
 
+    settings = PostflowSettings()
     if ingest_concurrency is None:
-        ingest_concurrency = PostflowSettings().ingest_concurrency
+        ingest_concurrency = settings.ingest_concurrency
     warm = [d for d in deployments if d.name in WARM_DEPLOYMENTS]
     served = [d for d in deployments if d.name not in WARM_DEPLOYMENTS]
-    runner = start_warm_runner(warm, ingest_concurrency)
+    runner = start_warm_runner(warm, ingest_concurrency, settings.state_dir)
     try:
         if served:
             _serve_with_runner(served, limit)

@@ -19,9 +19,9 @@ deployment gives and drops the start-up:
   the deployment, with its logs, artifacts, task runs and state events, so the automations and
   reruns see what they saw before.
 
-What it does not do: cancel a run from the UI (a thread cannot be killed; the run finishes) or
-mark its runs Crashed when the whole process is killed (as with a killed worker; ``postflow
-rerun`` picks them up).
+What it does not do: cancel a run from the UI (a thread cannot be killed; the run finishes).
+When the whole process is killed, its runs are marked Crashed and run again by the next start
+on the machine (:mod:`postflow.warm_journal`).
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
+
+from postflow.warm_journal import RunJournal, recover_stranded_runs
 
 __all__ = ["DEFAULT_POLL_SECONDS", "WarmRunner"]
 
@@ -53,6 +55,8 @@ class WarmRunner:
         name: shown in the log lines (``"<host>:<pid>"`` style), to tell workers apart.
         client_factory: makes a sync Prefect client (injected by tests); default
             ``prefect.get_client(sync_client=True)``.
+        journal: where claimed runs are recorded until they end, so that the next start
+            after a ``kill -9`` recovers them (:mod:`postflow.warm_journal`); None: no record.
 
     Attributes:
         executed: ids of the runs this runner started (claimed and handed to the engine).
@@ -66,6 +70,7 @@ class WarmRunner:
         poll_seconds: float = DEFAULT_POLL_SECONDS,
         name: str = "warm",
         client_factory: Callable[[], Any] | None = None,
+        journal: RunJournal | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
@@ -74,6 +79,7 @@ class WarmRunner:
         self.poll_seconds = poll_seconds
         self.name = name
         self._client_factory = client_factory or _sync_client
+        self.journal = journal
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="warm-run")
         self._slots = threading.Semaphore(concurrency)
         self._wake = threading.Event()
@@ -128,6 +134,8 @@ class WarmRunner:
         with self._guard:
             self._in_flight.add(run.id)
             self.executed.append(run.id)
+        if self.journal is not None:
+            self.journal.add(run.id)
         _log.info("%s: running flow run %r (%s)", self.name, run.name, run.id)
         future = self._pool.submit(self._execute, run)
         future.add_done_callback(lambda f, run_id=run.id: self._finished(run_id, f))
@@ -144,6 +152,8 @@ class WarmRunner:
     def _finished(self, run_id: UUID, future: Future[Any]) -> None:
         with self._guard:
             self._in_flight.discard(run_id)
+        if self.journal is not None:
+            self.journal.remove(run_id)
         self._slots.release()
         if future.exception() is not None:  # the engine itself failed, not the flow
             _log.error("%s: flow run %s: %s", self.name, run_id, future.exception())
@@ -156,6 +166,7 @@ class WarmRunner:
         first poll (the line tells an operator, or a test, that this runner takes work now).
         """
         with self._client_factory() as client:
+            self._recover(client)
             _log.info(
                 "%s: polling for flow runs of %d deployment(s), %d at once",
                 self.name,
@@ -171,6 +182,15 @@ class WarmRunner:
                 if not started:
                     self._wake.wait(self.poll_seconds)
                     self._wake.clear()
+
+    def _recover(self, client: Any) -> None:
+        """Recover what a killed runner of this machine left (never stops the runner)."""
+        if self.journal is None:
+            return
+        try:
+            recover_stranded_runs(client, self.journal)
+        except Exception as exc:  # noqa: BLE001 - API down: the journal keeps them for later
+            _log.warning("%s: cannot recover runs a killed postflow up left: %s", self.name, exc)
 
     def start(self) -> WarmRunner:
         """Poll on a background thread; returns self."""

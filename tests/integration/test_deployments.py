@@ -154,3 +154,68 @@ def _deployment_served(client) -> bool:
     except Exception:  # noqa: BLE001
         return False
     return True
+
+
+def _runs_of(deployment_id) -> list:
+    with get_client(sync_client=True) as client:
+        return client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                deployment_id=FlowRunFilterDeploymentId(any_=[deployment_id])
+            )
+        )
+
+
+def test_a_run_left_by_a_killed_up_is_crashed_and_ingested_by_the_next_up(
+    pipeline, clean_deployments, tmp_path
+):
+    source = make_file(pipeline.by_shot, "SC02_KILL_00001_V001.mov", 300_000)
+    pipeline.sandbox.set_latency(1.5)  # every Frame.io call: the run is in flight for seconds
+    log = tmp_path / "first-up.log"
+    first_up = subprocess.Popen(
+        [sys.executable, "-m", "postflow.cli", "up", "--only", "ingest-file"],
+        env=_env(),
+        cwd=ROOT,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        with get_client(sync_client=True) as client:
+            _wait(lambda: _deployment_served(client), 120, "the ingest-file deployment")
+        start_run = IngestRunStarter()
+        run = start_run(str(source), 300_000, source.stat().st_mtime_ns, "SC02_KILL:300000:1")
+        start_run.close()
+        assert run is not None
+        with get_client(sync_client=True) as client:
+            _wait(lambda: client.read_flow_run(run.id).state.is_running(), 60, "the run to start")
+    finally:
+        first_up.kill()  # kill -9: the run's thread dies with the process
+        first_up.wait(30)
+    with get_client(sync_client=True) as client:
+        assert client.read_flow_run(run.id).state.is_running()  # stranded
+    pipeline.sandbox.set_latency(0)
+
+    second_up = subprocess.Popen(
+        [sys.executable, "-m", "postflow.cli", "up", "--only", "ingest-file"],
+        env=_env(),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+
+        def ended() -> list | None:
+            runs = _runs_of(run.deployment_id)
+            return runs if len(runs) == 2 and all(r.state.is_final() for r in runs) else None
+
+        runs = _wait(ended, 120, "the stranded run crashed and its new run ended")
+    finally:
+        second_up.terminate()
+        output = second_up.communicate(timeout=60)[0]
+    states = {r.id: r.state_type.value for r in runs}
+    assert states.pop(run.id) == "CRASHED", output[-3000:]
+    assert list(states.values()) == ["COMPLETED"], output[-3000:]
+    assert "was left Running by a postflow up that was killed" in output
+    files = all_files(pipeline.project())
+    assert [f.name for f in files] == [source.name]
+    assert sha256_of(pipeline.sandbox.stored_path(files[0].id)) == sha256_of(source)

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
+from uuid import uuid4
 
 import pytest
 from prefect import flow
 from prefect.client.orchestration import get_client
-from prefect.states import Scheduled
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
+from prefect.states import Completed, Pending, Running, Scheduled
 
 from postflow.warm import WarmRunner
+from postflow.warm_journal import RunJournal, recover_stranded_runs
+from tasks.state_file import read_json
 from tests.integration.test_deployments import _wait
 
 pytestmark = pytest.mark.integration
@@ -104,3 +110,54 @@ def test_a_failed_run_retried_from_the_ui_runs_again_here(probe_deployment):
     finally:
         assert runner.stop(timeout_seconds=30)
     assert _ran == ["fail-first", "fail-first"] and runner.executed == [run.id, run.id]
+
+
+def _dead_pid() -> int:
+    """The pid of a process that has exited (and was reaped)."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_runs_a_killed_runner_left_are_marked_crashed_and_run_again(probe_deployment, tmp_path):
+    # What `kill -9` of `postflow up` leaves: one run Running, one claimed (Pending), one
+    # finished before the kill, all still in that process's journal.
+    running, pending, done = _create_runs(probe_deployment, ["k-running", "k-pending", "k-done"])
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(running.id, Running(), force=True)
+        client.set_flow_run_state(pending.id, Pending(), force=True)
+        client.set_flow_run_state(done.id, Completed(), force=True)
+    killed = RunJournal(tmp_path / "warm-runs.json", pid=_dead_pid())
+    for run in (running, pending, done):
+        killed.add(run.id)
+    alive = RunJournal(tmp_path / "warm-runs.json")  # another `up` of the machine, running
+    alive.add(uuid4())
+
+    runner = WarmRunner({probe_deployment: warm_probe}, 2, poll_seconds=0.2, journal=alive)
+    runner.start()
+    try:
+
+        def rerun_ended() -> list | None:
+            with get_client(sync_client=True) as client:
+                runs = client.read_flow_runs(
+                    flow_run_filter=FlowRunFilter(
+                        deployment_id=FlowRunFilterDeploymentId(any_=[probe_deployment])
+                    )
+                )
+            again = [r for r in runs if r.id not in {running.id, pending.id, done.id}]
+            return again if len(again) == 2 and all(r.state.is_final() for r in again) else None
+
+        again = _wait(rerun_ended, 60, "the two runs started again")
+    finally:
+        assert runner.stop(timeout_seconds=30)
+    with get_client(sync_client=True) as client:
+        states = [client.read_flow_run(r.id).state.type.value for r in (running, pending, done)]
+    assert states == ["CRASHED", "CRASHED", "COMPLETED"]
+    assert sorted(r.parameters["label"] for r in again) == ["k-pending", "k-running"]
+    assert {r.state.type.value for r in again} == {"COMPLETED"}
+    assert sorted(_ran) == ["k-pending", "k-running"]
+    # The killed process's entries are gone, the live one's stays; the reruns came and went.
+    assert killed.stranded() == [] and len(read_json(tmp_path / "warm-runs.json")) == 1
+    # A second start recovers nothing more.
+    with get_client(sync_client=True) as client:
+        assert recover_stranded_runs(client, alive) == []
