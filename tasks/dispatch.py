@@ -303,7 +303,7 @@ class DeploymentDispatcher(Dispatcher):
             retry_key = f"{entry.key}:retry:{time.time_ns()}"  # a new run, once
             count += int(self._attempt(Unstarted(version, entry.key, retry_key, 1, 0.0)))
             until = self.recovery.clock() + self.retry_hold_seconds
-            self.recovery.queue.defer(entry.key, entry.path, until=until, reason="announced")
+            self.recovery.queue.defer(entry.key, entry.path, until=until, reason="rerun created")
         return count
 
     def _attempt(self, job: Unstarted) -> bool:

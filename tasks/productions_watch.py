@@ -59,7 +59,7 @@ class Dispatchers(Dispatcher):
         return False
 
     def confirm(self) -> None:
-        """Confirm every part's announcements."""
+        """Let every part retry what it could not send (see each dispatcher's ``confirm``)."""
         for part in self.parts:
             part.confirm()
 

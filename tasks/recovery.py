@@ -11,7 +11,7 @@ Permanent failures (a bad name, 403, 404, 422) are never retried.
 The sensor owns one :class:`Recovery`. In process it sees every ingest's outcome
 (:meth:`Recovery.outcome`); under ``postflow up`` each ingest run records its own outcome in
 the same state files (:func:`record_ingest_outcome`), and the sensor's dispatcher reads them
-before each announcement. ``status`` and ``health`` read the state with
+before it creates a run. ``status`` and ``health`` read the state with
 :func:`tasks.circuit.read_circuit_state` and :func:`tasks.retry_queue.read_retry_queue`.
 """
 
