@@ -9,6 +9,7 @@ past it. Each error carries its facts as attributes and says whether it is *tran
     PostflowError
     ├── NamingError                 permanent  a name matches no nomenclature rule / bad extension
     ├── ConfigurationError          permanent  settings or rules are invalid / missing
+    ├── IngestCancelled             permanent  the run was cancelled from the Prefect UI / API
     ├── SourceFileError             permanent  the file vanished, shrank or changed while we read it
     ├── FrameioError
     │   ├── FrameioTransientError   transient
@@ -66,6 +67,18 @@ class NamingError(PostflowError):
 
 class ConfigurationError(PostflowError):
     """Settings or nomenclature rules are invalid or incomplete."""
+
+
+class IngestCancelled(PostflowError):
+    """The ingest's flow run was cancelled (Prefect UI or API) while it uploaded.
+
+    Attributes:
+        flow_run_id: the cancelled run's id, as a string.
+    """
+
+    def __init__(self, flow_run_id: str) -> None:
+        self.flow_run_id = flow_run_id
+        super().__init__(f"flow run {flow_run_id} was cancelled; the upload stopped")
 
 
 class SourceFileError(PostflowError):

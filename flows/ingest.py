@@ -22,7 +22,13 @@ from prefect.states import Failed
 from blocks.settings import effective_settings
 from config.productions import settings_for_path
 from config.settings import PostflowSettings
-from core.errors import ConfigurationError, FrameioNotFound, NamingError, PostflowError
+from core.errors import (
+    ConfigurationError,
+    FrameioNotFound,
+    IngestCancelled,
+    NamingError,
+    PostflowError,
+)
 from tasks.clients import open_project_task, remote_endpoint
 from tasks.events import emit_upload_completed, emit_upload_failed
 from tasks.naming import Nomenclature, ShotName, load_nomenclature
@@ -151,6 +157,9 @@ def ingest_file(path: str) -> Any:
             logger.warning("Cached folder of %s is gone in Frame.io; resolving again", shot.file)
             folder_id, cache_hit = resolve_shot_folder(project, shot, settings, retry, refresh=True)
             result = upload(project, replace(job, folder_id=folder_id), endpoint)
+    except IngestCancelled:
+        logger.warning("Ingest of %s cancelled; nothing of it stays in Frame.io", path)
+        raise
     except Exception as exc:
         logger.error("Ingest of %s failed: %s", path, exc)
         _record_outcome(settings, path, exc)

@@ -19,9 +19,11 @@ deployment gives and drops the start-up:
   the deployment, with its logs, artifacts, task runs and state events, so the automations and
   reruns see what they saw before.
 
-What it does not do: cancel a run from the UI (a thread cannot be killed; the run finishes).
-When the whole process is killed, its runs are marked Crashed and run again by the next start
-on the machine (:mod:`postflow.warm_journal`).
+A run cancelled from the UI (Cancelling) cannot be killed like a process: the runner sees
+the state within ``cancel_check_seconds`` and asks the ingest to stop
+(:mod:`tasks.cancellation`); the upload stops at its next block, deletes its partial file, and
+the run ends Cancelled. When the whole process is killed, its runs are marked Crashed and run
+again by the next start on the machine (:mod:`postflow.warm_journal`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from typing import Any
 from uuid import UUID
 
 from postflow.warm_journal import RunJournal, recover_stranded_runs
+from tasks.cancellation import clear_cancel, request_cancel
 
 __all__ = ["DEFAULT_POLL_SECONDS", "WarmRunner"]
 
@@ -57,6 +60,8 @@ class WarmRunner:
             ``prefect.get_client(sync_client=True)``.
         journal: where claimed runs are recorded until they end, so that the next start
             after a ``kill -9`` recovers them (:mod:`postflow.warm_journal`); None: no record.
+        cancel_check_seconds: how often, while runs are in progress, the runner asks the API
+            which of them were cancelled (seconds; one query).
 
     Attributes:
         executed: ids of the runs this runner started (claimed and handed to the engine).
@@ -71,6 +76,7 @@ class WarmRunner:
         name: str = "warm",
         client_factory: Callable[[], Any] | None = None,
         journal: RunJournal | None = None,
+        cancel_check_seconds: float = 2.0,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
@@ -80,6 +86,9 @@ class WarmRunner:
         self.name = name
         self._client_factory = client_factory or _sync_client
         self.journal = journal
+        self.cancel_check_seconds = cancel_check_seconds
+        self._next_cancel_check = 0.0
+        self._cancelling: set[UUID] = set()
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="warm-run")
         self._slots = threading.Semaphore(concurrency)
         self._wake = threading.Event()
@@ -114,6 +123,34 @@ class WarmRunner:
             started += 1
         return started
 
+    def check_cancelling(self, client: Any) -> int:
+        """Ask the runs in progress here that the API shows Cancelling to stop; returns how
+        many were newly asked (one query; none when nothing runs)."""
+        from prefect.client.schemas.filters import (
+            FlowRunFilter,
+            FlowRunFilterId,
+            FlowRunFilterState,
+            FlowRunFilterStateType,
+        )
+        from prefect.client.schemas.objects import StateType
+
+        with self._guard:
+            ids = list(self._in_flight - self._cancelling)
+        if not ids:
+            return 0
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                id=FlowRunFilterId(any_=ids),
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.CANCELLING])),
+            )
+        )
+        for run in runs:
+            with self._guard:
+                self._cancelling.add(run.id)
+            request_cancel(str(run.id))
+            _log.warning("%s: flow run %r was cancelled; stopping its ingest", self.name, run.name)
+        return len(runs)
+
     def _free_slots(self) -> int:
         with self._guard:
             return self.concurrency - len(self._in_flight)
@@ -147,11 +184,23 @@ class WarmRunner:
 
         flow = self.flows[run.deployment_id]
         with ingest_run_settings():  # ingest runs: heartbeats as configured (none by default)
-            return run_flow(flow, flow_run=run, return_type="state")
+            state = run_flow(flow, flow_run=run, return_type="state")
+        if state is not None and state.is_cancelling():
+            # The server refuses any end but Cancelled to a Cancelling run (Prefect 3.8.8
+            # EnforceCancellingToCancelledTransition), so the engine's last proposal was
+            # rejected: end it, or it would show Cancelling for ever.
+            from prefect.states import Cancelled
+
+            with self._client_factory() as client:
+                message = "Cancelled while it ran in a warm runner"
+                state = client.set_flow_run_state(run.id, Cancelled(message=message)).state
+        return state
 
     def _finished(self, run_id: UUID, future: Future[Any]) -> None:
         with self._guard:
             self._in_flight.discard(run_id)
+            self._cancelling.discard(run_id)
+        clear_cancel(str(run_id))
         if self.journal is not None:
             self.journal.remove(run_id)
         self._slots.release()
@@ -176,6 +225,9 @@ class WarmRunner:
             while not self._stop.is_set():
                 try:
                     started = self.poll_once(client)
+                    if time.monotonic() >= self._next_cancel_check:
+                        self._next_cancel_check = time.monotonic() + self.cancel_check_seconds
+                        self.check_cancelling(client)
                 except Exception as exc:  # noqa: BLE001 - API down: keep serving, retry later
                     _log.warning("%s: cannot poll for flow runs: %s", self.name, exc)
                     started = 0

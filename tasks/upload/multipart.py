@@ -16,7 +16,8 @@ from contextlib import contextmanager
 from blocks.frameio_project import Asset, FrameioProject
 from blocks.part_uploader import PartUploader, ProgressCallback, plan_parts
 from config.settings import PostflowSettings
-from core.errors import SourceFileError, UploadFailed
+from core.errors import IngestCancelled, SourceFileError, UploadFailed
+from tasks.cancellation import cancel_check
 from tasks.upload.logs import upload_logger
 from tasks.upload.transfer import Sent
 
@@ -39,10 +40,13 @@ def wait_until_complete(
 
     Raises:
         UploadFailed: Frame.io reports ``upload_failed``, or ``timeout_seconds`` passed.
+        IngestCancelled: the flow run was cancelled meanwhile (:mod:`tasks.cancellation`).
     """
     deadline = time.monotonic() + timeout_seconds
     delay = 0.1
+    check_cancelled = cancel_check()
     while True:
+        check_cancelled()
         status = project.upload_status(file_id)
         if status.upload_failed:
             raise UploadFailed(f"Frame.io reports upload_failed for file {file_id}")
@@ -60,6 +64,10 @@ def wait_until_complete(
 class ProgressLog:
     """Thread-safe byte counter that logs every ``every_bytes`` and forwards deltas.
 
+    Built in the ingest's own thread, it also carries that flow run's cancel check
+    (:func:`tasks.cancellation.cancel_check`): each call raises
+    :class:`~core.errors.IngestCancelled` once the run is cancelled, which stops every part.
+
     Args:
         name: the file name, for the log line.
         total: the file's size in bytes.
@@ -71,6 +79,7 @@ class ProgressLog:
         self, name: str, total: int, every_bytes: int, forward: ProgressCallback | None
     ) -> None:
         self.log = upload_logger()  # here, in the task's thread (see upload_logger)
+        self.check_cancelled = cancel_check()  # here too: it reads the run's context
         self.name, self.total, self.every = name, total, every_bytes
         self.done = 0
         self.next_mark = every_bytes
@@ -79,7 +88,13 @@ class ProgressLog:
         self.started = time.monotonic()
 
     def __call__(self, delta: int) -> None:
-        """Count ``delta`` bytes; log ``"<name>: X/Y MB (P%) at R MB/s"`` past each mark."""
+        """Count ``delta`` bytes; log ``"<name>: X/Y MB (P%) at R MB/s"`` past each mark.
+
+        Raises:
+            IngestCancelled: the flow run was cancelled (checked before a block goes out).
+        """
+        if delta > 0:
+            self.check_cancelled()
         with self.lock:
             self.done += delta
             crossed = self.done >= self.next_mark
@@ -138,7 +153,8 @@ class MultipartTransfer:
         """Create the placeholder and PUT every part; yields what was sent.
 
         A :class:`SourceFileError` raised inside the block (the source changed) deletes the
-        file; other failures leave the placeholder, which the next attempt's
+        file, and so does a cancelled run (:class:`IngestCancelled`): nothing partial stays in
+        Frame.io. Other failures leave the placeholder, which the next attempt's
         :func:`tasks.upload.identity.same_name_files` deletes.
 
         Raises:
@@ -146,6 +162,7 @@ class MultipartTransfer:
             UploadError: the upload URLs do not cover the file.
             PartUploadError: a part failed permanently or ran out of retries.
             SourceFileError: the file shrank under the planned parts.
+            IngestCancelled: the flow run was cancelled during the PUTs.
         """
         created = self.project.create_local_upload(folder_id, name, size_bytes)
         parts = plan_parts(created.upload_urls or [], size_bytes)
@@ -155,7 +172,12 @@ class MultipartTransfer:
             "%s: %d bytes in %d parts -> folder %s", name, size_bytes, len(parts), folder_id
         )
         started = time.monotonic()
-        uploader.upload(path, parts, content_type)
+        try:
+            uploader.upload(path, parts, content_type)
+        except IngestCancelled:
+            upload_logger().warning("%s: cancelled; deleting its partial upload", name)
+            self.project.delete_file(created.id)
+            raise
         try:
             yield Sent(
                 created.id, started, len(parts), uploader.retried_parts, Asset.from_sdk(created)

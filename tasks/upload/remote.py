@@ -20,6 +20,7 @@ from blocks.remote_endpoint import RemoteEndpoint
 from blocks.tunnel import TunnelManager
 from config.settings import PostflowSettings
 from core.errors import PostflowError, RemoteUploadError
+from tasks.cancellation import cancel_check
 from tasks.upload.logs import upload_logger
 from tasks.upload.transfer import Sent
 
@@ -61,12 +62,15 @@ def wait_pulled(
     Raises:
         RemoteUploadError: ``upload_failed``, the tunnel's address changed or it stayed down
             past the grace, or ``timeout`` seconds passed.
+        IngestCancelled: the flow run was cancelled meanwhile (:mod:`tasks.cancellation`).
     """
     deadline = time.monotonic() + timeout
     delay = 0.25  # upload status allows 5 calls/s, shared by concurrent ingests
     grace = 0.0 if tunnel.mode == "quick" else NAMED_TUNNEL_DOWN_GRACE_SECONDS
     down_since: float | None = None
+    check_cancelled = cancel_check()
     while True:
+        check_cancelled()
         status = project.upload_status(file_id)
         if status.upload_failed:
             raise RemoteUploadError("Frame.io reports upload_failed", file_id=file_id)

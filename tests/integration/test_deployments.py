@@ -12,6 +12,7 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
 from prefect.settings import PREFECT_API_URL
+from prefect.states import Cancelling
 
 from postflow.up import load_deployments
 from tasks.ingest_runs import IngestRunStarter
@@ -219,3 +220,39 @@ def test_a_run_left_by_a_killed_up_is_crashed_and_ingested_by_the_next_up(
     files = all_files(pipeline.project())
     assert [f.name for f in files] == [source.name]
     assert sha256_of(pipeline.sandbox.stored_path(files[0].id)) == sha256_of(source)
+
+
+def test_an_ingest_cancelled_from_the_ui_stops_and_leaves_nothing_in_frameio(
+    pipeline, clean_deployments
+):
+    source = make_file(pipeline.by_shot, "SC03_CANCEL_00001_V001.mov", 2_000_000)
+    up = subprocess.Popen(
+        [sys.executable, "-m", "postflow.cli", "up", "--only", "ingest-file"],
+        env=_env(),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        with get_client(sync_client=True) as client:
+            _wait(lambda: _deployment_served(client), 120, "the ingest-file deployment")
+        pipeline.sandbox.set_latency(1.0)  # the folder look-ups take seconds before the upload
+        start_run = IngestRunStarter()
+        run = start_run(str(source), 2_000_000, source.stat().st_mtime_ns, "SC03_CANCEL:1")
+        start_run.close()
+        assert run is not None
+        with get_client(sync_client=True) as client:
+            _wait(lambda: client.read_flow_run(run.id).state.is_running(), 60, "the run to start")
+            client.set_flow_run_state(run.id, Cancelling(), force=True)  # the UI's Cancel
+            final = _wait(
+                lambda: (s := client.read_flow_run(run.id).state).is_final() and s, 120, "the end"
+            )
+        pipeline.sandbox.set_latency(0)
+    finally:
+        up.terminate()
+        output = up.communicate(timeout=60)[0]
+    assert final.type.value == "CANCELLED", output[-3000:]
+    assert "was cancelled; stopping its ingest" in output
+    assert "cancelled; deleting its partial upload" in output  # its placeholder went
+    assert all_files(pipeline.project()) == [], output[-3000:]

@@ -12,10 +12,12 @@ import pytest
 from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
-from prefect.states import Completed, Pending, Running, Scheduled
+from prefect.states import Cancelling, Completed, Pending, Running, Scheduled
 
+from core.errors import IngestCancelled
 from postflow.warm import WarmRunner
 from postflow.warm_journal import RunJournal, recover_stranded_runs
+from tasks.cancellation import cancel_check
 from tasks.state_file import read_json
 from tests.integration.test_deployments import _wait
 
@@ -161,3 +163,38 @@ def test_runs_a_killed_runner_left_are_marked_crashed_and_run_again(probe_deploy
     # A second start recovers nothing more.
     with get_client(sync_client=True) as client:
         assert recover_stranded_runs(client, alive) == []
+
+
+@flow(name="warm-cancel-probe")
+def cancel_probe(label: str) -> str:
+    """Send "blocks" for up to 30 s, checking the run's cancel flag before each, as the
+    upload does; record how it ended."""
+    check = cancel_check()
+    for _ in range(300):
+        try:
+            check()
+        except IngestCancelled:
+            _ran.append(f"{label}:stopped")
+            raise
+        time.sleep(0.1)
+    _ran.append(f"{label}:finished")
+    return label
+
+
+def test_a_run_cancelled_from_the_ui_stops_and_ends_cancelled(prefect_harness):
+    _ran[:] = []
+    deployment_id = cancel_probe.to_deployment(name="warm-cancel-probe").apply()
+    runner = WarmRunner({deployment_id: cancel_probe}, 1, poll_seconds=0.2)
+    runner.cancel_check_seconds = 0.2
+    runner.start()
+    try:
+        (run,) = _create_runs(deployment_id, ["c"])
+        with get_client(sync_client=True) as client:
+            _wait(lambda: client.read_flow_run(run.id).state.is_running(), 60, "the run")
+            client.set_flow_run_state(run.id, Cancelling(), force=True)  # the UI's Cancel
+        assert _wait(lambda: _final_states([run]), 60, "the run to end") == ["CANCELLED"]
+    finally:
+        assert runner.stop(timeout_seconds=30)
+        with get_client(sync_client=True) as client:
+            client.delete_deployment(deployment_id)
+    assert _ran == ["c:stopped"]

@@ -1,0 +1,56 @@
+"""Cancelling an ingest that runs in a thread: a flag per flow run, checked while it uploads.
+
+Under ``postflow up`` an ingest run is a thread of a warm runner (:mod:`postflow.warm`), and
+a thread cannot be killed the way Prefect's Runner kills a run's process. So the warm runner
+watches its runs for the Cancelling state the UI's Cancel button sets, and calls
+:func:`request_cancel`; the upload checks :func:`cancel_check` with every block of bytes it
+sends and while it waits for Frame.io, and stops with :class:`core.errors.IngestCancelled`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from core.errors import IngestCancelled
+
+__all__ = ["cancel_check", "clear_cancel", "request_cancel"]
+
+_requested: set[str] = set()
+_lock = threading.Lock()
+
+
+def request_cancel(flow_run_id: str) -> None:
+    """Ask the ingest of flow run ``flow_run_id`` (in this process) to stop."""
+    with _lock:
+        _requested.add(flow_run_id)
+
+
+def clear_cancel(flow_run_id: str) -> None:
+    """Forget a request (the run ended)."""
+    with _lock:
+        _requested.discard(flow_run_id)
+
+
+def cancel_check() -> Callable[[], None]:
+    """A check for the flow run this thread is in: it raises once that run is cancelled.
+
+    Call this in the run's own thread (it reads Prefect's run context); the check it returns
+    may then run in any thread (the part uploader's). Outside a flow run it never raises.
+
+    Raises (the returned check):
+        IngestCancelled: :func:`request_cancel` was called for the run.
+    """
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    run = context.flow_run if context is not None else None
+    if run is None:
+        return lambda: None
+    run_id = str(run.id)
+
+    def check() -> None:
+        if run_id in _requested:
+            raise IngestCancelled(run_id)
+
+    return check
