@@ -12,22 +12,33 @@ The run's idempotency key is the sensor's ledger key (``"<relative path>:<size>:
 creating it again (after a timeout whose answer was lost, on a second sensor) returns the same
 run. Prefect client docs, ``create_flow_run_from_deployment``: "If the key matches the key of an
 existing flow run, the existing run will be returned instead of creating a new one."
+
+A busy SQLite-backed server answers some writes 503 at once: ``SQLITE_BUSY_SNAPSHOT``, a
+deferred transaction that another writer overtook (Prefect 3.8.8
+``is_client_retryable_exception``). Trying again is fine as soon as that writer has committed,
+but Prefect's client waits ``2 ** attempt`` seconds (2 s, then 4 s) and the sensor's polling
+thread with it: in one P6 run, 6 of 20 creates met a 503 and files waited up to 6 s for their
+runs. So the create is sent with the client's own retries off and retried here after 0.05 s,
+doubling, :data:`QUICK_RETRIES` times.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
-from prefect.exceptions import ObjectNotFound
+from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
+from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
 from tasks.events import emit_file_ready
 
-__all__ = ["INGEST_DEPLOYMENT", "IngestRunStarter"]
+__all__ = ["INGEST_DEPLOYMENT", "QUICK_RETRIES", "IngestRunStarter"]
 
 INGEST_DEPLOYMENT = "ingest-file/ingest-file"  # "<flow name>/<deployment name>", prefect.yaml
+QUICK_RETRIES = 6  # 503s retried after 0.05, 0.1 ... 1.6 s (3.15 s in all)
 
 _log = logging.getLogger("postflow.sensor")
 
@@ -45,6 +56,7 @@ class IngestRunStarter:
             ``prefect.get_client(sync_client=True)`` on the configured ``PREFECT_API_URL``.
         emit: ``(path, size_bytes, mtime_ns, key, flow_run_id) -> event``, the record.
         logger: where failures to create a run are reported.
+        sleep: waits between quick retries of a 503 (injected by tests).
 
     Returns from a call: the created (or, for a known idempotency key, the existing) flow run,
     or None when it could not be created: the API is unreachable or refused, or the deployment
@@ -59,8 +71,10 @@ class IngestRunStarter:
         client_factory: Callable[[], Any] | None = None,
         emit: Callable[..., Any] = emit_file_ready,
         logger: logging.Logger | logging.LoggerAdapter[Any] = _log,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.deployment = deployment
+        self._sleep = sleep
         self._client_factory = client_factory or _sync_client
         self._emit, self._log = emit, logger
         self._client: Any = None
@@ -90,9 +104,19 @@ class IngestRunStarter:
             self._client = self._client_factory().__enter__()
         if self._deployment_id is None:
             self._deployment_id = self._client.read_deployment_by_name(self.deployment).id
-        return self._client.create_flow_run_from_deployment(
-            self._deployment_id, parameters={"path": path}, idempotency_key=idempotency_key
-        )
+        for attempt in range(QUICK_RETRIES + 1):
+            try:
+                with temporary_settings(updates={PREFECT_CLIENT_MAX_RETRIES: 0}):
+                    return self._client.create_flow_run_from_deployment(
+                        self._deployment_id,
+                        parameters={"path": path},
+                        idempotency_key=idempotency_key,
+                    )
+            except PrefectHTTPStatusError as exc:
+                if exc.response.status_code != 503 or attempt == QUICK_RETRIES:
+                    raise
+                self._sleep(0.05 * 2**attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:
         """Close the client (the next call opens a new one)."""
