@@ -108,17 +108,9 @@ def test_prefect_deploy_all_succeeds(clean_deployments):
 
 def test_a_run_created_by_the_sensor_is_ingested_by_up_once(pipeline, clean_deployments):
     source = make_file(pipeline.by_shot, "SC01_UNDLM_00412_V002.mov", 300_000)
-    serve = subprocess.Popen(
-        [sys.executable, "-m", "postflow.cli", "up", "--only", "ingest-file"],
-        env=_env(),
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    serve = _serve_ingest()
     try:
-        with get_client(sync_client=True) as client:
-            _wait(lambda: _deployment_served(client), 120, "the ingest-file deployment")
+        _wait_served()
         start_run = IngestRunStarter()
         mtime_ns = source.stat().st_mtime_ns
         first = start_run(str(source), 300_000, mtime_ns, "SC01_UNDLM_00412_V002.mov:300000:1")
@@ -149,6 +141,33 @@ def test_a_run_created_by_the_sensor_is_ingested_by_up_once(pipeline, clean_depl
     assert sha256_of(stored) == sha256_of(source)
 
 
+def _serve_ingest(log: Path | None = None) -> subprocess.Popen:
+    """``postflow up --only ingest-file`` on the test server; its output to ``log`` (bytes)
+    or, without one, to a text pipe."""
+    output = {"stdout": log.open("wb")} if log else {"stdout": subprocess.PIPE, "text": True}
+    return subprocess.Popen(
+        [sys.executable, "-m", "postflow.cli", "up", "--only", "ingest-file"],
+        env=_env(),
+        cwd=ROOT,
+        stderr=subprocess.STDOUT,
+        **output,
+    )
+
+
+def _wait_served() -> None:
+    with get_client(sync_client=True) as client:
+        _wait(lambda: _deployment_served(client), 120, "the ingest-file deployment")
+
+
+def _create_run(source: Path, key: str):
+    """The sensor's run of ``source`` (what its dispatcher creates once the file is ready)."""
+    start_run = IngestRunStarter()
+    run = start_run(str(source), source.stat().st_size, source.stat().st_mtime_ns, key)
+    start_run.close()
+    assert run is not None
+    return run
+
+
 def _deployment_served(client) -> bool:
     try:
         client.read_deployment_by_name("ingest-file/ingest-file")
@@ -172,20 +191,10 @@ def test_a_run_left_by_a_killed_up_is_crashed_and_ingested_by_the_next_up(
     source = make_file(pipeline.by_shot, "SC02_KILL_00001_V001.mov", 300_000)
     pipeline.sandbox.set_latency(1.5)  # every Frame.io call: the run is in flight for seconds
     log = tmp_path / "first-up.log"
-    first_up = subprocess.Popen(
-        [sys.executable, "-m", "postflow.cli", "up", "--only", "ingest-file"],
-        env=_env(),
-        cwd=ROOT,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
+    first_up = _serve_ingest(log)
     try:
-        with get_client(sync_client=True) as client:
-            _wait(lambda: _deployment_served(client), 120, "the ingest-file deployment")
-        start_run = IngestRunStarter()
-        run = start_run(str(source), 300_000, source.stat().st_mtime_ns, "SC02_KILL:300000:1")
-        start_run.close()
-        assert run is not None
+        _wait_served()
+        run = _create_run(source, "SC02_KILL:300000:1")
         with get_client(sync_client=True) as client:
             _wait(lambda: client.read_flow_run(run.id).state.is_running(), 60, "the run to start")
     finally:
@@ -195,14 +204,7 @@ def test_a_run_left_by_a_killed_up_is_crashed_and_ingested_by_the_next_up(
         assert client.read_flow_run(run.id).state.is_running()  # stranded
     pipeline.sandbox.set_latency(0)
 
-    second_up = subprocess.Popen(
-        [sys.executable, "-m", "postflow.cli", "up", "--only", "ingest-file"],
-        env=_env(),
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    second_up = _serve_ingest()
     try:
 
         def ended() -> list | None:
@@ -226,22 +228,11 @@ def test_an_ingest_cancelled_from_the_ui_stops_and_leaves_nothing_in_frameio(
     pipeline, clean_deployments
 ):
     source = make_file(pipeline.by_shot, "SC03_CANCEL_00001_V001.mov", 2_000_000)
-    up = subprocess.Popen(
-        [sys.executable, "-m", "postflow.cli", "up", "--only", "ingest-file"],
-        env=_env(),
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    up = _serve_ingest()
     try:
-        with get_client(sync_client=True) as client:
-            _wait(lambda: _deployment_served(client), 120, "the ingest-file deployment")
+        _wait_served()
         pipeline.sandbox.set_latency(1.0)  # the folder look-ups take seconds before the upload
-        start_run = IngestRunStarter()
-        run = start_run(str(source), 2_000_000, source.stat().st_mtime_ns, "SC03_CANCEL:1")
-        start_run.close()
-        assert run is not None
+        run = _create_run(source, "SC03_CANCEL:1")
         with get_client(sync_client=True) as client:
             _wait(lambda: client.read_flow_run(run.id).state.is_running(), 60, "the run to start")
             client.set_flow_run_state(run.id, Cancelling(), force=True)  # the UI's Cancel
