@@ -31,12 +31,18 @@ __all__ = ["RunJournal", "recover_stranded_runs"]
 _log = logging.getLogger("postflow.warm")
 
 
+def _entries(path: Path) -> dict[str, Any]:
+    """The journal's entries; a file edited into something else counts as empty."""
+    entries = read_json(path)
+    return entries if isinstance(entries, dict) else {}
+
+
 def _started_at(pid: int) -> float | None:
     """When process ``pid`` started (seconds since the epoch), None when it does not exist."""
     try:
         return psutil.Process(pid).create_time()
-    except (psutil.NoSuchProcess, psutil.ZombieProcess):
-        return None
+    except (psutil.NoSuchProcess, psutil.ZombieProcess, OverflowError, ValueError):
+        return None  # gone, or a pid no process can have
     except psutil.AccessDenied:  # exists, not ours to inspect
         return -1.0
 
@@ -62,7 +68,7 @@ class RunJournal:
     def _change(self, run_id: UUID, add: bool) -> None:
         try:
             with exclusive(self.path):
-                entries = read_json(self.path) or {}
+                entries = _entries(self.path)
                 if add:
                     entries[str(run_id)] = self._me
                 else:
@@ -81,11 +87,15 @@ class RunJournal:
 
     def stranded(self) -> list[UUID]:
         """The runs recorded by processes that no longer exist."""
-        entries = read_json(self.path) or {}
         gone = []
-        for run_id, owner in entries.items():
-            started = _started_at(int(owner.get("pid", -1)))
-            if started is None or (started > 0 and started != owner.get("started_at")):
+        for run_id, owner in _entries(self.path).items():
+            try:
+                pid, started_at = int(owner["pid"]), owner.get("started_at")
+                UUID(run_id)
+            except (TypeError, KeyError, ValueError, AttributeError):
+                continue  # not an entry this journal wrote
+            started = _started_at(pid)
+            if started is None or (started > 0 and started != started_at):
                 gone.append(UUID(run_id))
         return gone
 

@@ -43,3 +43,18 @@ def test_an_unwritable_journal_is_logged_and_the_run_goes_on(tmp_path, caplog):
     journal = RunJournal(blocker / "warm-runs.json")
     journal.add(uuid4())  # no exception
     assert "Cannot record warm run" in caplog.text
+
+
+def test_a_journal_edited_into_something_else_neither_stops_a_run_nor_recovery(tmp_path):
+    path = tmp_path / "warm-runs.json"
+    write_json_atomic(path, ["not", "a", "journal"])
+    journal = RunJournal(path)
+    assert journal.stranded() == []
+    run = uuid4()
+    journal.add(run)  # starts a fresh journal instead of raising in the poller
+    assert list(read_json(path)) == [str(run)]
+    write_json_atomic(path, {"not-a-uuid": {"pid": 1}, str(uuid4()): "junk", str(run): {}})
+    assert journal.stranded() == []
+    huge = uuid4()  # a pid no process can have: its process is gone
+    write_json_atomic(path, {str(huge): {"pid": 10**30, "started_at": 1.0}})
+    assert journal.stranded() == [huge]
