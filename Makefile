@@ -5,16 +5,29 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# Installs come from uv.lock (every package, version and hash, resolved once for Linux and
+# macOS). uv itself lives in its own small virtualenv so `uv sync` can keep .venv exact.
+UV_VERSION := 0.13.8
+UV_HOME := .uv
+UV := $(UV_HOME)/bin/uv
 
-.PHONY: install demo test lint format bench soak clean
+.PHONY: install lock demo test lint format bench soak clean
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+$(UV):
+	$(PYTHON) -m venv $(UV_HOME)
+	$(UV_HOME)/bin/python -m pip install --quiet 'uv==$(UV_VERSION)'
+
+# --locked: fail, instead of resolving again, when pyproject.toml and uv.lock disagree.
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	UV_PYTHON_DOWNLOADS=never $(UV) sync --quiet --locked --extra dev --python $(PYTHON)
 	touch $(STAMP)
 
-install: $(STAMP)  ## create .venv and install the project with its dev tools
+install: $(STAMP)  ## create .venv and install the project with its dev tools, from uv.lock
+
+# An upgrade is deliberate: `make lock` after changing pyproject.toml, or
+# `make lock LOCK_ARGS="--upgrade-package prefect"`; then run `make test` and commit uv.lock.
+lock: $(UV)  ## resolve pyproject.toml into uv.lock again
+	$(UV) lock $(LOCK_ARGS)
 
 demo: $(STAMP)  ## run the whole pipeline locally (sandbox Frame.io + Discord receiver + Prefect)
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/postflow demo
@@ -42,4 +55,4 @@ soak: $(STAMP)  ## the full soak: real sensor vs sandbox, faults, outage, kill -
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/python benchmarks/soak.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(UV_HOME) .pytest_cache .ruff_cache
