@@ -280,6 +280,14 @@ class PostflowSettings(BaseSettings):
 
     # State
     state_dir: Path = Field(Path(".postflow"), description="Ledger and local state.")
+    installation: str = Field(
+        "postflow",
+        pattern=r"^[a-z0-9][a-z0-9-]{0,39}$",
+        description="Name of this installation (lower-case letters, digits, '-'; at most 40): "
+        "what it creates on a shared Prefect server (automations, blocks, concurrency limits) "
+        "and its rows in a shared state store carry it, so two installations never replace "
+        "each other's.",
+    )
 
     # Remote upload: Frame.io pulls the file through a tunnel from our Range server
     upload_strategy: Literal["auto", "multipart", "remote"] = Field(
