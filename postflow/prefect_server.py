@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import httpx
@@ -57,9 +57,15 @@ def free_port(preferred: int | None = None) -> int:
 
 
 def start_local_server(
-    port: int, log_path: Path, timeout_seconds: float = 120.0
+    port: int,
+    log_path: Path,
+    timeout_seconds: float = 120.0,
+    environment: Mapping[str, str] | None = None,
 ) -> tuple[subprocess.Popen, str]:
     """Start ``prefect server start`` on 127.0.0.1:``port``; returns the process and API URL.
+
+    ``environment`` adds to (or overrides) this process's environment for the server, e.g.
+    its own ``PREFECT_HOME``.
 
     The server gets its own session (a terminal's Ctrl-C reaches only us, so serve can still
     pause its deployments on the way out), is stopped if anything, a signal included,
@@ -70,7 +76,12 @@ def start_local_server(
         ConfigurationError: the server did not become healthy in time (see the log file).
     """
     api_url = f"http://127.0.0.1:{port}/api"
-    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_API_URL": api_url}
+    env = {
+        **os.environ,
+        **(environment or {}),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_UI_API_URL": api_url,
+    }
     env.pop("PREFECT_API_URL", None)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     command = [
