@@ -56,7 +56,7 @@ def latency_burst(
     sandbox: SandboxServer,
     discord: DiscordReceiver,
     by_shot: Path,
-    timeout_seconds: float = 90.0,
+    timeout_seconds: float = 180.0,
 ) -> bool:
     """Add latency to the sandbox, drop one more render, wait for the latency alert in
     Discord, then remove the latency; True when the alert arrived in time."""
