@@ -305,7 +305,13 @@ class PostflowSettings(BaseSettings):
         3600.0, gt=0, description="How long to wait for Frame.io to finish pulling a file."
     )
     range_server_host: str = Field("127.0.0.1", description="Interface of the Range server.")
-    range_server_port: int = Field(0, ge=0, le=65535, description="0 picks a free port.")
+    range_server_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="TCP port of the Range server; 0 picks a free one (quick tunnel). A named "
+        "tunnel needs the fixed port of its Cloudflare ingress rule (README, 'Tunnel streaming').",
+    )
     range_chunk_bytes: int = Field(
         1 << 20, ge=64 * 1024, description="Read size when serving (measured: 1 MiB >> 64 KiB)."
     )
@@ -329,6 +335,14 @@ class PostflowSettings(BaseSettings):
     tunnel_start_timeout_seconds: float = Field(
         60.0, gt=0, description="How long to wait for the tunnel to become ready."
     )
+    tunnel_canary_timeout_seconds: float = Field(
+        15.0,
+        gt=0,
+        le=600,
+        description="Named tunnel: how long the start-up self-check keeps fetching a signed "
+        "canary URL through the public hostname while nothing answers; then remote uploads are "
+        "off for this process.",
+    )
 
     # Several productions (config/productions.py)
     productions_file: Path | None = Field(
@@ -348,6 +362,18 @@ class PostflowSettings(BaseSettings):
     def _alerts_to_the_discord_block(self) -> PostflowSettings:
         if not self.alerts_block:
             self.alerts_block = f"{DISCORD_BLOCK_SLUG}/{self.discord_block}"
+        return self
+
+    @model_validator(mode="after")
+    def _named_tunnel_has_a_fixed_port(self) -> PostflowSettings:
+        """A token tunnel forwards to the origin of its ingress rule in Cloudflare, not to
+        whatever port this process happens to bind: the two must name the same port."""
+        if self.tunnel_mode == "named" and self.range_server_port == 0:
+            raise ValueError(
+                "tunnel_mode=named forwards to the port of its ingress rule in Cloudflare: set "
+                "POSTFLOW_RANGE_SERVER_PORT to it (the rule's service is "
+                "http://127.0.0.1:<port>)"
+            )
         return self
 
     @field_validator("dispatch_mode", mode="before")
