@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_NOMENCLATURE_PATH = Path(__file__).with_name("nomenclature.toml")
@@ -364,17 +364,19 @@ class PostflowSettings(BaseSettings):
             self.alerts_block = f"{DISCORD_BLOCK_SLUG}/{self.discord_block}"
         return self
 
-    @model_validator(mode="after")
-    def _named_tunnel_has_a_fixed_port(self) -> PostflowSettings:
+    @field_validator("tunnel_mode")
+    @classmethod
+    def _named_tunnel_has_a_fixed_port(cls, value: str, info: ValidationInfo) -> str:
         """A token tunnel forwards to the origin of its ingress rule in Cloudflare, not to
-        whatever port this process happens to bind: the two must name the same port."""
-        if self.tunnel_mode == "named" and self.range_server_port == 0:
+        whatever port this process happens to bind: the two must name the same port
+        (``range_server_port`` is declared, so validated, before ``tunnel_mode``)."""
+        if value == "named" and info.data.get("range_server_port") == 0:
             raise ValueError(
                 "tunnel_mode=named forwards to the port of its ingress rule in Cloudflare: set "
                 "POSTFLOW_RANGE_SERVER_PORT to it (the rule's service is "
                 "http://127.0.0.1:<port>)"
             )
-        return self
+        return value
 
     @field_validator("dispatch_mode", mode="before")
     @classmethod
