@@ -19,13 +19,18 @@ hostname and reads the answer:
 
 The reason returned is one line naming the public base URL, never the canary token.
 The request goes through an httpx *transport* (no client): the client logs each request's
-URL at INFO, the transport does not, so the signed token stays out of the logs.
+URL at INFO, the transport does not, so the signed token stays out of the logs. The proxy of
+the environment (``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY``, read by the standard library's
+``urllib.request.getproxies``/``proxy_bypass``, as a client with ``trust_env`` would) is used,
+so a machine whose web traffic must go through a proxy checks the same path as its browser.
 """
 
 from __future__ import annotations
 
 import time
+import urllib.request
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -60,7 +65,7 @@ def check_canary(
         None when this process answered; else why not, one line without secrets.
     """
     deadline = time.monotonic() + timeout_seconds
-    with transport or httpx.HTTPTransport(retries=0) as sender:
+    with transport or _environment_transport(base_url) as sender:
         while True:
             remaining = deadline - time.monotonic()
             attempt = min(_ATTEMPT_TIMEOUT_SECONDS, max(remaining, 0.5))
@@ -68,6 +73,15 @@ def check_canary(
             if problem is None or not retry or time.monotonic() >= deadline:
                 return _explain(problem, base_url, origin) if problem else None
             time.sleep(min(_RETRY_INTERVAL_SECONDS, max(deadline - time.monotonic(), 0.0)))
+
+
+def _environment_transport(base_url: str) -> httpx.HTTPTransport:
+    """A transport through the environment's proxy for ``base_url``, if one applies."""
+    split = urlsplit(base_url)
+    proxy = urllib.request.getproxies().get(split.scheme)
+    if proxy and not urllib.request.proxy_bypass(split.hostname or ""):
+        return httpx.HTTPTransport(proxy=proxy, retries=0)
+    return httpx.HTTPTransport(retries=0)
 
 
 def _one_fetch(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import socketserver
+import threading
 from collections.abc import Callable
 
 import httpx
@@ -109,3 +112,35 @@ def test_each_attempt_fetches_a_fresh_path_and_no_reason_names_it() -> None:
     reason, paths = _check(edge)
     assert seen == paths.made and len(set(seen)) == len(seen)
     assert reason is not None and "/canary/" not in reason and "signature" not in reason
+
+
+class _Proxy(socketserver.BaseRequestHandler):
+    """An HTTP proxy that answers every request itself, as our Range server would."""
+
+    seen: list[str] = []
+
+    def handle(self) -> None:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += self.request.recv(4096)
+        _Proxy.seen.append(head.split(b"\r\n", 1)[0].decode())
+        body = json.dumps({"nonce": NONCE}).encode()
+        self.request.sendall(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+            + f"{CANARY_HEADER}: canary\r\ncontent-length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+
+
+def test_the_environments_proxy_carries_the_canary(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socketserver.TCPServer(("127.0.0.1", 0), _Proxy) as proxy:
+        threading.Thread(target=proxy.serve_forever, daemon=True).start()
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.server_address[1]}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        paths = Paths()
+        base = "http://media.invalid"  # resolvable by the proxy only
+        reason = check_canary(base, paths, NONCE, timeout_seconds=2.0, origin=ORIGIN)
+        proxy.shutdown()
+    assert reason is None
+    assert _Proxy.seen == [f"GET {base}{paths.made[0]} HTTP/1.1"]
