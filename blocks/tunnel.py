@@ -316,6 +316,8 @@ class TunnelManager:
         try:
             base = self._wait_ready(proc, metrics)
             problem = self.self_check(base) if self.self_check is not None else None
+            if self._stop.is_set():  # stop() came during the check: neither up nor given up
+                raise TunnelError("stopped")
             if problem is not None:
                 raise TunnelSelfCheckFailed(problem)
         except TunnelError:
