@@ -20,6 +20,12 @@ tunnel (:mod:`blocks.tunnel`).
   uvicorn waits for the socket to drain between chunks, so memory stays bounded per connection.
 * A client that goes away mid-body is logged at INFO; every ``progress_log_bytes`` served
   per file gives one INFO line.
+* ``/canary/<token>`` answers a named tunnel's start-up self-check (:mod:`blocks.tunnel_canary`):
+  :meth:`RangeServer.canary_path` signs a token with the same key under its own salt (so it
+  never opens a file, nor a file token a canary) and a short expiry (``CANARY_TTL_SECONDS``);
+  a valid one is answered with this server's random :attr:`RangeServer.nonce`. Every canary
+  answer, refusals included, carries the ``X-Postflow-Range-Server`` header, so the checker
+  can tell "another PostFlow process answered" from "something else answered".
 
 Example:
     >>> with RangeServer() as server:                                  # doctest: +SKIP
@@ -48,7 +54,7 @@ import anyio
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from blocks.range_response import RangeFileResponse
@@ -56,11 +62,14 @@ from config.settings import PostflowSettings
 from core.errors import SourceFileError
 from core.loopback import UvicornThread
 
-__all__ = ["RangeServer", "SharedFile"]
+__all__ = ["CANARY_HEADER", "CANARY_TTL_SECONDS", "RangeServer", "SharedFile"]
 
 logger = logging.getLogger("postflow.range_server")
 
 _SALT = "postflow.range-server.v1"
+_CANARY_SALT = "postflow.range-server.canary.v1"
+CANARY_HEADER = "X-Postflow-Range-Server"  # on every canary answer, refusals included
+CANARY_TTL_SECONDS = 30  # lifetime of a canary URL: a self-check fetches it at once
 _NO_STORE = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
 
 
@@ -106,6 +115,10 @@ class RangeServer:
         progress_log_bytes: log one INFO line per file every this many bytes served.
         clock: Unix time in seconds (injected for tests).
 
+    Attributes:
+        nonce: random text made for this instance (one Range server per process), given in
+            the answer to a valid canary URL: it tells this process's server from another's.
+
     Raises:
         ValueError: ``chunk_bytes`` or ``ttl_seconds`` below 1.
     """
@@ -127,13 +140,18 @@ class RangeServer:
         self.ttl_seconds = ttl_seconds
         self.progress_log_bytes = progress_log_bytes
         self._clock = clock
-        self._serializer = URLSafeTimedSerializer(
-            secret or secrets.token_bytes(32), salt=_SALT, signer=_clock_signer(clock)
-        )
+        key, signer = secret or secrets.token_bytes(32), _clock_signer(clock)
+        self._serializer = URLSafeTimedSerializer(key, salt=_SALT, signer=signer)
+        self._canary_serializer = URLSafeTimedSerializer(key, salt=_CANARY_SALT, signer=signer)
+        self.nonce = secrets.token_urlsafe(16)
         self._shares: dict[str, _Entry] = {}
         self._lock = threading.Lock()
         self._counters = {"requests": 0, "partial_responses": 0, "refused": 0, "bytes_served": 0}
-        app = Starlette(routes=[Route("/f/{token}/{filename}", self._serve, methods=["GET"])])
+        routes = [
+            Route("/f/{token}/{filename}", self._serve, methods=["GET"]),
+            Route("/canary/{token}", self._canary, methods=["GET"]),
+        ]
+        app = Starlette(routes=routes)
         self._thread = UvicornThread(app, host, port)
 
     @classmethod
@@ -233,7 +251,20 @@ class RangeServer:
         with self._lock:
             return {**self._counters, "active_shares": len(self._shares)}
 
+    def canary_path(self) -> str:
+        """A fresh ``/canary/<token>`` path, valid ``CANARY_TTL_SECONDS``: fetched through the
+        tunnel, it must answer ``{"nonce": <this server's nonce>}``."""
+        return f"/canary/{self._canary_serializer.dumps(secrets.token_urlsafe(8))}"
+
     # --- serving ---------------------------------------------------------------------------------
+    async def _canary(self, request: Request) -> Response:
+        headers = {**_NO_STORE, CANARY_HEADER: "canary"}
+        try:
+            self._canary_serializer.loads(request.path_params["token"], max_age=CANARY_TTL_SECONDS)
+        except BadSignature:  # SignatureExpired included
+            return PlainTextResponse("invalid canary", status_code=403, headers=headers)
+        return JSONResponse({"nonce": self.nonce}, headers=headers)
+
     def _lookup(self, token: str, filename: str) -> _Entry | Response:
         try:
             # itsdangerous ages are whole seconds, so `age > 1.5` is `age > 1`

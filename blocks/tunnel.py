@@ -12,7 +12,11 @@ its state from cloudflared's metrics server, never from its log lines:
   fixed in settings (``tunnel_hostname``) and survives restarts.
 
 Either way ``GET /ready`` must answer 200 (a connection to Cloudflare is registered) before the
-tunnel counts as healthy. A monitor thread restarts a process that died, with exponential
+tunnel counts as healthy. A named tunnel forwards to the origin of its ingress rule in
+Cloudflare, so it is also given a ``self_check`` (:mod:`blocks.tunnel_canary`), run after each
+start: when the public hostname does not reach this process, cloudflared is stopped (it would
+take a share of another connector's requests), remote uploads stay off for this process's life,
+and one warning says why. A monitor thread restarts a process that died, with exponential
 backoff; :meth:`TunnelManager.stop` terminates the whole process group, then kills it.
 
 cloudflared is optional: when it is not installed the manager logs one warning per process,
@@ -38,7 +42,7 @@ from types import TracebackType
 import httpx
 
 from config.settings import PostflowSettings
-from core.errors import TunnelError
+from core.errors import TunnelError, TunnelSelfCheckFailed
 from core.processes import die_with_parent
 
 __all__ = ["TunnelManager", "public_base_url"]
@@ -88,6 +92,13 @@ class TunnelManager:
         max_restart_backoff_seconds: cap of the restart delay.
         health_interval_seconds: how often the monitor checks the process.
         stop_timeout_seconds: grace between SIGTERM and SIGKILL when stopping.
+        unready_restart_checks: restart a running cloudflared after this many failed
+            ``/ready`` checks in a row.
+        self_check: called with the public base URL once cloudflared is ready, at each start;
+            returns None when the URL reaches this process, else why not (one line, no
+            secrets), and the tunnel is then given up for good (:meth:`disable`).
+        self_check_timeout_seconds: how long ``self_check`` may take (seconds), added to the
+            time :meth:`start` waits.
     """
 
     def __init__(
@@ -104,6 +115,8 @@ class TunnelManager:
         health_interval_seconds: float = 1.0,
         stop_timeout_seconds: float = 5.0,
         unready_restart_checks: int = 10,
+        self_check: Callable[[str], str | None] | None = None,
+        self_check_timeout_seconds: float = 0.0,
     ) -> None:
         self.local_url = local_url
         self.mode = mode
@@ -116,6 +129,8 @@ class TunnelManager:
         self.health_interval_seconds = health_interval_seconds
         self.stop_timeout_seconds = stop_timeout_seconds
         self.unready_restart_checks = unready_restart_checks
+        self.self_check = self_check
+        self.self_check_timeout_seconds = self_check_timeout_seconds
         self.restarts = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -128,9 +143,15 @@ class TunnelManager:
         self._http = httpx.Client(timeout=2.0, trust_env=False)
 
     @classmethod
-    def from_settings(cls, settings: PostflowSettings, local_url: str) -> TunnelManager:
+    def from_settings(
+        cls,
+        settings: PostflowSettings,
+        local_url: str,
+        self_check: Callable[[str], str | None] | None = None,
+    ) -> TunnelManager:
         """A manager from ``tunnel_*`` and ``cloudflared_path``; a named tunnel's token is read
-        from the Prefect ``Secret`` block named ``tunnel_token_block`` when it starts."""
+        from the Prefect ``Secret`` block named ``tunnel_token_block`` when it starts.
+        ``self_check`` may take up to ``tunnel_canary_timeout_seconds``."""
         block = settings.tunnel_token_block
         return cls(
             local_url,
@@ -139,6 +160,8 @@ class TunnelManager:
             hostname=settings.tunnel_hostname,
             token=lambda: _load_token(block),
             start_timeout_seconds=settings.tunnel_start_timeout_seconds,
+            self_check=self_check,
+            self_check_timeout_seconds=settings.tunnel_canary_timeout_seconds,
         )
 
     # --- public state ------------------------------------------------------------------------
@@ -200,8 +223,19 @@ class TunnelManager:
             target=self._run, args=(first_try,), name="tunnel-monitor", daemon=True
         )
         self._monitor.start()
-        first_try.wait(self.start_timeout_seconds + 10.0)
+        first_try.wait(self.start_timeout_seconds + self.self_check_timeout_seconds + 10.0)
         return self
+
+    def disable(self, reason: str) -> None:
+        """Give the tunnel up for this process's life: stop cloudflared and its monitor, keep
+        :meth:`healthy` False with ``reason``, and log one warning saying why."""
+        self._stop.set()
+        with self._lock:
+            proc, self._proc, self._base_url = self._proc, None, None
+            self._reason = reason
+        if proc is not None:
+            self._terminate(proc)
+        logger.warning("remote upload off for this process: %s", reason)
 
     def stop(self) -> None:
         """Stop the monitor and the cloudflared process group (SIGTERM, then SIGKILL)."""
@@ -281,6 +315,11 @@ class TunnelManager:
             self._proc, self._metrics = proc, metrics
         try:
             base = self._wait_ready(proc, metrics)
+            problem = self.self_check(base) if self.self_check is not None else None
+            if self._stop.is_set():  # stop() came during the check: neither up nor given up
+                raise TunnelError("stopped")
+            if problem is not None:
+                raise TunnelSelfCheckFailed(problem)
         except TunnelError:
             self._terminate(proc)
             raise
@@ -323,6 +362,9 @@ class TunnelManager:
         """
         try:
             self._spawn_and_wait()
+        except TunnelSelfCheckFailed as exc:
+            self.disable(exc.reason)
+            return
         except TunnelError as exc:
             self._set_down(exc.reason)
             logger.warning("tunnel not ready (%s); retrying in the background", exc.reason)
@@ -355,6 +397,9 @@ class TunnelManager:
                 return
             try:
                 self._spawn_and_wait()
+            except TunnelSelfCheckFailed as exc:
+                self.disable(exc.reason)
+                return
             except TunnelError as exc:
                 self._set_down(exc.reason)
                 delay = min(delay * 2, self.max_restart_backoff_seconds)

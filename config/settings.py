@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_NOMENCLATURE_PATH = Path(__file__).with_name("nomenclature.toml")
@@ -305,7 +305,13 @@ class PostflowSettings(BaseSettings):
         3600.0, gt=0, description="How long to wait for Frame.io to finish pulling a file."
     )
     range_server_host: str = Field("127.0.0.1", description="Interface of the Range server.")
-    range_server_port: int = Field(0, ge=0, le=65535, description="0 picks a free port.")
+    range_server_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="TCP port of the Range server; 0 picks a free one (quick tunnel). A named "
+        "tunnel needs the fixed port of its Cloudflare ingress rule (README, 'Tunnel streaming').",
+    )
     range_chunk_bytes: int = Field(
         1 << 20, ge=64 * 1024, description="Read size when serving (measured: 1 MiB >> 64 KiB)."
     )
@@ -329,6 +335,14 @@ class PostflowSettings(BaseSettings):
     tunnel_start_timeout_seconds: float = Field(
         60.0, gt=0, description="How long to wait for the tunnel to become ready."
     )
+    tunnel_canary_timeout_seconds: float = Field(
+        15.0,
+        gt=0,
+        le=600,
+        description="Named tunnel: how long the start-up self-check keeps fetching a signed "
+        "canary URL through the public hostname while nothing answers; then remote uploads are "
+        "off for this process.",
+    )
 
     # Several productions (config/productions.py)
     productions_file: Path | None = Field(
@@ -349,6 +363,20 @@ class PostflowSettings(BaseSettings):
         if not self.alerts_block:
             self.alerts_block = f"{DISCORD_BLOCK_SLUG}/{self.discord_block}"
         return self
+
+    @field_validator("tunnel_mode")
+    @classmethod
+    def _named_tunnel_has_a_fixed_port(cls, value: str, info: ValidationInfo) -> str:
+        """A token tunnel forwards to the origin of its ingress rule in Cloudflare, not to
+        whatever port this process happens to bind: the two must name the same port
+        (``range_server_port`` is declared, so validated, before ``tunnel_mode``)."""
+        if value == "named" and info.data.get("range_server_port") == 0:
+            raise ValueError(
+                "tunnel_mode=named forwards to the port of its ingress rule in Cloudflare: set "
+                "POSTFLOW_RANGE_SERVER_PORT to it (the rule's service is "
+                "http://127.0.0.1:<port>)"
+            )
+        return value
 
     @field_validator("dispatch_mode", mode="before")
     @classmethod

@@ -26,7 +26,9 @@ past it. Each error carries its facts as attributes and says whether it is *tran
     │   └── RemoteUploadError       permanent  Frame.io could not pull the file through the
     │                                          tunnel; ``file_id``, ``reason`` (-> multipart)
     ├── TunnelError                 permanent  cloudflared missing, not starting or not ready;
-    │                                          ``reason`` (-> multipart)
+    │   │                                      ``reason`` (-> multipart)
+    │   └── TunnelSelfCheckFailed   permanent  the named tunnel's public hostname does not reach
+    │                                          this process (-> multipart for its life)
     └── NotificationError           transient on network/5xx, permanent on 4xx (bad webhook URL)
 
 :func:`is_transient` is the single retry predicate used by Prefect ``retry_condition_fn`` s and
@@ -216,6 +218,15 @@ class TunnelError(PostflowError):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(f"tunnel unavailable: {reason}")
+
+
+class TunnelSelfCheckFailed(TunnelError):
+    """A named tunnel is up but its public hostname does not reach this process's Range
+    server (:mod:`blocks.tunnel_canary`): nothing answers, or another process does.
+
+    Attributes:
+        reason: why, in one line without secrets, e.g. "another process answers at ...".
+    """
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -136,6 +136,7 @@ def remote_endpoint(settings: PostflowSettings) -> RemoteEndpoint | None:
         settings.tunnel_mode,
         settings.tunnel_hostname,
         settings.tunnel_token_block,
+        settings.tunnel_canary_timeout_seconds,
         settings.cloudflared_path,
     )
     runtime = current_runtime()

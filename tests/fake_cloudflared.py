@@ -15,9 +15,17 @@ and behaves like cloudflared where the manager looks:
   for byte (Range headers pass through, bodies stream);
 * SIGTERM stops it cleanly.
 
-Named tunnels (``run``) need the token (``--token`` or ``TUNNEL_TOKEN``, as cloudflared) and,
-since their routing lives in Cloudflare's dashboard, take it from the environment here:
-``FAKE_CLOUDFLARED_ORIGIN`` (origin URL) and ``FAKE_CLOUDFLARED_LISTEN`` (``host:port``).
+Named tunnels (``run``) need the token (``--token`` or ``TUNNEL_TOKEN``, as cloudflared). A
+real token tunnel routes by the ingress rules configured for it in Cloudflare, never by the
+port of the process that started it; here they come from the environment:
+
+* ``FAKE_CLOUDFLARED_INGRESS``: a YAML file with the ``ingress:`` list of cloudflared's
+  config.yml (what the dashboard's Public Hostname form stores). Each request is routed by its
+  ``Host`` header (port ignored) to the first rule whose ``hostname`` matches (``*.`` wildcards;
+  no ``hostname``: catch-all); its ``service`` is ``http://host:port`` (forwarded; nothing
+  listening there: 502, like cloudflared) or ``http_status:NNN`` (answered with that status);
+* ``FAKE_CLOUDFLARED_LISTEN`` (``host:port``): where "Cloudflare's edge" for the public
+  hostname listens.
 
 Test knobs (environment):
 
@@ -37,12 +45,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import fnmatch
 import json
 import os
 import signal
 import sys
 import time
 from urllib.parse import urlsplit
+
+import yaml
 
 READY_AFTER_SECONDS = float(os.environ.get("FAKE_CLOUDFLARED_READY_AFTER_SECONDS", "0.3"))
 UNREADY_AFTER_SECONDS = float(os.environ.get("FAKE_CLOUDFLARED_UNREADY_AFTER_SECONDS", "0") or 0)
@@ -69,22 +80,64 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-class Forwarder:
-    """Forward each accepted connection to the origin, counting response bytes."""
+def load_ingress(path: str) -> list[dict[str, str]]:
+    """The ``ingress:`` rules of a cloudflared config.yml."""
+    with open(path, encoding="utf-8") as handle:
+        rules = (yaml.safe_load(handle) or {}).get("ingress") or []
+    if not rules or "hostname" in rules[-1]:
+        raise ValueError("ingress needs a last catch-all rule without hostname")
+    return [{str(k): str(v) for k, v in rule.items()} for rule in rules]
 
-    def __init__(self, origin_host: str, origin_port: int) -> None:
-        self.origin = (origin_host, origin_port)
+
+def route(rules: list[dict[str, str]], host: str) -> str:
+    """The ``service`` of the first rule matching ``host`` (port stripped)."""
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    for rule in rules:
+        if "hostname" not in rule or fnmatch.fnmatch(name.lower(), rule["hostname"].lower()):
+            return rule["service"]
+    return "http_status:404"
+
+
+async def answer(writer: asyncio.StreamWriter, status: int) -> None:
+    writer.write(f"HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".encode())
+    await writer.drain()
+    writer.close()
+
+
+class Forwarder:
+    """Forward each accepted connection to its origin, counting response bytes.
+
+    Quick tunnels have one origin (``--url``); named tunnels pick it per connection from the
+    ingress rules by the first request's ``Host`` header.
+    """
+
+    def __init__(self, origin: str = "", rules: list[dict[str, str]] | None = None) -> None:
+        self.origin, self.rules = origin, rules
         self.forwarded = 0
         self.cut_done = False
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.origin)
-        except OSError:
-            writer.write(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n")
-            await writer.drain()
-            writer.close()
+        head = b""
+        service = self.origin
+        if self.rules is not None:
+            with contextlib.suppress(asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+                head = await reader.readuntil(b"\r\n\r\n")
+            host = ""
+            for line in head.decode("latin-1").split("\r\n")[1:]:
+                if line.lower().startswith("host:"):
+                    host = line.split(":", 1)[1].strip()
+            service = route(self.rules, host)
+            record("route", host=host, service=service)
+        if service.startswith("http_status:"):
+            await answer(writer, int(service.split(":", 1)[1]))
             return
+        split = urlsplit(service)
+        try:
+            up_reader, up_writer = await asyncio.open_connection(split.hostname, split.port)
+        except OSError:
+            await answer(writer, 502)  # cloudflared: "Unable to reach the origin service"
+            return
+        up_writer.write(head)
         await asyncio.gather(
             self.pump(reader, up_writer, count=False), self.pump(up_reader, writer, count=True)
         )
@@ -159,16 +212,21 @@ async def main(argv: list[str]) -> int:
         if not args.token:
             print("error: tunnel run needs --token or TUNNEL_TOKEN", file=sys.stderr)
             return 1
-        origin = os.environ.get("FAKE_CLOUDFLARED_ORIGIN", "")
+        try:
+            forwarder = Forwarder(rules=load_ingress(os.environ["FAKE_CLOUDFLARED_INGRESS"]))
+        except (KeyError, OSError, ValueError) as exc:
+            print(f"error: no usable ingress rules: {exc}", file=sys.stderr)
+            return 1
+        origin = "ingress rules"
         listen_host, listen_port = host_port(os.environ.get("FAKE_CLOUDFLARED_LISTEN", ":0"))
     else:
         origin = args.url or ""
+        split = urlsplit(origin)
+        if not split.hostname or not split.port:
+            print(f"error: need an origin URL with host and port, got {origin!r}", file=sys.stderr)
+            return 1
+        forwarder = Forwarder(origin)
         listen_host, listen_port = "127.0.0.1", 0
-    split = urlsplit(origin)
-    if not split.hostname or not split.port:
-        print(f"error: need an origin URL with host and port, got {origin!r}", file=sys.stderr)
-        return 1
-    forwarder = Forwarder(split.hostname, split.port)
     public = await asyncio.start_server(forwarder.handle, listen_host, listen_port)
     hostname = "" if args.run else f"127.0.0.1:{public.sockets[0].getsockname()[1]}"
     up_at = time.monotonic() + READY_AFTER_SECONDS

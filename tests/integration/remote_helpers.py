@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -48,3 +49,27 @@ def wait_until(
             return True
         time.sleep(interval_seconds)
     return bool(predicate())
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def route_named_tunnel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service_port: int) -> str:
+    """Configure the stand-in's named tunnel as Cloudflare would: its public hostname (a
+    loopback ``host:port``, returned) and one ingress rule, hostname ->
+    ``http://127.0.0.1:<service_port>``, then the catch-all ``http_status:404``."""
+    hostname = f"127.0.0.1:{free_port()}"
+    ingress = tmp_path / "cloudflared-ingress.yml"
+    ingress.write_text(
+        "ingress:\n"
+        "  - hostname: 127.0.0.1\n"
+        f"    service: http://127.0.0.1:{service_port}\n"
+        "  - service: http_status:404\n"
+    )
+    monkeypatch.setenv("FAKE_CLOUDFLARED_INGRESS", str(ingress))
+    monkeypatch.setenv("FAKE_CLOUDFLARED_LISTEN", hostname)
+    return hostname

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from rich.console import Console
 
-from blocks.range_server import RangeServer, SharedFile
+from blocks.range_server import CANARY_HEADER, CANARY_TTL_SECONDS, RangeServer, SharedFile
 from config.settings import PostflowSettings
 from core.errors import SourceFileError
 from postflow.share import share_file
@@ -316,3 +316,46 @@ def test_the_unchanged_file_is_still_served_after_a_refusal(
     response = httpx.get(shared.local_url)
     assert response.status_code == 200
     assert response.content == source.read_bytes()
+
+
+# --- the canary a named tunnel's self-check fetches (blocks.tunnel_canary) -----------------
+def test_a_canary_url_answers_this_servers_nonce(server: RangeServer) -> None:
+    response = httpx.get(server.url + server.canary_path())
+    assert response.status_code == 200
+    assert response.json() == {"nonce": server.nonce}
+    assert response.headers[CANARY_HEADER] == "canary"
+    assert "no-store" in response.headers["cache-control"]
+
+
+def test_two_servers_have_different_nonces_even_with_one_key() -> None:
+    with RangeServer(secret="k") as first, RangeServer(secret="k") as second:
+        answered = httpx.get(second.url + first.canary_path()).json()["nonce"]
+    assert answered == second.nonce != first.nonce
+
+
+def test_a_canary_signed_by_another_key_is_refused_with_the_marker(server: RangeServer) -> None:
+    with RangeServer() as other:
+        response = httpx.get(server.url + other.canary_path())
+    assert response.status_code == 403
+    assert response.headers[CANARY_HEADER] == "canary"
+    assert "nonce" not in response.text
+
+
+def test_a_canary_expires_after_its_short_ttl() -> None:
+    now = [1_000_000.0]
+    with RangeServer(clock=lambda: now[0]) as server:
+        path = server.canary_path()
+        fresh = httpx.get(server.url + path).status_code
+        now[0] += CANARY_TTL_SECONDS + 2
+        expired = httpx.get(server.url + path).status_code
+    assert (fresh, expired) == (200, 403)
+
+
+def test_a_canary_token_opens_no_file_and_a_file_token_is_no_canary(
+    server: RangeServer, shared: SharedFile
+) -> None:
+    canary_token = server.canary_path().rsplit("/", 1)[1]
+    as_file = httpx.get(shared.local_url.replace(shared.token, canary_token))
+    as_canary = httpx.get(f"{server.url}/canary/{shared.token}")
+    assert as_file.status_code == 403
+    assert as_canary.status_code == 403

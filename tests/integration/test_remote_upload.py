@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +26,13 @@ from tasks.naming import load_nomenclature
 from tasks.runtime import use_runtime
 from tasks.upload import UploadJob, UploadResult, run_upload
 from tests.integration.helpers import all_files, make_file, sha256_of
-from tests.integration.remote_helpers import events, install_fake_cloudflared, wait_until
+from tests.integration.remote_helpers import (
+    events,
+    free_port,
+    install_fake_cloudflared,
+    route_named_tunnel,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -210,3 +217,52 @@ def test_a_second_upload_of_the_same_file_is_skipped(remote) -> None:
     assert (first.strategy, second.strategy) == ("remote", "skipped")
     assert second.file_id == first.file_id
     assert len(all_files(remote.project())) == 1
+
+
+# --- a named tunnel routed by its ingress rule, to this process or to another ----------------
+def _named_tunnel_env(pipeline, postflow_env, tmp_path, monkeypatch, rule_port: int, port: int):
+    from prefect.blocks.system import Secret
+
+    block = "postflow-test-remote-named-token"
+    Secret(value="named-tunnel-token").save(block, overwrite=True)
+    hostname = route_named_tunnel(tmp_path, monkeypatch, rule_port)
+    postflow_env(
+        upload_strategy="auto",
+        tunnel_mode="named",
+        tunnel_hostname=hostname,
+        tunnel_token_block=block,
+        range_server_port=port,
+    )
+    pipeline.sandbox.state.remote.config.chunk_bytes = CHUNK
+
+
+def test_ingest_through_a_named_tunnel_routed_to_this_process_is_pulled(
+    pipeline, postflow_env, record, tmp_path, monkeypatch
+) -> None:
+    port = free_port()
+    _named_tunnel_env(pipeline, postflow_env, tmp_path, monkeypatch, rule_port=port, port=port)
+    source = make_file(pipeline.by_shot, NAME, SIZE)
+    result = ingest_file(str(source))
+    assert result["strategy"] == "remote"
+    assert _stored_sha(pipeline.sandbox, result["file_id"]) == sha256_of(source)
+    assert pipeline.sandbox.state.remote.counters["pulls"] >= 1
+
+
+def test_ingest_through_a_named_tunnel_routed_to_another_process_lands_by_multipart(
+    pipeline, postflow_env, record, tmp_path, monkeypatch, caplog
+) -> None:
+    caplog.set_level(logging.WARNING, logger="postflow.tunnel")
+    with RangeServer() as other:
+        _named_tunnel_env(
+            pipeline, postflow_env, tmp_path, monkeypatch, rule_port=other.port, port=free_port()
+        )
+        sources = [make_file(pipeline.by_shot, f"SC01_UNDLM_0041{n}_V002.mov", SIZE) for n in "23"]
+        results = [ingest_file(str(source)) for source in sources]
+        other_requests = other.stats()["requests"]
+    off = [r.getMessage() for r in caplog.records if "remote upload off" in r.getMessage()]
+    assert [r["strategy"] for r in results] == ["multipart", "multipart"]
+    assert all("another process answers" in r["strategy_reason"] for r in results)
+    assert len(off) == 1 and "another process answers" in off[0]
+    assert other_requests == 0  # Frame.io never pulled a file from the other process
+    for result, source in zip(results, sources, strict=True):
+        assert _stored_sha(pipeline.sandbox, result["file_id"]) == sha256_of(source)

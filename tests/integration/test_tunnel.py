@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,7 +22,12 @@ from core.errors import TunnelError
 from tasks.clients import remote_endpoint
 from tasks.runtime import current_runtime
 from tests.integration.helpers import make_file
-from tests.integration.remote_helpers import events, install_fake_cloudflared, wait_until
+from tests.integration.remote_helpers import (
+    events,
+    install_fake_cloudflared,
+    route_named_tunnel,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -45,12 +49,6 @@ def server(tmp_path: Path) -> Iterator[tuple[RangeServer, SharedFile]]:
 def tunnel(record: Path, server: tuple[RangeServer, SharedFile]) -> Iterator[TunnelManager]:
     with TunnelManager(server[0].url, **FAST) as manager:
         yield manager
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_quick_tunnel_reads_its_hostname_and_waits_for_ready(
@@ -109,6 +107,7 @@ def test_missing_cloudflared_warns_once_and_reports_unhealthy(
 
 def test_named_tunnel_takes_its_token_from_a_secret_block_and_its_fixed_hostname(
     prefect_harness: None,
+    tmp_path: Path,
     record: Path,
     server: tuple[RangeServer, SharedFile],
     monkeypatch: pytest.MonkeyPatch,
@@ -117,11 +116,12 @@ def test_named_tunnel_takes_its_token_from_a_secret_block_and_its_fixed_hostname
 
     block = "postflow-test-tunnel-token"
     Secret(value="named-tunnel-token").save(block, overwrite=True)
-    hostname = f"127.0.0.1:{_free_port()}"
-    monkeypatch.setenv("FAKE_CLOUDFLARED_LISTEN", hostname)
-    monkeypatch.setenv("FAKE_CLOUDFLARED_ORIGIN", server[0].url)
+    hostname = route_named_tunnel(tmp_path, monkeypatch, server[0].port)
     settings = PostflowSettings(
-        tunnel_mode="named", tunnel_hostname=hostname, tunnel_token_block=block
+        tunnel_mode="named",
+        tunnel_hostname=hostname,
+        tunnel_token_block=block,
+        range_server_port=server[0].port,
     )
     with TunnelManager.from_settings(settings, server[0].url) as manager:
         response = httpx.head(manager.public_url(server[1].url_path))

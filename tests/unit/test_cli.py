@@ -117,7 +117,10 @@ def test_uploads_are_multipart_unless_a_tunnel_is_asked_for():
     assert PostflowSettings().upload_strategy == "multipart"
     assert public_tunnel_warning(PostflowSettings()) is None
     assert (
-        public_tunnel_warning(PostflowSettings(upload_strategy="auto", tunnel_mode="named")) is None
+        public_tunnel_warning(
+            PostflowSettings(upload_strategy="auto", tunnel_mode="named", range_server_port=8790)
+        )
+        is None
     )
     warning = public_tunnel_warning(PostflowSettings(upload_strategy="auto"))
     assert warning is not None and "public" in warning and "tunnel_mode=named" in warning

@@ -36,3 +36,17 @@ def test_cache_stats_default_window_matches_its_help():
     result = CliRunner().invoke(app, ["cache", "stats", "--help"], env={"COLUMNS": "200"})
     assert "7d" in result.stdout
     assert "`postflow cache stats [--since 7d]`" in README
+
+
+def test_the_readme_ingress_rule_routes_its_hostname_to_the_range_server(tmp_path: Path):
+    from tests import fake_cloudflared  # routes by ingress rules as a token tunnel does
+
+    section = README[README.index("### Named tunnel") :]
+    rules_file = tmp_path / "config.yml"
+    rules_file.write_text(section.split("```yaml\n", 1)[1].split("```", 1)[0])
+    rules = fake_cloudflared.load_ingress(str(rules_file))
+    settings = PostflowSettings(tunnel_mode="named", range_server_port=8790)
+    origin = f"http://{settings.range_server_host}:{settings.range_server_port}"
+    assert fake_cloudflared.route(rules, "media.example.com") == origin
+    assert fake_cloudflared.route(rules, "elsewhere.example.com") == "http_status:404"
+    assert "POSTFLOW_RANGE_SERVER_PORT=8790" in section

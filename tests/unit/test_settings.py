@@ -97,3 +97,14 @@ def test_dispatch_mode_events_is_read_as_deployment(monkeypatch):
     monkeypatch.setenv("POSTFLOW_DISPATCH_MODE", "queue")
     with pytest.raises(ValidationError):
         PostflowSettings()
+
+
+def test_a_named_tunnel_needs_the_fixed_port_of_its_ingress_rule():
+    with pytest.raises(ValidationError, match="POSTFLOW_RANGE_SERVER_PORT") as refused:
+        PostflowSettings(tunnel_mode="named")
+    assert refused.value.errors()[0]["loc"] == ("tunnel_mode",)  # the CLI names the setting
+
+
+def test_a_named_tunnel_with_a_port_and_a_quick_tunnel_without_one_are_accepted():
+    assert PostflowSettings(tunnel_mode="named", range_server_port=8790).range_server_port == 8790
+    assert PostflowSettings(tunnel_mode="quick").range_server_port == 0
