@@ -30,7 +30,9 @@ from core.errors import ConfigurationError
 from tasks.alerts import ALERT_PREFIX, RESOLVED_SUFFIX, RULES
 from tasks.circuit import CIRCUIT_CLOSED, CIRCUIT_OPENED
 
-AUTOMATIONS_YAML = Path(__file__).resolve().parents[1] / "automations.yaml"
+# Package data of postflow (pyproject.toml): in the checkout a symlink to the top-level file,
+# in a built wheel a copy of it.
+AUTOMATIONS_YAML = Path(__file__).with_name("automations.yaml")
 SENSOR_DEPLOYMENT = "watch-by-shot/watch-by-shot"
 
 

@@ -29,7 +29,6 @@ from postflow.demo_alerts import latency_burst
 from postflow.demo_media import BAD_FILES, GOOD_FILES, populate
 from postflow.demo_output import print_prefect_runs, print_results
 from postflow.demo_setup import save_blocks
-from postflow.deployments import PROJECT_ROOT
 from postflow.prefect_server import (
     api_healthy,
     exit_on_sigterm,
@@ -81,7 +80,7 @@ def start_up(base: Path, api_url: str) -> subprocess.Popen:
     with (base / "up.log").open("ab") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "postflow.cli", "up"],
-            cwd=PROJECT_ROOT,
+            cwd=base,  # nothing of a checkout (its .env) is read
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -28,8 +28,12 @@ __all__ = [
     "module_entrypoint",
 ]
 
+# The directory our packages are imported from: the checkout, or site-packages when installed
+# (prefect.yaml's file-path entrypoints, flows/*.py, are relative to it).
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-PREFECT_YAML = PROJECT_ROOT / "prefect.yaml"
+# Package data of postflow (pyproject.toml): in the checkout a symlink to the top-level
+# prefect.yaml (which `prefect deploy --all` reads), in a built wheel a copy of it.
+PREFECT_YAML = Path(__file__).with_name("prefect.yaml")
 
 
 def _trigger(spec: dict[str, Any]) -> DeploymentEventTrigger:

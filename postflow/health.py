@@ -25,9 +25,10 @@ from blocks.discord import PostflowDiscord
 from blocks.frameio_project import FrameioProject
 from config.settings import PostflowSettings
 from core.errors import FrameioAuthError, FrameioNotFound, PostflowError
+from postflow.automations import AUTOMATIONS_YAML
+from postflow.deployments import PREFECT_YAML
 from tasks.clients import load_credentials
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MIN_FREE_BYTES = 1_000_000_000  # 1 GB in the state directory
 PROBE_TIMEOUT_SECONDS = 10.0
 REQUIRED_WEIGHT, RECOMMENDED_WEIGHT = 14, 4
@@ -183,13 +184,13 @@ def check_prefect() -> list[Check]:
     for label, wanted, found, fix in (
         (
             "Deployments present",
-            _names_in(PROJECT_ROOT / "prefect.yaml", "deployments"),
+            _names_in(PREFECT_YAML, "deployments"),
             deployments,
             "postflow up (or prefect deploy --all)",
         ),
         (
             "Automations present",
-            _names_in(PROJECT_ROOT / "automations.yaml", "automations"),
+            _names_in(AUTOMATIONS_YAML, "automations"),
             automations,
             "postflow automations apply",
         ),
