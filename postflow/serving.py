@@ -7,6 +7,7 @@ commands and before the admin ones, so ``postflow --help`` lists them in that or
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -37,18 +38,39 @@ def _limits_and_automations(settings: PostflowSettings) -> None:
         err.print(f"[yellow]Automations not applied:[/yellow] {exc}", soft_wrap=True)
 
 
-def _prefect_api(port: int, settings: PostflowSettings) -> tuple[Any, str]:
-    """``(server, api_url)``: PREFECT_API_URL when it answers (server None), else a local one.
+def _prefect_api(port: int, settings: PostflowSettings, api_wait_seconds: float) -> tuple[Any, str]:
+    """``(server, api_url)``: the server PREFECT_API_URL names (server None) once it answers,
+    else, when it is unset, a local one.
 
     Raises:
-        typer.Exit: with code 2 when no local server can be started.
+        typer.Exit: with code 2 when the named server does not answer within
+            ``api_wait_seconds`` (a private server in its place would serve nothing the
+            studio's server sends), or no local server can be started.
     """
     from prefect.settings import PREFECT_API_URL
 
     from postflow.prefect_server import api_healthy, start_local_server
 
     api_url = PREFECT_API_URL.value()
-    if api_url and api_healthy(api_url):
+    if api_url:
+        deadline = time.monotonic() + api_wait_seconds
+        if not api_healthy(api_url):
+            console.print(
+                f"Waiting for the Prefect server at PREFECT_API_URL={api_url} "
+                f"(up to {api_wait_seconds:.0f} s) ...",
+                highlight=False,
+            )
+        while not api_healthy(api_url):
+            if time.monotonic() >= deadline:
+                err.print(
+                    f"Error: the Prefect server at PREFECT_API_URL={api_url} does not answer "
+                    f"after {api_wait_seconds:.0f} s; start it (or fix the URL), or unset "
+                    "PREFECT_API_URL to let `postflow up` start a local one",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+                raise typer.Exit(2)
+            time.sleep(1.0)
         return None, api_url
     console.print(f"Starting a local Prefect server on 127.0.0.1:{port} ...")
     try:
@@ -112,12 +134,19 @@ def up(
         help="Runs at once of the deployments other than ingest-file (ingests at once: "
         "POSTFLOW_INGEST_CONCURRENCY).",
     ),
+    api_wait_seconds: float = typer.Option(
+        60.0,
+        min=0,
+        help="With PREFECT_API_URL set: how long to wait for that server to answer (seconds) "
+        "before giving up with exit code 2; `up` never starts a server of its own in its place.",
+    ),
 ) -> None:
     """Run RL PostFlow the Prefect way: server, blocks, deployments, all served here.
 
-    Uses PREFECT_API_URL when it answers, else starts a local Prefect server (SQLite,
-    loopback). Registers every deployment of prefect.yaml, then applies the automations,
-    starts one watch-by-shot run if none is live, and serves them all from this process; the
+    Uses the server PREFECT_API_URL names (waiting for it to answer), else, when it is
+    unset, starts a local Prefect server (SQLite, loopback). Registers every deployment of
+    prefect.yaml, then applies the automations, starts one watch-by-shot run if none is
+    live, and serves them all from this process; the
     sensor creates one ingest-file run per ready file and the warm runner executes it here.
     Ctrl-C or SIGTERM stops serving (Prefect pauses the schedules until the next `up`) and
     stops a server started here.
@@ -131,7 +160,7 @@ def up(
     server = None
     exit_on_sigterm()  # until serve installs its own handler: never orphan the server
     try:
-        server, api_url = _prefect_api(port, settings)
+        server, api_url = _prefect_api(port, settings, api_wait_seconds)
         os.environ.update(
             PREFECT_API_URL=api_url,
             POSTFLOW_DISPATCH_MODE="deployment",

@@ -217,3 +217,20 @@ def _alive(processes: list[psutil.Process]) -> list[psutil.Process]:
         except psutil.NoSuchProcess:
             continue
     return alive
+
+
+def test_a_named_server_that_does_not_answer_is_an_error_not_a_private_server(tmp_path: Path):
+    """With PREFECT_API_URL set, `up` serves that server or nothing: a private loopback server
+    in its place would take the machine's work away from the studio's server unnoticed."""
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+        "POSTFLOW_STATE_DIR": str(tmp_path / "state"),
+        "PREFECT_API_URL": f"http://127.0.0.1:{free_port()}/api",  # nothing listens there
+    }
+    up = _start_up(env, "--port", str(free_port()), "--api-wait-seconds", "2")
+    output = _stop(up) if up.wait(120) is None else up.communicate()[0]
+    assert up.returncode == 2, output
+    assert "does not answer" in output and env["PREFECT_API_URL"] in output
+    assert "Starting a local Prefect server" not in output
+    assert not (tmp_path / "state" / "prefect-server.log").exists()
