@@ -38,14 +38,17 @@ def _limits_and_automations(settings: PostflowSettings) -> None:
         err.print(f"[yellow]Automations not applied:[/yellow] {exc}", soft_wrap=True)
 
 
-def _prefect_api(port: int, settings: PostflowSettings, api_wait_seconds: float) -> tuple[Any, str]:
+def _prefect_api(
+    port: int, settings: PostflowSettings, api_wait_seconds: float, local_server: bool = True
+) -> tuple[Any, str]:
     """``(server, api_url)``: the server PREFECT_API_URL names (server None) once it answers,
     else, when it is unset, a local one.
 
     Raises:
         typer.Exit: with code 2 when the named server does not answer within
             ``api_wait_seconds`` (a private server in its place would serve nothing the
-            studio's server sends), or no local server can be started.
+            studio's server sends), PREFECT_API_URL is unset with ``local_server`` False,
+            or no local server can be started.
     """
     from prefect.settings import PREFECT_API_URL
 
@@ -72,6 +75,14 @@ def _prefect_api(port: int, settings: PostflowSettings, api_wait_seconds: float)
                 raise typer.Exit(2)
             time.sleep(1.0)
         return None, api_url
+    if not local_server:
+        err.print(
+            "Error: PREFECT_API_URL is unset and --no-local-server was given; set it to the "
+            "shared Prefect server's API URL (e.g. in /etc/postflow/postflow.env)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
     console.print(f"Starting a local Prefect server on 127.0.0.1:{port} ...")
     try:
         return start_local_server(port, settings.state_dir / "prefect-server.log")
@@ -140,6 +151,12 @@ def up(
         help="With PREFECT_API_URL set: how long to wait for that server to answer (seconds) "
         "before giving up with exit code 2; `up` never starts a server of its own in its place.",
     ),
+    no_local_server: bool = typer.Option(
+        False,
+        "--no-local-server",
+        help="Never start a local Prefect server: PREFECT_API_URL must name one (a machine "
+        "of several, e.g. the systemd sensor and worker units).",
+    ),
 ) -> None:
     """Run RL PostFlow the Prefect way: server, blocks, deployments, all served here.
 
@@ -160,7 +177,9 @@ def up(
     server = None
     exit_on_sigterm()  # until serve installs its own handler: never orphan the server
     try:
-        server, api_url = _prefect_api(port, settings, api_wait_seconds)
+        server, api_url = _prefect_api(
+            port, settings, api_wait_seconds, local_server=not no_local_server
+        )
         os.environ.update(
             PREFECT_API_URL=api_url,
             POSTFLOW_DISPATCH_MODE="deployment",

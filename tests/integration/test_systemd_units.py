@@ -8,14 +8,11 @@ test's virtualenv, so the binaries the units name must exist here too.
 
 from __future__ import annotations
 
-import http.server
 import os
 import shlex
 import shutil
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -74,11 +71,14 @@ def test_each_postflow_unit_serves_its_deployments(unit, only):
     (command,) = _settings(DEPLOY / unit)["Service.ExecStart"]
     args = shlex.split(command)
     assert args[:2] == [f"{VENV_BIN}postflow", "up"]
-    served = set(args[3::2])
-    assert args[2::2] == ["--only"] * len(served) and served == only
+    options = args[2:]
+    shared_server = "--no-local-server" in options  # several machines: the shared server only
+    if shared_server:
+        options.remove("--no-local-server")
+    served = set(options[1::2])
+    assert options[0::2] == ["--only"] * len(served) and served == only
     assert only <= DEPLOYMENTS
-    waits = _settings(DEPLOY / unit).get("Service.ExecStartPre", [])
-    assert bool(waits) == bool(only)  # several machines: wait for the shared server
+    assert shared_server == bool(only)
 
 
 @pytest.mark.parametrize("unit", UNITS, ids=lambda u: u.name)
@@ -150,44 +150,20 @@ def test_systemd_sysusers_creates_the_postflow_user(tmp_path):
     assert done.returncode == 0 and "Creating user 'postflow'" in report, report
 
 
-class _Health(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        self.send_response(200 if self.path == "/api/health" else 404)
-        self.end_headers()
-        self.wfile.write(b"true")
-
-    def log_message(self, *_args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def health_server() -> Iterator[str]:
-    """A loopback stand-in for a Prefect server's ``GET /api/health``; yields its API URL."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Health)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/api"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def test_the_wait_for_the_shared_server_passes_only_when_it_answers(health_server):
-    units = ("postflow-sensor.service", "postflow-worker.service")
-    (command,) = {c for u in units for c in _settings(DEPLOY / u)["Service.ExecStartPre"]}
-    args = shlex.split(command)
-    assert args[0] == f"{VENV_BIN}python"
-
-    def wait(api_url: str) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "PREFECT_API_URL": api_url}
-        return subprocess.run(
-            [sys.executable, *args[1:]], env=env, capture_output=True, text=True, timeout=60
-        )
-
-    assert wait(health_server).returncode == 0
-    closed = health_server.rsplit(":", 1)[0] + ":9/api"  # discard port: nothing listens
-    refused = wait(closed)
-    assert refused.returncode == 1
-    assert f"{closed} does not answer; waiting for the Prefect server" in refused.stderr
-    unset = wait("")
-    assert unset.returncode == 1 and "PREFECT_API_URL is unset" in unset.stderr
+def test_up_without_a_local_server_refuses_to_start_one(tmp_path):
+    """The sensor and worker units' `up --no-local-server`, with PREFECT_API_URL unset: one
+    error line and exit 2 (systemd restarts it), never a private server on loopback."""
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env.update(PREFECT_HOME=str(tmp_path / "home"), POSTFLOW_STATE_DIR=str(tmp_path / "state"))
+    done = subprocess.run(
+        [sys.executable, "-m", "postflow.cli", "up", "--no-local-server", "--only", "ingest-file"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "PREFECT_API_URL is unset and --no-local-server was given" in done.stderr
+    assert "Starting a local Prefect server" not in done.stdout
+    assert not (tmp_path / "state" / "prefect-server.log").exists()
