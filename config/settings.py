@@ -204,7 +204,8 @@ class PostflowSettings(BaseSettings):
     use_prefect_limits: bool = Field(
         False,
         description="Guard Frame.io calls and uploads with Prefect global concurrency limits "
-        "(frameio-api, frameio-folder-create, postflow-uploads; `postflow up` creates them).",
+        "(<installation>-frameio-api, <installation>-frameio-folder-create, "
+        "<installation>-uploads; `postflow up` creates them).",
     )
 
     # Retries and caching of Prefect tasks

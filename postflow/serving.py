@@ -28,6 +28,7 @@ def _limits_and_automations(settings: PostflowSettings) -> None:
         tuning.frameio_requests_per_second,
         tuning.frameio_burst,  # type: ignore[attr-defined]
         max_concurrent_uploads=tuning.max_concurrent_uploads,  # type: ignore[attr-defined]
+        installation=settings.installation,
     )
     console.print("Concurrency limits: " + ", ".join(f"{k}={v}" for k, v in limits.items()))
     try:
