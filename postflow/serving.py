@@ -32,7 +32,11 @@ def _limits_and_automations(settings: PostflowSettings) -> None:
     )
     console.print("Concurrency limits: " + ", ".join(f"{k}={v}" for k, v in limits.items()))
     try:
-        apply_automations(settings.alerts_block, tuning)  # type: ignore[arg-type]
+        apply_automations(
+            settings.alerts_block,
+            tuning,  # type: ignore[arg-type]
+            installation=settings.installation,
+        )
         console.print("Automations applied (alerts to " + settings.alerts_block + ")")
     except PostflowError as exc:
         err.print(f"[yellow]Automations not applied:[/yellow] {exc}", soft_wrap=True)
