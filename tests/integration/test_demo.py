@@ -168,3 +168,24 @@ def test_demo_goes_through_postflow_up_and_lands_every_good_file(tmp_path: Path,
     # the server the demo started is stopped with it
     assert not api_healthy(f"{ui.group(1)}/api")
     assert _snapshot(studio) == before  # PREFECT_API_URL and the profile named it: untouched
+
+
+def test_a_named_server_that_does_not_answer_is_one_error_line(tmp_path: Path):
+    from postflow.prefect_server import free_port
+
+    dead = f"http://127.0.0.1:{free_port()}/api"
+    demo = subprocess.run(
+        [sys.executable, "-m", "postflow.cli", "demo", "--prefect-api-url", dead]
+        + ["--work-dir", str(tmp_path / "demo")],
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "250"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert demo.returncode == 2
+    assert demo.stderr.strip() == (
+        f"Error: no Prefect server answers at {dead} (--prefect-api-url); start it, fix the "
+        "URL, or leave the option out to run the demo on its own temporary server"
+    )
+    assert "Sandbox" not in demo.stdout and "Prefect UI" not in demo.stdout
