@@ -15,8 +15,9 @@ starts (the demo's Prefect server, ``postflow up``, the ephemeral API of ``--in-
   variables beat ``.env``, ``prefect.toml`` and profiles in Prefect's settings sources
   (https://docs.prefect.io/v3/develop/settings-and-profiles);
 * no ``POSTFLOW_*`` variable of the caller's (a real installation's state, lock manager,
-  cache folder or limits), and ``POSTFLOW_INSTALLATION=postflow-demo``: on a named server, the
-  demo's blocks, automations and limits never replace those of a real installation there.
+  cache folder or limits) but ``POSTFLOW_TRACEBACK``, and
+  ``POSTFLOW_INSTALLATION=postflow-demo``: on a named server, the demo's blocks, automations
+  and limits never replace those of a real installation there.
 
 Prefect reads its settings when first imported; :func:`isolate_prefect` rebuilds its global
 settings context (``prefect.context.refresh_global_settings_context``) after changing them.
@@ -32,7 +33,7 @@ from core.errors import ConfigurationError
 __all__ = ["DEMO_INSTALLATION", "isolate_prefect"]
 
 DEMO_INSTALLATION = "postflow-demo"
-_KEPT_PREFIXES = ("PREFECT_LOGGING_",)
+_KEPT_PREFIXES = ("PREFECT_LOGGING_", "POSTFLOW_TRACEBACK")  # how much is shown, nothing else
 _KEPT_FOR_A_NAMED_SERVER = ("PREFECT_API_KEY", "PREFECT_API_AUTH_STRING")
 
 
