@@ -20,6 +20,13 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_NOMENCLATURE_PATH = Path(__file__).with_name("nomenclature.toml")
 DISCORD_BLOCK_SLUG = "postflow-discord"  # blocks.discord.PostflowDiscord's block type slug
+# Block-name settings and what their default adds to the installation's name
+BLOCK_SUFFIXES = {
+    "frameio_credentials_block": "frameio",
+    "discord_block": "discord",
+    "tuning_block": "tuning",
+    "tunnel_token_block": "tunnel-token",
+}
 
 DEFAULT_EXTENSIONS = (
     ".mov",
@@ -157,7 +164,9 @@ class PostflowSettings(BaseSettings):
     frameio_account_id: str = Field("", description="Frame.io v4 account id (UUID).")
     frameio_project_id: str = Field("", description="Frame.io v4 project id (UUID).")
     frameio_credentials_block: str = Field(
-        "postflow-frameio", description="Name of the FrameioCredentials Prefect block."
+        "",
+        description="Name of the FrameioCredentials Prefect block (empty: "
+        "<installation>-frameio, postflow-frameio for the default installation).",
     )
     frameio_client_id: str = Field(
         "", description="IMS client id, used when no credentials block is saved."
@@ -195,7 +204,8 @@ class PostflowSettings(BaseSettings):
     use_prefect_limits: bool = Field(
         False,
         description="Guard Frame.io calls and uploads with Prefect global concurrency limits "
-        "(frameio-api, frameio-folder-create, postflow-uploads; `postflow up` creates them).",
+        "(<installation>-frameio-api, <installation>-frameio-folder-create, "
+        "<installation>-uploads; `postflow up` creates them).",
     )
 
     # Retries and caching of Prefect tasks
@@ -251,9 +261,10 @@ class PostflowSettings(BaseSettings):
 
     # Notifications (block names only: the webhook URL is a secret and lives in the block)
     discord_block: str = Field(
-        "postflow-discord",
+        "",
         description="Name of the PostflowDiscord block (Discord webhook) for the per-file "
-        "embeds and the weekly report; with no such block saved, nothing is sent.",
+        "embeds and the weekly report; with no such block saved, nothing is sent (empty: "
+        "<installation>-discord, postflow-discord for the default installation).",
     )
     alerts_block: str = Field(
         "",
@@ -262,7 +273,9 @@ class PostflowSettings(BaseSettings):
         "postflow-discord/<discord_block>.",
     )
     tuning_block: str = Field(
-        "postflow-tuning", description="PostflowTuning block overriding TTLs, retries, ..."
+        "",
+        description="PostflowTuning block overriding TTLs, retries, ... (empty: "
+        "<installation>-tuning, postflow-tuning for the default installation).",
     )
 
     # Live metrics and alerts (the thresholds and cooldown are in the PostflowTuning block)
@@ -329,7 +342,9 @@ class PostflowSettings(BaseSettings):
     )
     tunnel_hostname: str = Field("", description="Public hostname of a named tunnel.")
     tunnel_token_block: str = Field(
-        "postflow-tunnel-token", description="Prefect Secret block holding a named tunnel token."
+        "",
+        description="Prefect Secret block holding a named tunnel token (empty: "
+        "<installation>-tunnel-token, postflow-tunnel-token for the default installation).",
     )
     cloudflared_path: str = Field("cloudflared", description="cloudflared executable.")
     tunnel_start_timeout_seconds: float = Field(
@@ -359,7 +374,12 @@ class PostflowSettings(BaseSettings):
     )
 
     @model_validator(mode="after")
-    def _alerts_to_the_discord_block(self) -> PostflowSettings:
+    def _block_names_of_the_installation(self) -> PostflowSettings:
+        """Unset block names become ``<installation>-<what>``: two installations on one
+        Prefect server never load or overwrite each other's blocks."""
+        for field, suffix in BLOCK_SUFFIXES.items():
+            if not getattr(self, field):
+                setattr(self, field, f"{self.installation}-{suffix}")
         if not self.alerts_block:
             self.alerts_block = f"{DISCORD_BLOCK_SLUG}/{self.discord_block}"
         return self

@@ -7,6 +7,14 @@ thresholds from the ``PostflowTuning`` block) are ``__CAPS__`` placeholders fill
 leaves one automation per name (``prefect automation create --from-file`` takes the same
 shape: https://docs.prefect.io/v3/how-to-guides/automations).
 
+Every automation is named for the installation (``PostflowSettings.installation``):
+``postflow-ingest-failed`` becomes ``<installation>-ingest-failed`` (the default installation,
+``postflow``, keeps today's names) and carries the tag ``postflow-installation:<installation>``
+(:func:`owned`). Applying replaces only automations of exactly its names that carry its own tag
+- or, for the default installation, no installation tag at all (written before automations had
+one). Another installation's automations, even one whose name starts with ours, and anything
+else on the server are never touched.
+
 The alerts go to the one Discord block (``PostflowDiscord``, :mod:`blocks.discord`) unless
 ``POSTFLOW_ALERTS_BLOCK`` names another Prefect notification block. The Prefect *server* runs
 the ``send-notification`` action, so it must be able to import ``blocks.discord`` (the
@@ -34,6 +42,28 @@ from tasks.circuit import CIRCUIT_CLOSED, CIRCUIT_OPENED
 # in a built wheel a copy of it.
 AUTOMATIONS_YAML = Path(__file__).with_name("automations.yaml")
 SENSOR_DEPLOYMENT = "watch-by-shot/watch-by-shot"
+DEFAULT_INSTALLATION = "postflow"
+INSTALLATION_TAG = "postflow-installation:"  # + the installation's name
+
+
+def automation_name(name: str, installation: str) -> str:
+    """``name`` (``postflow-<what>``, as in ``automations.yaml``) for ``installation``.
+
+    Example:
+        >>> automation_name("postflow-ingest-failed", "studio-b")
+        'studio-b-ingest-failed'
+    """
+    return installation + name.removeprefix(DEFAULT_INSTALLATION)
+
+
+def owned(automation: Automation, installation: str) -> bool:
+    """Whether ``installation`` may replace ``automation`` (already known to bear one of its
+    names): it carries ``installation``'s tag, or - for the default installation only - no
+    installation tag at all (applied by a version before installations had names)."""
+    tags = [t for t in automation.tags if t.startswith(INSTALLATION_TAG)]
+    if tags:
+        return tags == [INSTALLATION_TAG + installation]
+    return installation == DEFAULT_INSTALLATION
 
 
 def _sensor_deployment_id() -> str | None:
@@ -146,15 +176,21 @@ def render(
 
 
 def apply_automations(
-    alerts_block: str, tuning: PostflowTuning | None = None, path: Path = AUTOMATIONS_YAML
+    alerts_block: str,
+    tuning: PostflowTuning | None = None,
+    path: Path = AUTOMATIONS_YAML,
+    installation: str = DEFAULT_INSTALLATION,
 ) -> list[str]:
-    """Create or replace every automation of ``automations.yaml``; returns their names.
+    """Create or replace ``installation``'s automations of ``automations.yaml``; returns their
+    names (``<installation>-...``, :func:`automation_name`).
 
     Args:
         alerts_block: ``"<block type slug>/<name>"`` of a saved notification block, e.g.
             ``"postflow-discord/postflow-discord"`` (any Prefect notification block works).
         tuning: thresholds; the block defaults when None.
         path: the definitions file.
+        installation: ``PostflowSettings.installation``; only automations it owns
+            (:func:`owned`) are replaced.
 
     Raises:
         ConfigurationError: the notification block is not saved.
@@ -171,15 +207,19 @@ def apply_automations(
     )
     names = []
     for definition in definitions:
+        definition["name"] = automation_name(definition["name"], installation)
+        definition["tags"] = [*definition.get("tags", []), INSTALLATION_TAG + installation]
         automation = Automation.model_validate(definition)
         for old in _existing(automation.name):
-            old.delete()
+            if owned(old, installation):
+                old.delete()
         automation.create()
         names.append(automation.name)
     return names
 
 
 def _existing(name: str) -> list[Automation]:
+    """The automations named exactly ``name`` (Prefect's name filter is ``any_``: exact)."""
     with get_client(sync_client=True) as client:
         found = client.read_automations_by_name(name)
     return [Automation.model_validate(a.model_dump()) for a in found]

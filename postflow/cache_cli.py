@@ -2,7 +2,8 @@
 
 Registered on the main app by :func:`postflow.admin.register` as the ``cache`` group. The
 records are Prefect cache records (``tasks/structure.py``'s ensure-folder task) in
-``structure_cache_dir`` or Prefect's local result storage.
+``structure_cache_dir`` or Prefect's local result storage, which other flows share: only
+records named for this installation (:mod:`tasks.structure_cache`) are counted or deleted.
 """
 
 from __future__ import annotations
@@ -26,30 +27,51 @@ def _cache_dir(settings: PostflowSettings) -> Path:
     return Path(settings.structure_cache_dir or PREFECT_LOCAL_STORAGE_PATH.value()).expanduser()
 
 
-def _cache_records(folder: Path) -> list[tuple[list[Path], bool, str]]:
-    """``(files, expired, text)`` of every Prefect cache record in ``folder``.
+def _cache_records(
+    folder: Path, installation: str
+) -> tuple[list[tuple[list[Path], bool, str]], int]:
+    """``([(files, expired, text), ...], others)``: this installation's cache records in
+    ``folder``, and how many other files were left alone.
 
-    A record is either whole (``{"metadata", "result"}``, Prefect's default storage) or, with
-    ``structure_cache_dir`` set, metadata here and the result at its ``storage_key``; ``files``
-    holds both then, and ``text`` both contents (so a folder id can be matched).
+    Only records named ``postflow-structure_<installation>_<hash>``
+    (:func:`tasks.structure_cache.is_ours`) are ours; everything else - another flow's result,
+    another installation's record, a record of a version before records were named - is
+    counted in ``others`` and never touched. A record is either whole (``{"metadata",
+    "result"}``, Prefect's default storage) or, with ``structure_cache_dir`` set, metadata here
+    and the result at its ``storage_key`` (same name, in the result storage); ``files`` holds
+    both then, and ``text`` both contents (so a folder id can be matched).
     """
-    now, out = datetime.now(UTC), []
+    from tasks.structure_cache import is_ours
+
+    now, out, others = datetime.now(UTC), [], 0
     for path in sorted(p for p in folder.glob("*") if p.is_file() and p.suffix != ".lock"):
+        if not is_ours(path.name, installation):
+            others += 1
+            continue
         try:
             text = path.read_text(encoding="utf-8")
             document = json.loads(text)
             metadata = document.get("metadata", document)
             storage_key = metadata["storage_key"]
         except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+            others += 1
             continue
         files, result = [path], Path(storage_key)
-        if "metadata" not in document and result.is_file():
+        if "metadata" not in document and result.is_file() and is_ours(result.name, installation):
             files.append(result)
             text += result.read_text(encoding="utf-8", errors="replace")
         expiration = metadata.get("expiration")
         expired = bool(expiration) and datetime.fromisoformat(expiration) < now
         out.append((files, expired, text))
-    return out
+    return out, others
+
+
+def _records_of(settings: PostflowSettings) -> tuple[Path, list[tuple[list[Path], bool, str]], int]:
+    """``(folder, our records, others left alone)`` for the configured storage."""
+    folder = _cache_dir(settings)
+    if not folder.is_dir():
+        return folder, [], 0
+    return folder, *_cache_records(folder, settings.installation)
 
 
 @cache_app.command("stats")
@@ -59,7 +81,7 @@ def cache_stats(
         "7d", callback=check_since, help="Window of the hit rate: 24h, 7d, an ISO date."
     ),
 ) -> None:
-    """Entries, expired entries and the structure cache hit rate.
+    """This installation's entries, expired entries and the structure cache hit rate.
 
     The hit rate is cached vs executed ensure-folder task runs in the window (Prefect API).
     """
@@ -68,8 +90,7 @@ def cache_stats(
     from tasks.watch_folder import parse_since
 
     settings = load_settings()
-    folder = _cache_dir(settings)
-    records = _cache_records(folder) if folder.is_dir() else []
+    folder, records, others = _records_of(settings)
     start = datetime.fromtimestamp(parse_since(since) or 0, UTC)
     history = read_ingest_history(start, datetime.now(UTC))
     summary = compute_metrics(history.runs, history.task_runs, []).summary
@@ -79,6 +100,7 @@ def cache_stats(
     rate = summary["cache_hit_rate"]
     table.add_row(f"hit rate ({since})", "n/a" if rate is None else f"{rate:.1%}")
     table.add_row("look-ups", str(summary["structure_lookups"]))
+    table.add_row("other files (not ours)", str(others))
     console.print(table)
 
 
@@ -90,13 +112,14 @@ def cache_clear(
     expired_only: bool = typer.Option(False, "--expired-only", help="Only expired records."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
 ) -> None:
-    """Delete cache records: all, or those matching --pattern / --expired-only.
+    """Delete this installation's cache records: all, or those matching --pattern/--expired-only.
 
-    Asks first unless --yes. The next ingest of an affected shot looks its folder up in
-    Frame.io again.
+    Only records this installation wrote (named postflow-structure_<installation>_<hash>) are
+    candidates; other flows' results in the same storage are never touched. Asks first
+    unless --yes. The next ingest of an affected shot looks its folder up in Frame.io again.
     """
-    folder = _cache_dir(load_settings())
-    records = _cache_records(folder) if folder.is_dir() else []
+    settings = load_settings()
+    folder, records, others = _records_of(settings)
     chosen = [
         files
         for files, expired, text in records
@@ -110,4 +133,7 @@ def cache_clear(
     for files in chosen:
         for path in files:
             path.unlink(missing_ok=True)
-    console.print(f"Removed {len(chosen)} of {len(records)} cache record(s) from {folder}")
+    console.print(
+        f"Removed {len(chosen)} of {len(records)} cache record(s) of installation "
+        f"{settings.installation!r} from {folder}; {others} other file(s) there left alone"
+    )

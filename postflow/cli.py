@@ -259,7 +259,10 @@ app.add_typer(automations_app, name="automations")
 @automations_app.command("apply")
 @with_prefect_api
 def automations_apply() -> None:
-    """Create or replace the automations of automations.yaml (idempotent, by name).
+    """Create or replace this installation's automations of automations.yaml (idempotent).
+
+    Named <installation>-... and tagged postflow-installation:<installation>: only those
+    are replaced; other installations' automations and any other are left alone.
 
     Alerts go to the notification block named by POSTFLOW_ALERTS_BLOCK (the Discord
     block, postflow-discord/<POSTFLOW_DISCORD_BLOCK>, by default); thresholds come from
@@ -270,7 +273,11 @@ def automations_apply() -> None:
 
     settings = load_settings()
     tuning = load_block(PostflowTuning, settings.tuning_block)
-    names = apply_automations(settings.alerts_block, tuning)  # type: ignore[arg-type]
+    names = apply_automations(
+        settings.alerts_block,
+        tuning,  # type: ignore[arg-type]
+        installation=settings.installation,
+    )
     for name in names:
         console.print(f"  applied {name}")
 

@@ -3,8 +3,10 @@
 It starts the Frame.io sandbox and a Discord receiver on loopback, then runs RL PostFlow the
 way ``postflow up`` does, so every run and artifact is visible in the Prefect UI:
 
-1. reuse the Prefect server at ``PREFECT_API_URL`` if one answers, else start a local one
-   (SQLite in ``PREFECT_HOME``, loopback, its own session, stopped on every exit path);
+1. start its own Prefect server (SQLite in a ``PREFECT_HOME`` of its own under the work
+   folder, loopback, its own session, stopped on every exit path), whatever
+   ``PREFECT_API_URL`` or the active profile name (:mod:`postflow.demo_prefect`); only a server
+   named with ``--prefect-api-url`` is used instead;
 2. save a credentials block for the sandbox and the Discord block (``PostflowDiscord``) that
    posts to the receiver: the per-file embeds and the automations' alerts both use it;
 3. start ``postflow up`` (a subprocess): it registers the deployments of ``prefect.yaml``,
@@ -18,8 +20,8 @@ way ``postflow up`` does, so every run and artifact is visible in the Prefect UI
    Discord messages (live alerts included) and the Prefect runs.
 
 ``--in-process`` (and the automatic fallback when no Prefect server can be started) runs the
-sensor and the ingests inside this process instead, with Prefect's ephemeral API: same result,
-but nothing to look at in a Prefect UI.
+sensor and the ingests inside this process instead, with Prefect's ephemeral API in the demo's
+own ``PREFECT_HOME`` (or the named server): same result, but nothing to look at in a Prefect UI.
 
 This module chooses the way and runs the in-process one; the served way is
 :mod:`postflow.demo_served`, the environment and blocks :mod:`postflow.demo_setup`, the sample
@@ -39,6 +41,7 @@ from rich.console import Console
 
 from postflow.demo_media import BAD_FILES, GOOD_FILES, populate
 from postflow.demo_output import print_results
+from postflow.demo_prefect import isolate_prefect
 from postflow.demo_served import ServedDemoUnavailable, run_served
 from postflow.demo_setup import demo_env, save_blocks
 from postflow.sandbox.discord_receiver import DiscordReceiver
@@ -53,6 +56,7 @@ def run_demo(
     work_dir: Path | None = None,
     in_process: bool = False,
     port: int = 4200,
+    prefect_api_url: str | None = None,
 ) -> int:
     """Run the demo; returns the process exit code (0 when every good file landed).
 
@@ -63,10 +67,21 @@ def run_demo(
         in_process: skip the Prefect server and ``postflow up``; run the sensor here.
         port: preferred port of a Prefect server started here (a free one if it is taken;
             0 always picks a free one).
+        prefect_api_url: a Prefect server the user named explicitly; None (the default):
+            the demo's own temporary server and ``PREFECT_HOME``, never the one
+            ``PREFECT_API_URL`` or the active profile name.
+
+    Raises:
+        ConfigurationError: ``prefect_api_url`` does not answer.
     """
     base = Path(work_dir or tempfile.mkdtemp(prefix="postflow-demo-")).resolve()
     (base / "BY_SHOT").mkdir(parents=True, exist_ok=True)
+    home = isolate_prefect(base, prefect_api_url)
     console.rule("[bold]RL PostFlow demo")
+    if prefect_api_url:
+        console.print(f"Prefect: the server you named, {prefect_api_url}", highlight=False)
+    else:
+        console.print(f"Prefect: the demo's own (PREFECT_HOME {home})", highlight=False)
     with (
         SandboxServer(base / "sandbox", target_part_bytes=1_000_000) as sandbox,
         DiscordReceiver() as discord,

@@ -1,8 +1,8 @@
 """The demo through ``postflow up``: a Prefect server, ``up`` in a subprocess, runs watched.
 
-Steps 1 and 3-5 of :mod:`postflow.demo`: reuse the server at ``PREFECT_API_URL`` or start a
-local one (:func:`postflow.prefect_server.start_local_server`), start ``postflow up`` in its own
-session (:func:`start_up`), wait for its sensor run, write the renders and wait for every
+Steps 1 and 3-5 of :mod:`postflow.demo`: use the server named with ``--prefect-api-url`` or
+start a local one (:func:`postflow.prefect_server.start_local_server`), start ``postflow up``
+in its own session (:func:`start_up`), wait for its sensor run, write the renders and wait for every
 file's ``ingest-file`` run (:func:`deployment_runs`), then the failed-ingest and latency alerts.
 ``up`` and the server are stopped on every exit path (:func:`stop_up`). When the Prefect way
 cannot be set up, :class:`ServedDemoUnavailable` says why and the demo falls back to running
@@ -151,8 +151,9 @@ def _wait_until(up: subprocess.Popen, log: Path, seconds: float, what: str, chec
 
 
 def _prefect_server(console: Console, base: Path, port: int) -> tuple[Any, str]:
-    """``(server process or None, API URL)``: the server at ``PREFECT_API_URL`` when one
-    answers, else a local one started here.
+    """``(server process or None, API URL)``: the server named with ``--prefect-api-url``
+    (``PREFECT_API_URL`` is only ever that here: :func:`postflow.demo_prefect.isolate_prefect`
+    cleared the caller's) when it answers, else a local one started here.
 
     Raises:
         ServedDemoUnavailable: the local server did not start.
@@ -161,7 +162,7 @@ def _prefect_server(console: Console, base: Path, port: int) -> tuple[Any, str]:
 
     api_url = PREFECT_API_URL.value()
     if api_url and api_healthy(api_url):
-        console.print(f"Using the Prefect server at {api_url} (PREFECT_API_URL)")
+        console.print(f"Using the Prefect server at {api_url} (--prefect-api-url)")
         return None, api_url
     port = free_port(port or None)
     console.print(f"Starting a local Prefect server on 127.0.0.1:{port} (SQLite) ...")

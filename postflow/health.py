@@ -25,7 +25,7 @@ from blocks.discord import PostflowDiscord
 from blocks.frameio_project import FrameioProject
 from config.settings import PostflowSettings
 from core.errors import FrameioAuthError, FrameioNotFound, PostflowError
-from postflow.automations import AUTOMATIONS_YAML
+from postflow.automations import AUTOMATIONS_YAML, automation_name
 from postflow.deployments import PREFECT_YAML
 from tasks.clients import load_credentials
 
@@ -159,9 +159,9 @@ def _names_in(path: Path, key: str) -> set[str]:
     return {d["name"] for d in (yaml.safe_load(path.read_text()) or {}).get(key, [])}
 
 
-def check_prefect() -> list[Check]:
-    """The Prefect API answers; the deployments of prefect.yaml and the automations of
-    automations.yaml exist there (recommended)."""
+def check_prefect(installation: str = "postflow") -> list[Check]:
+    """The Prefect API answers; the deployments of prefect.yaml and ``installation``'s
+    automations of automations.yaml exist there (recommended)."""
     name = "Prefect API reachable"
     try:
         with get_client(sync_client=True) as client:
@@ -190,7 +190,7 @@ def check_prefect() -> list[Check]:
         ),
         (
             "Automations present",
-            _names_in(AUTOMATIONS_YAML, "automations"),
+            {automation_name(n, installation) for n in _names_in(AUTOMATIONS_YAML, "automations")},
             automations,
             "postflow automations apply",
         ),
@@ -294,7 +294,7 @@ def run_checks(load_settings: Callable[[], PostflowSettings]) -> list[Check]:
     ]
     checks.append(check_watch_path(settings))
     checks += check_frameio(settings)
-    checks += check_prefect()
+    checks += check_prefect(settings.installation)
     checks.append(check_disk(settings))
     checks.append(check_recovery(settings))
     checks += check_optional(settings)

@@ -29,10 +29,15 @@ def _limits_and_automations(settings: PostflowSettings) -> None:
         tuning.frameio_requests_per_second,
         tuning.frameio_burst,  # type: ignore[attr-defined]
         max_concurrent_uploads=tuning.max_concurrent_uploads,  # type: ignore[attr-defined]
+        installation=settings.installation,
     )
     console.print("Concurrency limits: " + ", ".join(f"{k}={v}" for k, v in limits.items()))
     try:
-        apply_automations(settings.alerts_block, tuning)  # type: ignore[arg-type]
+        apply_automations(
+            settings.alerts_block,
+            tuning,  # type: ignore[arg-type]
+            installation=settings.installation,
+        )
         console.print("Automations applied (alerts to " + settings.alerts_block + ")")
     except PostflowError as exc:
         err.print(f"[yellow]Automations not applied:[/yellow] {exc}", soft_wrap=True)
@@ -276,12 +281,22 @@ def demo(
         max=65535,
         help="Port of the Prefect server started here (a free one if taken; 0: any).",
     ),
+    prefect_api_url: str | None = typer.Option(
+        None,
+        "--prefect-api-url",
+        metavar="URL",
+        help="Run on this Prefect server instead of the demo's own; it gets the demo's "
+        "blocks, automations and limits (postflow-demo-*) and its deployments (ingest-file, "
+        "watch-by-shot). PREFECT_API_URL and the active profile are never used.",
+    ),
 ) -> None:
     """Run the whole pipeline locally: sandbox Frame.io + Discord receiver + Prefect + sensor.
 
-    Goes the `postflow up` way: starts (or reuses, via PREFECT_API_URL) a local Prefect
-    server, serves the deployments, the sensor creates one ingest-file run per ready
-    file, all visible in the Prefect UI. Needs no Frame.io
+    Goes the `postflow up` way on its own temporary Prefect server and PREFECT_HOME (under
+    the work dir), whatever PREFECT_API_URL or the active Prefect profile name: a studio's
+    server or Prefect Cloud is never touched unless named with --prefect-api-url. Serves
+    the deployments, the sensor creates one ingest-file run per ready file, all visible
+    in the Prefect UI. Needs no Frame.io
     account and no network. Prints the Frame.io tree, the Discord messages and the Prefect
     runs; exit code 0 when every good file landed. Falls back to --in-process (and says so)
     when no Prefect server can be started.
@@ -289,7 +304,12 @@ def demo(
     from postflow.demo import run_demo
 
     code = run_demo(
-        console, keep_running=keep_running, work_dir=work_dir, in_process=in_process, port=port
+        console,
+        keep_running=keep_running,
+        work_dir=work_dir,
+        in_process=in_process,
+        port=port,
+        prefect_api_url=prefect_api_url,
     )
     raise typer.Exit(code)
 

@@ -76,6 +76,7 @@ def open_project(settings: PostflowSettings) -> FrameioProject:
         settings.frameio_account_id,
         settings.frameio_project_id,
         settings.use_prefect_limits,
+        settings.installation,
     )
 
     def make() -> FrameioProject:
@@ -85,7 +86,7 @@ def open_project(settings: PostflowSettings) -> FrameioProject:
             settings.frameio_account_id,
             settings.frameio_project_id,
             max_retry_after_seconds=settings.max_retry_after_seconds,
-            throttle=throttle_for(settings.use_prefect_limits),
+            throttle=throttle_for(settings.use_prefect_limits, settings.installation),
         )
 
     return current_runtime().cached(

@@ -42,6 +42,7 @@ from tasks.listings import FolderListing, ListingStore, listing_lock_key
 from tasks.locks import held, lock_manager_for
 from tasks.naming import ShotName
 from tasks.runtime import current_runtime
+from tasks.structure_cache import OwnedKeys
 
 _log = logging.getLogger("postflow.structure")
 
@@ -185,7 +186,8 @@ def resolve_folder_path(project: FrameioProject, folder_path: Sequence[str]) -> 
 
 def structure_cache_policy(settings: PostflowSettings) -> CachePolicy:
     """Cache policy of :func:`ensure_folder`: inputs minus the client and the settings,
-    SERIALIZABLE isolation.
+    SERIALIZABLE isolation, keys named for this installation
+    (:class:`tasks.structure_cache.OwnedKeys`), so ``postflow cache clear`` knows its own records.
 
     Single machine: records in the local result storage, in-process locks. Several workers:
     ``structure_cache_dir`` on storage they all mount and ``lock_manager="redis"`` (prefect-redis
@@ -195,7 +197,8 @@ def structure_cache_policy(settings: PostflowSettings) -> CachePolicy:
     Raises:
         ConfigurationError: redis lock manager asked for but prefect-redis is not installed.
     """
-    return (INPUTS - "project" - "settings" - "relist").configure(
+    inputs = INPUTS - "project" - "settings" - "relist"
+    return OwnedKeys(inner=inputs, installation=settings.installation).configure(
         key_storage=settings.structure_cache_dir,
         isolation_level="SERIALIZABLE",
         lock_manager=lock_manager_for(settings),

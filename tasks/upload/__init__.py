@@ -326,7 +326,7 @@ def upload_file(
     """Prefect task around :func:`run_upload`: the ingest flow's upload step.
 
     The flow adds transient retries (429, 5xx, network); a retry chooses the strategy again.
-    Holds a ``postflow-uploads`` slot (:func:`tasks.limits.upload_slot`) when Prefect limits
+    Holds an ``<installation>-uploads`` slot (:func:`tasks.limits.upload_slot`) when Prefect limits
     are on, whichever strategy is used.
 
     Args:
@@ -340,7 +340,7 @@ def upload_file(
     Raises:
         PostflowError: see :func:`run_upload`.
     """
-    with upload_slot(job.settings.use_prefect_limits):
+    with upload_slot(job.settings.use_prefect_limits, job.settings.installation):
         return run_upload(project, job, endpoint, _PROGRESS.get(job.path))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -111,22 +112,70 @@ def test_structure_prints_scenes_shots_and_versions(cli, pipeline):
         assert text in result.output
 
 
+def _table_rows(output: str) -> dict[str, str]:
+    """``{label: value}`` of a two-column rich table without header."""
+    return {
+        line.split("│")[1].strip(): line.split("│")[2].strip()
+        for line in output.splitlines()
+        if line.count("│") == 3
+    }
+
+
 def test_cache_stats_and_selective_clear(cli, pipeline, postflow_env, tmp_path):
     postflow_env(structure_cache_ttl_seconds=3600, structure_cache_dir=tmp_path / "cache")
     record = ingest_file(str(make_file(pipeline.by_shot, "SC03_CACHE_00001_V001.mov", 30_000)))
     stats = cli("cache", "stats", "--since", _since_now())
     assert stats.exit_code == 0, stats.output
-    rows = {
-        line.split("│")[1].strip(): line.split("│")[2].strip()
-        for line in stats.output.splitlines()
-        if line.count("│") == 3
-    }
+    rows = _table_rows(stats.output)
     assert (rows["entries"], rows["expired"]) == ("3", "0")  # SCENES, SC03, CACHE_00001
     refused = runner.invoke(app, ["cache", "clear"], input="n\n")
     assert refused.exit_code == 1 and "Delete 3 of 3" in refused.output
     cleared = cli("cache", "clear", "--pattern", record["folder_id"], "--yes")
     assert "Removed 1 of 3" in cleared.output
     assert "Removed 2 of 2" in runner.invoke(app, ["cache", "clear"], input="y\n").output
+
+
+def _plant_foreign_record() -> Path:
+    """Run an unrelated flow whose cached task persists a JSON result (the shape of ours)."""
+    from prefect import flow, task
+    from prefect.cache_policies import INPUTS
+
+    @task(cache_policy=INPUTS, result_serializer="json", persist_result=True)
+    def other_task(text: str) -> str:
+        return f"not postflow's {text}"
+
+    @flow
+    def other_flow() -> str:
+        return other_task("folder")
+
+    other_flow()
+    [record] = [p for p in storage_path().iterdir() if p.suffix != ".lock"]
+    return record
+
+
+def storage_path() -> Path:
+    from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH
+
+    return Path(PREFECT_RESULTS_LOCAL_STORAGE_PATH.value())
+
+
+def test_cache_clear_in_the_default_storage_removes_only_our_records(
+    cli, pipeline, postflow_env, tmp_path
+):
+    from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH, temporary_settings
+
+    postflow_env(structure_cache_ttl_seconds=3600)  # no structure_cache_dir: Prefect's storage
+    with temporary_settings(updates={PREFECT_RESULTS_LOCAL_STORAGE_PATH: tmp_path / "storage"}):
+        foreign = _plant_foreign_record()
+        content = foreign.read_bytes()
+        ingest_file(str(make_file(pipeline.by_shot, "SC03_OURS_00001_V001.mov", 30_000)))
+        rows = _table_rows(cli("cache", "stats", "--since", _since_now()).output)
+        assert (rows["entries"], rows["other files (not ours)"]) == ("3", "1")
+        cleared = cli("cache", "clear", "--yes")
+        assert "Removed 3 of 3" in cleared.output, cleared.output
+        assert "1 other file(s) there left alone" in cleared.output
+        left = [p for p in storage_path().iterdir() if p.suffix != ".lock"]
+    assert left == [foreign] and foreign.read_bytes() == content
 
 
 def test_test_upload_sends_one_file_and_diagnoses(cli, pipeline, tmp_path):

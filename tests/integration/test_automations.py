@@ -140,6 +140,49 @@ def test_apply_twice_leaves_one_automation_per_name(alerts):
     assert counts == dict.fromkeys(NAMES, 1)
 
 
+def _plant(name: str, tags: list[str]) -> str:
+    """Create an automation as someone else would; returns its id."""
+    from prefect.automations import Automation
+
+    trigger = {"type": "event", "posture": "Reactive", "expect": ["studio.render.stuck"]}
+    definition = {"name": name, "description": "planted", "tags": tags, "trigger": trigger}
+    return str(
+        Automation.model_validate({**definition, "actions": [{"type": "do-nothing"}]}).create().id
+    )
+
+
+def _automations() -> dict[str, dict]:
+    with get_client(sync_client=True) as client:
+        return {str(a.id): a.model_dump(mode="json") for a in client.read_automations()}
+
+
+def test_apply_replaces_only_this_installations_automations(alerts):
+    foreign = [
+        _plant("postflow-b-ingest-failed", ["postflow-installation:postflow-b"]),
+        _plant("postflow-ingest-failed-copy", []),  # our name plus a suffix
+        _plant("postflow-ingest-failed", ["postflow-installation:postflow-b"]),  # our exact name
+        _plant("render-farm-stuck", ["farm"]),
+    ]
+    legacy = _plant("postflow-ingest-failed", [])  # applied before automations had a tag
+    before = _automations()
+    applied = apply_automations(alerts.block_ref)
+    after = _automations()
+    assert applied == NAMES
+    assert {i: after.get(i) for i in foreign} == {i: before[i] for i in foreign}
+    assert legacy not in after
+    ours = [a for i, a in after.items() if i not in foreign]
+    assert sorted(a["name"] for a in ours) == sorted(NAMES)
+    assert all(a["tags"] == ["postflow-installation:postflow"] for a in ours)
+
+    applied_b = apply_automations(alerts.block_ref, installation="postflow-b")
+    after_b = _automations()
+    assert applied_b == [name.replace("postflow-", "postflow-b-", 1) for name in NAMES]
+    assert {i: after_b.get(i) for i in after if i != foreign[0]} == {
+        i: a for i, a in after.items() if i != foreign[0]
+    }  # postflow's and the others untouched; only postflow-b's own one was replaced
+    assert foreign[0] not in after_b
+
+
 def _stored(resource_id: str, state: str) -> bool:
     event_filter = EventFilter(
         event=EventNameFilter(name=[f"prefect.flow-run.{state}"]),

@@ -107,3 +107,49 @@ def test_no_prompt_web_app_without_a_callback_says_to_paste(account, postflow_en
     result = runner.invoke(app, ["setup", "--auth-mode", "web_app", "--no-prompt"])
     assert result.exit_code == 2
     assert len(result.output.strip().splitlines()) == 1 and "paste" in result.output
+
+
+def _blocks(wanted: dict) -> dict:
+    """``{name: (document id, fields)}`` of saved blocks, secrets included in the comparison."""
+    return {
+        name: (block._block_document_id, block.model_dump())
+        for name, block in ((n, t.load(n)) for n, t in wanted.items())
+    }
+
+
+def test_setup_of_another_installation_leaves_the_default_installations_blocks_alone(
+    account, postflow_env, monkeypatch, tmp_path
+):
+    from blocks.discord import PostflowDiscord
+    from blocks.settings import PostflowTuning
+
+    for name in ("FRAMEIO_CREDENTIALS_BLOCK", "TUNING_BLOCK", "DISCORD_BLOCK"):
+        monkeypatch.delenv(f"POSTFLOW_{name}")
+    installation = f"studio-{os.urandom(3).hex()}"
+    postflow_env(
+        installation=installation,
+        frameio_client_id=account.client_id,
+        frameio_client_secret=account.client_secret,
+    )
+    monkeypatch.setenv("POSTFLOW_DISCORD_WEBHOOK_URL", "http://127.0.0.1:9/api/webhooks/1/ours")
+    theirs = {
+        "postflow-frameio": FrameioCredentials,
+        "postflow-tuning": PostflowTuning,
+        "postflow-discord": PostflowDiscord,
+    }
+    FrameioCredentials(client_id="studio-a", client_secret="a-secret").save(
+        "postflow-frameio", overwrite=True
+    )
+    PostflowTuning(structure_cache_ttl_seconds=77).save("postflow-tuning", overwrite=True)
+    PostflowDiscord(webhook_url="http://127.0.0.1:9/api/webhooks/2/theirs").save(
+        "postflow-discord", overwrite=True
+    )
+    before = _blocks(theirs)
+    result = runner.invoke(app, ["setup", "--no-prompt"])
+    assert result.exit_code == 0, result.output
+    assert _blocks(theirs) == before
+    ours = FrameioCredentials.load(f"{installation}-frameio")
+    assert ours.client_id == account.client_id
+    assert PostflowDiscord.load(f"{installation}-discord").webhook_url.get_secret_value() == (
+        "http://127.0.0.1:9/api/webhooks/1/ours"
+    )

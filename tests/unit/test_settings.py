@@ -22,6 +22,23 @@ def test_defaults_are_usable():
     assert settings.discord_block == "postflow-discord"
 
 
+def test_block_names_carry_the_installation_unless_set():
+    default = PostflowSettings()
+    assert (default.frameio_credentials_block, default.tuning_block) == (
+        "postflow-frameio",
+        "postflow-tuning",
+    )
+    assert default.tunnel_token_block == "postflow-tunnel-token"
+    other = PostflowSettings(installation="studio-b", tuning_block="shared-tuning")
+    assert (other.frameio_credentials_block, other.discord_block) == (
+        "studio-b-frameio",
+        "studio-b-discord",
+    )
+    assert other.tunnel_token_block == "studio-b-tunnel-token"
+    assert other.alerts_block == "postflow-discord/studio-b-discord"
+    assert other.tuning_block == "shared-tuning"
+
+
 def test_env_prefix_and_unit_suffixed_names(monkeypatch):
     monkeypatch.setenv("POSTFLOW_SETTLE_SECONDS", "2.5")
     monkeypatch.setenv("POSTFLOW_UPLOAD_PART_CONCURRENCY", "8")
