@@ -279,7 +279,24 @@ class PostflowSettings(BaseSettings):
     )
 
     # State
-    state_dir: Path = Field(Path(".postflow"), description="Ledger and local state.")
+    state_dir: Path = Field(
+        Path(".postflow"),
+        description="Local state: the state store's SQLite file (state.db) unless "
+        "POSTFLOW_STATE_URL names a database, locks, reports, the local server's log.",
+    )
+    state_url: SecretStr | None = Field(
+        None,
+        description="The state store shared by several machines (ledger, identity records, "
+        "retry queue, circuit breaker, warm runs, alert keys): a PostgreSQL URL, e.g. "
+        "postgresql://user:password@host:5432/prefect. Unset: <state_dir>/state.db (SQLite, one "
+        "machine). Never logged.",
+    )
+    state_schema: str = Field(
+        "postflow",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="PostgreSQL schema of the state store's tables (created when missing), so "
+        "the Prefect server's database can hold them beside its own; unused with SQLite.",
+    )
     installation: str = Field(
         "postflow",
         pattern=r"^[a-z0-9][a-z0-9-]{0,39}$",
