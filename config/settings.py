@@ -297,6 +297,13 @@ class PostflowSettings(BaseSettings):
         description="PostgreSQL schema of the state store's tables (created when missing), so "
         "the Prefect server's database can hold them beside its own; unused with SQLite.",
     )
+    runner_lease_seconds: float = Field(
+        60.0,
+        ge=1,
+        description="Lease of a postflow up's warm runner in the state store, renewed every "
+        "third of it: once it has expired (the machine was killed), any up sharing the store "
+        "marks the runner's runs Crashed and runs them again (seconds).",
+    )
     installation: str = Field(
         "postflow",
         pattern=r"^[a-z0-9][a-z0-9-]{0,39}$",
@@ -402,11 +409,6 @@ class PostflowSettings(BaseSettings):
         if isinstance(value, str):
             return tuple(v.strip() for v in value.split(",") if v.strip())
         return value
-
-    @property
-    def ledger_path(self) -> Path:
-        """Path of the sensor's dispatch ledger (JSON lines) in the state directory."""
-        return self.state_dir / "dispatched.jsonl"
 
     def frameio_ids_missing(self) -> list[str]:
         """Return the names of the Frame.io id settings that are still empty."""
