@@ -16,12 +16,13 @@ import pytest
 
 from config.settings import PostflowSettings
 from flows.ingest import ingest_file
-from tests.integration import store_helpers
+from tests.integration import store_helpers, test_deployments
 from tests.integration.helpers import all_files, make_file
 
 pytestmark = pytest.mark.integration
 
 postgres_url, machines = store_helpers.postgres_url, store_helpers.machines  # the fixtures
+clean_deployments = test_deployments.clean_deployments
 
 NAME = "SC01_UNDLM_00412_V001.mov"
 
@@ -45,6 +46,15 @@ def _sensor_of(settings: PostflowSettings, clock=time.time):
         recovery=recovery,
     )
     return dispatcher, announced
+
+
+def _runners() -> int:
+    from sqlalchemy import func, select
+
+    from blocks.store import open_store, tables
+
+    with open_store(PostflowSettings()).read() as db:
+        return db.execute(select(func.count()).select_from(tables.runners)).scalar_one()
 
 
 def _names(pipeline) -> list[str]:
@@ -160,3 +170,52 @@ def test_a_sensor_moved_to_another_machine_sends_no_file_twice(pipeline, postflo
     counts = watch_by_shot(stop_after_files=1, max_runtime_seconds=60)
     assert counts["dispatched"] == 1 and counts["finished"] == 1
     assert _names(pipeline) == sorted(p.name for p in [*first, late])
+
+
+def test_runs_claimed_by_an_up_killed_on_b_are_recovered_by_the_up_on_a(
+    pipeline, postflow_env, machines, clean_deployments, tmp_path
+):
+    from prefect.client.orchestration import get_client
+
+    from tests.integration.test_deployments import (
+        _create_run,
+        _runs_of,
+        _serve_ingest,
+        _wait,
+        _wait_served,
+    )
+
+    postflow_env(runner_lease_seconds=3)
+    source = make_file(pipeline.by_shot, "SC02_KILL_00001_V001.mov", 300_000)
+    pipeline.sandbox.set_latency(1.5)  # every Frame.io call: the run is in flight for seconds
+    machines("b")
+    up_b = _serve_ingest(tmp_path / "up-b.log")
+    up_a = None
+    try:
+        _wait_served()
+        run = _create_run(source, "SC02_KILL:300000:1")
+        with get_client(sync_client=True) as client:
+            _wait(lambda: client.read_flow_run(run.id).state.is_running(), 60, "B's run to start")
+        machines("a")
+        up_a = _serve_ingest()  # serving already: it recovers once per lease
+        _wait(lambda: _runners() == 2, 120, "A's runner in the store beside B's")
+    finally:
+        up_b.kill()  # kill -9: B's warm run dies with it
+        up_b.wait(30)
+    pipeline.sandbox.set_latency(0)
+    assert up_a is not None
+    try:
+
+        def ended() -> list | None:
+            runs = _runs_of(run.deployment_id)
+            return runs if len(runs) == 2 and all(r.state.is_final() for r in runs) else None
+
+        runs = _wait(ended, 120, "B's run crashed and its new run ended on A")
+    finally:
+        up_a.terminate()
+        output = up_a.communicate(timeout=60)[0]
+    states = {r.id: r.state_type.value for r in runs}
+    assert states.pop(run.id) == "CRASHED", output[-3000:]
+    assert list(states.values()) == ["COMPLETED"], output[-3000:]
+    assert "was left Running by a postflow up that was killed" in output
+    assert [f.name for f in all_files(pipeline.project())] == [source.name]  # landed once
