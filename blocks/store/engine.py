@@ -38,6 +38,8 @@ __all__ = ["BUSY_TIMEOUT_SECONDS", "READ_ONLY", "engine_for", "redacted", "sqlit
 
 BUSY_TIMEOUT_SECONDS = 30.0
 READ_ONLY = "postflow_read_only"
+MAX_IDLE_ENGINES = 8
+"""Engines of one process kept with their connections open; older ones are disposed."""
 _DDL_LOCK_KEY = 0x706F7374666C6F77  # "postflow": pg_advisory_xact_lock while creating tables
 
 _engines: dict[tuple[int, str, str], Engine] = {}
@@ -94,10 +96,14 @@ def engine_for(url: URL | str, schema: str = "postflow") -> Engine:
     parsed = _normalised(url)
     key = (os.getpid(), parsed.render_as_string(hide_password=False), schema)
     with _engines_lock:
-        engine = _engines.get(key)
+        engine = _engines.pop(key, None)
         if engine is None:
             engine = _create(parsed, schema)
-            _engines[key] = engine
+        _engines[key] = engine  # the most recently used last
+        while len(_engines) > MAX_IDLE_ENGINES:
+            # Close the pooled connections of the least recently used (many state dirs in
+            # one process: tests); an engine still in use opens new ones when it needs them.
+            _engines.pop(next(iter(_engines))).dispose()
         return engine
 
 
@@ -124,6 +130,9 @@ def _create(url: URL, schema: str) -> Engine:
     except SQLAlchemyError as exc:
         engine.dispose()
         raise StateStoreError(f"state store {redacted(url)}: {_reason(exc)}") from None
+    except StateStoreError:
+        engine.dispose()
+        raise
     return engine
 
 

@@ -172,3 +172,13 @@ def test_importing_again_keeps_the_rows_already_in_the_store(tmp_path):
         rows = dict(db.execute(select(t.alert_keys.c.key, t.alert_keys.c.sent_at)).all())
     assert rows == {"k1": 99.0, "k2": 2.0}
     assert not old.exists() and old.with_name(old.name + ".imported").is_file()
+
+
+def test_a_store_written_by_a_newer_version_is_refused_with_what_to_do(tmp_path):
+    from blocks.store.engine import engine_for, sqlite_url
+
+    store = local_store(tmp_path)
+    with store.write() as db:
+        db.execute(t.meta.update().where(t.meta.c.name == "schema_version").values(value="99"))
+    with pytest.raises(StateStoreError, match="newer postflow.*upgrade postflow"):
+        engine_for(sqlite_url(tmp_path), schema="another-key")  # a process opening it afresh
