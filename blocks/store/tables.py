@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
-"""Raised when a table changes shape; a store written by a newer version is refused."""
+"""Incremented when a table changes shape; a store written by a newer version is refused."""
 
 metadata = MetaData()
 
