@@ -129,7 +129,11 @@ def _create(url: URL, schema: str) -> Engine:
         _create_tables(engine, schema)
     except SQLAlchemyError as exc:
         engine.dispose()
-        raise StateStoreError(f"state store {redacted(url)}: {_reason(exc)}") from None
+        where = "POSTFLOW_STATE_URL" if url.drivername != "sqlite" else "POSTFLOW_STATE_DIR"
+        raise StateStoreError(
+            f"state store {redacted(url)}: {_reason(exc)}; check {where} and that the database "
+            "can be reached and written"
+        ) from None
     except StateStoreError:
         engine.dispose()
         raise
