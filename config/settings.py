@@ -292,7 +292,31 @@ class PostflowSettings(BaseSettings):
     )
 
     # State
-    state_dir: Path = Field(Path(".postflow"), description="Ledger and local state.")
+    state_dir: Path = Field(
+        Path(".postflow"),
+        description="Local state: the state store's SQLite file (state.db) unless "
+        "POSTFLOW_STATE_URL names a database, locks, reports, the local server's log.",
+    )
+    state_url: SecretStr | None = Field(
+        None,
+        description="The state store shared by several machines (ledger, identity records, "
+        "retry queue, circuit breaker, warm runs, alert keys): a PostgreSQL URL, e.g. "
+        "postgresql://user:password@host:5432/prefect. Unset: <state_dir>/state.db (SQLite, one "
+        "machine). Never logged.",
+    )
+    state_schema: str = Field(
+        "postflow",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="PostgreSQL schema of the state store's tables (created when missing), so "
+        "the Prefect server's database can hold them beside its own; unused with SQLite.",
+    )
+    runner_lease_seconds: float = Field(
+        60.0,
+        ge=1,
+        description="Lease of a postflow up's warm runner in the state store, renewed every "
+        "third of it: once it has expired (the machine was killed), any up sharing the store "
+        "marks the runner's runs Crashed and runs them again (seconds).",
+    )
     installation: str = Field(
         "postflow",
         pattern=r"^[a-z0-9][a-z0-9-]{0,39}$",
@@ -433,11 +457,6 @@ class PostflowSettings(BaseSettings):
         if isinstance(value, str):
             return tuple(v.strip() for v in value.split(",") if v.strip())
         return value
-
-    @property
-    def ledger_path(self) -> Path:
-        """Path of the sensor's dispatch ledger (JSON lines) in the state directory."""
-        return self.state_dir / "dispatched.jsonl"
 
     def frameio_ids_missing(self) -> list[str]:
         """Return the names of the Frame.io id settings that are still empty."""

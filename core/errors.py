@@ -29,7 +29,9 @@ past it. Each error carries its facts as attributes and says whether it is *tran
     │   │                                      ``reason`` (-> multipart)
     │   └── TunnelSelfCheckFailed   permanent  the named tunnel's public hostname does not reach
     │                                          this process (-> multipart for its life)
-    └── NotificationError           transient on network/5xx, permanent on 4xx (bad webhook URL)
+    ├── NotificationError           transient on network/5xx, permanent on 4xx (bad webhook URL)
+    └── StateStoreError             transient  the state store (SQLite file or PostgreSQL) cannot
+                                               be reached, read or written; also an ``OSError``
 
 :func:`is_transient` is the single retry predicate used by Prefect ``retry_condition_fn`` s and
 by the part uploader.
@@ -258,3 +260,14 @@ class NotificationError(PostflowError):
         self.status_code = status_code
         self.transient = status_code is None or status_code == 429 or status_code >= 500
         super().__init__(message)
+
+
+class StateStoreError(PostflowError, OSError):
+    """The state store (:mod:`blocks.store`) cannot be reached, read or written.
+
+    Also an ``OSError``: callers that kept going when a JSON state file could not be written
+    (a full disk, a read-only state dir) keep going the same way when the database cannot.
+    The message never holds the store's password.
+    """
+
+    transient = True

@@ -22,6 +22,7 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from blocks.settings import effective_settings
+from blocks.store import open_store
 from config.productions import production_settings
 from config.settings import PostflowSettings
 from flows.ingest import ingest_file, ingest_run_settings
@@ -95,7 +96,7 @@ def _watch_one(
         ConfigurationError: the watch folder is missing or the state dir is not writable.
     """
     root = Path(settings.watch_path).resolve()
-    ledger = DispatchLedger(settings.ledger_path)
+    ledger = DispatchLedger(open_store(settings))
     for key in ledger.interrupted():
         logger.warning("Ingest of %s was interrupted by a restart; it will be sent again", key)
     if settings.production:

@@ -256,15 +256,17 @@ def _recovery() -> dict[str, Any]:
 
     productions = production_settings(load_settings())
     if len(productions) == 1 and not productions[0].production:
-        return _recovery_of(productions[0].state_dir)
-    return {"productions": {p.production: _recovery_of(p.state_dir) for p in productions}}
+        return _recovery_of(productions[0])
+    return {"productions": {p.production: _recovery_of(p) for p in productions}}
 
 
-def _recovery_of(state_dir: Path) -> dict[str, Any]:
+def _recovery_of(settings: PostflowSettings) -> dict[str, Any]:
+    from blocks.store import open_store
     from tasks.circuit import read_circuit_state
     from tasks.retry_queue import read_retry_queue
 
-    return {"circuit": read_circuit_state(state_dir), "retry_queue": read_retry_queue(state_dir)}
+    store = open_store(settings)
+    return {"circuit": read_circuit_state(store), "retry_queue": read_retry_queue(store)}
 
 
 def _print_recovery() -> None:

@@ -230,14 +230,19 @@ def check_discord(block_name: str) -> Check:
 def check_recovery(settings: PostflowSettings) -> Check:
     """The sensor's circuit breaker is closed and no file has been given up on
     (:mod:`tasks.recovery`: open while Frame.io keeps failing; retries are automatic)."""
+    from blocks.store import open_store
     from config.productions import production_settings
     from tasks.circuit import read_circuit_state
     from tasks.retry_queue import read_retry_queue
 
     details, ok = [], True
     for production in production_settings(settings):
-        circuit = read_circuit_state(production.state_dir)
-        queue = read_retry_queue(production.state_dir)
+        try:
+            store = open_store(production)
+            circuit, queue = read_circuit_state(store), read_retry_queue(store)
+        except OSError as exc:  # StateStoreError: unreachable, unreadable
+            fix = "check POSTFLOW_STATE_URL (or POSTFLOW_STATE_DIR) and that the database is up"
+            return Check("Frame.io circuit and retries", False, str(exc), fix, required=False)
         detail = (
             f"circuit {circuit['state']}, {queue['queued']} file(s) waiting to retry, "
             f"{queue['gave_up']} given up"

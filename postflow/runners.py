@@ -12,8 +12,10 @@ import os
 import signal
 import socket
 import threading
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from config.settings import PostflowSettings
 
 __all__ = ["WARM_DEPLOYMENTS", "serve_deployments", "start_warm_runner"]
 
@@ -21,12 +23,13 @@ WARM_DEPLOYMENTS = ("ingest-file",)
 
 
 def start_warm_runner(
-    deployments: list[Any], concurrency: int, state_dir: Path | None = None
+    deployments: list[Any], concurrency: int, settings: PostflowSettings | None = None
 ) -> Any:
     """A :class:`postflow.warm.WarmRunner` for ``deployments``, polling; None when empty.
 
-    With ``state_dir``, the runner journals its runs in ``<state_dir>/warm-runs.json`` and
-    first recovers the runs a killed ``up`` of this machine left (:mod:`postflow.warm_journal`).
+    With ``settings``, the runner journals its runs in their state store, under a lease of
+    ``runner_lease_seconds``, and recovers the runs that killed ``up`` s left, on this machine
+    or another sharing the store (:mod:`postflow.warm_journal`).
 
     Raises:
         prefect.exceptions.ObjectNotFound: a deployment is not registered
@@ -45,7 +48,12 @@ def start_warm_runner(
             registered = client.read_deployment_by_name(f"{deployment.flow_name}/{deployment.name}")
             flows[registered.id] = _flow_of(deployment.entrypoint)
     name = f"{socket.gethostname()}:{os.getpid()}"
-    journal = RunJournal(state_dir / "warm-runs.json") if state_dir is not None else None
+    journal = None
+    if settings is not None:
+        from blocks.store import open_store
+
+        lease = settings.runner_lease_seconds
+        journal = RunJournal(open_store(settings), lease_seconds=lease)
     return WarmRunner(flows, concurrency, name=name, journal=journal).start()
 
 
@@ -88,7 +96,7 @@ def serve_deployments(
         ingest_concurrency = settings.ingest_concurrency
     warm = [d for d in deployments if d.name in WARM_DEPLOYMENTS]
     served = [d for d in deployments if d.name not in WARM_DEPLOYMENTS]
-    runner = start_warm_runner(warm, ingest_concurrency, settings.state_dir)
+    runner = start_warm_runner(warm, ingest_concurrency, settings)
     try:
         if served:
             _serve_with_runner(served, limit)

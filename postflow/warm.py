@@ -23,7 +23,8 @@ A run cancelled from the UI (Cancelling) cannot be killed like a process: the ru
 the state within ``cancel_check_seconds`` and asks the ingest to stop
 (:mod:`tasks.cancellation`); the upload stops at its next block, deletes its partial file, and
 the run ends Cancelled. When the whole process is killed, its runs are marked Crashed and run
-again by the next start on the machine (:mod:`postflow.warm_journal`).
+again by another ``up`` sharing the state store, on this machine or another, once the killed
+runner's lease has expired, or by the next start (:mod:`postflow.warm_journal`).
 """
 
 from __future__ import annotations
@@ -58,8 +59,10 @@ class WarmRunner:
         name: shown in the log lines (``"<host>:<pid>"`` style), to tell workers apart.
         client_factory: makes a sync Prefect client (injected by tests); default
             ``prefect.get_client(sync_client=True)``.
-        journal: where claimed runs are recorded until they end, so that the next start
-            after a ``kill -9`` recovers them (:mod:`postflow.warm_journal`); None: no record.
+        journal: where claimed runs are recorded until they end, so that after a ``kill -9``
+            another runner recovers them (:mod:`postflow.warm_journal`); its lease is renewed
+            while this runner runs, and it recovers what other runners left at start and then
+            every ``journal.lease_seconds``. None: no record.
         cancel_check_seconds: how often, while runs are in progress, the runner asks the API
             which of them were cancelled (seconds; one query).
 
@@ -214,8 +217,13 @@ class WarmRunner:
         Logs ``"<name>: polling for flow runs ..."`` once the client is open, just before the
         first poll (the line tells an operator, or a test, that this runner takes work now).
         """
+        if self.journal is not None:
+            self.journal.start_heartbeat()
+        next_recovery = 0.0
         with self._client_factory() as client:
             self._recover(client)
+            if self.journal is not None:
+                next_recovery = time.monotonic() + self.journal.lease_seconds
             _log.info(
                 "%s: polling for flow runs of %d deployment(s), %d at once",
                 self.name,
@@ -228,6 +236,9 @@ class WarmRunner:
                     if time.monotonic() >= self._next_cancel_check:
                         self._next_cancel_check = time.monotonic() + self.cancel_check_seconds
                         self.check_cancelling(client)
+                    if self.journal is not None and time.monotonic() >= next_recovery:
+                        next_recovery = time.monotonic() + self.journal.lease_seconds
+                        self._recover(client)
                 except Exception as exc:  # noqa: BLE001 - API down: keep serving, retry later
                     _log.warning("%s: cannot poll for flow runs: %s", self.name, exc)
                     started = 0
@@ -236,7 +247,7 @@ class WarmRunner:
                     self._wake.clear()
 
     def _recover(self, client: Any) -> None:
-        """Recover what a killed runner of this machine left (never stops the runner)."""
+        """Recover what killed runners left, on any machine (never stops the runner)."""
         if self.journal is None:
             return
         try:
@@ -270,6 +281,8 @@ class WarmRunner:
             self._wake.wait(0.2)
             self._wake.clear()
         self._pool.shutdown(wait=True)
+        if self.journal is not None:
+            self.journal.close()
         return True
 
 

@@ -9,6 +9,11 @@ each rolling figure of :mod:`tasks.live_metrics` with its threshold and says wha
   fired less than ``cooldown_seconds`` ago: then it is *suppressed* (no message, no resolve);
 * the figure comes back (or has no data left in the window) while fired -> **resolved**.
 
+With a state store (:mod:`blocks.store`, table ``alert_states``), the time each alert last
+fired is kept there: a restarted process, or another machine's, respects the cooldown of an
+alert fired before it. Which alerts are fired *now* stays per process (each process judges its
+own figures).
+
 Events (Prefect docs, "Events"): ``postflow.alert.<name>`` when fired and
 ``postflow.alert.<name>.resolved`` when resolved, resource ``postflow.alert.<name>``, payload
 ``{"alert", "status", "alert_id", "figure", "threshold", "direction", "window_seconds",
@@ -24,7 +29,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from prefect.events import emit_event
+from sqlalchemy import select
 
+from blocks.store import StateStore
+from blocks.store import tables as t
 from tasks.metrics import Thresholds
 
 __all__ = ["ALERT_PREFIX", "RULES", "AlertRule", "AlertTracker", "Transition", "emit_alert"]
@@ -154,6 +162,8 @@ class AlertTracker:
         cooldown_seconds: after an alert fired, it does not fire again for this long.
         clock: wall clock in seconds (alert ids and the cooldown use it).
         rules: the alerts to track (default: the five).
+        store: where the last firing of each alert is shared (restarts, other machines);
+            None: this process only. A store that cannot be read or written is ignored.
     """
 
     def __init__(
@@ -162,7 +172,9 @@ class AlertTracker:
         cooldown_seconds: float = 1800.0,
         clock: Callable[[], float] = time.time,
         rules: tuple[AlertRule, ...] = RULES,
+        store: StateStore | None = None,
     ) -> None:
+        self.store = store
         self.thresholds = thresholds
         self.cooldown_seconds = cooldown_seconds
         self.clock = clock
@@ -179,13 +191,13 @@ class AlertTracker:
             value = figures.get(rule.figure)
             crossed = rule.crossed(None if value is None else float(value), threshold)
             if crossed and state.alert_id is None and not state.suppressed:
-                cooling = (
-                    state.fired_at is not None and now - state.fired_at < self.cooldown_seconds
-                )
+                fired_at = self._last_fired(rule.name, state.fired_at)
+                cooling = fired_at is not None and now - fired_at < self.cooldown_seconds
                 if cooling:
                     state.suppressed = True
                     continue
                 state.alert_id, state.fired_at = f"{rule.name}-{now:.3f}", now
+                self._fired(rule.name, state.alert_id, now)
                 changes.append(Transition(rule, "fired", state.alert_id, value, threshold))
             elif not crossed and state.alert_id is not None:
                 changes.append(Transition(rule, "resolved", state.alert_id, value, threshold))
@@ -193,6 +205,31 @@ class AlertTracker:
             elif not crossed:
                 state.suppressed = False
         return changes
+
+    def _last_fired(self, alert: str, here: float | None) -> float | None:
+        """The later of this process's last firing and the store's."""
+        if self.store is None:
+            return here
+        query = select(t.alert_states.c.fired_at).where(
+            self.store.where(t.alert_states), t.alert_states.c.alert == alert
+        )
+        try:
+            with self.store.read() as db:
+                stored = db.execute(query).scalar()
+        except OSError:  # StateStoreError: judge by this process alone
+            return here
+        known = [f for f in (here, stored) if f is not None]
+        return max(known) if known else None
+
+    def _fired(self, alert: str, alert_id: str, now: float) -> None:
+        if self.store is None:
+            return
+        row = {"alert": alert, "alert_id": alert_id, "fired_at": now, "suppressed": False}
+        try:
+            with self.store.write() as db:
+                db.execute(self.store.upsert(t.alert_states, row))
+        except OSError:
+            return  # the next process may fire it once more: no worse than before
 
     def active(self) -> list[str]:
         """Names of the alerts fired and not yet resolved."""

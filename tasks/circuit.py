@@ -15,14 +15,15 @@ answers). A permanent failure (403, 404, 422) also counts as "Frame.io answered"
 the count and closes a half-open breaker. A probe that never reports back (its process died)
 is replaced after ``probe_timeout_seconds``.
 
-The state lives in ``<state_dir>/circuit.json``, written atomically on each change
-(:mod:`tasks.state_file`). Every operation holds the file's exclusive lock and reloads the file
-first, so several processes share one breaker: under ``postflow up`` each ingest run (another
-process) records its outcome (:func:`tasks.recovery.record_ingest_outcome`) and the sensor's
-dispatcher reads the result before it announces a file. ``postflow status`` and ``health``
-read it with :func:`read_circuit_state`. The process that *owns* the breaker (the sensor)
-resumes it on start: a probe that was out when the last sensor stopped is given up, and the
-breaker is open again until its cool-down has passed, instead of hammering Frame.io.
+The state is one row of the state store's ``circuit`` table (:mod:`blocks.store`). Every
+operation runs in one write transaction that locks the row and reloads it first, so several
+processes (and, with the store on PostgreSQL, several machines) share one breaker: under
+``postflow up`` each ingest run (another process, maybe on another machine) records its outcome
+(:func:`tasks.recovery.record_ingest_outcome`) and the sensor's dispatcher reads the result
+before it announces a file. ``postflow status`` and ``health`` read it with
+:func:`read_circuit_state`. The process that *owns* the breaker (the sensor) resumes it on
+start: a probe that was out when the last sensor stopped is given up, and the breaker is open
+again until its cool-down has passed, instead of hammering Frame.io.
 
 Transitions call ``on_transition(state, payload)``; :func:`emit_circuit_event` is the
 production callback (Prefect events ``postflow.frameio.circuit.opened`` / ``closed``).
@@ -40,8 +41,10 @@ from pathlib import Path
 from typing import Any
 
 from prefect.events import emit_event
+from sqlalchemy import Connection, select
 
-from tasks.state_file import exclusive, read_json, write_json_atomic
+from blocks.store import StateStore, local_store
+from blocks.store import tables as t
 
 __all__ = [
     "CIRCUIT_CLOSED",
@@ -54,7 +57,6 @@ __all__ = [
 
 log = logging.getLogger("postflow.circuit")
 
-FILE_NAME = "circuit.json"
 CIRCUIT_OPENED = "postflow.frameio.circuit.opened"
 CIRCUIT_CLOSED = "postflow.frameio.circuit.closed"
 _RESOURCE = {
@@ -66,7 +68,7 @@ Transition = Callable[[str, dict[str, Any]], object]
 
 
 class CircuitState(StrEnum):
-    """The breaker's state (its value is what the state file and events carry)."""
+    """The breaker's state (its value is what the store and events carry)."""
 
     CLOSED = "closed"
     OPEN = "open"
@@ -77,31 +79,31 @@ class CircuitBreaker:
     """A thread-safe circuit breaker for Frame.io calls (see the module docstring).
 
     Args:
-        path: the state file (e.g. ``<state_dir>/circuit.json``); an open breaker written by
-            an earlier process is resumed.
+        store: the state store (its scope: the installation and production); an open
+            breaker written by an earlier process is resumed.
         failure_threshold: consecutive transient failures that open the breaker.
         cool_down_seconds: wait in seconds after opening before one probe is allowed.
         max_cool_down_seconds: cap in seconds on the cool-down, which doubles after each
             failed probe.
         probe_timeout_seconds: a probe not reported back within this many seconds is
             considered lost and another is allowed.
-        clock: Unix time in seconds (injected in tests; Unix time because the state file is
-            read by other processes).
+        clock: Unix time in seconds (injected in tests; Unix time because the state is read
+            by other processes and machines).
         on_transition: called as ``on_transition(state, payload)`` after each change of
             state, outside the breaker's lock; its exceptions are logged, never raised.
         owner: True for the dispatcher that hands out probes (the sensor): on start, a
-            half-open breaker in the file (its probe died with the last sensor) is reopened.
+            half-open breaker in the store (its probe died with the last sensor) is reopened.
             False for a process that only records outcomes (an ingest run under ``up``),
             which must not disturb a probe in flight.
 
     Raises:
         ValueError: a threshold or duration is not positive, or the cap is below the base.
-        OSError: the state file or its lock cannot be read or written.
+        StateStoreError: the store cannot be read or written (an ``OSError``).
     """
 
     def __init__(
         self,
-        path: Path,
+        store: StateStore,
         *,
         failure_threshold: int = 5,
         cool_down_seconds: float = 60.0,
@@ -115,7 +117,8 @@ class CircuitBreaker:
             raise ValueError("failure_threshold and the durations must be positive")
         if max_cool_down_seconds < cool_down_seconds:
             raise ValueError("max_cool_down_seconds must be >= cool_down_seconds")
-        self.path = Path(path)
+        self.store = store
+        self._db: Connection | None = None  # the transaction of the operation in progress
         self.failure_threshold = failure_threshold
         self.base_cool_down_seconds = cool_down_seconds
         self.max_cool_down_seconds = max_cool_down_seconds
@@ -134,8 +137,9 @@ class CircuitBreaker:
 
     @classmethod
     def in_state_dir(cls, state_dir: Path, **options: Any) -> CircuitBreaker:
-        """The breaker at ``<state_dir>/circuit.json``; ``options`` as for the constructor."""
-        return cls(Path(state_dir) / FILE_NAME, **options)
+        """The breaker in ``<state_dir>/state.db`` (:func:`blocks.store.local_store`);
+        ``options`` as for the constructor."""
+        return cls(local_store(state_dir), **options)
 
     @property
     def state(self) -> CircuitState:
@@ -214,22 +218,29 @@ class CircuitBreaker:
             self._notify(event)
 
     def snapshot(self) -> dict[str, Any]:
-        """The state as written to the state file (see :func:`read_circuit_state`)."""
+        """The state as written to the store (see :func:`read_circuit_state`)."""
         with self._shared():
             return self._record(self.clock())
 
     # --- internals -------------------------------------------------------------------------------
     @contextlib.contextmanager
     def _shared(self) -> Iterator[None]:
-        """Hold this process's lock and the file's, with the state reloaded from the file
+        """Hold this process's lock and the store's row, with the state reloaded from it
         (another process may have recorded outcomes since)."""
-        with self._lock, exclusive(self.path):
-            self._reload()
-            yield
+        with self._lock, self.store.write() as db:
+            self._db = db
+            try:
+                self._reload(db)
+                yield
+            finally:
+                self._db = None
 
-    def _reload(self) -> None:
-        data = read_json(self.path)
-        if not isinstance(data, dict) or data.get("state") not in {s.value for s in CircuitState}:
+    def _reload(self, db: Connection) -> None:
+        db.execute(self.store.insert_missing(t.circuit, _unrecorded()))
+        query = select(t.circuit).where(self.store.where(t.circuit))
+        row = db.execute(self.store.locked(query)).mappings().first()
+        data = dict(row) if row is not None else {}
+        if data.get("updated_at") is None or data.get("state") not in set(CircuitState):
             return  # no outcome recorded yet: keep what this process has
         self._state = CircuitState(data["state"])
         self._failures = int(data.get("consecutive_failures") or 0)
@@ -287,7 +298,9 @@ class CircuitBreaker:
 
     def _save(self, now: float) -> dict[str, Any]:
         record = self._record(now)
-        write_json_atomic(self.path, record)
+        assert self._db is not None, "_save runs inside _shared"
+        row = {k: v for k, v in record.items() if k != "probe_at"}
+        self._db.execute(self.store.upsert(t.circuit, row))
         return record
 
     def _resume(self) -> None:
@@ -301,37 +314,47 @@ class CircuitBreaker:
             self._save(self.clock())
 
 
-def read_circuit_state(state_dir: Path) -> dict[str, Any]:
-    """The breaker's state for ``postflow status`` / ``health``, from any process.
-
-    Args:
-        state_dir: the state directory.
-
-    Returns:
-        ``{"state": "closed" | "open" | "half_open", "consecutive_failures": int,
-        "failure_threshold": int | None, "opened_at": float | None, "cool_down_seconds":
-        float | None, "probe_at": float | None, "probe_started_at": float | None,
-        "last_error": str, "updated_at": float | None}``; times in Unix seconds. A missing
-        file (no failure ever recorded) reads as closed.
-
-    Raises:
-        OSError: the file exists but cannot be read.
-    """
-    data = read_json(Path(state_dir) / FILE_NAME)
-    closed: dict[str, Any] = {
+def _unrecorded() -> dict[str, Any]:
+    """The row of a breaker that has recorded nothing yet (reads as closed)."""
+    return {
         "state": CircuitState.CLOSED.value,
         "consecutive_failures": 0,
         "failure_threshold": None,
         "opened_at": None,
         "cool_down_seconds": None,
-        "probe_at": None,
         "probe_started_at": None,
         "last_error": "",
         "updated_at": None,
     }
-    if not isinstance(data, dict):
-        return closed
-    return {name: data.get(name, default) for name, default in closed.items()}
+
+
+def read_circuit_state(store: StateStore) -> dict[str, Any]:
+    """The breaker's state for ``postflow status`` / ``health``, from any process.
+
+    Args:
+        store: the state store (:func:`blocks.store.open_store`).
+
+    Returns:
+        ``{"state": "closed" | "open" | "half_open", "consecutive_failures": int,
+        "failure_threshold": int | None, "opened_at": float | None, "cool_down_seconds":
+        float | None, "probe_at": float | None, "probe_started_at": float | None,
+        "last_error": str, "updated_at": float | None}``; times in Unix seconds. No row (no
+        failure ever recorded) reads as closed.
+
+    Raises:
+        StateStoreError: the store cannot be read (an ``OSError``).
+    """
+    with store.read() as db:
+        row = db.execute(select(t.circuit).where(store.where(t.circuit))).mappings().first()
+    data = {**_unrecorded(), **(dict(row) if row is not None else {})}
+    opened, cool_down = data["opened_at"], data["cool_down_seconds"]
+    probe_at = opened + cool_down if opened is not None and cool_down is not None else None
+    names = ("state", "consecutive_failures", "failure_threshold", "opened_at")
+    result = {name: data[name] for name in names}
+    result.update(cool_down_seconds=cool_down, probe_at=probe_at)
+    for name in ("probe_started_at", "last_error", "updated_at"):
+        result[name] = data[name]
+    return result
 
 
 def emit_circuit_event(state: str, payload: dict[str, Any]) -> Any:

@@ -30,6 +30,7 @@ from tasks.ingest_runs import IngestRunStarter
 from tasks.ledger import DispatchLedger
 from tasks.readiness import FileVersion
 from tasks.recovery import Recovery
+from tasks.run_create_retries import PendingCreate, RunCreateRetries
 
 _log = logging.getLogger("postflow.sensor")
 
@@ -220,8 +221,9 @@ class DeploymentDispatcher(Dispatcher):
     A run that cannot be created (the API is unreachable, the deployment is not registered
     yet) is tried again after ``retry_seconds``, doubling, up to ``max_attempts`` times; the
     same idempotency key keeps a retry whose first answer was lost from making a second run.
-    Until then the ledger keeps the file dispatched-not-finished, so a restarted sensor sends
-    it again.
+    Each waiting create is kept in the state store (:mod:`tasks.run_create_retries`) and the
+    ledger keeps the file dispatched-not-finished, so a restarted sensor goes on where this
+    one stopped.
 
     Args:
         ledger: the dispatch ledger.
@@ -267,6 +269,17 @@ class DeploymentDispatcher(Dispatcher):
         self._log, self.clock = logger, clock
         self.unstarted: dict[str, Unstarted] = {}
         self.retried = 0
+        self._waiting = RunCreateRetries(ledger.store)
+        self._resume()
+
+    def _resume(self) -> None:
+        """Take over the creates an earlier sensor left waiting (their due time kept)."""
+        offset = self.clock() - time.time()
+        for pending in self._waiting.all():
+            self.ledger.mark_dispatched(pending.key)  # interrupted: this one sends it
+            version = FileVersion(pending.path, pending.size_bytes, pending.mtime_ns)
+            job = Unstarted(version, pending.key, pending.idempotency_key, pending.attempt, 0.0)
+            self.unstarted[version.path] = job._replace(due=pending.due_at + offset)
 
     def dispatch(self, version: FileVersion) -> bool:
         """Create the ingest run of ``version`` unless the ledger has it or the circuit breaker
@@ -312,6 +325,8 @@ class DeploymentDispatcher(Dispatcher):
             version.path, version.size_bytes, version.mtime_ns, job.idempotency_key
         )
         if run is not None:
+            if job.attempt > 1:
+                self._waiting.drop(job.ledger_key)
             self.ledger.mark_finished(job.ledger_key, True)
             self._count(finished=1)
             return True
@@ -323,11 +338,22 @@ class DeploymentDispatcher(Dispatcher):
                 job.attempt,
                 version.path,
             )
+            self._waiting.drop(job.ledger_key)
             self.ledger.mark_finished(job.ledger_key, False)
             self._count(finished=1, failed=1)
             return False
         wait = self.retry_seconds * 2 ** (job.attempt - 1)
         self.unstarted[version.path] = job._replace(due=self.clock() + wait)
+        pending = PendingCreate(
+            job.ledger_key,
+            version.path,
+            version.size_bytes,
+            version.mtime_ns,
+            job.idempotency_key,
+            job.attempt,
+            time.time() + wait,
+        )
+        self._waiting.put(pending)
         return False
 
     def confirm(self) -> None:

@@ -30,6 +30,7 @@ import psutil
 from prefect.events import emit_event
 
 from blocks.settings import PostflowTuning, load_block
+from blocks.store import StateStore, open_store
 from config.settings import PostflowSettings
 from tasks.alerts import AlertTracker, Transition, emit_alert
 from tasks.live_metrics import LiveWindow, live_window
@@ -140,7 +141,11 @@ class MetricsEmitter:
         tuning = tuning if isinstance(tuning, PostflowTuning) else PostflowTuning()
         window = live_window()
         window.window_seconds = settings.metrics_window_seconds
-        tracker = AlertTracker(thresholds_of(tuning), tuning.alert_cooldown_seconds)
+        try:
+            store: StateStore | None = open_store(settings)
+        except OSError:  # StateStoreError: cooldowns of this process only
+            store = None
+        tracker = AlertTracker(thresholds_of(tuning), tuning.alert_cooldown_seconds, store=store)
         pull = RemoteIntervals(window).pull if settings.dispatch_mode == "deployment" else None
         return cls(settings.metrics_interval_seconds, tracker, window, pull)
 

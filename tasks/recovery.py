@@ -2,7 +2,7 @@
 
 An ingest that fails transiently (an outage, 5xx, a 429 storm, the network) after its task
 retries is not lost: :class:`Recovery` queues its file version with capped exponential backoff
-(:class:`~tasks.retry_queue.RetryQueue`, persisted in the state dir) and the sensor dispatches
+(:class:`~tasks.retry_queue.RetryQueue`, persisted in the state store) and the sensor dispatches
 it again when it is due. While Frame.io keeps failing, the
 :class:`~tasks.circuit.CircuitBreaker` opens: ready files are deferred instead of each burning
 its retries, one probe goes out after the cool-down, and the breaker closes on its success.
@@ -10,7 +10,7 @@ Permanent failures (a bad name, 403, 404, 422) are never retried.
 
 The sensor owns one :class:`Recovery`. In process it sees every ingest's outcome
 (:meth:`Recovery.outcome`); under ``postflow up`` each ingest run records its own outcome in
-the same state files (:func:`record_ingest_outcome`), and the sensor's dispatcher reads them
+the same state store (:func:`record_ingest_outcome`), and the sensor's dispatcher reads them
 before it creates a run. ``status`` and ``health`` read the state with
 :func:`tasks.circuit.read_circuit_state` and :func:`tasks.retry_queue.read_retry_queue`.
 """
@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from blocks.store import open_store
 from config.settings import PostflowSettings
 from core.errors import ConfigurationError
 from tasks.circuit import CircuitBreaker, emit_circuit_event
@@ -39,14 +40,15 @@ _log = logging.getLogger("postflow.sensor")
 def retry_queue_for(
     settings: PostflowSettings, clock: Callable[[], float] = time.time
 ) -> RetryQueue:
-    """The retry queue in ``settings.state_dir`` with the ``retry_*_seconds`` settings
-    (``clock``: Unix time in seconds, injected in tests).
+    """The retry queue in the settings' state store (:func:`blocks.store.open_store`) with the
+    ``retry_*_seconds`` settings (``clock``: Unix time in seconds, injected in tests).
 
     Raises:
         ValueError: the delays are inconsistent (max below base).
+        StateStoreError: the store cannot be opened (an ``OSError``).
     """
-    return RetryQueue.in_state_dir(
-        settings.state_dir,
+    return RetryQueue(
+        open_store(settings),
         base_delay_seconds=settings.retry_base_delay_seconds,
         max_delay_seconds=settings.retry_max_delay_seconds,
         give_up_after_seconds=settings.retry_give_up_after_seconds,
@@ -61,20 +63,20 @@ def circuit_breaker_for(
     on_transition: Any = emit_circuit_event,
     clock: Callable[[], float] = time.time,
 ) -> CircuitBreaker:
-    """The circuit breaker in ``settings.state_dir`` with the ``circuit_*`` settings.
+    """The circuit breaker in the settings' state store with the ``circuit_*`` settings.
 
     Args:
-        settings: ``state_dir`` and ``circuit_*`` are read.
+        settings: the state store's settings and ``circuit_*`` are read.
         owner: True for the sensor (it hands out probes), False for an ingest run that only
             records its outcome (see :class:`tasks.circuit.CircuitBreaker`).
         on_transition: the open/close callback (Prefect events by default).
 
     Raises:
-        OSError: the state file cannot be read or written.
+        StateStoreError: the store cannot be read or written (an ``OSError``).
         ValueError: a threshold or duration is invalid.
     """
-    return CircuitBreaker.in_state_dir(
-        settings.state_dir,
+    return CircuitBreaker(
+        open_store(settings),
         failure_threshold=settings.circuit_failure_threshold,
         cool_down_seconds=settings.circuit_cool_down_seconds,
         max_cool_down_seconds=settings.circuit_max_cool_down_seconds,
@@ -90,8 +92,8 @@ def record_ingest_outcome(
     """Deployment mode (``postflow up``): tell the sensor's retry queue and circuit breaker how
     an ingest ended.
 
-    The ingest runs in another process than the sensor, so the flow records its own outcome
-    in the shared state dir (each file is locked and reloaded on every change): a transient
+    The ingest runs in another process than the sensor (maybe on another machine), so the
+    flow records its own outcome in the shared state store (one transaction per change): a transient
     failure is queued with backoff and counts towards opening the breaker, a success clears
     the entry and closes the breaker, a permanent failure is dropped (and proves Frame.io
     answers). The sensor's :class:`~tasks.dispatch.DeploymentDispatcher` defers new files

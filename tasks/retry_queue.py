@@ -14,33 +14,32 @@ queued: retrying cannot fix them, a person must act.
 * An entry whose first failure is ``give_up_after_seconds`` old (24 h) when it fails again is
   *given up*: moved to the gave-up list, returned flagged so the caller reports it once,
   and kept there (for ``postflow status``) until :meth:`RetryQueue.forget`.
-* Persisted as one small JSON file in the state dir, replaced atomically under an ``flock``
-  on every change (:mod:`tasks.state_file`): it survives ``kill -9`` and a second process
-  (``postflow status``) can read it with :func:`read_retry_queue`.
+* Persisted in the state store's ``retry_queue`` table (:mod:`blocks.store`), one row per
+  key, changed in one transaction that locks the row: it survives ``kill -9``, the ingest
+  runs of other processes (and, on PostgreSQL, other machines) record their failures in it,
+  and ``postflow status`` reads it with :func:`read_retry_queue`.
 
-Nothing here imports Prefect; the clock is injected (Unix time in seconds, as the file is
-shared across processes and restarts).
+Nothing here imports Prefect; the clock is injected (Unix time in seconds, as the rows are
+shared across processes, machines and restarts).
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import Connection, Row, select
 
+from blocks.store import StateStore, local_store
+from blocks.store import tables as t
 from core.errors import is_transient
-from tasks.state_file import exclusive, read_json, write_json_atomic
 
 __all__ = ["RetryEntry", "RetryQueue", "classify_failure", "read_retry_queue"]
-
-FILE_NAME = "retry-queue.json"
-_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -70,8 +69,7 @@ class RetryQueue:
     """Transient failures waiting for another try (see the module docstring). Thread-safe.
 
     Args:
-        path: the JSON state file (e.g. ``<state_dir>/retry-queue.json``); its directory is
-            created on the first write.
+        store: the state store (its scope: the installation and production).
         base_delay_seconds: wait after the first failure, in seconds.
         max_delay_seconds: cap on the wait between tries, in seconds.
         give_up_after_seconds: how long after its first failure an entry is given up, in s.
@@ -83,7 +81,7 @@ class RetryQueue:
 
     def __init__(
         self,
-        path: Path,
+        store: StateStore,
         *,
         base_delay_seconds: float = 30.0,
         max_delay_seconds: float = 1800.0,
@@ -94,7 +92,7 @@ class RetryQueue:
             raise ValueError("need 0 < base_delay_seconds <= max_delay_seconds")
         if give_up_after_seconds <= 0:
             raise ValueError("give_up_after_seconds must be > 0")
-        self.path = Path(path)
+        self.store = store
         self.base_delay_seconds = base_delay_seconds
         self.max_delay_seconds = max_delay_seconds
         self.give_up_after_seconds = give_up_after_seconds
@@ -104,8 +102,9 @@ class RetryQueue:
 
     @classmethod
     def in_state_dir(cls, state_dir: Path, **options: Any) -> RetryQueue:
-        """The queue at ``<state_dir>/retry-queue.json``; ``options`` as for the constructor."""
-        return cls(Path(state_dir) / FILE_NAME, **options)
+        """The queue in ``<state_dir>/state.db`` (:func:`blocks.store.local_store`);
+        ``options`` as for the constructor."""
+        return cls(local_store(state_dir), **options)
 
     def delay_seconds(self, attempts: int) -> float:
         """Wait in seconds after the ``attempts``-th failure (1-based), before any Retry-After."""
@@ -137,24 +136,23 @@ class RetryQueue:
             (report it; it will not be returned by :meth:`due` again).
 
         Raises:
-            OSError: the state file cannot be written.
+            StateStoreError: the store cannot be written (an ``OSError``).
         """
         now = self.clock()
-        with self._mutate() as state:
+        with self._lock, self.store.write() as db:
             self._claimed.discard(key)
-            old = state["queued"].pop(key, None)
-            state["gave_up"].pop(key, None)
+            old = self._locked(db, key)
+            old = old if old is not None and old.gave_up_at is None else None
             if not transient:
+                self._delete(db, key)
                 return None
-            attempts = int(old["attempts"]) + 1 if old else 1
-            first = old["first_failed_at"] if old else now
+            attempts = old.attempts + 1 if old else 1
+            first = old.first_failed_at if old else now
             wait = max(self.delay_seconds(attempts), retry_after_seconds or 0.0)
             entry = RetryEntry(key, path, error_kind, attempts, first, now + wait)
             if now - first >= self.give_up_after_seconds:
                 entry = replace(entry, gave_up_at=now)
-                state["gave_up"][key] = asdict(entry)
-            else:
-                state["queued"][key] = asdict(entry)
+            self._put(db, entry)
             return entry
 
     def defer(self, key: str, path: str, until: float, reason: str = "circuit open") -> RetryEntry:
@@ -174,18 +172,17 @@ class RetryQueue:
             The entry as stored.
 
         Raises:
-            OSError: the state file cannot be written.
+            StateStoreError: the store cannot be written (an ``OSError``).
         """
         now = self.clock()
-        with self._mutate() as state:
+        with self._lock, self.store.write() as db:
             self._claimed.discard(key)
-            old = state["queued"].get(key)
-            if old is not None:
-                entry = replace(_entry(old), next_attempt_at=max(old["next_attempt_at"], until))
+            old = self._locked(db, key)
+            if old is not None and old.gave_up_at is None:
+                entry = replace(old, next_attempt_at=max(old.next_attempt_at, until))
             else:
-                state["gave_up"].pop(key, None)
                 entry = RetryEntry(key, path, reason, 0, now, until)
-            state["queued"][key] = asdict(entry)
+            self._put(db, entry)
             return entry
 
     def due(self, now: float | None = None) -> list[RetryEntry]:
@@ -199,11 +196,11 @@ class RetryQueue:
             now: Unix time in seconds; the injected clock when None.
 
         Raises:
-            OSError: the state file exists but cannot be read.
+            StateStoreError: the store cannot be read (an ``OSError``).
         """
         now = self.clock() if now is None else now
         with self._lock:
-            entries = _entries(_load(self.path)["queued"])
+            entries = self._entries(queued=True)
             ready = [e for e in entries if e.next_attempt_at <= now and e.key not in self._claimed]
             self._claimed.update(e.key for e in ready)
         return sorted(ready, key=lambda e: (e.next_attempt_at, e.key))
@@ -217,7 +214,7 @@ class RetryQueue:
         """Drop ``key`` after a successful ingest; returns True when it was queued or given up.
 
         Raises:
-            OSError: the state file cannot be written.
+            StateStoreError: the store cannot be written (an ``OSError``).
         """
         return self.forget(key)
 
@@ -228,61 +225,60 @@ class RetryQueue:
             True when something was dropped.
 
         Raises:
-            OSError: the state file cannot be written.
+            StateStoreError: the store cannot be written (an ``OSError``).
         """
-        with self._mutate() as state:
+        with self._lock, self.store.write() as db:
             self._claimed.discard(key)
-            found = state["queued"].pop(key, None) or state["gave_up"].pop(key, None)
-            return found is not None
+            return self._delete(db, key)
 
     def pending(self) -> list[RetryEntry]:
         """Every queued entry (claimed or not), soonest due first."""
-        entries = _entries(_load(self.path)["queued"])
+        entries = self._entries(queued=True)
         return sorted(entries, key=lambda e: (e.next_attempt_at, e.key))
 
     def gave_up(self) -> list[RetryEntry]:
         """Entries given up after ``give_up_after_seconds``, oldest first."""
-        entries = _entries(_load(self.path)["gave_up"])
+        entries = self._entries(queued=False)
         return sorted(entries, key=lambda e: (e.gave_up_at or 0.0, e.key))
 
-    @contextlib.contextmanager
-    def _mutate(self) -> Iterator[dict[str, dict[str, Any]]]:
-        """Load the state under the thread lock and the file lock; save it if the block ends
-        without raising."""
-        with self._lock, exclusive(self.path):
-            state = _load(self.path)
-            yield state
-            write_json_atomic(self.path, {"format": _FORMAT, **state})
+    # --- rows ------------------------------------------------------------------------------------
+    def _locked(self, db: Connection, key: str) -> RetryEntry | None:
+        query = select(t.retry_queue).where(
+            self.store.where(t.retry_queue), t.retry_queue.c.key == t.encode_text(key)
+        )
+        row = db.execute(self.store.locked(query)).first()
+        return None if row is None else _entry(row)
+
+    def _put(self, db: Connection, entry: RetryEntry) -> None:
+        values = asdict(entry)
+        values.update(key=t.encode_text(entry.key), path=t.encode_text(entry.path))
+        values["error_kind"] = entry.error_kind[:128]
+        db.execute(self.store.upsert(t.retry_queue, values))
+
+    def _delete(self, db: Connection, key: str) -> bool:
+        gone = t.retry_queue.delete().where(
+            self.store.where(t.retry_queue), t.retry_queue.c.key == t.encode_text(key)
+        )
+        return bool(db.execute(gone).rowcount)
+
+    def _entries(self, *, queued: bool) -> list[RetryEntry]:
+        column = t.retry_queue.c.gave_up_at
+        query = select(t.retry_queue).where(
+            self.store.where(t.retry_queue), column.is_(None) if queued else column.is_not(None)
+        )
+        with self.store.read() as db:
+            return [_entry(row) for row in db.execute(query)]
 
 
-def _load(path: Path) -> dict[str, dict[str, Any]]:
-    data = read_json(path)
-    if not isinstance(data, dict):
-        return {"queued": {}, "gave_up": {}}
-    return {"queued": dict(data.get("queued") or {}), "gave_up": dict(data.get("gave_up") or {})}
-
-
-def _entries(section: dict[str, Any]) -> list[RetryEntry]:
-    """The entries of one section; a malformed record (edited by hand) is skipped."""
-    found = []
-    for record in section.values():
-        try:
-            found.append(_entry(record))
-        except (KeyError, TypeError, ValueError):
-            continue
-    return found
-
-
-def _entry(record: dict[str, Any]) -> RetryEntry:
-    gave_up_at = record.get("gave_up_at")
+def _entry(row: Row[Any]) -> RetryEntry:
     return RetryEntry(
-        key=str(record["key"]),
-        path=str(record["path"]),
-        error_kind=str(record.get("error_kind") or ""),
-        attempts=int(record.get("attempts", 1)),
-        first_failed_at=float(record["first_failed_at"]),
-        next_attempt_at=float(record["next_attempt_at"]),
-        gave_up_at=None if gave_up_at is None else float(gave_up_at),
+        key=t.decode_text(row.key),
+        path=t.decode_text(row.path),
+        error_kind=row.error_kind,
+        attempts=row.attempts,
+        first_failed_at=row.first_failed_at,
+        next_attempt_at=row.next_attempt_at,
+        gave_up_at=row.gave_up_at,
     )
 
 
@@ -305,11 +301,11 @@ def classify_failure(exc: BaseException) -> tuple[str, bool]:
     return type(exc).__name__, is_transient(exc) or network
 
 
-def read_retry_queue(state_dir: Path, now: float | None = None) -> dict[str, Any]:
+def read_retry_queue(store: StateStore, now: float | None = None) -> dict[str, Any]:
     """A summary of the retry queue for ``postflow status`` / ``health`` (any process).
 
     Args:
-        state_dir: the state directory.
+        store: the state store (:func:`blocks.store.open_store`).
         now: Unix time in seconds (default: now).
 
     Returns:
@@ -317,12 +313,11 @@ def read_retry_queue(state_dir: Path, now: float | None = None) -> dict[str, Any
         "gave_up_paths": [str, ...]}`` (next_attempt_at in Unix seconds).
 
     Raises:
-        OSError: the state file exists but cannot be read.
+        StateStoreError: the store cannot be read (an ``OSError``).
     """
     now = time.time() if now is None else now
-    state = _load(Path(state_dir) / FILE_NAME)
-    queued = _entries(state["queued"])
-    gave_up = _entries(state["gave_up"])
+    queue = RetryQueue(store)
+    queued, gave_up = queue.pending(), queue.gave_up()
     return {
         "queued": len(queued),
         "due": sum(1 for e in queued if e.next_attempt_at <= now),

@@ -1,4 +1,7 @@
-"""Small JSON state files in the state directory, replaced atomically (they survive ``kill -9``).
+"""Small JSON files in the state directory, replaced atomically (they survive ``kill -9``).
+
+What decides what is sent, retried or announced lives in the state store (:mod:`blocks.store`);
+these files are the local folder-listing records (:mod:`tasks.listings`).
 
 A writer serialises to ``<name>.<pid>.<random>.tmp`` in the same directory, fsyncs it,
 ``os.replace`` s it over the real name and fsyncs the directory: a reader (another process,
@@ -10,12 +13,10 @@ A writer serialises to ``<name>.<pid>.<random>.tmp`` in the same directory, fsyn
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
 import secrets
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -68,25 +69,6 @@ def read_json(path: Path) -> Any | None:
         with contextlib.suppress(OSError):
             os.replace(path, aside)
         return None
-
-
-@contextlib.contextmanager
-def exclusive(path: Path) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``<path>.lock`` (threads and processes of one machine).
-
-    Args:
-        path: the state file the lock protects.
-
-    Raises:
-        OSError: the lock file cannot be created.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing drops the flock
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -30,6 +30,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -37,6 +38,7 @@ from prefect.cache_policies import NO_CACHE
 from blocks.frameio_project import Asset, FrameioProject
 from blocks.part_uploader import ProgressCallback
 from blocks.remote_endpoint import RemoteEndpoint
+from blocks.store import open_store
 from config.settings import PostflowSettings
 from core.errors import FrameioAuthError, FrameioNotFound, PostflowError, SourceFileError
 from tasks.limits import upload_slot
@@ -154,7 +156,7 @@ def _identify(
         listing = read_listing(project, job.folder_id, store.get(job.folder_id), store.clock())
         found, listing = same_name_files(project, listing, job.shot.file)
         store.put(listing)
-    record = UploadRecords(job.settings.state_dir).get(job.path)
+    record = _records(job).get(job.path)
     return identify(
         found,
         before,
@@ -164,9 +166,13 @@ def _identify(
     )
 
 
+def _records(job: UploadJob) -> UploadRecords:
+    return UploadRecords(open_store(job.settings), Path(job.settings.watch_path))
+
+
 def _remember(job: UploadJob, before: os.stat_result, fingerprint: str, file_id: str) -> None:
     record = UploadRecord(before.st_size, before.st_mtime_ns, fingerprint, file_id)
-    UploadRecords(job.settings.state_dir).put(job.path, record)
+    _records(job).put(job.path, record)
 
 
 def _skipped(

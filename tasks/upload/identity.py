@@ -1,9 +1,10 @@
 """File identity: is this source already in Frame.io, by content rather than by name and size?
 
-Every upload is recorded in ``<state_dir>/uploads.json``: source path -> ``(size, mtime_ns,
-fingerprint, Frame.io file id)``, the fingerprint being the XXH3-128 computed in the same read
-that sent the bytes (:func:`tasks.upload.source.file_fingerprint`). :func:`identify` decides,
-given the completed files of the same name in the shot folder (:func:`same_name_files`):
+Every upload is recorded in the state store's ``uploads`` table (:mod:`blocks.store`): source
+path -> ``(size, mtime_ns, fingerprint, Frame.io file id)``, the fingerprint being the XXH3-128
+computed in the same read that sent the bytes (:func:`tasks.upload.source.file_fingerprint`).
+:func:`identify` decides, given the completed files of the same name in the shot folder
+(:func:`same_name_files`):
 
 * no file of that name: upload;
 * the record's file is still there and the source has the recorded size and mtime: skip;
@@ -22,20 +23,27 @@ given the completed files of the same name in the shot folder (:func:`same_name_
 Frame.io v4 has no clean place for the fingerprint: ``files.update`` takes only ``name``, and
 custom metadata needs an account-level field definition (``metadata_fields``, admin rights,
 10 calls/min) plus ``metadata.bulk_update`` (10 calls/min), which the sandbox does not serve;
-so it stays in the local record.
+so it stays in the record. With the store on PostgreSQL every machine reads the same records,
+keyed by the path relative to the watch folder (each machine may mount it elsewhere): a
+same-size re-render that machine B picks up after machine A sent V001 is compared with A's
+fingerprint and goes up as a new version, instead of being taken for A's file by its size.
 """
 
 from __future__ import annotations
 
 import os
+import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from sqlalchemy import select
+
 from blocks.frameio_project import Asset, FrameioProject
+from blocks.store import StateStore
+from blocks.store import tables as t
 from tasks.listings import FolderListing
-from tasks.state_file import exclusive, read_json, write_json_atomic
 
 __all__ = [
     "Found",
@@ -45,8 +53,6 @@ __all__ = [
     "identify",
     "same_name_files",
 ]
-
-FILE_NAME = "uploads.json"
 
 Found = tuple[Asset, str | None]
 """A completed file in the shot folder and the id of the version stack it sits in (or None)."""
@@ -71,41 +77,55 @@ class UploadRecord:
 
 
 class UploadRecords:
-    """The upload records of a state directory (one JSON object keyed by source path).
-
-    Written atomically under an exclusive lock (:mod:`tasks.state_file`), with
-    ``ensure_ascii=True`` so undecodable path bytes round-trip.
+    """The upload records of an installation's production, in the state store.
 
     Args:
-        state_dir: ``settings.state_dir``.
+        store: the state store (its scope: the installation and production).
+        root: the watch folder; a source under it is recorded by its path relative to it
+            (the same on every machine), any other by its absolute path.
     """
 
-    def __init__(self, state_dir: Path) -> None:
-        self.path = Path(state_dir) / FILE_NAME
+    def __init__(self, store: StateStore, root: Path | None = None) -> None:
+        self.store = store
+        self.root = None if root is None else os.path.abspath(root)
+
+    def _key(self, source: str) -> str:
+        if self.root is not None:
+            relative = os.path.relpath(source, self.root)
+            if not relative.startswith(os.pardir):
+                return t.encode_text(relative)
+        return t.encode_text(source)
 
     def get(self, source: str) -> UploadRecord | None:
-        """The record of ``source`` (an absolute path), or None.
+        """The record of ``source`` (an absolute path), or None. A record an earlier version
+        made under the absolute path is found too.
 
         Raises:
-            OSError: the state file exists but cannot be read.
+            StateStoreError: the store cannot be read (an ``OSError``).
         """
-        entry = (read_json(self.path) or {}).get(source)
-        try:
-            return UploadRecord(**entry) if isinstance(entry, dict) else None
-        except TypeError:  # a record of another shape: as if there were none
-            return None
+        keys = {self._key(source), t.encode_text(source)}
+        columns = t.uploads.c
+        query = select(
+            columns.source,
+            columns.size_bytes,
+            columns.mtime_ns,
+            columns.fingerprint,
+            columns.file_id,
+        ).where(self.store.where(t.uploads), columns.source.in_(keys))
+        with self.store.read() as db:
+            rows = {row.source: row for row in db.execute(query)}
+        row = rows.get(self._key(source)) or rows.get(t.encode_text(source))
+        return None if row is None else UploadRecord(*row[1:])
 
     def put(self, source: str, record: UploadRecord) -> None:
         """Record (or replace) what ``source`` is in Frame.io.
 
         Raises:
-            OSError: the state directory cannot be written.
+            StateStoreError: the store cannot be written (an ``OSError``).
         """
-        with exclusive(self.path):
-            data = read_json(self.path)
-            data = data if isinstance(data, dict) else {}
-            data[source] = asdict(record)
-            write_json_atomic(self.path, data)
+        values = {**asdict(record), "source": self._key(source), "updated_at": time.time()}
+        with self.store.write() as db:
+            db.execute(self.store.upsert(t.uploads, values))
 
 
 def _same_name(a: str, b: str) -> bool:

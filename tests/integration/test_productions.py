@@ -3,11 +3,12 @@ and their runs, artifacts and Discord messages name their production."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from blocks.store import local_store, tables
 from config.settings import PostflowSettings
 from flows.sensor import watch_by_shot
 from tasks.clients import open_project
@@ -70,8 +71,11 @@ def test_one_sensor_sends_each_production_to_its_own_project(
     assert any(t.startswith("[undlm] ") and t.endswith("envoyé") for t in titles)
     assert all(t.endswith("uploaded") for t in titles if t.startswith("[chrono]"))
     for name in ("undlm", "chrono"):
-        ledger = tmp_path / "state" / "productions" / name / "dispatched.jsonl"
-        keys = {json.loads(line)["key"] for line in ledger.open()}
+        store = local_store(tmp_path / "state" / "productions" / name, production=name)
+        with store.read() as db:
+            keys = set(
+                db.execute(select(tables.ledger.c.key).where(store.where(tables.ledger))).scalars()
+            )
         assert keys and all(not k.startswith("/") for k in keys)
     from postflow.health import check_recovery
 

@@ -8,11 +8,12 @@ before the rest.
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
+from sqlalchemy import select
 
+from blocks.store import local_store, tables
 from flows.sensor import watch_by_shot
 from tasks.circuit import read_circuit_state
 from tasks.retry_queue import read_retry_queue
@@ -44,12 +45,13 @@ def test_files_that_failed_during_an_outage_land_once_it_is_over(pipeline, postf
     stored = {f.name: pipeline.sandbox.stored_bytes(f.id) for f in files}
     assert all(stored[p.name] == p.read_bytes() for p in sources)
     assert counts == {"dispatched": 4, "finished": 4, "failed": 2, "pending": 0}
-    state_dir = tmp_path / "state"
-    assert read_retry_queue(state_dir)["queued"] == 0
-    circuit = read_circuit_state(state_dir)
+    store = local_store(tmp_path / "state")
+    assert read_retry_queue(store)["queued"] == 0
+    circuit = read_circuit_state(store)
     assert circuit["state"] == "closed"
-    ledger = [json.loads(line) for line in (state_dir / "dispatched.jsonl").open()]
-    assert sum(1 for r in ledger if r.get("retry")) == 2
+    with store.read() as db:
+        ledger = db.execute(select(tables.ledger.c.ok)).scalars().all()
+    assert ledger == [True, True]  # both retried, both landed
 
 
 def test_a_permanent_failure_is_not_retried(pipeline, postflow_env, tmp_path):
@@ -61,7 +63,7 @@ def test_a_permanent_failure_is_not_retried(pipeline, postflow_env, tmp_path):
     again = watch_by_shot(max_runtime_seconds=2)
 
     assert counts["failed"] == 1 and again["dispatched"] == 0
-    assert read_retry_queue(tmp_path / "state")["queued"] == 0
+    assert read_retry_queue(local_store(tmp_path / "state"))["queued"] == 0
     assert all_files(pipeline.project()) == []
 
 
@@ -69,6 +71,7 @@ def test_under_up_a_transiently_failed_ingest_is_announced_again(pipeline, postf
     # Deployment mode: the ingest runs in another process than the sensor; the run records
     # its outcome in the shared retry queue and the sensor's DeploymentDispatcher creates a
     # new run for it.
+    from blocks.store import open_store
     from config.settings import PostflowSettings
     from flows.ingest import ingest_file
     from tasks.dispatch import DeploymentDispatcher
@@ -85,13 +88,13 @@ def test_under_up_a_transiently_failed_ingest_is_announced_again(pipeline, postf
     pipeline.sandbox.inject_status(503, count=3, path=r"^/v4/")
     assert ingest_file(str(path), return_state=True).is_failed()
     state_dir = tmp_path / "state"
-    assert read_retry_queue(state_dir)["queued"] == 1
+    assert read_retry_queue(local_store(state_dir))["queued"] == 1
 
     settings = PostflowSettings()
     root = pipeline.by_shot.resolve()
     announced: list[str] = []
     dispatcher = DeploymentDispatcher(
-        DispatchLedger(settings.ledger_path),
+        DispatchLedger(open_store(settings)),
         root,
         start_run=lambda p, *_: announced.append(p) or {"run": p},
         recovery=Recovery.from_settings(settings, str(root), on_transition=lambda *_: None),
@@ -103,7 +106,7 @@ def test_under_up_a_transiently_failed_ingest_is_announced_again(pipeline, postf
     assert dispatcher.retry_due() == 0  # held while its run goes: not announced twice
 
     assert ingest_file(str(path), return_state=True).is_completed()  # the announced run
-    assert read_retry_queue(state_dir)["queued"] == 0
+    assert read_retry_queue(local_store(state_dir))["queued"] == 0
     assert [f.name for f in all_files(pipeline.project())] == [path.name]
 
 
@@ -113,6 +116,7 @@ def test_under_up_the_circuit_breaker_defers_files_until_a_probe_succeeds(
     # Deployment mode: the ingest runs (other processes under `up`) record their failures in the
     # shared breaker; the sensor's dispatcher then announces nothing new while it is open,
     # one probe after the cool-down, and the rest once the probe has landed.
+    from blocks.store import open_store
     from config.settings import PostflowSettings
     from flows.ingest import ingest_file
     from tasks.dispatch import DeploymentDispatcher
@@ -135,7 +139,7 @@ def test_under_up_the_circuit_breaker_defers_files_until_a_probe_succeeds(
     pipeline.sandbox.inject_status(503, count=6, path=r"^/v4/")  # 3 GETs per ingest
     assert all(ingest_file(str(p), return_state=True).is_failed() for p in failed)
     state_dir = tmp_path / "state"
-    assert read_circuit_state(state_dir)["state"] == "open"
+    assert read_circuit_state(local_store(state_dir))["state"] == "open"
 
     settings = PostflowSettings()
     root = pipeline.by_shot.resolve()
@@ -145,7 +149,7 @@ def test_under_up_the_circuit_breaker_defers_files_until_a_probe_succeeds(
         settings, str(root), on_transition=lambda *_: None, clock=lambda: time.time() + skew[0]
     )
     dispatcher = DeploymentDispatcher(
-        DispatchLedger(settings.ledger_path),
+        DispatchLedger(open_store(settings)),
         root,
         start_run=lambda p, *_: announced.append(p) or {"run": p},
         recovery=recovery,
@@ -160,10 +164,10 @@ def test_under_up_the_circuit_breaker_defers_files_until_a_probe_succeeds(
     assert dispatcher.retry_due() == 1
     assert len(announced) == 1  # one probe, not the backlog
     assert dispatcher.retry_due() == 0  # half-open: the probe is out
-    assert read_circuit_state(state_dir)["state"] == "half_open"
+    assert read_circuit_state(local_store(state_dir))["state"] == "half_open"
 
     assert ingest_file(announced[0], return_state=True).is_completed()  # the probe's run
-    assert read_circuit_state(state_dir)["state"] == "closed"
+    assert read_circuit_state(local_store(state_dir))["state"] == "closed"
     deadline = time.monotonic() + 10
     while len(announced) < 3 and time.monotonic() < deadline:
         dispatcher.retry_due()

@@ -27,6 +27,7 @@ from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterNam
 from prefect.filesystems import LocalFileSystem
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
+from blocks.store import local_store
 from tasks.dispatch import DeploymentDispatcher
 from tasks.ingest_runs import IngestRunStarter
 from tasks.ledger import DispatchLedger
@@ -133,7 +134,7 @@ def test_two_workers_on_postgres_ingest_every_file_exactly_once(cluster, sandbox
             # process's events worker is bound to the test session's server).
             starter = IngestRunStarter(emit=lambda *_, **__: None)
             sensor = DeploymentDispatcher(
-                DispatchLedger(tmp_path / "ledger.jsonl"), by_shot, start_run=starter
+                DispatchLedger(local_store(tmp_path)), by_shot, start_run=starter
             )
             for path in files:
                 stat = path.stat()

@@ -16,6 +16,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
+from blocks.store import local_store
 from flows.ingest import ingest_file
 from tasks.dispatch import DeploymentDispatcher
 from tasks.ingest_runs import INGEST_DEPLOYMENT, IngestRunStarter
@@ -77,7 +78,7 @@ def _version(tmp_path: Path, name: str) -> FileVersion:
 
 
 def _dispatcher(tmp_path: Path, clock: Clock, starter: IngestRunStarter) -> DeploymentDispatcher:
-    ledger = DispatchLedger(tmp_path / "ledger.jsonl")
+    ledger = DispatchLedger(local_store(tmp_path))
     return DeploymentDispatcher(
         ledger, tmp_path, retry_seconds=10, max_attempts=3, start_run=starter, clock=clock
     )

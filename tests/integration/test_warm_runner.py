@@ -14,11 +14,11 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
 from prefect.states import Cancelling, Completed, Pending, Running, Scheduled
 
+from blocks.store import local_store, tables
 from core.errors import IngestCancelled
 from postflow.warm import WarmRunner
 from postflow.warm_journal import RunJournal, recover_stranded_runs
 from tasks.cancellation import cancel_check
-from tasks.state_file import read_json
 from tests.integration.test_deployments import _wait
 
 pytestmark = pytest.mark.integration
@@ -114,6 +114,13 @@ def test_a_failed_run_retried_from_the_ui_runs_again_here(probe_deployment):
     assert _ran == ["fail-first", "fail-first"] and runner.executed == [run.id, run.id]
 
 
+def _journal_rows(state_dir) -> int:
+    from sqlalchemy import func, select
+
+    with local_store(state_dir).read() as db:
+        return db.execute(select(func.count()).select_from(tables.warm_runs)).scalar_one()
+
+
 def _dead_pid() -> int:
     """The pid of a process that has exited (and was reaped)."""
     process = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -129,10 +136,10 @@ def test_runs_a_killed_runner_left_are_marked_crashed_and_run_again(probe_deploy
         client.set_flow_run_state(running.id, Running(), force=True)
         client.set_flow_run_state(pending.id, Pending(), force=True)
         client.set_flow_run_state(done.id, Completed(), force=True)
-    killed = RunJournal(tmp_path / "warm-runs.json", pid=_dead_pid())
+    killed = RunJournal(local_store(tmp_path), pid=_dead_pid())
     for run in (running, pending, done):
         killed.add(run.id)
-    alive = RunJournal(tmp_path / "warm-runs.json")  # another `up` of the machine, running
+    alive = RunJournal(local_store(tmp_path))  # another `up` of the machine, running
     alive.add(uuid4())
 
     runner = WarmRunner({probe_deployment: warm_probe}, 2, poll_seconds=0.2, journal=alive)
@@ -159,7 +166,7 @@ def test_runs_a_killed_runner_left_are_marked_crashed_and_run_again(probe_deploy
     assert {r.state.type.value for r in again} == {"COMPLETED"}
     assert sorted(_ran) == ["k-pending", "k-running"]
     # The killed process's entries are gone, the live one's stays; the reruns came and went.
-    assert killed.stranded() == [] and len(read_json(tmp_path / "warm-runs.json")) == 1
+    assert killed.stranded() == [] and _journal_rows(tmp_path) == 1
     # A second start recovers nothing more.
     with get_client(sync_client=True) as client:
         assert recover_stranded_runs(client, alive) == []

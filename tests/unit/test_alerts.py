@@ -6,6 +6,7 @@ import pytest
 
 from blocks.discord import alert_embed, alert_key
 from blocks.sent_keys import SentKeys
+from blocks.store import local_store
 from tasks.alerts import AlertTracker
 from tasks.metrics import Thresholds
 
@@ -110,12 +111,19 @@ def test_resolved_alert_is_green_and_plain_text_stays_plain():
 
 
 def test_a_key_is_claimed_once_across_restarts(tmp_path):
-    path = tmp_path / "keys.json"
-    assert SentKeys(path).claim("error_rate-1-fired")
-    assert not SentKeys(path).claim("error_rate-1-fired")  # a new process reads the file
-    keys = SentKeys(path)
+    assert SentKeys(local_store(tmp_path)).claim("error_rate-1-fired")
+    assert not SentKeys(local_store(tmp_path)).claim("error_rate-1-fired")  # a new process
+    keys = SentKeys(local_store(tmp_path))
     keys.release("error_rate-1-fired")  # the send failed: a retry may send it
     assert keys.claim("error_rate-1-fired")
+
+
+def test_only_the_newest_keys_are_kept(tmp_path):
+    keys = SentKeys(local_store(tmp_path), max_keys=2, clock=iter(range(3)).__next__)
+    for n in range(3):
+        assert keys.claim(f"k{n}")
+    assert SentKeys(local_store(tmp_path)).claim("k0")  # forgotten: the oldest
+    assert not SentKeys(local_store(tmp_path)).claim("k2")
 
 
 def test_the_same_alert_delivered_twice_reaches_discord_once(discord):
@@ -130,3 +138,16 @@ def test_the_same_alert_delivered_twice_reaches_discord_once(discord):
     assert fired["payload"]["embeds"][0]["title"].startswith("RL PostFlow alert fired")
     assert resolved["payload"]["embeds"][0]["title"] == "RL PostFlow alert resolved: x"
     assert len(discord.messages) == 2
+
+
+def test_a_restarted_tracker_keeps_the_cooldown_of_an_alert_fired_before(tmp_path):
+    clock = Clock()
+    figures = {"error_rate": 50.0}
+    first = AlertTracker(Thresholds(), 1800, clock=clock, store=local_store(tmp_path))
+    assert [c.status for c in first.evaluate(figures)] == ["fired"]
+    clock.now += 60
+    again = AlertTracker(Thresholds(), 1800, clock=clock, store=local_store(tmp_path))
+    assert again.evaluate(figures) == []  # inside the cooldown: silent
+    clock.now += 1800
+    later = AlertTracker(Thresholds(), 1800, clock=clock, store=local_store(tmp_path))
+    assert [c.status for c in later.evaluate(figures)] == ["fired"]

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import tasks.circuit as circuit
+from blocks.store import local_store
 from tasks.circuit import CircuitBreaker, CircuitState, emit_circuit_event, read_circuit_state
 
 
@@ -108,7 +109,7 @@ def test_a_failed_probe_reopens_it_with_a_doubled_cool_down(
 
 def test_the_cool_down_is_capped(tmp_path: Path, clock: Clock) -> None:
     breaker = CircuitBreaker(
-        tmp_path / "c.json", cool_down_seconds=60, max_cool_down_seconds=200, clock=clock
+        local_store(tmp_path), cool_down_seconds=60, max_cool_down_seconds=200, clock=clock
     )
     _fail(breaker, 5)
     for _ in range(4):
@@ -119,7 +120,7 @@ def test_the_cool_down_is_capped(tmp_path: Path, clock: Clock) -> None:
 
 
 def test_a_lost_probe_is_replaced_after_the_probe_timeout(tmp_path: Path, clock: Clock) -> None:
-    breaker = CircuitBreaker(tmp_path / "c.json", probe_timeout_seconds=300, clock=clock)
+    breaker = CircuitBreaker(local_store(tmp_path), probe_timeout_seconds=300, clock=clock)
     _fail(breaker, 5)
     clock.now += 60
     assert breaker.allow() is True
@@ -130,9 +131,9 @@ def test_a_lost_probe_is_replaced_after_the_probe_timeout(tmp_path: Path, clock:
 
 
 def test_another_process_reads_the_state(breaker: CircuitBreaker, tmp_path: Path) -> None:
-    assert read_circuit_state(tmp_path)["state"] == "closed"
+    assert read_circuit_state(local_store(tmp_path))["state"] == "closed"
     _fail(breaker, 5)
-    state = read_circuit_state(tmp_path)
+    state = read_circuit_state(local_store(tmp_path))
     assert state["state"] == "open" and state["consecutive_failures"] == 5
     assert state["probe_at"] == state["opened_at"] + 60
 
@@ -168,7 +169,7 @@ def test_a_failing_callback_does_not_break_the_breaker(tmp_path: Path, clock: Cl
     def broken(state: str, payload: dict[str, Any]) -> None:
         raise RuntimeError("event system down")
 
-    breaker = CircuitBreaker(tmp_path / "c.json", clock=clock, on_transition=broken)
+    breaker = CircuitBreaker(local_store(tmp_path), clock=clock, on_transition=broken)
     _fail(breaker, 5)
     assert breaker.state is CircuitState.OPEN
 
@@ -221,4 +222,4 @@ def test_a_failed_probe_recorded_elsewhere_doubles_the_cool_down(
     recorder = CircuitBreaker.in_state_dir(tmp_path, clock=clock, owner=False)
     recorder.record_failure(transient=True, error_kind="FrameioServerError")
     assert breaker.state is CircuitState.OPEN
-    assert read_circuit_state(tmp_path)["cool_down_seconds"] == 120
+    assert read_circuit_state(local_store(tmp_path))["cool_down_seconds"] == 120

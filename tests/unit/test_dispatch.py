@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from blocks.store import local_store
 from tasks.dispatch import DeploymentDispatcher, InProcessDispatcher
 from tasks.ledger import DispatchLedger
 from tasks.readiness import FileVersion
@@ -43,7 +44,7 @@ class Runs:
 
 @pytest.fixture
 def ledger(tmp_path: Path) -> DispatchLedger:
-    return DispatchLedger(tmp_path / "ledger.jsonl")
+    return DispatchLedger(local_store(tmp_path))
 
 
 @pytest.fixture
@@ -105,20 +106,31 @@ def test_retries_back_off_then_give_up_as_a_failure(deployment, runs, clock, tmp
     deployment.confirm()
     assert len(runs.calls) == 3 and deployment.unstarted == {}
     assert deployment.counts() == {"dispatched": 1, "finished": 1, "failed": 1}
-    assert DispatchLedger(tmp_path / "ledger.jsonl").counts()["failed"] == 1
+    assert DispatchLedger(local_store(tmp_path)).counts()["failed"] == 1
 
 
-def test_a_file_without_a_run_is_sent_again_after_a_restart(deployment, runs, tmp_path):
+def test_a_restarted_sensor_goes_on_with_a_run_not_created_yet(deployment, runs, clock, tmp_path):
     runs.reachable = False
     version = _version()
     deployment.dispatch(version)  # the sensor stops before its run could be created
     runs.reachable = True
     restarted = DeploymentDispatcher(
-        DispatchLedger(tmp_path / "ledger.jsonl"), Path("/by_shot"), start_run=runs
+        DispatchLedger(local_store(tmp_path)),
+        Path("/by_shot"),
+        retry_seconds=RETRY,
+        max_attempts=3,
+        start_run=runs,
+        clock=clock,
     )
-    assert restarted.already_sent(version) is False
-    assert restarted.dispatch(version) is True
+    assert restarted.already_sent(version) is True  # its create waits in the store
+    assert restarted.unstarted[version.path].attempt == 1
+    restarted.confirm()  # not due yet
+    assert len(runs.calls) == 1
+    clock.now += RETRY
+    restarted.confirm()
     assert [key for _, key in runs.calls] == [version.key("/by_shot")] * 2
+    again = DeploymentDispatcher(DispatchLedger(local_store(tmp_path)), Path("/by_shot"))
+    assert again.unstarted == {} and again.already_sent(version) is True
 
 
 def test_deployment_dispatch_sends_each_file_version_once_across_restarts(
@@ -128,7 +140,7 @@ def test_deployment_dispatch_sends_each_file_version_once_across_restarts(
     assert deployment.dispatch(version) is True
     assert deployment.dispatch(version) is False
     restarted = DeploymentDispatcher(
-        DispatchLedger(tmp_path / "ledger.jsonl"), Path("/by_shot"), start_run=runs
+        DispatchLedger(local_store(tmp_path)), Path("/by_shot"), start_run=runs
     )
     assert restarted.already_sent(version) is True
     assert restarted.dispatch(version) is False
@@ -173,7 +185,7 @@ def test_in_process_a_failed_or_raising_ingest_is_finished_and_not_resent(ledger
     dispatcher.dispatch(_version("SC01_FALSE_00001_V001.mov"))
     dispatcher.shutdown()
     assert dispatcher.counts() == {"dispatched": 2, "finished": 2, "failed": 2}
-    restarted = DispatchLedger(tmp_path / "ledger.jsonl")
+    restarted = DispatchLedger(local_store(tmp_path))
     assert restarted.interrupted() == []
     assert restarted.counts()["failed"] == 2
 
@@ -183,7 +195,7 @@ def test_in_process_an_interrupted_dispatch_is_sent_again_after_a_restart(ledger
     ledger.mark_dispatched(version.key("/by_shot"))  # the process died mid-ingest
     ingested: list[str] = []
     restarted = _in_process(
-        DispatchLedger(tmp_path / "ledger.jsonl"), lambda p: ingested.append(p) or True
+        DispatchLedger(local_store(tmp_path)), lambda p: ingested.append(p) or True
     )
     assert restarted.dispatch(version) is True
     restarted.shutdown()
@@ -263,4 +275,4 @@ def test_loop_on_ctrl_c_drops_queued_ingests_and_reraises(ledger, tmp_path):
         run_watch_loop(Interrupted(dispatcher, versions), dispatcher, poll_interval_seconds=5)
     assert ingested == [versions[0].path]  # the running one finished, the queued ones dropped
     assert dispatcher.counts() == {"dispatched": 3, "finished": 1, "failed": 0}
-    assert len(DispatchLedger(tmp_path / "ledger.jsonl").interrupted()) == 2  # sent next start
+    assert len(DispatchLedger(local_store(tmp_path)).interrupted()) == 2  # sent next start

@@ -11,6 +11,7 @@ import socket
 
 import pytest
 
+from blocks.store import local_store
 from tasks.ledger import DispatchLedger
 from tasks.watch_folder import WatchFolder
 
@@ -117,7 +118,7 @@ def test_a_fifo_and_a_socket_are_skipped_without_blocking(tmp_path):
 
 def test_the_ledger_records_a_key_of_any_bytes(tmp_path):
     key = os.fsdecode(LATIN1_NAME) + ":100:1"
-    ledger = DispatchLedger(tmp_path / "l.jsonl")
+    ledger = DispatchLedger(local_store(tmp_path))
     assert ledger.mark_dispatched(key) is True
     ledger.mark_finished(key, ok=False)
-    assert DispatchLedger(tmp_path / "l.jsonl").should_dispatch(key) is False
+    assert DispatchLedger(local_store(tmp_path)).should_dispatch(key) is False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from blocks.store import local_store
 from tasks.dispatch import InProcessDispatcher
 from tasks.ledger import DispatchLedger
 from tasks.productions_watch import Dispatchers, Folders
@@ -22,7 +23,7 @@ def _part(tmp_path: Path, name: str, ingested: list[str]) -> InProcessDispatcher
         ingested.append(path)
         return not path.endswith("BAD.mov")
 
-    ledger = DispatchLedger(tmp_path / name / "dispatched.jsonl")
+    ledger = DispatchLedger(local_store(tmp_path / name))
     return InProcessDispatcher(ledger, Path(f"/{name}/BY_SHOT"), 1, ingest=ingest)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -12,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from blocks.store import local_store
 from core.errors import (
     FrameioAuthError,
     FrameioNetworkError,
@@ -42,7 +42,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def queue(tmp_path: Path, clock: Clock) -> RetryQueue:
-    return RetryQueue(tmp_path / "state" / "retry-queue.json", clock=clock)
+    return RetryQueue(local_store(tmp_path / "state"), clock=clock)
 
 
 def test_a_transient_failure_is_due_after_the_base_delay(queue: RetryQueue, clock: Clock) -> None:
@@ -105,47 +105,33 @@ def test_a_claimed_entry_is_not_handed_out_twice(queue: RetryQueue, clock: Clock
 
 
 def test_the_queue_survives_a_restart(tmp_path: Path, clock: Clock) -> None:
-    path = tmp_path / "retry-queue.json"
-    RetryQueue(path, clock=clock).add(KEY, PATH, "FrameioServerError", transient=True)
-    reloaded = RetryQueue(path, clock=clock)
+    RetryQueue(local_store(tmp_path), clock=clock).add(KEY, PATH, "FrameioServerError", True)
+    reloaded = RetryQueue(local_store(tmp_path), clock=clock)
     assert [(e.key, e.attempts) for e in reloaded.due(clock.now + 30)] == [(KEY, 1)]
 
 
 def test_a_claimed_entry_is_due_again_after_a_restart(tmp_path: Path, clock: Clock) -> None:
-    path = tmp_path / "retry-queue.json"
-    first = RetryQueue(path, clock=clock)
+    first = RetryQueue(local_store(tmp_path), clock=clock)
     first.add(KEY, PATH, "FrameioServerError", transient=True)
     first.due(clock.now + 30)  # claimed, then the process dies
-    assert len(RetryQueue(path, clock=clock).due(clock.now + 30)) == 1
+    assert len(RetryQueue(local_store(tmp_path), clock=clock).due(clock.now + 30)) == 1
 
 
-def test_a_non_utf8_key_round_trips_through_the_file(tmp_path: Path, clock: Clock) -> None:
+def test_a_non_utf8_key_round_trips_through_the_store(tmp_path: Path, clock: Clock) -> None:
     name = os.fsdecode(b"\xc9T\xc9_S09_V001.mov")
     key, path = f"{name}:10:1", f"/watch/{name}"
-    store = tmp_path / "retry-queue.json"
-    RetryQueue(store, clock=clock).add(key, path, "FrameioServerError", transient=True)
-    entries = RetryQueue(store, clock=clock).due(clock.now + 30)
+    RetryQueue(local_store(tmp_path), clock=clock).add(key, path, "FrameioServerError", True)
+    entries = RetryQueue(local_store(tmp_path), clock=clock).due(clock.now + 30)
     assert [(e.key, e.path) for e in entries] == [(key, path)]
-    assert store.read_bytes().isascii()
-
-
-def test_a_corrupt_file_is_moved_aside_and_the_queue_starts_empty(
-    tmp_path: Path, clock: Clock
-) -> None:
-    store = tmp_path / "retry-queue.json"
-    store.write_text('{"queued": {', encoding="utf-8")
-    queue = RetryQueue(store, clock=clock)
-    assert queue.pending() == []
-    queue.add(KEY, PATH, "FrameioServerError", transient=True)
-    assert (tmp_path / "retry-queue.json.corrupt").exists()
-    assert len(RetryQueue(store, clock=clock).pending()) == 1
 
 
 _WRITER = """
 import sys
 from pathlib import Path
+from blocks.store import local_store
+from blocks.store import local_store
 from tasks.retry_queue import RetryQueue
-queue = RetryQueue(Path(sys.argv[1]))
+queue = RetryQueue(local_store(Path(sys.argv[1])))
 i = 0
 while True:
     queue.add(f"f{i % 50}.mov:1:1", "/w/f.mov", "FrameioServerError", transient=True)
@@ -155,17 +141,26 @@ while True:
 """
 
 
-def test_kill_9_mid_write_leaves_a_readable_file(tmp_path: Path) -> None:
-    store = tmp_path / "retry-queue.json"
+def test_kill_9_mid_write_loses_no_committed_entry(tmp_path: Path) -> None:
     writer = subprocess.Popen(
-        [sys.executable, "-c", _WRITER, str(store)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", _WRITER, str(tmp_path)], stdout=subprocess.PIPE, text=True
     )
     assert writer.stdout is not None and writer.stdout.readline() == "ready\n"
     writer.send_signal(signal.SIGKILL)
     writer.wait(10)
-    data = json.loads(store.read_text(encoding="ascii"))
-    assert len(data["queued"]) >= 20
-    assert len(RetryQueue(store).pending()) == len(data["queued"])
+    pending = RetryQueue(local_store(tmp_path)).pending()
+    assert len(pending) >= 20
+    assert all(e.error_kind == "FrameioServerError" for e in pending)
+
+
+def test_two_queues_on_one_store_count_each_others_failures(tmp_path: Path, clock: Clock) -> None:
+    sensor = RetryQueue(local_store(tmp_path), clock=clock)  # the sensor's process
+    worker = RetryQueue(local_store(tmp_path), clock=clock)  # an ingest run's
+    worker.add(KEY, PATH, "FrameioServerError", transient=True)
+    worker.add(KEY, PATH, "FrameioServerError", transient=True)
+    assert [e.attempts for e in sensor.due(clock.now + 3600)] == [2]
+    worker.succeeded(KEY)
+    assert sensor.pending() == []
 
 
 def test_status_summary_counts_queued_due_and_given_up(tmp_path: Path, clock: Clock) -> None:
@@ -174,7 +169,7 @@ def test_status_summary_counts_queued_due_and_given_up(tmp_path: Path, clock: Cl
     queue.add("b:1:1", "/w/b", "FrameioServerError", transient=True)
     clock.now += 100
     queue.add("b:1:1", "/w/b", "FrameioServerError", transient=True)
-    summary = read_retry_queue(tmp_path, now=clock.now)
+    summary = read_retry_queue(local_store(tmp_path), now=clock.now)
     assert summary["queued"] == 1 and summary["due"] == 1
     assert summary["gave_up"] == 1 and summary["gave_up_paths"] == ["/w/b"]
 

@@ -1,0 +1,96 @@
+"""The state store on a real PostgreSQL: its own schema, scopes, row locks, the import."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+
+import pytest
+from sqlalchemy import select, text
+
+from blocks.store import open_store
+from blocks.store import tables as t
+from config.settings import PostflowSettings
+from tasks.circuit import CircuitBreaker, read_circuit_state
+from tasks.retry_queue import RetryQueue
+from tests.integration import store_helpers
+from tests.integration.store_helpers import PASSWORD
+
+postgres_url, machines = store_helpers.postgres_url, store_helpers.machines  # the fixtures
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_tables_live_in_their_own_schema(machines):
+    machines("a")
+    store = open_store(PostflowSettings())
+    assert store.dialect == "postgresql"
+    schema = PostflowSettings().state_schema
+    with store.read() as db:
+        names = db.execute(
+            text("SELECT table_name FROM information_schema.tables WHERE table_schema = :s"),
+            {"s": schema},
+        ).scalars()
+        assert {"ledger", "uploads", "retry_queue", "circuit", "warm_runs"} <= set(names)
+        assert (
+            db.execute(
+                text("SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = 'public'")
+            ).scalar()
+            == 0
+        )
+
+
+def test_two_installations_on_one_database_never_see_each_others_rows(machines, monkeypatch):
+    machines("a")
+    ours = RetryQueue(open_store(PostflowSettings()))
+    monkeypatch.setenv("POSTFLOW_INSTALLATION", "studio-b")
+    theirs = RetryQueue(open_store(PostflowSettings()))
+    ours.add("A/a.mov:1:2", "/w/A/a.mov", "FrameioServerError", transient=True)
+    assert theirs.pending() == []
+    assert [e.key for e in ours.pending()] == ["A/a.mov:1:2"]
+
+
+def test_concurrent_failures_on_two_machines_count_every_one(machines):
+    # Each thread is a recorder of its own (its own connection): FOR UPDATE serialises them.
+    machines("a")
+    settings = PostflowSettings()
+
+    def fail() -> None:
+        recorder = CircuitBreaker(open_store(settings), failure_threshold=1000, owner=False)
+        for _ in range(10):
+            recorder.record_failure(transient=True, error_kind="FrameioServerError")
+
+    threads = [threading.Thread(target=fail) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    machines("b")
+    assert read_circuit_state(open_store(PostflowSettings()))["consecutive_failures"] == 40
+
+
+def test_each_machine_s_old_files_are_imported_into_the_one_store(machines):
+    for name in ("a", "b"):
+        state_dir = machines(name)
+        state_dir.mkdir(parents=True)
+        line = {"key": f"{name}.mov:1:2", "event": "dispatched", "at": 1.0}
+        (state_dir / "dispatched.jsonl").write_text(json.dumps(line) + "\n")
+        open_store(PostflowSettings())
+        assert (state_dir / "dispatched.jsonl.imported").is_file()
+    with open_store(PostflowSettings()).read() as db:
+        keys = sorted(db.execute(select(t.ledger.c.key)).scalars())
+    assert keys == ["a.mov:1:2", "b.mov:1:2"]
+
+
+def test_the_password_is_never_logged_nor_raised(machines, monkeypatch, caplog):
+    machines("a")
+    with caplog.at_level(logging.DEBUG):
+        store = open_store(PostflowSettings())
+        with store.read() as db:
+            db.execute(select(t.meta))
+        monkeypatch.setenv("POSTFLOW_STATE_URL", f"postgresql://prefect:{PASSWORD}@127.0.0.1:1/x")
+        with pytest.raises(OSError) as caught:
+            open_store(PostflowSettings())
+    assert PASSWORD not in caplog.text and PASSWORD not in str(caught.value)
+    assert PASSWORD not in repr(store)
