@@ -44,6 +44,8 @@ import psutil  # noqa: E402
 from bench_common import ROOT, Row, emit, sandbox_env, sandbox_ids  # noqa: E402
 from soak_files import Media  # noqa: E402
 
+from blocks.store import local_store  # noqa: E402
+from blocks.store.legacy import import_state_dir  # noqa: E402
 from postflow.sandbox.server import SandboxServer  # noqa: E402
 from tasks.completeness import container_incomplete  # noqa: E402
 from tasks.dispatch import InProcessDispatcher  # noqa: E402
@@ -78,19 +80,25 @@ def make_tree(root: Path, count: int, data: bytes, first: int = 0) -> list[Path]
     return paths
 
 
-def seed_ledger(ledger: Path, root: Path, paths: list[Path]) -> None:
-    """Record every path as finished, as after a backfill (the ledger's own line format)."""
+def seed_ledger(state: Path, root: Path, paths: list[Path]) -> None:
+    """Record every path as finished in the state store of ``state``, as after a backfill: one
+    bulk import of an earlier version's ledger file (``dispatched.jsonl``), not a transaction
+    a file."""
+    ledger = state / "dispatched.jsonl"
     ledger.parent.mkdir(parents=True, exist_ok=True)
     with ledger.open("a") as handle:
         for path in paths:
             info = path.stat()
             key = f"{os.path.relpath(path, root)}:{info.st_size}:{info.st_mtime_ns}"
             handle.write(f'{{"key": "{key}", "event": "finished", "ok": true, "at": 0}}\n')
+    import_state_dir(local_store(state), state)
 
 
-def watch_folder(root: Path, ledger: Path, settle: float, poll: float) -> WatchFolder:
-    """A watch folder as the sensor builds it, dispatching to a no-op ingest."""
-    dispatcher = InProcessDispatcher(DispatchLedger(ledger), root, 2, ingest=lambda _p: None)
+def watch_folder(root: Path, state: Path, settle: float, poll: float) -> WatchFolder:
+    """A watch folder as the sensor builds it, with its ledger in the state store of
+    ``state``, dispatching to a no-op ingest."""
+    ledger = DispatchLedger(local_store(state))
+    dispatcher = InProcessDispatcher(ledger, root, 2, ingest=lambda _p: None)
     return WatchFolder(
         root,
         dispatcher.dispatch,
@@ -104,7 +112,7 @@ def watch_folder(root: Path, ledger: Path, settle: float, poll: float) -> WatchF
 def poll_cpu(root: Path, state: Path, window: float, poll: float) -> tuple[float, float, int]:
     """``(startup scan + first poll CPU s, steady poll cycle CPU s, cycles)`` for a BY_SHOT
     whose files are all in the ledger."""
-    folder = watch_folder(root, state / "dispatched.jsonl", 30.0, poll)
+    folder = watch_folder(root, state, 30.0, poll)
     cpu = cpu_seconds()
     folder.start()
     folder.poll_once()
@@ -126,7 +134,7 @@ def readiness_cpu_per_file(work: Path, media: Media, count: int) -> float:
     """CPU seconds per file of making ``count`` new movies ready (settle 0)."""
     root = work / "cold"
     make_tree(root, count, media.make(4096))
-    folder = watch_folder(root, work / "cold-state" / "dispatched.jsonl", 0.0, 0.2)
+    folder = watch_folder(root, work / "cold-state", 0.0, 0.2)
     ready = 0
     cpu = cpu_seconds()
     folder.scan()  # no observer: the scan queues them, the polls decide
@@ -173,7 +181,7 @@ def latencies(work: Path, media: Media, count: int, settle: float, poll: float) 
     started: dict[str, float] = {}
     last_write: dict[str, float] = {}
     with SandboxServer(work / "sandbox-detect") as server:
-        ledger = DispatchLedger(work / "detect-state" / "dispatched.jsonl")
+        ledger = DispatchLedger(local_store(work / "detect-state"))
         ingest = _uploader(server, work / "detect-state", started)
         dispatcher = InProcessDispatcher(ledger, root, 2, ingest=ingest)
         folder = WatchFolder(
@@ -215,7 +223,9 @@ def rss_run(
 ) -> list[tuple[float, float]]:
     """``[(seconds, RSS MB)]`` of ``postflow watch`` on ``root`` (see the module doc)."""
     state = work / "rss-state"
-    shutil.copy(work / "steady-state" / "dispatched.jsonl", state / "dispatched.jsonl")
+    # The steady run's ledger, imported by `postflow watch` at its start (the store's migration).
+    state.mkdir(parents=True, exist_ok=True)
+    shutil.copy(work / "steady-state" / "dispatched.jsonl.imported", state / "dispatched.jsonl")
     with SandboxServer(work / "sandbox-rss", rate_limits=False) as server:
         env = sandbox_env(server.url, sandbox_ids(server), state)
         env.update(
@@ -325,7 +335,7 @@ def main() -> None:
         )
         root = work / "BY_SHOT"
         paths = make_tree(root, args.files, media.make(4096))
-        seed_ledger(work / "steady-state" / "dispatched.jsonl", root, paths)
+        seed_ledger(work / "steady-state", root, paths)
         startup, steady, cycles = poll_cpu(root, work / "steady-state", args.poll_window, 1.0)
         print(
             f"{args.files} files: startup {startup:.3f} s CPU; poll {steady:.3f} s CPU "
