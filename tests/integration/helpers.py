@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 
 from blocks.frameio_project import FrameioProject
+from postflow.demo_media import GOOD_FILES
 
 
 def make_file(folder: Path, name: str, size: int, seed: int = 0) -> Path:
@@ -44,3 +45,14 @@ def tree_paths(project: FrameioProject) -> dict[str, list]:
 
 def all_files(project: FrameioProject) -> list:
     return [asset for _, asset in project.walk() if asset.type == "file"]
+
+
+def assert_served_demo_landed(out: str) -> None:
+    """What every `postflow demo` run through `postflow up` prints when it went well: no
+    fallback to in-process mode, and every good render in the printed Frame.io tree."""
+    assert "FALLBACK" not in out and "In-process mode" not in out, out[-6000:]
+    assert "is running (deployment mode)" in out, out[-3000:]
+    assert "all good files ingested: 4/4 in Frame.io, 1 unreadable name reported" in out
+    tree = out[out.index("Frame.io tree") :]
+    for name in GOOD_FILES:
+        assert name in tree, tree[:3000]

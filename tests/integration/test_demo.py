@@ -18,6 +18,7 @@ import pytest
 
 from postflow.demo_media import BAD_FILES, GOOD_FILES
 from postflow.up import api_healthy
+from tests.integration.helpers import assert_served_demo_landed
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -146,18 +147,13 @@ def test_demo_goes_through_postflow_up_and_lands_every_good_file(tmp_path: Path,
     )
     out = demo.stdout
     assert demo.returncode == 0, out[-6000:] + demo.stderr[-3000:]
-    assert "FALLBACK" not in out and "In-process mode" not in out
+    assert_served_demo_landed(out)
     ui = re.search(r"Prefect UI: (http://127\.0\.0\.1:\d+)", out)
     assert ui, out[-3000:]
     assert f"{ui.group(1)}/api" != studio  # its own server, not the studio's
-    assert "is running (deployment mode)" in out
-    assert "all good files ingested: 4/4 in Frame.io, 1 unreadable name reported" in out
     assert re.search(r"[5-9] ingest-file runs via `postflow up`", out), out[-3000:]
     # every ingest is its own process under `up`: the file lock manager keeps folders unique
     assert "Duplicate folders" not in out, out[out.index("Frame.io tree") :][:3000]
-    tree = out[out.index("Frame.io tree") :]
-    for name in GOOD_FILES:
-        assert name in tree
     runs = out[out.index("Prefect flow runs") :]
     assert runs.count("Completed") >= len(GOOD_FILES)
     assert f"ingest {BAD_FILES[0]}" in runs and "Failed" in runs

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from postflow.demo_media import GOOD_FILES
+from tests.integration.helpers import assert_served_demo_landed
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,9 +113,4 @@ def test_installed_wheel_runs_the_demo_outside_the_checkout(tmp_path: Path):
     )
     out = demo.stdout
     assert demo.returncode == 0, out[-6000:] + demo.stderr[-3000:]
-    assert "FALLBACK" not in out, out[-6000:]  # `postflow up` from the wheel served the runs
-    assert "is running (deployment mode)" in out
-    assert "all good files ingested: 4/4 in Frame.io, 1 unreadable name reported" in out
-    tree = out[out.index("Frame.io tree") :]
-    for name in GOOD_FILES:
-        assert name in tree
+    assert_served_demo_landed(out)  # `postflow up` from the wheel served the runs
