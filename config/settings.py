@@ -301,8 +301,9 @@ class PostflowSettings(BaseSettings):
         None,
         description="The state store shared by several machines (ledger, identity records, "
         "retry queue, circuit breaker, warm runs, alert keys): a PostgreSQL URL, e.g. "
-        "postgresql://user:password@host:5432/prefect. Unset: <state_dir>/state.db (SQLite, one "
-        "machine). Never logged.",
+        "postgresql://user@host:5432/prefect, the password in libpq's ~/.pgpass or PGPASSFILE "
+        "(one in the URL works too, never logged). Unset: <state_dir>/state.db (SQLite, one "
+        "machine).",
     )
     state_schema: str = Field(
         "postflow",

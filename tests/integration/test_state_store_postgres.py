@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import threading
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
 
 from blocks.store import open_store
 from blocks.store import tables as t
@@ -94,3 +97,35 @@ def test_the_password_is_never_logged_nor_raised(machines, monkeypatch, caplog):
             open_store(PostflowSettings())
     assert PASSWORD not in caplog.text and PASSWORD not in str(caught.value)
     assert PASSWORD not in repr(store)
+
+
+def test_a_password_file_keeps_the_password_out_of_the_url(postgres_url, tmp_path, monkeypatch):
+    """With password authentication on, a URL without a password is refused, and libpq's
+    password file (``PGPASSFILE``, or ``~/.pgpass``; PostgreSQL docs, libpq "The Password
+    File") supplies it: the settings file then holds no secret (README, "Several machines")."""
+    import psycopg
+
+    admin = make_url(postgres_url)
+    role, password = f"r_{secrets.token_hex(4)}", secrets.token_hex(8)
+    with psycopg.connect(admin.set(drivername="postgresql").render_as_string(False)) as db:
+        db.autocommit = True
+        db.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+        db.execute(f"GRANT CREATE ON DATABASE {admin.database} TO {role}")
+        hba = Path(db.execute("SHOW hba_file").fetchone()[0])
+        rule = f"host all {role} 127.0.0.1/32 scram-sha-256\n"
+        hba.write_text(rule + hba.read_text())  # first match wins: this role needs a password
+        db.execute("SELECT pg_reload_conf()")
+    url = f"postgresql://{role}@{admin.host}:{admin.port}/{admin.database}"  # no password
+    monkeypatch.setenv("POSTFLOW_STATE_URL", url)
+    monkeypatch.setenv("POSTFLOW_STATE_SCHEMA", role)
+    monkeypatch.setenv("POSTFLOW_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("PGPASSFILE", str(tmp_path / "nothing-here"))
+    with pytest.raises(OSError, match="password"):
+        open_store(PostflowSettings())
+
+    passfile = tmp_path / "pgpass"
+    passfile.write_text(f"127.0.0.1:{admin.port}:{admin.database}:{role}:{password}\n")
+    passfile.chmod(0o600)
+    monkeypatch.setenv("PGPASSFILE", str(passfile))
+    with open_store(PostflowSettings()).read() as db:
+        assert db.execute(select(t.meta)).all() is not None
