@@ -10,6 +10,9 @@ STAMP := $(VENV)/.installed-stamp
 UV_VERSION := 0.13.8
 UV_HOME := .uv
 UV := $(UV_HOME)/bin/uv
+# uv trusts the system's certificate store (as pip and curl do), not only its own bundled roots:
+# a studio's TLS-inspecting proxy, or a mirror with a private CA, is then trusted the same way.
+export UV_SYSTEM_CERTS ?= 1
 
 .PHONY: install lock demo test lint format bench soak clean
 
