@@ -18,7 +18,7 @@ export UV_SYSTEM_CERTS ?= 1
 
 $(UV):
 	$(PYTHON) -m venv $(UV_HOME)
-	$(UV_HOME)/bin/python -m pip install --quiet 'uv==$(UV_VERSION)'
+	$(UV_HOME)/bin/python -m pip install --quiet --disable-pip-version-check 'uv==$(UV_VERSION)'
 
 # --locked: fail, instead of resolving again, when pyproject.toml and uv.lock disagree.
 $(STAMP): pyproject.toml uv.lock | $(UV)
