@@ -67,8 +67,11 @@ def test_a_transient_failure_on_worker_b_is_retried_by_the_sensor_on_machine_a(
     postflow_env(task_retries=0, dispatch_mode="deployment", retry_base_delay_seconds=0.3)
     path = make_file(pipeline.by_shot, NAME, 50_000)
     machines("b")
-    pipeline.sandbox.inject_status(503, count=3, path=r"^/v4/")
+    # Every Frame.io call fails until cleared: the SDK's own retries of a GET (2) cannot absorb
+    # a fixed count of 503s, so B's run fails whatever calls it makes (3 once did not suffice).
+    pipeline.sandbox.inject_status(503, count=1000, path=r"^/v4/")
     assert ingest_file(str(path), return_state=True).is_failed()  # worker B's run
+    pipeline.sandbox.clear_faults()
 
     machines("a")
     dispatcher, announced = _sensor_of(PostflowSettings())
@@ -98,10 +101,11 @@ def test_failures_on_either_machine_open_the_one_breaker_and_one_probe_closes_it
     )
     names = ["SC01_UNDLM_00412_V001.mov", "SC02_PLATE_00010_V001.mov"]
     failed = [make_file(pipeline.by_shot, n, 40_000, seed=i) for i, n in enumerate(names)]
-    pipeline.sandbox.inject_status(503, count=6, path=r"^/v4/")  # 3 GETs per ingest
+    pipeline.sandbox.inject_status(503, count=1000, path=r"^/v4/")  # every call, until cleared
     for machine, path in zip("ab", failed, strict=True):  # one failure seen on each machine
         machines(machine)
         assert ingest_file(str(path), return_state=True).is_failed()
+    pipeline.sandbox.clear_faults()
 
     machines("a")
     skew = [0.0]
@@ -195,7 +199,18 @@ def test_runs_claimed_by_an_up_killed_on_b_are_recovered_by_the_up_on_a(
         _wait_served()
         run = _create_run(source, "SC02_KILL:300000:1")
         with get_client(sync_client=True) as client:
-            _wait(lambda: client.read_flow_run(run.id).state.is_running(), 60, "B's run to start")
+
+            def running() -> bool:
+                state = client.read_flow_run(run.id).state
+                seen.append(state.type.value)
+                return state.is_running()
+
+            seen: list[str] = []
+            try:
+                _wait(running, 120, "B's run to start")
+            except AssertionError as exc:  # say what B did meanwhile
+                log = (tmp_path / "up-b.log").read_text(errors="replace")[-4000:]
+                raise AssertionError(f"{exc}; states seen {sorted(set(seen))}; B:\n{log}") from None
         machines("a")
         up_a = _serve_ingest()  # serving already: it recovers once per lease
         _wait(lambda: _runners() == 2, 120, "A's runner in the store beside B's")

@@ -90,7 +90,13 @@ def test_installed_wheel_runs_the_demo_outside_the_checkout(tmp_path: Path):
         if not k.startswith(("POSTFLOW_", "VIRTUAL_ENV", "PYTHON", "UV_"))
         and k != "PREFECT_API_URL"
     }
-    env.update(UV_PYTHON_DOWNLOADS="never", PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    # uv trusts the system's certificates (as the Makefile has it): behind a TLS proxy its
+    # bundled roots alone fail to fetch the build backend.
+    env.update(
+        UV_PYTHON_DOWNLOADS="never",
+        UV_SYSTEM_CERTS=os.environ.get("UV_SYSTEM_CERTS", "1"),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+    )
     venv = _install(tmp_path, env)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
