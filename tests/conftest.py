@@ -108,6 +108,9 @@ def pipeline(prefect_harness, sandbox, discord, postflow_env, tmp_path: Path):
         frameio_client_id=sandbox.client_id,
         frameio_client_secret=sandbox.client_secret,
         frameio_credentials_block="postflow-test-absent-block",
+        # No tuning block unless a test saves one under its own name: the session's Prefect
+        # server is shared, and a block there overrides these variables.
+        tuning_block="postflow-test-absent-tuning",
         discord_block=discord_block,
         task_retry_backoff_seconds=0.2,
         settle_seconds=0.6,

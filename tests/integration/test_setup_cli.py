@@ -4,6 +4,7 @@ paste flow that Adobe's HTTPS redirect URIs need."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import webbrowser
@@ -12,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from dotenv import dotenv_values
+from prefect.exceptions import ObjectNotFound
 from typer.testing import CliRunner
 
 from blocks.frameio import FrameioCredentials
@@ -137,19 +139,27 @@ def test_setup_of_another_installation_leaves_the_default_installations_blocks_a
         "postflow-tuning": PostflowTuning,
         "postflow-discord": PostflowDiscord,
     }
-    FrameioCredentials(client_id="studio-a", client_secret="a-secret").save(
-        "postflow-frameio", overwrite=True
-    )
-    PostflowTuning(structure_cache_ttl_seconds=77).save("postflow-tuning", overwrite=True)
-    PostflowDiscord(webhook_url="http://127.0.0.1:9/api/webhooks/2/theirs").save(
-        "postflow-discord", overwrite=True
-    )
-    before = _blocks(theirs)
-    result = runner.invoke(app, ["setup", "--no-prompt"])
-    assert result.exit_code == 0, result.output
-    assert _blocks(theirs) == before
-    ours = FrameioCredentials.load(f"{installation}-frameio")
-    assert ours.client_id == account.client_id
-    assert PostflowDiscord.load(f"{installation}-discord").webhook_url.get_secret_value() == (
-        "http://127.0.0.1:9/api/webhooks/1/ours"
-    )
+    try:
+        FrameioCredentials(client_id="studio-a", client_secret="a-secret").save(
+            "postflow-frameio", overwrite=True
+        )
+        PostflowTuning(structure_cache_ttl_seconds=77).save("postflow-tuning", overwrite=True)
+        PostflowDiscord(webhook_url="http://127.0.0.1:9/api/webhooks/2/theirs").save(
+            "postflow-discord", overwrite=True
+        )
+        before = _blocks(theirs)
+        result = runner.invoke(app, ["setup", "--no-prompt"])
+        assert result.exit_code == 0, result.output
+        assert _blocks(theirs) == before
+        ours = FrameioCredentials.load(f"{installation}-frameio")
+        assert ours.client_id == account.client_id
+        assert PostflowDiscord.load(f"{installation}-discord").webhook_url.get_secret_value() == (
+            "http://127.0.0.1:9/api/webhooks/1/ours"
+        )
+    finally:
+        # The session's Prefect server outlives this test: a "postflow-tuning" left there
+        # overrode later tests' settings (their task_retries=0 became 4, so their outages
+        # were retried away).
+        for name, kind in theirs.items():
+            with contextlib.suppress(ObjectNotFound):
+                kind.delete(name)
