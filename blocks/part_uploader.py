@@ -14,7 +14,12 @@ ignores each URL's own ``size``. This uploader:
 * retries a failed part on its own (network errors, 429, 5xx; exponential backoff with jitter,
   honouring ``Retry-After`` read by :func:`blocks.retry_after.parse_retry_after`); a 4xx such
   as 403 (expired or mismatched signature) fails fast;
-* reports progress in bytes through a callback (rolled back if a part is retried).
+* reports progress in bytes through a callback (rolled back if a part is retried);
+* hashes what it reads, in the same read: each part's XXH3-128 (handed to ``on_part_done``,
+  for the upload's checkpoint) and, through :class:`blocks.stream_digest.OrderedDigest`, the
+  whole file's XXH3-128;
+* on a resumed upload, skips the PUTs of the parts already stored (``done``): their ranges are
+  read once for the whole file's hash, and must still hash to the recorded part digest.
 """
 
 from __future__ import annotations
@@ -23,18 +28,22 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import xxhash
 
 from blocks.call_timing import UPLOAD_PART, TimedTransport
 from blocks.retry_after import parse_retry_after
+from blocks.stream_digest import OrderedDigest
 from core.errors import PartUploadError, SourceFileError, UploadError
 
 ProgressCallback = Callable[[int], None]
+PartDone = Callable[[int, str], None]
+"""Called with (part number, the part's XXH3-128 hex) once storage accepted the part."""
 
 
 @dataclass(frozen=True)
@@ -75,8 +84,8 @@ def plan_parts(upload_urls: Sequence[Any], file_size: int) -> list[Part]:
     return parts
 
 
-class _Cancelled(Exception):
-    """Another part failed permanently; stop streaming this one."""
+class _Stopped(Exception):
+    """Another part failed; stop streaming this one."""
 
 
 class PartUploader:
@@ -92,6 +101,10 @@ class PartUploader:
         progress: called with a byte delta as blocks are sent (negative when a part restarts).
         sleep: injected for tests.
         transport: an httpx transport (``httpx.MockTransport`` in unit tests).
+
+    Attributes:
+        retried_parts: part PUTs that had to be retried.
+        bytes_read: bytes read from the source by the parts (a retried part's twice).
     """
 
     def __init__(
@@ -117,17 +130,40 @@ class PartUploader:
         self.progress = progress or (lambda _delta: None)
         self.sleep = sleep
         self.retried_parts = 0
+        self.bytes_read = 0
+        self._count_lock = threading.Lock()
         self._cancel = threading.Event()
         self._path = ""
 
-    def upload(self, path: str, parts: Sequence[Part], content_type: str) -> None:
-        """PUT every part of ``path``; returns when all are stored.
+    def upload(
+        self,
+        path: str,
+        parts: Sequence[Part],
+        content_type: str,
+        *,
+        digest: OrderedDigest | None = None,
+        done: Mapping[int, str] | None = None,
+        on_part_done: PartDone | None = None,
+    ) -> None:
+        """PUT every part of ``path`` not in ``done``; returns when all are stored.
+
+        Args:
+            path: the source file.
+            parts: the parts as laid over the file (:func:`plan_parts`), in file order.
+            content_type: the ``Content-Type`` of every PUT (Frame.io's ``media_type``).
+            digest: fed every byte read, in file order, for the whole file's XXH3-128.
+            done: part number -> XXH3-128 hex of the parts already stored (a resumed upload):
+                not sent again, only read for ``digest`` when it is given.
+            on_part_done: called from a worker thread with (part number, XXH3-128 hex) as each
+                part is stored.
 
         Raises:
-            PartUploadError: a part failed permanently or ran out of retries.
-            SourceFileError: the file became shorter than the planned parts.
+            PartUploadError: a part failed permanently, ran out of retries, or its URL expired.
+            SourceFileError: the file became shorter than the planned parts, or a stored
+                part's bytes no longer hash to the recorded digest.
         """
         self._path = path
+        done = done or {}
         fd = os.open(path, os.O_RDONLY)
         try:
             with (
@@ -137,14 +173,25 @@ class PartUploader:
                 ) as client,
                 ThreadPoolExecutor(self.concurrency, thread_name_prefix="part-put") as pool,
             ):
-                futures = [pool.submit(self._put, client, fd, p, content_type) for p in parts]
-                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-                failed = [f for f in done if f.exception() is not None]
+                futures: list[Future[Any]] = []
+                for part in parts:  # in file order: the digest's frontier part always runs
+                    if part.number in done:
+                        if digest is not None:
+                            futures.append(
+                                pool.submit(self._reread, fd, part, done[part.number], digest)
+                            )
+                        continue
+                    futures.append(
+                        pool.submit(self._put, client, fd, part, content_type, digest, on_part_done)
+                    )
+                finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
+                failed = [f for f in finished if f.exception() is not None]
                 if failed:
                     self._cancel.set()
                     for future in futures:
                         future.cancel()
-                    raise failed[0].exception()  # type: ignore[misc]
+                    errors = [f.exception() for f in failed]
+                    raise next((e for e in errors if not isinstance(e, _Stopped)), errors[0])  # type: ignore[misc]
         finally:
             os.close(fd)
 
@@ -153,23 +200,60 @@ class PartUploader:
         limits = httpx.Limits(max_connections=self.concurrency)
         return self.transport or httpx.HTTPTransport(limits=limits)
 
-    def _blocks(self, fd: int, part: Part, sent: list[int]) -> Iterator[bytes]:
+    def _blocks(
+        self,
+        fd: int,
+        part: Part,
+        sent: list[int],
+        part_hash: Any,
+        digest: OrderedDigest | None,
+        progress: ProgressCallback,
+    ) -> Iterator[bytes]:
+        """Read ``part``'s range in ``block_bytes`` blocks, hashing each as it goes."""
         offset, remaining = part.offset, part.size
         while remaining:
             if self._cancel.is_set():
-                raise _Cancelled()
+                raise _Stopped()
             chunk = os.pread(fd, min(self.block_bytes, remaining), offset)
             if not chunk:
                 raise SourceFileError(
                     self._path, f"file ended at byte {offset}, expected {part.offset + part.size}"
                 )
+            part_hash.update(chunk)
+            if digest is not None:
+                digest.feed(offset, chunk)
             offset += len(chunk)
             remaining -= len(chunk)
             sent[0] += len(chunk)
-            self.progress(len(chunk))
+            with self._count_lock:
+                self.bytes_read += len(chunk)
+            progress(len(chunk))
             yield chunk
 
-    def _put(self, client: httpx.Client, fd: int, part: Part, content_type: str) -> str:
+    def _reread(self, fd: int, part: Part, recorded: str, digest: OrderedDigest) -> None:
+        """Read a part stored by an earlier attempt, for the whole file's digest only.
+
+        Raises:
+            SourceFileError: its bytes no longer hash to ``recorded`` ("" when unknown), or
+                the file is short.
+        """
+        part_hash = xxhash.xxh3_128()
+        for _ in self._blocks(fd, part, [0], part_hash, digest, lambda _delta: None):
+            pass
+        if recorded and part_hash.hexdigest() != recorded:
+            raise SourceFileError(
+                self._path, f"part {part.number} differs from the one already sent"
+            )
+
+    def _put(
+        self,
+        client: httpx.Client,
+        fd: int,
+        part: Part,
+        content_type: str,
+        digest: OrderedDigest | None,
+        on_part_done: PartDone | None,
+    ) -> str:
         headers = {
             "Content-Length": str(part.size),
             "Content-Type": content_type,
@@ -177,30 +261,49 @@ class PartUploader:
         }
         for attempt in range(self.retries + 1):
             sent = [0]
+            part_hash = xxhash.xxh3_128()
+            blocks = self._blocks(fd, part, sent, part_hash, digest, self.progress)
             try:
-                response = client.put(
-                    part.url, content=self._blocks(fd, part, sent), headers=headers
-                )
-            except _Cancelled:
+                response = client.put(part.url, content=blocks, headers=headers)
+            except _Stopped:
                 self.progress(-sent[0])
                 raise
             except httpx.TransportError as exc:
                 error = PartUploadError(part.number, f"network error: {type(exc).__name__}")
             else:
                 if response.status_code < 300:
+                    if on_part_done is not None:
+                        on_part_done(part.number, part_hash.hexdigest())
                     return str(response.headers.get("etag", ""))
-                error = PartUploadError(
-                    part.number,
-                    f"storage answered HTTP {response.status_code}: {response.text[:200]}",
-                    status_code=response.status_code,
-                    retry_after_seconds=parse_retry_after(response.headers),
-                )
+                error = _refusal(part.number, response)
             self.progress(-sent[0])
-            if not error.transient or attempt == self.retries or self._cancel.is_set():
+            if not error.transient or error.expired or attempt == self.retries:
                 raise error
+            if self._cancel.is_set():
+                raise _Stopped()
             self.retried_parts += 1
             delay = self.backoff_seconds * 2**attempt * (1 + random.uniform(-0.25, 0.25))
             if error.retry_after_seconds is not None:
                 delay = max(delay, min(error.retry_after_seconds, self.max_retry_after_seconds))
             self.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _refusal(part_number: int, response: httpx.Response) -> PartUploadError:
+    """The error for a part PUT storage refused; S3's expired-URL answer is told apart by its
+    XML (403, ``<Code>AccessDenied</Code>``, ``<Message>Request has expired</Message>``),
+    never by the status alone: a 403 also means a bad signature or a missing permission."""
+    body = response.text[:2000]
+    expired = (
+        response.status_code == 403
+        and "<Code>AccessDenied</Code>" in body
+        and "Request has expired" in body
+    )
+    reason = "its pre-signed URL expired" if expired else body[:200]
+    return PartUploadError(
+        part_number,
+        f"storage answered HTTP {response.status_code}: {reason}",
+        status_code=response.status_code,
+        retry_after_seconds=parse_retry_after(response.headers),
+        expired=expired,
+    )

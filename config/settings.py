@@ -200,6 +200,13 @@ class PostflowSettings(BaseSettings):
     upload_progress_log_bytes: int = Field(
         100 * 10**6, gt=0, description="Log upload progress every this many bytes."
     )
+    upload_hash_buffer_bytes: int = Field(
+        256 * 2**20,
+        ge=0,
+        description="Memory (bytes) for blocks the parts read ahead of the fingerprint's "
+        "frontier; past it a block is read again for the hash. About (part concurrency - 1) x "
+        "part size keeps every byte read once.",
+    )
 
     use_prefect_limits: bool = Field(
         False,

@@ -21,8 +21,11 @@ past it. Each error carries its facts as attributes and says whether it is *tran
     │       ├── FrameioNotFound         404
     │       └── FrameioRejected         400 / 422 (the request itself is wrong)
     ├── UploadError
-    │   ├── PartUploadError         transient or permanent per ``status_code``
+    │   ├── PartUploadError         transient or permanent per ``status_code``; ``expired``: the
+    │   │                                      URL's signature expired (the file starts over)
     │   ├── UploadFailed            permanent  Frame.io reports ``upload_failed`` or never completes
+    │   ├── DeliveryMismatch        transient  Frame.io stored another size than was read (the
+    │   │                                      file is deleted and sent again)
     │   └── RemoteUploadError       permanent  Frame.io could not pull the file through the
     │                                          tunnel; ``file_id``, ``reason`` (-> multipart)
     ├── TunnelError                 permanent  cloudflared missing, not starting or not ready;
@@ -171,6 +174,9 @@ class PartUploadError(UploadError):
         part_number: 1-based part index.
         status_code: the HTTP status, or None for a network failure.
         retry_after_seconds: ``Retry-After`` from the storage service, when sent.
+        expired: S3 refused the pre-signed URL as expired (403 ``AccessDenied`` "Request has
+            expired"): this URL will never work again, but a new file with new URLs will, so
+            the error is transient for the upload and final for the part.
     """
 
     def __init__(
@@ -180,16 +186,37 @@ class PartUploadError(UploadError):
         *,
         status_code: int | None = None,
         retry_after_seconds: float | None = None,
+        expired: bool = False,
     ) -> None:
         self.part_number = part_number
         self.status_code = status_code
         self.retry_after_seconds = retry_after_seconds
-        self.transient = status_code is None or status_code == 429 or status_code >= 500
+        self.expired = expired
+        self.transient = expired or status_code is None or status_code == 429 or status_code >= 500
         super().__init__(f"part {part_number}: {message}")
 
 
 class UploadFailed(UploadError):
     """Frame.io reported the upload as failed, or it did not complete in time."""
+
+
+class DeliveryMismatch(UploadError):
+    """Frame.io reports the completed file with another size than the bytes we read and sent.
+
+    Attributes:
+        file_id: the Frame.io file (deleted by the time this is raised).
+        stored_bytes: ``file_size`` Frame.io reports (None when it reports none).
+        read_bytes: bytes read from the source and sent.
+    """
+
+    transient = True
+
+    def __init__(self, file_id: str, stored_bytes: int | None, read_bytes: int) -> None:
+        self.file_id, self.stored_bytes, self.read_bytes = file_id, stored_bytes, read_bytes
+        super().__init__(
+            f"Frame.io stored {stored_bytes} bytes of the {read_bytes} sent for file {file_id}; "
+            "deleted it, to send it again"
+        )
 
 
 class RemoteUploadError(UploadError):

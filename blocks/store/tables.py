@@ -44,6 +44,8 @@ __all__ = [
     "run_create_retries",
     "runner_key",
     "runners",
+    "upload_checkpoint_parts",
+    "upload_checkpoints",
     "uploads",
     "warm_runs",
 ]
@@ -91,6 +93,33 @@ uploads = Table(
     Column("fingerprint", String(64), nullable=False),  # XXH3-128 hex, "" unknown
     Column("file_id", String(64), nullable=False),
     Column("updated_at", Double, nullable=False),
+)
+
+upload_checkpoints = Table(
+    "upload_checkpoints",
+    metadata,
+    _installation(),
+    _production(),
+    Column("source", Text, primary_key=True),  # as in ``uploads``: relative to the watch folder
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("mtime_ns", BigInteger, nullable=False),
+    Column("file_id", String(64), nullable=False),
+    Column("folder_id", String(64), nullable=False),
+    Column("media_type", String(255), nullable=False),
+    # [[size, url], ...] in part order. The URLs are pre-signed credentials: never logged.
+    Column("parts", Text, nullable=False),
+    Column("expires_at", Double),  # earliest URL expiry (Unix s); NULL when the URLs say none
+    Column("created_at", Double, nullable=False),
+)
+
+upload_checkpoint_parts = Table(
+    "upload_checkpoint_parts",
+    metadata,
+    _installation(),
+    Column("file_id", String(64), primary_key=True),
+    Column("part", Integer, primary_key=True),  # 1-based part number
+    Column("digest", String(32), nullable=False),  # XXH3-128 hex of the part's bytes
+    Column("done_at", Double, nullable=False),
 )
 
 retry_queue = Table(

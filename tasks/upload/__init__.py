@@ -10,10 +10,14 @@
 2. the strategy: remote upload when the tunnel is healthy and the file is under Frame.io's
    cap, else multipart (:mod:`.strategy`);
 3. the transfer: Frame.io pulls the file through the tunnel (:mod:`.remote`) or we PUT its
-   parts (:mod:`.multipart`), with the source's XXH3-128 fingerprint computed in the same
-   read; a failed remote upload is deleted and the same call sends the file by multipart;
-4. the source is checked unchanged, then Frame.io's upload status must say complete, and
-   ``(path, size, mtime_ns, fingerprint) -> file id`` is recorded in the state dir;
+   parts (:mod:`.multipart`), resuming from a checkpoint when one allows it
+   (:mod:`.checkpoint`), with the source's XXH3-128 fingerprint hashed from the bytes the
+   parts read (:mod:`blocks.stream_digest`; a remote upload reads the file for it alongside);
+   a failed remote upload is deleted and the same call sends the file by multipart;
+4. the source is checked unchanged, then Frame.io's upload status must say complete and
+   the file's ``file_size`` must equal the bytes read (else it is deleted and sent once
+   more: :class:`core.errors.DeliveryMismatch`), and ``(path, size, mtime_ns, fingerprint)
+   -> file id`` is recorded in the state store;
 5. the file joins the shot's version stack, highest version on top (:mod:`.stack`), and an
    :class:`UploadResult` says what happened and why.
 
@@ -29,7 +33,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from prefect import task
@@ -40,10 +44,18 @@ from blocks.part_uploader import ProgressCallback
 from blocks.remote_endpoint import RemoteEndpoint
 from blocks.store import open_store
 from config.settings import PostflowSettings
-from core.errors import FrameioAuthError, FrameioNotFound, PostflowError, SourceFileError
+from core.errors import (
+    DeliveryMismatch,
+    FrameioAuthError,
+    FrameioNotFound,
+    PartUploadError,
+    PostflowError,
+    SourceFileError,
+)
 from tasks.limits import upload_slot
 from tasks.listings import ListingStore, listing_lock_key
 from tasks.naming import Nomenclature, ShotName
+from tasks.upload.checkpoint import Checkpoints
 from tasks.upload.identity import Identity, UploadRecord, UploadRecords, identify, same_name_files
 from tasks.upload.logs import upload_logger
 from tasks.upload.multipart import MultipartTransfer
@@ -110,6 +122,7 @@ class UploadResult:
         strategy_reason: why this strategy was used (e.g. "tunnel unavailable: ...").
         re_render: a file of the same name was already there with other content; this one
             was sent as a new version on top of it.
+        resumed_parts: parts an interrupted earlier attempt had stored, not sent again.
     """
 
     file_id: str
@@ -125,6 +138,7 @@ class UploadResult:
     rate_limited: int = 0
     strategy_reason: str = ""
     re_render: bool = False
+    resumed_parts: int = 0
 
     @property
     def megabytes_per_second(self) -> float:
@@ -152,9 +166,11 @@ def _identify(
     the listing is shared for the stacking that follows (:mod:`tasks.listings`); the
     fingerprint read, if any, runs after the lock is released."""
     store = ListingStore(job.settings)
+    checkpoint = _checkpoints(job).get(job.path)
+    resumable = frozenset() if checkpoint is None else frozenset({checkpoint.file_id})
     with lock(listing_lock_key(job.folder_id)):
         listing = read_listing(project, job.folder_id, store.get(job.folder_id), store.clock())
-        found, listing = same_name_files(project, listing, job.shot.file)
+        found, listing = same_name_files(project, listing, job.shot.file, resumable)
         store.put(listing)
     record = _records(job).get(job.path)
     return identify(
@@ -168,6 +184,10 @@ def _identify(
 
 def _records(job: UploadJob) -> UploadRecords:
     return UploadRecords(open_store(job.settings), Path(job.settings.watch_path))
+
+
+def _checkpoints(job: UploadJob) -> Checkpoints:
+    return Checkpoints(open_store(job.settings), Path(job.settings.watch_path))
 
 
 def _remember(job: UploadJob, before: os.stat_result, fingerprint: str, file_id: str) -> None:
@@ -203,20 +223,35 @@ def _skipped(
     )
 
 
-def _send(job: UploadJob, transfer: Transfer, before: os.stat_result) -> tuple[Sent, str, float]:
-    """Run ``transfer`` with the fingerprint read alongside: ``(sent, fingerprint, seconds)``."""
+def _send(
+    project: FrameioProject, job: UploadJob, transfer: Transfer, before: os.stat_result
+) -> tuple[Sent, Asset, str, float]:
+    """Run ``transfer`` and check what Frame.io stored: ``(sent, file, fingerprint, seconds)``.
+
+    The fingerprint comes from the transfer's own read (multipart); a remote upload, which
+    does not read the file here, has it read alongside.
+
+    Raises:
+        DeliveryMismatch: Frame.io's ``file_size`` is not the bytes read (the file is deleted
+            by the transfer on the way out).
+    """
     cancel = threading.Event()  # a failed transfer stops the fingerprint read
     with ThreadPoolExecutor(1, thread_name_prefix="fingerprint") as pool:
-        digest = pool.submit(file_fingerprint, job.path, job.checksum, cancel)
+        digest = None
+        if getattr(transfer, "strategy", "") == "remote":
+            digest = pool.submit(file_fingerprint, job.path, job.checksum, cancel)
         try:
-            with transfer.send(job.folder_id, job.shot.file, job.path, before.st_size) as sent:
+            with transfer.send(job.folder_id, job.shot.file, job.path, before) as sent:
                 assert_unchanged(job.path, before)
                 transfer.wait_complete(sent.file_id)
-                fingerprint = digest.result()
+                stored = project.show_file(sent.file_id)
+                if stored.file_size != before.st_size:
+                    raise DeliveryMismatch(sent.file_id, stored.file_size, before.st_size)
+                fingerprint = digest.result() if digest is not None else sent.fingerprint or ""
         except BaseException:
             cancel.set()
             raise
-    return sent, fingerprint, time.monotonic() - sent.started
+    return sent, stored, fingerprint, time.monotonic() - sent.started
 
 
 def _attempt(
@@ -236,12 +271,8 @@ def _attempt(
         upload_logger().info(
             "%s is a re-render (other content than in Frame.io): new version", job.shot.file
         )
-    sent, fingerprint, seconds = _send(job, transfer, before)
+    sent, asset, fingerprint, seconds = _send(project, job, transfer, before)
     _remember(job, before, fingerprint, sent.file_id)
-    # The file as Frame.io answered its creation, now complete (no ``files.show``).
-    asset = (
-        replace(sent.asset, status="uploaded") if sent.asset else project.show_file(sent.file_id)
-    )
     stack_id = _stacked(project, job, asset, lock)
     if identity.superseded is not None:
         _delete_superseded(project, job, identity.superseded[0], lock)
@@ -259,6 +290,7 @@ def _attempt(
         project.rate_limited_count - rate_before,
         reason,
         identity.re_render,
+        sent.resumed_parts,
     )
 
 
@@ -305,7 +337,11 @@ def run_upload(
             raised at once).
         PartUploadError / UploadFailed / FrameioError: the multipart upload failed.
     """
-    before = source_stat(job.path)
+    try:
+        before = source_stat(job.path)
+    except SourceFileError:
+        _discard_checkpoint(project, job)
+        raise
     lock = folder_lock(job.settings)  # the same locks for every strategy: several workers agree
     with lock(f"file:{job.folder_id}:{job.shot.file}"):
         tunnel = endpoint.tunnel if endpoint is not None else None
@@ -321,8 +357,27 @@ def run_upload(
                     "%s: remote upload failed (%s); uploading by multipart", job.shot.file, exc
                 )
                 reason = f"fallback: remote upload failed: {getattr(exc, 'reason', exc)}"
-        multipart = MultipartTransfer(project, job.settings, progress)
-        return _attempt(project, job, before, multipart, reason, lock)
+        multipart = MultipartTransfer(
+            project, job.settings, _checkpoints(job), progress, job.checksum
+        )
+        try:
+            return _attempt(project, job, before, multipart, reason, lock)
+        except (DeliveryMismatch, PartUploadError) as exc:
+            if isinstance(exc, PartUploadError) and not exc.expired:
+                raise
+            upload_logger().warning("%s: %s; sending it again as a new file", job.shot.file, exc)
+            return _attempt(project, job, before, multipart, reason, lock)
+
+
+def _discard_checkpoint(project: FrameioProject, job: UploadJob) -> None:
+    """The source is gone: delete the unfinished upload a crashed attempt left, if any."""
+    checkpoints = _checkpoints(job)
+    found = checkpoints.get(job.path)
+    if found is not None:
+        upload_logger().warning(
+            "%s: source gone; deleting its unfinished upload %s", job.shot.file, found.file_id
+        )
+        MultipartTransfer(project, job.settings, checkpoints).discard(job.path, found.file_id)
 
 
 @task(name="upload-file", cache_policy=NO_CACHE)

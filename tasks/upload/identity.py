@@ -133,7 +133,10 @@ def _same_name(a: str, b: str) -> bool:
 
 
 def same_name_files(
-    project: FrameioProject, listing: FolderListing, name: str
+    project: FrameioProject,
+    listing: FolderListing,
+    name: str,
+    resumable: frozenset[str] = frozenset(),
 ) -> tuple[list[Found], FolderListing]:
     """The completed files called ``name`` in the folder or its version stacks, oldest first.
 
@@ -141,12 +144,14 @@ def same_name_files(
     a stack whose files it does not hold is listed (``version_stacks.index``). A match found
     only among stored stack files is confirmed by listing that stack, so a file someone
     deleted is never taken for present. Same-name placeholders that never received their
-    bytes (status ``created``) are deleted, so the next upload starts clean.
+    bytes (status ``created``) are deleted, so the next upload starts clean, except the ones
+    in ``resumable`` (an upload checkpoint will continue them: :mod:`tasks.upload.checkpoint`).
 
     Args:
         project: the Frame.io project.
         listing: the shot folder (:class:`tasks.listings.FolderListing`).
         name: the file name (compared NFC-normalised).
+        resumable: ids of unfinished files to leave alone.
 
     Returns:
         ``([(file, version_stack_id or None), ...] sorted by created_at, the listing with
@@ -167,6 +172,8 @@ def same_name_files(
         if not _same_name(asset.name, name):
             continue
         if asset.status == "created":
+            if asset.id in resumable:
+                continue
             project.delete_file(asset.id)
             listing = listing.removed(asset.id)
         else:

@@ -3,25 +3,49 @@
 Frame.io "How to: Upload" (https://developer.adobe.com/frameio/guides/Authorization%20to%20File%20Upload):
 ``files.create_local_upload`` -> ``upload_urls[{size, url}]`` + ``media_type``; our streaming
 part PUTs (:class:`blocks.part_uploader.PartUploader`) with a log line every
-``upload_progress_log_bytes``; then ``files.show_file_upload_status`` until complete.
+``upload_progress_log_bytes``; then ``files.show_file_upload_status`` until complete. Each
+upload keeps a checkpoint (:mod:`tasks.upload.checkpoint`) to resume from.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 
-from blocks.frameio_project import Asset, FrameioProject
+from blocks.frameio_project import FrameioProject
 from blocks.part_uploader import PartUploader, ProgressCallback, plan_parts
+from blocks.stream_digest import OrderedDigest
 from config.settings import PostflowSettings
-from core.errors import IngestCancelled, SourceFileError, UploadFailed
+from core.errors import (
+    DeliveryMismatch,
+    FrameioNotFound,
+    IngestCancelled,
+    PartUploadError,
+    PostflowError,
+    UploadFailed,
+    is_transient,
+)
 from tasks.cancellation import cancel_check
+from tasks.upload.checkpoint import Checkpoint, Checkpoints, decide
 from tasks.upload.logs import upload_logger
+from tasks.upload.progress_artifact import progress_artifact_for
 from tasks.upload.transfer import Sent
 
 __all__ = ["MultipartTransfer", "ProgressLog", "wait_until_complete"]
+
+
+def _pread(path: str, offset: int, length: int) -> bytes:
+    """``length`` bytes of ``path`` from ``offset`` (fewer at its end)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.pread(fd, length, offset)
+    finally:
+        os.close(fd)
 
 
 def wait_until_complete(
@@ -73,6 +97,9 @@ class ProgressLog:
         total: the file's size in bytes.
         every_bytes: log a line each time this many more bytes are sent.
         forward: also called with each delta (bytes; negative when a part restarts).
+
+    A file of at least ``every_bytes`` also keeps a Prefect progress artifact on its run up
+    to date (:mod:`tasks.upload.progress_artifact`), as the CLI bar does.
     """
 
     def __init__(
@@ -84,6 +111,8 @@ class ProgressLog:
         self.done = 0
         self.next_mark = every_bytes
         self.forward = forward
+        # the run's progress artifact (Prefect UI), for a file of at least ``every_bytes``
+        self.artifact = progress_artifact_for(name, total, every_bytes)
         self.lock = threading.Lock()
         self.started = time.monotonic()
 
@@ -103,6 +132,8 @@ class ProgressLog:
             done = self.done
         if self.forward is not None:
             self.forward(delta)
+        if self.artifact is not None:
+            self.artifact(delta)
         if crossed:
             elapsed = max(time.monotonic() - self.started, 1e-9)
             self.log.info(
@@ -116,14 +147,21 @@ class ProgressLog:
 
 
 class MultipartTransfer:
-    """Send a file by multipart upload (a :class:`tasks.upload.transfer.Transfer`).
+    """Send a file by multipart upload (a :class:`tasks.upload.transfer.Transfer`), resuming
+    from its checkpoint (:mod:`tasks.upload.checkpoint`) when one allows it.
+
+    The whole file's XXH3-128 is hashed from the bytes the part PUTs read
+    (:class:`blocks.stream_digest.OrderedDigest`): each byte is read once.
 
     Args:
         project: the Frame.io project.
         settings: ``upload_part_concurrency``, ``upload_block_bytes``, ``upload_part_retries``,
             ``frameio_timeout_seconds``, ``max_retry_after_seconds``,
-            ``upload_progress_log_bytes`` and ``upload_status_timeout_seconds`` are read.
+            ``upload_progress_log_bytes``, ``upload_hash_buffer_bytes`` and
+            ``upload_status_timeout_seconds`` are read.
+        checkpoints: where the upload's progress is kept.
         progress: called with byte deltas as parts are sent.
+        checksum: hash the whole file (False: :attr:`Sent.fingerprint` is "").
     """
 
     strategy = "multipart"
@@ -132,13 +170,18 @@ class MultipartTransfer:
         self,
         project: FrameioProject,
         settings: PostflowSettings,
+        checkpoints: Checkpoints,
         progress: ProgressCallback | None = None,
+        checksum: bool = True,
     ) -> None:
         self.project, self.settings, self.progress = project, settings, progress
+        self.checkpoints, self.checksum = checkpoints, checksum
 
-    def _uploader(self, name: str, size_bytes: int) -> PartUploader:
+    def _uploader(self, name: str, size_bytes: int, done_bytes: int) -> PartUploader:
         settings = self.settings
         log = ProgressLog(name, size_bytes, settings.upload_progress_log_bytes, self.progress)
+        if done_bytes:
+            log(done_bytes)  # the bar and the log start where the stored parts end
         return PartUploader(
             concurrency=settings.upload_part_concurrency,
             block_bytes=settings.upload_block_bytes,
@@ -148,43 +191,133 @@ class MultipartTransfer:
             max_retry_after_seconds=settings.max_retry_after_seconds,
         )
 
-    @contextmanager
-    def send(self, folder_id: str, name: str, path: str, size_bytes: int) -> Iterator[Sent]:
-        """Create the placeholder and PUT every part; yields what was sent.
+    def _checkpoint(
+        self, folder_id: str, name: str, path: str, source: os.stat_result
+    ) -> Checkpoint:
+        """The checkpoint to continue: the stored one when :func:`decide` says so, else a new
+        Frame.io file (the old one deleted) and its new checkpoint."""
+        found = self.checkpoints.get(path)
+        if found is not None:
+            verdict, rule = decide(self.project, found, folder_id, source)
+            if verdict in ("resume", "complete"):
+                upload_logger().info(
+                    "%s: resuming upload %s (%s; %d of %d bytes to send)",
+                    name,
+                    found.file_id,
+                    rule,
+                    source.st_size - found.done_bytes,
+                    source.st_size,
+                )
+                if verdict == "complete":  # stored, but not every part was recorded
+                    return replace(
+                        found, done={p.number: found.done.get(p.number, "") for p in found.parts}
+                    )
+                return found
+            upload_logger().warning(
+                "%s: not resuming upload %s: %s; starting over", name, found.file_id, rule
+            )
+            self.discard(path, found.file_id, deleted=verdict == "gone")
+        created = self.project.create_local_upload(folder_id, name, source.st_size)
+        parts = plan_parts(created.upload_urls or [], source.st_size)
+        media_type = created.media_type or "application/octet-stream"
+        return self.checkpoints.start(path, source, created.id, folder_id, media_type, parts)
 
-        A :class:`SourceFileError` raised inside the block (the source changed) deletes the
-        file, and so does a cancelled run (:class:`IngestCancelled`): nothing partial stays in
-        Frame.io. Other failures leave the placeholder, which the next attempt's
-        :func:`tasks.upload.identity.same_name_files` deletes.
+    def discard(self, path: str, file_id: str, *, deleted: bool = False) -> None:
+        """Delete the unfinished Frame.io file ``file_id`` (unless ``deleted`` already) and
+        forget its checkpoint. A file already gone counts as deleted.
 
         Raises:
-            FrameioError: creating the placeholder failed.
+            FrameioError: the delete failed (the checkpoint is kept, so a later start
+                retries it).
+        """
+        if not deleted:
+            with contextlib.suppress(FrameioNotFound):
+                self.project.delete_file(file_id)
+        self.checkpoints.drop(path, file_id)
+
+    @contextmanager
+    def send(self, folder_id: str, name: str, path: str, source: os.stat_result) -> Iterator[Sent]:
+        """Create the file (or resume it) and PUT every part not stored yet; yields what was
+        sent.
+
+        Any failure after the file exists either deletes it (and its checkpoint) or keeps both
+        for the resume path, never neither: a transient failure (network, 429, 5xx, an
+        outage) keeps them; a cancel, a changed or shrunk source, an expired URL, a
+        permanent refusal, and any failure inside the block but a transient one, delete.
+        On success the checkpoint is dropped when the block ends.
+
+        Raises:
+            FrameioError: creating the file failed.
             UploadError: the upload URLs do not cover the file.
-            PartUploadError: a part failed permanently or ran out of retries.
-            SourceFileError: the file shrank under the planned parts.
+            PartUploadError: a part failed permanently, ran out of retries, or its URL expired.
+            SourceFileError: the file changed or shrank under the planned parts.
             IngestCancelled: the flow run was cancelled during the PUTs.
         """
-        created = self.project.create_local_upload(folder_id, name, size_bytes)
-        parts = plan_parts(created.upload_urls or [], size_bytes)
-        content_type = created.media_type or "application/octet-stream"
-        uploader = self._uploader(name, size_bytes)
+        checkpoint = self._checkpoint(folder_id, name, path, source)
+        file_id, parts = checkpoint.file_id, checkpoint.parts
+        uploader = self._uploader(name, source.st_size, checkpoint.done_bytes)
+        digest = self._digest(path, source.st_size)
         upload_logger().info(
-            "%s: %d bytes in %d parts -> folder %s", name, size_bytes, len(parts), folder_id
+            "%s: %d bytes in %d parts -> folder %s", name, source.st_size, len(parts), folder_id
         )
         started = time.monotonic()
         try:
-            uploader.upload(path, parts, content_type)
-        except IngestCancelled:
-            upload_logger().warning("%s: cancelled; deleting its partial upload", name)
-            self.project.delete_file(created.id)
-            raise
-        try:
-            yield Sent(
-                created.id, started, len(parts), uploader.retried_parts, Asset.from_sdk(created)
+            uploader.upload(
+                path,
+                parts,
+                checkpoint.media_type,
+                digest=digest,
+                done=checkpoint.done,
+                on_part_done=lambda number, hexdigest: self.checkpoints.part_done(
+                    file_id, number, hexdigest
+                ),
             )
-        except SourceFileError:
-            self.project.delete_file(created.id)
+        except BaseException as exc:
+            self._after_failure(path, name, file_id, exc)
             raise
+        sent = Sent(
+            file_id,
+            started,
+            len(parts) - len(checkpoint.done),
+            uploader.retried_parts,
+            fingerprint=digest.hexdigest() if digest is not None else "",
+            resumed_parts=len(checkpoint.done),
+        )
+        try:
+            yield sent
+        except BaseException as exc:
+            self._after_failure(path, name, file_id, exc, inside=True)
+            raise
+        self.checkpoints.drop(path, file_id)
+
+    def _digest(self, path: str, size_bytes: int) -> OrderedDigest | None:
+        if not self.checksum:
+            return None
+        return OrderedDigest(
+            size_bytes, self.settings.upload_hash_buffer_bytes, lambda o, n: _pread(path, o, n)
+        )
+
+    def _after_failure(
+        self, path: str, name: str, file_id: str, exc: BaseException, inside: bool = False
+    ) -> None:
+        """Delete the file or keep it for the resume path (see :meth:`send`)."""
+        keep = is_transient(exc) and not isinstance(exc, DeliveryMismatch)
+        if isinstance(exc, PartUploadError) and exc.expired:
+            keep = False
+        if keep:
+            upload_logger().warning(
+                "%s: upload %s interrupted (%s); its stored parts are kept to resume from",
+                name,
+                file_id,
+                exc,
+            )
+            return
+        why = "cancelled" if isinstance(exc, IngestCancelled) else f"{type(exc).__name__}: {exc}"
+        upload_logger().warning("%s: deleting unfinished upload %s (%s)", name, file_id, why)
+        try:
+            self.discard(path, file_id)
+        except PostflowError as failure:
+            upload_logger().warning("%s: could not delete %s: %s", name, file_id, failure)
 
     def wait_complete(self, file_id: str) -> None:
         """Poll upload status (:func:`wait_until_complete`).

@@ -11,6 +11,7 @@ https://next.developer.frame.io/platform/api-reference/files/create-remote-uploa
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -105,7 +106,7 @@ class RemoteTransfer:
         self.project, self.settings, self.endpoint = project, settings, endpoint
 
     @contextmanager
-    def send(self, folder_id: str, name: str, path: str, size_bytes: int) -> Iterator[Sent]:
+    def send(self, folder_id: str, name: str, path: str, source: os.stat_result) -> Iterator[Sent]:
         """Share ``path``, create the remote upload and wait until Frame.io pulled it.
 
         The share is revoked on exit; any failure, inside the block too, deletes the remote
@@ -123,7 +124,9 @@ class RemoteTransfer:
             base_url = source_url[: -len(shared.url_path)]
             started = time.monotonic()
             created = self.project.create_remote_upload(folder_id, name, source_url)
-            upload_logger().info("%s: Frame.io pulls %d bytes from %s", name, size_bytes, base_url)
+            upload_logger().info(
+                "%s: Frame.io pulls %d bytes from %s", name, source.st_size, base_url
+            )
             try:
                 timeout = self.settings.remote_upload_timeout_seconds
                 wait_pulled(self.project, created.id, tunnel, base_url, timeout)

@@ -10,6 +10,7 @@ result belong to the caller, once.
 
 from __future__ import annotations
 
+import os
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -31,6 +32,9 @@ class Sent:
         asset: the file as Frame.io answered its creation (``files.create_local_upload`` /
             ``create_remote_upload`` return the File: id, name, size, ``view_url``,
             ``created_at``); None makes the caller read it back.
+        fingerprint: the whole file's XXH3-128 hex, hashed from the bytes that were sent;
+            None when the transfer does not read the file itself (remote upload).
+        resumed_parts: parts an earlier attempt had stored (not sent again).
     """
 
     file_id: str
@@ -38,6 +42,8 @@ class Sent:
     parts: int = 0
     retried_parts: int = 0
     asset: Asset | None = None
+    fingerprint: str | None = None
+    resumed_parts: int = 0
 
 
 class Transfer(Protocol):
@@ -47,9 +53,10 @@ class Transfer(Protocol):
     """The :attr:`tasks.upload.UploadResult.strategy` it produces."""
 
     def send(
-        self, folder_id: str, name: str, path: str, size_bytes: int
+        self, folder_id: str, name: str, path: str, source: os.stat_result
     ) -> AbstractContextManager[Sent]:
-        """Create file ``name`` in ``folder_id`` and send ``size_bytes`` bytes of ``path``."""
+        """Create file ``name`` in ``folder_id`` and send ``path`` (``source``: its stat as
+        the upload began: ``st_size`` bytes, ``st_mtime_ns``)."""
         ...
 
     def wait_complete(self, file_id: str) -> None:
