@@ -189,6 +189,9 @@ class AssetStore:
             )
             if completed and before.upload_completed_at is None and short_by is not None:
                 self._store_short(before, short_by())
+            elif before.upload_completed_at is not None:  # a re-PUT must not regrow a short file
+                with self.blob_path(file_id).open("r+b") as blob:
+                    blob.truncate(before.file_size or 0)
             return self.require(file_id, "file")
 
     def _store_short(self, asset: Asset, missing_bytes: int) -> None:

@@ -89,3 +89,16 @@ def test_media_links_original_serves_byte_ranges(
         == f"bytes {PART_BYTES - 5}-{PART_BYTES + 4}/{3 * PART_BYTES}"
     )
     assert (tail.status_code, tail.content) == (206, source.read_bytes()[-7:])
+
+
+def test_a_re_put_does_not_regrow_a_short_stored_file(
+    sandbox: SandboxServer, client: Frameio, http: httpx.Client, tmp_path: Path
+) -> None:
+    http.post(f"{sandbox.url}/_sandbox/faults/short_store", json={"missing_bytes": 3})
+    source = random_file(tmp_path, "a.mov", 100)
+    upload = create_upload(client, sandbox, source.name, 100)
+    upload_file(http, upload, source)
+    again = upload_file(http, upload, source)
+    assert again == [200]
+    assert client.files.show(sandbox.account_id, upload.id).data.file_size == 97
+    assert sandbox.stored_bytes(upload.id) == source.read_bytes()[:97]
