@@ -2,19 +2,31 @@
 
 | Method | Path                              | Body / answer                                      |
 |--------|-----------------------------------|----------------------------------------------------|
-| GET    | /_sandbox/health                  | {"ok": true}                                        |
-| GET    | /_sandbox/tree                    | the whole project tree (see `tree_snapshot`)        |
-| POST   | /_sandbox/reset                   | empties the tree, faults, stats, rate buckets       |
-| GET    | /_sandbox/stats                   | counters (see `stats.Stats`)                        |
-| GET    | /_sandbox/faults                  | {"latency_seconds", "rules": [...]}                 |
-| POST   | /_sandbox/faults/status           | {"status", "count"=1, "path"=".*", "method"=null,   |
-|        |                                   |  "retry_after_seconds"=null} -> 201 rule            |
-| POST   | /_sandbox/faults/drop             | {"count"=1, "path"=".*", "method"=null} -> 201 rule |
-| POST   | /_sandbox/faults/lost_response    | same body as drop: applied, then the answer is lost |
-| POST   | /_sandbox/faults/latency          | {"seconds"} -> 200                                  |
-| POST   | /_sandbox/faults/clear, DELETE /_sandbox/faults | removes every fault and latency      |
-| GET    | /_sandbox/files/{file_id}/content | the stored bytes (Range supported); 409 if partial  |
-| GET    | /project/{project_id}/view/{id}   | JSON node of the asset (target of `view_url`)       |
+| GET    | /_sandbox/health                  | {"ok": true}                                       |
+| GET    | /_sandbox/tree                    | the whole project tree (see `tree.tree_snapshot`)  |
+| POST   | /_sandbox/reset                   | empties the tree, faults, stats, rate buckets;     |
+|        |                                   | clock offset -> 0, part URL TTL -> configured      |
+| GET    | /_sandbox/stats                   | counters (see `stats.Stats`), incl. part bytes     |
+| GET    | /_sandbox/faults                  | {"latency_seconds", "rules": [...],                |
+|        |                                   |  "short_store": null|{"remaining","missing_bytes"}}|
+| POST   | /_sandbox/faults/status           | {"status", "count"=1, "path"=".*", "method"=null,  |
+|        |                                   |  "retry_after_seconds"=null} -> 201 rule           |
+| POST   | /_sandbox/faults/drop             | {"count"=1, "path"=".*", "method"=null} -> 201 rule|
+| POST   | /_sandbox/faults/lost_response    | same body as drop: applied, then the answer is lost|
+| POST   | /_sandbox/faults/latency          | {"seconds"} -> 200                                 |
+| POST   | /_sandbox/faults/short_store      | {"count"=1, "missing_bytes"=1} -> 201              |
+|        |                                   | {"remaining", "missing_bytes"}: the next `count`   |
+|        |                                   | files to complete are stored that many bytes short |
+| POST   | /_sandbox/faults/clear, DELETE /_sandbox/faults | removes every fault, latency too    |
+| GET    | /_sandbox/clock                   | {"offset_seconds": float, "now": "...Z"}           |
+| POST   | /_sandbox/clock                   | {"advance_seconds": >= 0} -> 200, same shape;      |
+|        |                                   | cumulative; moves only part-URL signing and expiry |
+| GET    | /_sandbox/settings                | {"part_url_ttl_seconds": int}                      |
+| POST   | /_sandbox/settings                | {"part_url_ttl_seconds": 1..604800} -> 200, same   |
+|        |                                   | shape; applies to URLs issued from then on         |
+| GET    | /_sandbox/files/{file_id}/content | the stored bytes (Range -> 206); 409 if partial;   |
+|        |                                   | target of `media_links.original`                   |
+| GET    | /project/{project_id}/view/{id}   | JSON node of the asset (target of `view_url`)      |
 
 Invalid admin bodies answer 422 `{"errors": [...]}`.
 """
@@ -22,28 +34,17 @@ Invalid admin bodies answer 422 `{"errors": [...]}`.
 from __future__ import annotations
 
 import json
-from collections import defaultdict
-from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from postflow.sandbox.defaults import (
-    SANDBOX_ACCOUNT_ID,
-    SANDBOX_ACCOUNT_NAME,
-    SANDBOX_PROJECT_ID,
-    SANDBOX_PROJECT_NAME,
-    SANDBOX_ROOT_FOLDER_ID,
-    SANDBOX_WORKSPACE_ID,
-    SANDBOX_WORKSPACE_NAME,
-)
 from postflow.sandbox.faults import FaultRule
-from postflow.sandbox.render import file_status
 from postflow.sandbox.responses import frameio_error
+from postflow.sandbox.signing import MAX_PART_URL_TTL_SECONDS
 from postflow.sandbox.state import SandboxState
-from postflow.sandbox.store import Asset
+from postflow.sandbox.tree import tree_snapshot
 
 __all__ = ["routes", "tree_snapshot"]
 
@@ -66,65 +67,19 @@ class Latency(BaseModel):
     seconds: float = Field(ge=0)
 
 
-def tree_snapshot(state: SandboxState) -> dict[str, Any]:
-    """The project tree as plain JSON.
+class ShortStore(BaseModel):
+    count: int = Field(default=1, ge=1)
+    missing_bytes: int = Field(default=1, ge=1)
 
-    Shape::
 
-        {"account": {"id", "name"}, "workspace": {"id", "name"},
-         "project": {"id", "name", "root_folder_id"},
-         "root": {"type": "folder", "id", "name", "children": [
-             {"type": "folder", "id", "name", "children": [...]},
-             {"type": "file", "id", "name", "size", "media_type", "status",
-              "upload_complete", "sha256"},
-             {"type": "version_stack", "id", "name", "head_version_id", "versions": [file, ...]}]}}
+class ClockAdvance(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    advance_seconds: float = Field(ge=0)
 
-    Children are in creation order; stack versions oldest first. `sha256` is null until the
-    upload is complete. Computing it reads the file once (then it is cached).
-    """
-    by_parent: dict[str | None, list[Asset]] = defaultdict(list)
-    for asset in state.assets.all_assets():
-        by_parent[asset.parent_id].append(asset)
 
-    def node(asset: Asset) -> dict[str, Any]:
-        if asset.type == "file":
-            return {
-                "type": "file",
-                "id": asset.id,
-                "name": asset.name,
-                "size": asset.file_size,
-                "media_type": asset.media_type,
-                "status": file_status(asset, state.config.transcode_delay_seconds),
-                "upload_complete": asset.upload_completed_at is not None,
-                "sha256": state.sha256_of(asset),
-            }
-        if asset.type == "version_stack":
-            versions = sorted(by_parent[asset.id], key=lambda a: (a.version_index or 0, a.seq))
-            return {
-                "type": "version_stack",
-                "id": asset.id,
-                "name": asset.name,
-                "head_version_id": versions[-1].id if versions else None,
-                "versions": [node(v) for v in versions],
-            }
-        return {
-            "type": "folder",
-            "id": asset.id,
-            "name": asset.name,
-            "children": [node(child) for child in by_parent[asset.id]],
-        }
-
-    root = state.assets.require(SANDBOX_ROOT_FOLDER_ID, "folder")
-    return {
-        "account": {"id": SANDBOX_ACCOUNT_ID, "name": SANDBOX_ACCOUNT_NAME},
-        "workspace": {"id": SANDBOX_WORKSPACE_ID, "name": SANDBOX_WORKSPACE_NAME},
-        "project": {
-            "id": SANDBOX_PROJECT_ID,
-            "name": SANDBOX_PROJECT_NAME,
-            "root_folder_id": SANDBOX_ROOT_FOLDER_ID,
-        },
-        "root": node(root),
-    }
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    part_url_ttl_seconds: int | None = Field(default=None, ge=1, le=MAX_PART_URL_TTL_SECONDS)
 
 
 def _state(request: Request) -> SandboxState:
@@ -204,6 +159,36 @@ async def set_latency(request: Request) -> Response:
     return JSONResponse(_state(request).faults.snapshot())
 
 
+async def arm_short_store(request: Request) -> Response:
+    spec = await _body(request, ShortStore)
+    if isinstance(spec, Response):
+        return spec
+    armed = _state(request).faults.arm_short_store(**spec.model_dump())
+    return JSONResponse(armed, status_code=201)
+
+
+async def clock(request: Request) -> Response:
+    state = _state(request)
+    if request.method == "POST":
+        spec = await _body(request, ClockAdvance)
+        if isinstance(spec, Response):
+            return spec
+        state.clock.advance(spec.model_dump()["advance_seconds"])
+    return JSONResponse(state.clock.snapshot())
+
+
+async def settings(request: Request) -> Response:
+    state = _state(request)
+    if request.method == "POST":
+        spec = await _body(request, Settings)
+        if isinstance(spec, Response):
+            return spec
+        ttl = spec.model_dump()["part_url_ttl_seconds"]
+        if ttl is not None:
+            state.part_url_ttl_seconds = ttl
+    return JSONResponse({"part_url_ttl_seconds": state.part_url_ttl_seconds})
+
+
 def clear_faults(request: Request) -> Response:
     _state(request).faults.clear()
     return JSONResponse(_state(request).faults.snapshot())
@@ -254,6 +239,14 @@ routes: list[Route] = [
         name="admin.fault_lost_response",
     ),
     Route("/_sandbox/faults/latency", set_latency, methods=["POST"], name="admin.latency"),
+    Route(
+        "/_sandbox/faults/short_store",
+        arm_short_store,
+        methods=["POST"],
+        name="admin.fault_short_store",
+    ),
+    Route("/_sandbox/clock", clock, methods=["GET", "POST"], name="admin.clock"),
+    Route("/_sandbox/settings", settings, methods=["GET", "POST"], name="admin.settings"),
     Route(
         "/_sandbox/files/{file_id}/content",
         file_content,

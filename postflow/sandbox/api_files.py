@@ -60,7 +60,7 @@ async def create_local_upload(request: Request, state: SandboxState) -> Response
     )
     base_url = str(request.base_url)
     body = Renderer(state, base_url).file(asset)
-    body["upload_urls"] = upload_urls(base_url, state.signer, asset.id, sizes)
+    body["upload_urls"] = upload_urls(base_url, state, asset.id, sizes)
     return respond(FileWithUploadUrlsResponse, {"data": body}, status=201)
 
 

@@ -50,7 +50,8 @@ DEFAULT_TARGET_PART_BYTES = 32 * 1024 * 1024
 DEFAULT_TOKEN_TTL_SECONDS = 86399  # what IMS v3 returns as expires_in
 REFRESH_TOKEN_TTL_SECONDS = 14 * 24 * 3600
 AUTHORIZATION_CODE_TTL_SECONDS = 600
-UPLOAD_URL_TTL_SECONDS = 24 * 3600
+# Lifetime of part upload URLs (X-Amz-Expires). Frame.io does not document its own: a guess.
+DEFAULT_PART_URL_TTL_SECONDS = 24 * 3600
 # A completed file reports status "uploaded" for this long, then "transcoded".
 DEFAULT_TRANSCODE_DELAY_SECONDS = 1.0
 MAX_FILE_SIZE_BYTES = 5 * 1024**4  # "up to 5TB"

@@ -13,6 +13,9 @@ matching request uses up one of the rule's `count`.
   stored, the file moved), throw its answer away, then close the connection as for `drop`. The
   client sees the same network error, but the server-side change happened: a blind retry of a
   create makes a duplicate.
+- short_store (not a request rule): the next `count` files whose last part arrives are stored
+  `missing_bytes` shorter; `files.show` reports the short `file_size` while the upload status
+  says complete (applied by `uploads.put_part` through `take_short_store`).
 """
 
 from __future__ import annotations
@@ -89,6 +92,7 @@ class FaultPlan:
         self._lock = threading.Lock()
         self._rules: list[FaultRule] = []
         self._latency_seconds = 0.0
+        self._short_store: dict[str, int] | None = None
 
     def add_status(
         self,
@@ -131,6 +135,31 @@ class FaultPlan:
         """
         return self._add(FaultRule("lost_response", count, path, _method(method)))
 
+    def arm_short_store(self, count: int = 1, missing_bytes: int = 1) -> dict[str, int]:
+        """Store the next `count` files that become complete `missing_bytes` bytes short.
+
+        Replaces an earlier arming. Returns `{"remaining": count, "missing_bytes": bytes}`.
+
+        Raises:
+            ValueError: count < 1 or missing_bytes < 1.
+        """
+        if count < 1 or missing_bytes < 1:
+            raise ValueError("count and missing_bytes must be >= 1")
+        with self._lock:
+            self._short_store = {"remaining": count, "missing_bytes": missing_bytes}
+            return dict(self._short_store)
+
+    def take_short_store(self) -> int:
+        """Use one short-store arming: bytes to leave out of the file just completed (0: none)."""
+        with self._lock:
+            if self._short_store is None:
+                return 0
+            missing = self._short_store["missing_bytes"]
+            self._short_store["remaining"] -= 1
+            if self._short_store["remaining"] < 1:
+                self._short_store = None
+            return missing
+
     @property
     def latency_seconds(self) -> float:
         """Seconds added before every non-admin request is handled."""
@@ -160,17 +189,21 @@ class FaultPlan:
         return None
 
     def clear(self) -> None:
-        """Remove every pending rule and reset latency to 0."""
+        """Remove every pending rule and the short-store arming; reset latency to 0."""
         with self._lock:
             self._rules.clear()
+            self._short_store = None
             self._latency_seconds = 0.0
 
     def snapshot(self) -> dict[str, Any]:
-        """`{"latency_seconds": float, "rules": [FaultRule as dict, ...]}`."""
+        """`{"latency_seconds": float, "rules": [FaultRule as dict, ...],
+        "short_store": null | {"remaining": int, "missing_bytes": int}}`."""
         with self._lock:
+            short = None if self._short_store is None else dict(self._short_store)
             return {
                 "latency_seconds": self._latency_seconds,
                 "rules": [asdict(rule) for rule in self._rules],
+                "short_store": short,
             }
 
     def _add(self, rule: FaultRule) -> FaultRule:

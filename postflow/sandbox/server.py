@@ -46,10 +46,12 @@ class SandboxServer:
         transcode_delay_seconds: How long completed files report "uploaded" before "transcoded".
         stack_reorder: Serve the version-stack reorder call (False: 404, as without it).
         second_project: Serve a second project, `second_project_id` (several productions).
+        part_url_ttl_seconds: Lifetime of part upload URLs in seconds (`X-Amz-Expires`,
+            1..604800; Frame.io's is not documented). Runtime: POST /_sandbox/settings.
 
     Raises:
         OSError: From `start()` when the port cannot be bound.
-        ValueError: On invalid tunables (e.g. target_part_bytes < 1).
+        ValueError: On invalid tunables (e.g. target_part_bytes < 1, a URL lifetime > 7 days).
     """
 
     account_id = defaults.SANDBOX_ACCOUNT_ID
@@ -72,6 +74,7 @@ class SandboxServer:
         transcode_delay_seconds: float = defaults.DEFAULT_TRANSCODE_DELAY_SECONDS,
         stack_reorder: bool = True,
         second_project: bool = False,
+        part_url_ttl_seconds: int = defaults.DEFAULT_PART_URL_TTL_SECONDS,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.config = SandboxConfig(
@@ -82,6 +85,7 @@ class SandboxServer:
             transcode_delay_seconds=transcode_delay_seconds,
             stack_reorder=stack_reorder,
             second_project=second_project,
+            part_url_ttl_seconds=part_url_ttl_seconds,
         )
         self._host = host
         self._port = port

@@ -10,8 +10,10 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from postflow.sandbox.clock import SandboxClock
 from postflow.sandbox.db import Database
 from postflow.sandbox.defaults import (
+    DEFAULT_PART_URL_TTL_SECONDS,
     DEFAULT_TARGET_PART_BYTES,
     DEFAULT_TOKEN_TTL_SECONDS,
     DEFAULT_TRANSCODE_DELAY_SECONDS,
@@ -22,12 +24,12 @@ from postflow.sandbox.defaults import (
 from postflow.sandbox.faults import FaultPlan
 from postflow.sandbox.ratelimit import RateLimiter
 from postflow.sandbox.remote import RemotePuller
+from postflow.sandbox.signing import MAX_PART_URL_TTL_SECONDS, UrlSigner
 from postflow.sandbox.stats import Stats
 from postflow.sandbox.store import Asset, AssetStore
 from postflow.sandbox.tokens import TokenStore
-from postflow.sandbox.uploads import UrlSigner
 
-__all__ = ["SandboxConfig", "SandboxState"]
+__all__ = ["SandboxConfig", "SandboxState", "check_part_url_ttl"]
 
 _HASH_CHUNK_BYTES = 1024 * 1024
 
@@ -45,6 +47,9 @@ class SandboxConfig:
         stack_reorder: Serve the version-stack reorder call (in the v4 API reference, not in the
             `frameio` 4.0.0 SDK); False answers it 404, to test a client's fallback.
         second_project: Serve a second project (another production) next to the first.
+        part_url_ttl_seconds: Lifetime of part upload URLs in seconds (their `X-Amz-Expires`,
+            1..604800); the starting value of `SandboxState.part_url_ttl_seconds`. Frame.io's
+            own lifetime is not documented.
         client_id: The one registered IMS client ID.
         client_secret: Its secret.
     """
@@ -56,6 +61,7 @@ class SandboxConfig:
     transcode_delay_seconds: float = DEFAULT_TRANSCODE_DELAY_SECONDS
     stack_reorder: bool = True
     second_project: bool = False
+    part_url_ttl_seconds: int = DEFAULT_PART_URL_TTL_SECONDS
     client_id: str = SANDBOX_CLIENT_ID
     client_secret: str = SANDBOX_CLIENT_SECRET
 
@@ -64,6 +70,18 @@ class SandboxConfig:
             raise ValueError("target_part_bytes must be >= 1")
         if self.token_ttl_seconds < 1:
             raise ValueError("token_ttl_seconds must be >= 1")
+        check_part_url_ttl(self.part_url_ttl_seconds)
+
+
+def check_part_url_ttl(seconds: int) -> int:
+    """Return `seconds` if it is a valid part-URL lifetime (1..604800 s, SigV4's range).
+
+    Raises:
+        ValueError: Outside that range.
+    """
+    if not 1 <= seconds <= MAX_PART_URL_TTL_SECONDS:
+        raise ValueError(f"part_url_ttl_seconds must be between 1 and {MAX_PART_URL_TTL_SECONDS}")
+    return seconds
 
 
 class SandboxState:
@@ -88,6 +106,9 @@ class SandboxState:
         self.faults = FaultPlan()
         self.stats = Stats()
         self.remote = RemotePuller(self.assets)
+        self.clock = SandboxClock()
+        # Lifetime in seconds of part URLs issued from now on (POST /_sandbox/settings).
+        self.part_url_ttl_seconds = config.part_url_ttl_seconds
 
     def sha256_of(self, asset: Asset) -> str | None:
         """sha256 hex of a completely uploaded file's bytes (cached), or None if incomplete."""
@@ -103,8 +124,11 @@ class SandboxState:
         return digest.hexdigest()
 
     def reset(self) -> None:
-        """Empty the tree (keeping the root folder and issued tokens), faults, stats and limits."""
+        """Empty the tree (keeping the root folder and issued tokens), faults, stats and limits;
+        the clock goes back to the wall clock and the part-URL lifetime to the configured one."""
         self.assets.reset()
+        self.clock.reset()
+        self.part_url_ttl_seconds = self.config.part_url_ttl_seconds
         self.faults.clear()
         self.stats.reset()
         self.limiter.reset()

@@ -31,7 +31,15 @@ class Stats:
          "responses_by_status": {"201": 3, "429": 1},
          "sent_429": 1,            # every 429 answered (rate limiter + injected)
          "rate_limited": 1,        # 429s from the leaky-bucket limiter
-         "injected_status": 0, "injected_drops": 0, "injected_lost_responses": 0}
+         "injected_status": 0, "injected_drops": 0, "injected_lost_responses": 0,
+         "part_bytes_received": 3000,                 # body bytes of every part PUT (total)
+         "part_bytes_by_file": {"<file_id>": 3000},   # the same per file ID (from the URL path)
+         "part_puts_by_file": {"<file_id>": 4}}       # part PUTs that reached the part handler
+
+    Part counters include PUTs the handler refused (expired URL, bad signature or headers,
+    unknown file): their bodies are read and counted too, and a PUT cut short counts the bytes
+    that arrived. PUTs answered by an injected status or drop never reach the handler and are
+    not counted there (a lost_response one is).
     """
 
     def __init__(self) -> None:
@@ -39,6 +47,8 @@ class Stats:
         self._routes: Counter[str] = Counter()
         self._statuses: Counter[str] = Counter()
         self._events: Counter[str] = Counter()
+        self._part_bytes: Counter[str] = Counter()
+        self._part_puts: Counter[str] = Counter()
 
     def record_request(self, route: str) -> None:
         """Count one request to `route`."""
@@ -61,6 +71,16 @@ class Stats:
         with self._lock:
             self._events[key.get(kind, "injected_status")] += 1
 
+    def record_part_put(self, file_id: str) -> None:
+        """Count one part PUT that reached the part handler for `file_id`."""
+        with self._lock:
+            self._part_puts[file_id] += 1
+
+    def record_part_bytes(self, file_id: str, size: int) -> None:
+        """Add `size` body bytes (one received chunk) of a part PUT for `file_id`."""
+        with self._lock:
+            self._part_bytes[file_id] += size
+
     def snapshot(self) -> dict[str, Any]:
         """A JSON-ready copy of every counter (see the class docstring)."""
         with self._lock:
@@ -72,6 +92,9 @@ class Stats:
                 "injected_status": self._events.get("injected_status", 0),
                 "injected_drops": self._events.get("injected_drops", 0),
                 "injected_lost_responses": self._events.get("injected_lost_responses", 0),
+                "part_bytes_received": sum(self._part_bytes.values()),
+                "part_bytes_by_file": dict(self._part_bytes),
+                "part_puts_by_file": dict(self._part_puts),
             }
 
     def reset(self) -> None:
@@ -80,6 +103,8 @@ class Stats:
             self._routes.clear()
             self._statuses.clear()
             self._events.clear()
+            self._part_bytes.clear()
+            self._part_puts.clear()
 
 
 class StatsMiddleware:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from postflow.sandbox.db import Database, to_iso, utc_now
@@ -144,8 +145,21 @@ class AssetStore:
                 blob.truncate(file_size)
         return asset
 
-    def record_part(self, file_id: str, part_no: int, etag: str) -> Asset:
+    def record_part(
+        self,
+        file_id: str,
+        part_no: int,
+        etag: str,
+        short_by: Callable[[], int] | None = None,
+    ) -> Asset:
         """Mark a part as received; completes the upload when every part is in.
+
+        Args:
+            file_id: The file.
+            part_no: 1-based part number.
+            etag: The part's ETag (quoted MD5 hex).
+            short_by: Called once, only when this part completes the file: bytes to leave out
+                of the stored file (the short-store fault); 0 stores it whole.
 
         Returns:
             The file after the update (check `upload_completed_at`).
@@ -155,7 +169,7 @@ class AssetStore:
         """
         now = to_iso(utc_now())
         with self._db.transaction():
-            self.require(file_id, "file")
+            before = self.require(file_id, "file")
             cursor = self._db.execute(
                 "UPDATE parts SET etag = ?, received_at = ? WHERE file_id = ? AND part_no = ?",
                 (etag, now, file_id, part_no),
@@ -173,7 +187,21 @@ class AssetStore:
                 " upload_completed_at = COALESCE(upload_completed_at, ?) WHERE id = ?",
                 (now, now, completed, file_id),
             )
+            if completed and before.upload_completed_at is None and short_by is not None:
+                self._store_short(before, short_by())
+            elif before.upload_completed_at is not None:  # a re-PUT must not regrow a short file
+                with self.blob_path(file_id).open("r+b") as blob:
+                    blob.truncate(before.file_size or 0)
             return self.require(file_id, "file")
+
+    def _store_short(self, asset: Asset, missing_bytes: int) -> None:
+        """Drop the last `missing_bytes` bytes of a file: its blob and its `file_size`."""
+        if missing_bytes <= 0:
+            return
+        size = max(0, (asset.file_size or 0) - missing_bytes)
+        self._db.execute("UPDATE assets SET file_size = ? WHERE id = ?", (size, asset.id))
+        with self.blob_path(asset.id).open("r+b") as blob:
+            blob.truncate(size)
 
     def set_file_size(self, file_id: str, file_size: int) -> Asset:
         """Record a remote upload's size once its source is known, and size its blob.

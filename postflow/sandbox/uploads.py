@@ -1,42 +1,40 @@
-"""Local-upload parts: planning the split, pre-signing URLs and the S3-like part PUT.
+"""Local-upload parts: planning the split, issuing pre-signed URLs and the S3-like part PUT.
 
 Frame.io answers `local_upload` with `upload_urls[{size, url}]` pointing at S3. The sandbox points
-them back at itself (`/_upload/<file_id>/<part_no>?X-Amz-...&X-Amz-Signature=<hmac>`) and checks
-each PUT like S3 checks a pre-signed URL:
+them back at itself (`/_upload/<file_id>/<part_no>?X-Amz-...&X-Amz-Signature=<hmac>`, signed as
+`signing.py` describes) and checks each PUT like S3 checks a pre-signed URL:
 
-- bad or missing signature -> 403 SignatureDoesNotMatch; expired -> 403 AccessDenied;
+- bad or missing signature, or any signed parameter edited -> 403 SignatureDoesNotMatch;
+  arrived after X-Amz-Date + X-Amz-Expires (sandbox clock) -> 403 AccessDenied "Request has
+  expired";
 - `x-amz-acl: private` and `Content-Type: <media_type from create>` are signed headers, so a
   missing or different value -> 403 SignatureDoesNotMatch;
 - no Content-Length (e.g. chunked) -> 411 MissingContentLength; a Content-Length other than that
   URL's `size` -> 400 (IncompleteBody / EntityTooLarge);
 - otherwise the body is streamed to the file's blob at the part's offset (bounded memory) and the
   answer is 200 with `ETag: "<md5>"`. Re-PUTting a part overwrites it (idempotent).
+
+Every PUT reaching the handler is counted (`Stats.record_part_put`), and so is every body byte
+read, refused PUTs included: their bodies are read to the end before the answer.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import math
-import secrets
-import time
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
-from urllib.parse import urlencode
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from postflow.sandbox.defaults import UPLOAD_URL_TTL_SECONDS
 from postflow.sandbox.responses import s3_error
 from postflow.sandbox.store import AssetNotFound
 
 if TYPE_CHECKING:
     from postflow.sandbox.state import SandboxState
 
-__all__ = ["UrlSigner", "plan_parts", "put_part", "upload_urls"]
-
-SIGNING_KEY_FILENAME = "upload-signing.key"
+__all__ = ["plan_parts", "put_part", "upload_urls"]
 
 
 def plan_parts(file_size: int, target_part_bytes: int, *, uneven: bool = False) -> list[int]:
@@ -75,71 +73,21 @@ def _even_split(total: int, count: int) -> list[int]:
     return sizes
 
 
-class UrlSigner:
-    """HMAC-SHA256 signer for part URLs, with a key persisted in the data dir.
-
-    Args:
-        key: Secret key bytes.
-    """
-
-    def __init__(self, key: bytes) -> None:
-        self._key = key
-
-    @classmethod
-    def load_or_create(cls, data_dir: Path) -> UrlSigner:
-        """Read `<data_dir>/upload-signing.key`, creating it on first start."""
-        path = data_dir / SIGNING_KEY_FILENAME
-        if not path.exists():
-            path.write_text(secrets.token_hex(32))
-        return cls(bytes.fromhex(path.read_text().strip()))
-
-    def signature(self, file_id: str, part_no: int, issued_at: int, expires_seconds: int) -> str:
-        """Hex HMAC over (file_id, part_no, issue time, lifetime)."""
-        message = f"{file_id}/{part_no}/{issued_at}/{expires_seconds}".encode()
-        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
-
-    def query(
-        self,
-        file_id: str,
-        part_no: int,
-        *,
-        now: float | None = None,
-        expires_seconds: int = UPLOAD_URL_TTL_SECONDS,
-    ) -> str:
-        """The pre-signed query string for one part."""
-        issued = int(time.time() if now is None else now)
-        return urlencode(
-            {
-                "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
-                "X-Amz-Date": str(issued),
-                "X-Amz-Expires": str(expires_seconds),
-                "X-Amz-SignedHeaders": "content-type;host;x-amz-acl",
-                "X-Amz-Signature": self.signature(file_id, part_no, issued, expires_seconds),
-            }
-        )
-
-    def verify(self, file_id: str, part_no: int, params: dict[str, str]) -> str | None:
-        """Check a request's query; returns None when valid, else the S3 error code."""
-        try:
-            issued = int(params["X-Amz-Date"])
-            expires = int(params["X-Amz-Expires"])
-            given = params["X-Amz-Signature"]
-        except (KeyError, ValueError):
-            return "SignatureDoesNotMatch"
-        if not hmac.compare_digest(given, self.signature(file_id, part_no, issued, expires)):
-            return "SignatureDoesNotMatch"
-        if time.time() > issued + expires:
-            return "AccessDenied"
-        return None
-
-
 def upload_urls(
-    base_url: str, signer: UrlSigner, file_id: str, sizes: list[int]
+    base_url: str, state: SandboxState, file_id: str, sizes: list[int]
 ) -> list[dict[str, object]]:
-    """`[{"size": bytes, "url": absolute pre-signed URL}, ...]` in part order."""
+    """`[{"size": bytes, "url": absolute pre-signed URL}, ...]` in part order.
+
+    Each URL is signed now on the sandbox clock and lives `state.part_url_ttl_seconds` seconds.
+    """
     base = base_url.rstrip("/")
+    now, ttl = state.clock.now(), state.part_url_ttl_seconds
     return [
-        {"size": size, "url": f"{base}/_upload/{file_id}/{n}?{signer.query(file_id, n)}"}
+        {
+            "size": size,
+            "url": f"{base}/_upload/{file_id}/{n}?"
+            + state.signer.query(file_id, n, now=now, expires_seconds=ttl),
+        }
         for n, size in enumerate(sizes, start=1)
     ]
 
@@ -149,37 +97,36 @@ async def put_part(request: Request) -> Response:
     state: SandboxState = request.app.state.sandbox
     file_id: str = request.path_params["file_id"]
     part_no: int = request.path_params["part_no"]
-    problem = state.signer.verify(file_id, part_no, dict(request.query_params))
-    if problem == "AccessDenied":
-        return s3_error(403, "Request has expired", code="AccessDenied")
-    if problem:
-        return s3_error(
-            403,
-            "The request signature we calculated does not match the signature you provided.",
-            code="SignatureDoesNotMatch",
-        )
+    state.stats.record_part_put(file_id)
+    now = state.clock.now()  # expiry is judged when the request arrives
+    refusal = state.signer.verify(file_id, part_no, dict(request.query_params), now=now)
+    if refusal is not None:
+        return await _refuse(request, state, file_id, refusal.response())
     asset = state.assets.get(file_id)
     part = next((p for p in state.assets.parts(file_id) if p.part_no == part_no), None)
     if asset is None or asset.type != "file" or part is None:
-        return s3_error(404, "The specified upload does not exist.", code="NoSuchUpload")
-    refusal = _check_headers(request, asset.media_type or "", part.size)
-    if refusal is not None:
-        return refusal
+        missing = s3_error(404, "The specified upload does not exist.", code="NoSuchUpload")
+        return await _refuse(request, state, file_id, missing)
+    refusal_response = _check_headers(request, asset.media_type or "", part.size)
+    if refusal_response is not None:
+        return await _refuse(request, state, file_id, refusal_response)
     digest = hashlib.md5(usedforsecurity=False)
     written = 0
     try:
         with state.assets.blob_path(file_id).open("r+b") as blob:
             blob.seek(part.offset)
-            async for chunk in request.stream():
+            async for chunk in _counted(request, state, file_id):
                 if written + len(chunk) > part.size:
-                    return s3_error(
+                    too_large = s3_error(
                         400, "Your proposed upload exceeds the part size.", code="EntityTooLarge"
                     )
+                    return await _refuse(request, state, file_id, too_large)
                 blob.write(chunk)
                 digest.update(chunk)
                 written += len(chunk)
     except FileNotFoundError:
-        return s3_error(404, "The specified upload does not exist.", code="NoSuchUpload")
+        missing = s3_error(404, "The specified upload does not exist.", code="NoSuchUpload")
+        return await _refuse(request, state, file_id, missing)
     except ClientDisconnect:
         return Response(status_code=400)  # nobody is listening; the part stays missing
     if written != part.size:
@@ -190,10 +137,30 @@ async def put_part(request: Request) -> Response:
         )
     etag = f'"{digest.hexdigest()}"'
     try:
-        state.assets.record_part(file_id, part_no, etag)
+        state.assets.record_part(file_id, part_no, etag, short_by=state.faults.take_short_store)
     except AssetNotFound:  # deleted while its part was in flight
         return s3_error(404, "The specified upload does not exist.", code="NoSuchUpload")
     return Response(status_code=200, headers={"ETag": etag})
+
+
+async def _counted(request: Request, state: SandboxState, file_id: str) -> AsyncIterator[bytes]:
+    """The request body, chunk by chunk, each chunk's size added to the part-byte counters."""
+    async for chunk in request.stream():
+        if chunk:
+            state.stats.record_part_bytes(file_id, len(chunk))
+        yield chunk
+
+
+async def _refuse(
+    request: Request, state: SandboxState, file_id: str, refusal: Response
+) -> Response:
+    """Read (and count) whatever is left of the body, then answer `refusal`."""
+    try:
+        async for _ in _counted(request, state, file_id):
+            pass
+    except (ClientDisconnect, RuntimeError):  # gone, or the stream was already consumed
+        pass
+    return refusal
 
 
 def _check_headers(request: Request, media_type: str, size: int) -> Response | None:
