@@ -242,8 +242,9 @@ class MultipartTransfer:
 
         Any failure after the file exists either deletes it (and its checkpoint) or keeps both
         for the resume path, never neither: a transient failure (network, 429, 5xx, an
-        outage) keeps them; a cancel, a changed or shrunk source, an expired URL, a
-        permanent refusal, and any failure inside the block but a transient one, delete.
+        outage) or the process stopping (Ctrl-C, SIGTERM) keeps them; a cancel from Prefect,
+        a changed or shrunk source, an expired URL, a permanent refusal, and any failure
+        inside the block but a transient one, delete.
         On success the checkpoint is dropped when the block ends.
 
         Raises:
@@ -301,7 +302,9 @@ class MultipartTransfer:
         self, path: str, name: str, file_id: str, exc: BaseException, inside: bool = False
     ) -> None:
         """Delete the file or keep it for the resume path (see :meth:`send`)."""
-        keep = is_transient(exc) and not isinstance(exc, DeliveryMismatch)
+        # The process is going down (Ctrl-C, SIGTERM, SystemExit): not a failure of the file.
+        stopping = not isinstance(exc, Exception)
+        keep = stopping or (is_transient(exc) and not isinstance(exc, DeliveryMismatch))
         if isinstance(exc, PartUploadError) and exc.expired:
             keep = False
         if keep:
