@@ -110,6 +110,8 @@ class UploadResult:
         strategy_reason: why this strategy was used (e.g. "tunnel unavailable: ...").
         re_render: a file of the same name was already there with other content; this one
             was sent as a new version on top of it.
+        mtime_ns: the source's modification time when it was read (nanoseconds since the
+            epoch; the delivery manifest records it beside ``size_bytes`` and ``fingerprint``).
     """
 
     file_id: str
@@ -125,6 +127,7 @@ class UploadResult:
     rate_limited: int = 0
     strategy_reason: str = ""
     re_render: bool = False
+    mtime_ns: int = 0
 
     @property
     def megabytes_per_second(self) -> float:
@@ -200,6 +203,7 @@ def _skipped(
         existing.view_url,
         version_stack_id=_stacked(project, job, existing, lock),
         strategy_reason="already in Frame.io",
+        mtime_ns=before.st_mtime_ns,
     )
 
 
@@ -259,6 +263,7 @@ def _attempt(
         project.rate_limited_count - rate_before,
         reason,
         identity.re_render,
+        before.st_mtime_ns,
     )
 
 
