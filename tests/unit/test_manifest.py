@@ -151,3 +151,15 @@ def test_manifest_lists_deliveries_and_writes_the_pending_generation(settings):
     assert result.exit_code == 0, result.output
     assert "Wrote generation 1" in result.output and "A_V001.mov" in result.output
     assert [g.number for g in read_history(_root(settings))] == [1]
+
+
+def test_the_weekly_report_links_the_history_and_counts_the_window(settings):
+    from tasks.manifest.summary import manifest_markdown, manifest_summaries
+
+    _deliver(settings, "A_V001.mov", b"a", "f-1", at=1.0e9)  # before the window
+    _deliver(settings, "B_V001.mov", b"b", "f-2", at=1.8e9)
+    [row] = manifest_summaries(settings, since=1.5e9)
+    assert row["deliveries"] == 1 and row["pending"] == 0
+    assert row["latest_generation"].endswith(".mhl")
+    assert row["history"] == str(_root(settings) / "ascmhl")
+    assert row["latest_generation"] in manifest_markdown([row])
