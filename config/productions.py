@@ -12,6 +12,7 @@ Frame.io project. They are declared in one TOML file (``POSTFLOW_PRODUCTIONS_FIL
     nomenclature_path = "/mnt/lucid/UNDLM/nomenclature.toml"
     discord_block = "undlm-discord"
     discord_language = "fr"
+    manifest_dir = "/srv/mhl/undlm"             # its ASC MHL delivery manifest's root
 
     [[production]]
     name = "chrono"
@@ -57,6 +58,8 @@ class Production(BaseModel):
         nomenclature_path: its own naming rules, when they differ.
         discord_block: its own Discord channel (a ``PostflowDiscord`` block name).
         discord_language: the language of its Discord messages.
+        manifest_dir: the root of its ASC MHL delivery manifest (default:
+            ``<POSTFLOW_MANIFEST_DIR>/<name>`` when that is set, else under its state dir).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -68,6 +71,7 @@ class Production(BaseModel):
     nomenclature_path: Path | None = None
     discord_block: str | None = None
     discord_language: Literal["en", "fr"] | None = None
+    manifest_dir: Path | None = None
 
     @field_validator("name")
     @classmethod
@@ -149,6 +153,10 @@ def _for(settings: PostflowSettings, production: Production) -> PostflowSettings
         value = getattr(production, name)
         if value is not None:
             update[name] = value
+    if production.manifest_dir is not None:
+        update["manifest_dir"] = production.manifest_dir.expanduser()
+    elif settings.manifest_dir is not None:
+        update["manifest_dir"] = settings.manifest_dir / production.name
     return settings.model_copy(update=update)
 
 

@@ -318,6 +318,23 @@ class PostflowSettings(BaseSettings):
         description="PostgreSQL schema of the state store's tables (created when missing), so "
         "the Prefect server's database can hold them beside its own; unused with SQLite.",
     )
+    manifest_dir: Path | None = Field(
+        None,
+        description="Root of the ASC MHL delivery manifest: its history is <manifest_dir>/ascmhl, "
+        "each delivered file recorded at its path relative to the watch folder (README, "
+        "'Delivery manifest'). Unset: <state_dir>/mhl/<production or installation>, never inside "
+        "the watch folder. Set to the watch folder itself so stock `ascmhl-debug verify` works "
+        "there; several machines: a folder they all see. With a productions file, each "
+        "production gets <manifest_dir>/<production> unless it names its own.",
+    )
+    manifest_batch_seconds: float = Field(
+        3600.0,
+        ge=0,
+        le=7 * 86400,
+        description="An ingest writes the deliveries not yet in the manifest as one new MHL "
+        "generation when the last one is older than this (seconds; 0: after every ingest); "
+        "`postflow manifest` and the weekly report write them at once.",
+    )
     runner_lease_seconds: float = Field(
         60.0,
         ge=1,

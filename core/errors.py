@@ -33,6 +33,8 @@ past it. Each error carries its facts as attributes and says whether it is *tran
     │   └── TunnelSelfCheckFailed   permanent  the named tunnel's public hostname does not reach
     │                                          this process (-> multipart for its life)
     ├── NotificationError           transient on network/5xx, permanent on 4xx (bad webhook URL)
+    ├── ManifestError               permanent  the ASC MHL delivery manifest cannot be read or
+    │                                          written; ``root``, ``reason``
     └── StateStoreError             transient  the state store (SQLite file or PostgreSQL) cannot
                                                be reached, read or written; also an ``OSError``
 
@@ -287,6 +289,24 @@ class NotificationError(PostflowError):
         self.status_code = status_code
         self.transient = status_code is None or status_code == 429 or status_code >= 500
         super().__init__(message)
+
+
+class ManifestError(PostflowError):
+    """The ASC MHL history of the delivery manifest cannot be read or written
+    (:mod:`tasks.manifest`): a generation was edited or removed, or the folder is not writable.
+
+    Attributes:
+        root: the history's root folder (the one holding ``ascmhl/``).
+        reason: what went wrong.
+    """
+
+    def __init__(self, root: object, reason: str) -> None:
+        self.root = str(root)
+        self.reason = reason
+        super().__init__(
+            f"delivery manifest {self.root}: {reason} (check POSTFLOW_MANIFEST_DIR and its "
+            "permissions; the deliveries stay in the state store and are written next time)"
+        )
 
 
 class StateStoreError(PostflowError, OSError):

@@ -31,12 +31,13 @@ from core.errors import (
 )
 from tasks.clients import open_project_task, remote_endpoint
 from tasks.events import emit_upload_completed, emit_upload_failed
+from tasks.manifest import record_delivery, write_pending
 from tasks.naming import Nomenclature, ShotName, load_nomenclature
 from tasks.notify import failure_embed, naming_error_embed, notify_discord, success_embed
 from tasks.recovery import record_ingest_outcome
 from tasks.retrying import retry_options
 from tasks.structure import resolve_shot_folder
-from tasks.upload import UploadJob, upload_file
+from tasks.upload import UploadJob, UploadResult, upload_file
 
 
 @contextlib.contextmanager
@@ -96,6 +97,22 @@ def _record_outcome(settings: PostflowSettings, path: str, error: BaseException 
     in the shared retry queue, so a transient failure gets a new run by itself."""
     if settings.dispatch_mode == "deployment":
         record_ingest_outcome(settings, path, error)
+
+
+def _manifest(settings: PostflowSettings, path: str, result: UploadResult) -> str:
+    """Record the delivery in the manifest and write what is pending when due
+    (:mod:`tasks.manifest`); returns the manifest reference for the artifact. A failure is
+    one warning, never the ingest's: the rows stay pending for the next write."""
+    try:
+        if record_delivery(settings, path, result) is None:
+            return ""  # skipped, or no fingerprint: not a new delivery
+        written = write_pending(settings, due_only=True)
+    except Exception as exc:  # noqa: BLE001 - the upload succeeded; the manifest waits
+        get_run_logger().warning("Delivery manifest not written (it will be later): %s", exc)
+        return "pending"
+    if written.file is not None:
+        return str(written.file)
+    return f"{written.root} (pending: {written.reason})"
 
 
 def _record(record: dict[str, Any]) -> None:
@@ -177,6 +194,7 @@ def ingest_file(path: str) -> Any:
     record = {**shot.as_dict(), **result.as_dict(), "folder_id": folder_id}
     if settings.production:
         record["production"] = settings.production
+    record["manifest"] = _manifest(settings, path, result)  # beside file_id and view_url
     _record(record)
     emit_upload_completed(path, record, cache_hit)
     _record_outcome(settings, path, None)

@@ -4,7 +4,9 @@ The story: read the window's ``ingest-file`` runs, their task runs and the ``pos
 events from the Prefect API -> compute the figures with pandas (:mod:`tasks.metrics`) -> compare
 them with the alert thresholds of the ``PostflowTuning`` block -> publish: a markdown artifact
 and table artifacts in the Prefect UI, a CSV of per-file rows and a PNG chart in the reports
-directory, and a Discord summary with the chart attached. ``postflow report`` runs it on demand.
+directory, and a Discord summary with the chart attached. The delivery manifest (ASC MHL) is
+linked too: each production's history, its newest generation and the files delivered in the
+window (:mod:`tasks.manifest.summary`). ``postflow report`` runs it on demand.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from prefect import flow, get_run_logger
 
 from blocks.settings import PostflowTuning, effective_settings, load_block
 from core.errors import PostflowError
+from tasks.manifest.summary import manifest_markdown, manifest_summaries
 from tasks.metrics import recommend
 from tasks.notify import notify_discord
 from tasks.report import (
@@ -43,7 +46,8 @@ def weekly_optimisation_report(since: str = "7d", out_dir: str | None = None) ->
 
     Returns:
         ``{"summary": {figure: value}, "recommendations": [message, ...], "csv": path,
-        "chart": path, "discord_sent": bool}``.
+        "chart": path, "discord_sent": bool, "manifest": [per production: history,
+        latest_generation, deliveries, pending]}``.
 
     Raises:
         ConfigurationError: ``since`` cannot be read.
@@ -61,8 +65,17 @@ def weekly_optimisation_report(since: str = "7d", out_dir: str | None = None) ->
     out = _reports_dir(out_dir, settings.state_dir)
     csv_path = write_csv(metrics.files, out / f"postflow-report-{stamp}.csv")
     chart = render_chart(metrics.daily, out / f"postflow-report-{stamp}.png", window)
-    publish_artifacts(metrics, render_markdown(metrics, recommendations, window))
+    manifest = manifest_summaries(settings, window_start.timestamp())
+    markdown = (
+        render_markdown(metrics, recommendations, window) + "\n" + manifest_markdown(manifest)
+    )
+    publish_artifacts(metrics, markdown)
     embed = summary_embed(metrics.summary, recommendations, window, chart.name)
+    delivered = sum(row["deliveries"] or 0 for row in manifest)
+    histories = ", ".join(row["latest_generation"] or row["history"] for row in manifest)
+    embed.add_embed_field(
+        name="Delivered (ASC MHL)", value=f"{delivered} files: {histories}"[:1024]
+    )
     try:
         sent = notify_discord(settings.discord_block, embed, chart)
     except PostflowError as exc:
@@ -75,4 +88,5 @@ def weekly_optimisation_report(since: str = "7d", out_dir: str | None = None) ->
         "csv": str(csv_path),
         "chart": str(chart),
         "discord_sent": sent,
+        "manifest": manifest,
     }

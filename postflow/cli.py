@@ -311,11 +311,13 @@ def rerun(
 # After the pipeline commands, in this order: `postflow --help` lists commands as registered.
 from postflow.admin import register as _register_admin  # noqa: E402
 from postflow.alerts import register as _register_alerts  # noqa: E402
+from postflow.manifest_cli import register as _register_manifest  # noqa: E402
 from postflow.serving import register as _register_serving  # noqa: E402
 
 _register_serving(app)
 _register_admin(app)
 _register_alerts(app)
+_register_manifest(app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

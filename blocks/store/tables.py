@@ -36,9 +36,11 @@ __all__ = [
     "alert_states",
     "circuit",
     "decode_text",
+    "deliveries",
     "encode_text",
     "ledger",
     "metadata",
+    "manifest_writers",
     "meta",
     "retry_queue",
     "run_create_retries",
@@ -51,7 +53,11 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
-"""Incremented when a table changes shape; a store written by a newer version is refused."""
+"""Incremented when a table changes shape; a store written by a newer version is refused.
+
+A new table is not a change of shape: ``metadata.create_all`` adds it to an existing store
+(``deliveries`` and ``manifest_writers`` came this way), and a version that does not know it
+leaves it alone, so machines of two versions can share one store while they are upgraded."""
 
 metadata = MetaData()
 
@@ -203,6 +209,34 @@ alert_states = Table(
     Column("alert_id", String(128)),  # set while fired
     Column("fired_at", Double),
     Column("suppressed", Boolean, nullable=False),
+)
+
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    _installation(),
+    _production(),
+    Column("file_id", String(64), primary_key=True),  # the Frame.io file: one delivery each
+    Column("rel_path", Text, nullable=False),  # POSIX, relative to the watch folder
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("mtime_ns", BigInteger, nullable=False),
+    Column("xxh128", String(32), nullable=False),  # XXH3-128, lowercase hex (ASC MHL xxh128)
+    Column("view_url", Text, nullable=False),
+    Column("delivered_at", Double, nullable=False),
+    Column("generation", Integer),  # the MHL generation holding it; NULL: not written yet
+)
+
+manifest_writers = Table(
+    "manifest_writers",
+    metadata,
+    _installation(),
+    _production(),
+    Column("holder", String(255)),  # "<host>:<pid>" writing the history now; NULL: free
+    Column("lease_until", Double, nullable=False),  # the holder's claim ends then
+    Column("last_generation", Integer),  # NULL: no generation written yet
+    Column("last_generation_file", Text),  # its path, as written
+    Column("written_at", Double),
 )
 
 

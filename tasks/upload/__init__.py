@@ -123,6 +123,8 @@ class UploadResult:
         re_render: a file of the same name was already there with other content; this one
             was sent as a new version on top of it.
         resumed_parts: parts an interrupted earlier attempt had stored, not sent again.
+        mtime_ns: the source's modification time when it was read (nanoseconds since the
+            epoch; the delivery manifest records it beside ``size_bytes`` and ``fingerprint``).
     """
 
     file_id: str
@@ -139,6 +141,7 @@ class UploadResult:
     strategy_reason: str = ""
     re_render: bool = False
     resumed_parts: int = 0
+    mtime_ns: int = 0
 
     @property
     def megabytes_per_second(self) -> float:
@@ -220,6 +223,7 @@ def _skipped(
         existing.view_url,
         version_stack_id=_stacked(project, job, existing, lock),
         strategy_reason="already in Frame.io",
+        mtime_ns=before.st_mtime_ns,
     )
 
 
@@ -290,7 +294,8 @@ def _attempt(
         project.rate_limited_count - rate_before,
         reason,
         identity.re_render,
-        sent.resumed_parts,
+        resumed_parts=sent.resumed_parts,
+        mtime_ns=before.st_mtime_ns,
     )
 
 

@@ -130,3 +130,20 @@ def test_unreadable_name_is_reported_and_not_uploaded(pipeline):
     [message] = pipeline.discord.wait_for(1, timeout_seconds=10)
     assert message["payload"]["embeds"][0]["title"] == "Unreadable name: RANDOM_RENDER_FINAL.mov"
     assert all_files(pipeline.project()) == []
+
+
+def test_an_ingest_records_its_delivery_in_the_mhl_manifest(pipeline):
+    from blocks.store import open_store
+    from config.settings import PostflowSettings
+    from tasks.manifest import DeliveryLog, manifest_root, read_history
+
+    path = make_file(pipeline.by_shot, SEEDS[0][0], 300_000)
+    first = ingest_file(str(path))
+    again = ingest_file(str(path))  # skipped: not a new delivery
+    settings = PostflowSettings()
+    [delivery] = DeliveryLog(open_store(settings)).listed()
+    assert (delivery.rel_path, delivery.file_id) == (SEEDS[0][0], first["file_id"])
+    assert delivery.xxh128 == xxhash.xxh3_128_hexdigest(path.read_bytes())
+    [generation] = read_history(manifest_root(settings))
+    assert generation.entries == [(SEEDS[0][0], 300_000, delivery.xxh128, "original")]
+    assert first["manifest"] == str(generation.file) and again["manifest"] == ""

@@ -1,0 +1,152 @@
+"""``postflow manifest``: list a production's deliveries, re-hash their sources, write the MHL.
+
+The deliveries come from the state store (:mod:`tasks.manifest`); the command first writes the
+pending ones into the production's ASC MHL history, then lists them, and with ``--verify``
+re-hashes each source in the watch folder against its newest delivery.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+from rich.table import Table
+
+from blocks.store import open_store
+from config.productions import production_settings
+from config.settings import PostflowSettings
+from core.errors import ConfigurationError, ManifestError
+from postflow.terminal import check_since, console, err, load_settings
+from tasks.manifest import (
+    Check,
+    Delivery,
+    DeliveryLog,
+    Status,
+    Written,
+    manifest_root,
+    verify_deliveries,
+    write_pending,
+)
+
+PROGRESS_FROM_BYTES = 100_000_000
+"""A progress bar (stderr) when the sources to re-hash add up to at least this (bytes)."""
+
+
+def _production(settings: PostflowSettings, name: str | None) -> PostflowSettings:
+    """The settings of production ``name`` (the only one when None).
+
+    Raises:
+        ConfigurationError: no production of that name, or several and none named.
+    """
+    candidates = production_settings(settings)
+    if name is None:
+        if len(candidates) == 1:
+            return candidates[0]
+        names = ", ".join(c.production for c in candidates)
+        raise ConfigurationError(f"several productions ({names}): name one with --production")
+    for candidate in candidates:
+        if candidate.production == name:
+            return candidate
+    known = ", ".join(c.production or "(default)" for c in candidates)
+    raise ConfigurationError(f"no production named {name!r} (known: {known})")
+
+
+def _when(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds).astimezone().strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _deliveries_table(deliveries: list[Delivery], written: Written) -> Table:
+    table = Table(title=f"Deliveries ({len(deliveries)}) · manifest {written.root}")
+    for column in ("delivered", "path", "size (B)", "xxh128", "gen", "Frame.io"):
+        table.add_column(column, overflow="fold")
+    for d in deliveries:
+        generation = str(d.generation) if d.generation is not None else "pending"
+        row = (_when(d.delivered_at), d.rel_path, f"{d.size_bytes:,}", d.xxh128[:12], generation)
+        table.add_row(*row, d.view_url or d.file_id)
+    return table
+
+
+def _verified(deliveries: list[Delivery], watch_path: Path) -> list[Check]:
+    total = sum(d.size_bytes for d in deliveries)
+    if total < PROGRESS_FROM_BYTES:
+        return verify_deliveries(deliveries, watch_path)
+    columns = (BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+        bar = progress.add_task("re-hashing", total=total)
+        return verify_deliveries(deliveries, watch_path, lambda n: progress.advance(bar, n))
+
+
+def _checks_table(checks: list[Check]) -> Table:
+    colours = {Status.OK: "green", Status.CHANGED: "red", Status.MISSING: "yellow"}
+    table = Table(title="Sources re-hashed against the manifest")
+    for column in ("status", "path", "delivered", "detail"):
+        table.add_column(column, overflow="fold")
+    for check in checks:
+        status = f"[{colours[check.status]}]{check.status}[/]"
+        when = _when(check.delivery.delivered_at)
+        table.add_row(status, check.delivery.rel_path, when, check.detail)
+    return table
+
+
+def _write(settings: PostflowSettings) -> Written:
+    """Write the pending deliveries; a history that cannot be written is a warning here (the
+    listing comes from the store all the same)."""
+    try:
+        return write_pending(settings)
+    except ManifestError as exc:
+        err.print(f"[yellow]Warning:[/yellow] {exc}", soft_wrap=True)
+        return Written(manifest_root(settings), reason=str(exc))
+
+
+def manifest(
+    production: str | None = typer.Option(
+        None, help="The production (see POSTFLOW_PRODUCTIONS_FILE); default: the only one."
+    ),
+    since: str | None = typer.Option(
+        None, callback=check_since, help="Only deliveries since: 12h, 7d, an ISO date, epoch s."
+    ),
+    verify: bool = typer.Option(
+        False, "--verify", help="Re-hash each listed source (XXH3-128) against its delivery."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
+) -> None:
+    """List the files delivered to Frame.io, from the ASC MHL delivery manifest.
+
+    Each delivery is a file uploaded by an ingest: its path relative to the watch folder, size,
+    xxh128 (the XXH3-128 computed while it was sent), time and Frame.io link. The deliveries
+    live in the state store; the command first writes those not yet in the production's ASC MHL
+    history (POSTFLOW_MANIFEST_DIR, default <state_dir>/mhl/<production>) as one generation.
+
+    --verify re-hashes each listed source in the watch folder against its newest delivery and
+    prints OK, CHANGED (other size or hash) or MISSING. Exit code 1 when any is not OK.
+    """
+    from tasks.watch_folder import parse_since
+
+    settings = _production(load_settings(), production)
+    written = _write(settings)
+    deliveries = DeliveryLog(open_store(settings)).listed(since=parse_since(since))
+    checks = _verified(deliveries, Path(settings.watch_path)) if verify else []
+    if as_json:
+        for d in deliveries:
+            typer.echo(json.dumps({**d.__dict__, "manifest": str(written.root)}))
+        for check in checks:
+            line = {"path": check.delivery.rel_path, "status": str(check.status)}
+            typer.echo(json.dumps({**line, "detail": check.detail}))
+    else:
+        if written.file is not None:
+            console.print(f"Wrote generation {written.generation}: {written.file}")
+        console.print(_deliveries_table(deliveries, written) if deliveries else "No deliveries.")
+        if checks:
+            console.print(_checks_table(checks))
+    bad = [c for c in checks if c.status is not Status.OK]
+    if bad:
+        err.print(f"[red]{len(bad)} of {len(checks)} sources differ from the manifest[/red]")
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``postflow manifest`` to the ``postflow`` app."""
+    app.command()(manifest)
