@@ -253,6 +253,21 @@ class FrameioProject:
         response = self._call("files.show", self.client.files.show, self.account_id, file_id)
         return Asset.from_sdk(response.data)
 
+    def original_download_url(self, file_id: str) -> str | None:
+        """The file's original as stored: ``media_links.original.download_url`` (a pre-signed
+        URL; never logged), or None when Frame.io gives none (``files.show`` with
+        ``include=media_links.original``)."""
+        response = self._call(
+            "files.show",
+            self.client.files.show,
+            self.account_id,
+            file_id,
+            include="media_links.original",
+        )
+        links = getattr(response.data, "media_links", None)
+        original = getattr(links, "original", None)
+        return getattr(original, "download_url", None)
+
     def delete_file(self, file_id: str) -> None:
         """Delete a file (used for placeholders left by an interrupted upload)."""
         self._call("files.delete", self.client.files.delete, self.account_id, file_id)

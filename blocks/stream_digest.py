@@ -31,6 +31,7 @@ import xxhash
 
 __all__ = ["OrderedDigest"]
 
+_Work = memoryview | tuple[int, int]  # bytes to hash, or an (offset, length) to read again
 Reader = Callable[[int, int], bytes]
 """``(offset, length) -> bytes`` read from the source (``os.pread``)."""
 
@@ -60,57 +61,87 @@ class OrderedDigest:
         self._pending: dict[int, bytes] = {}
         self._dropped: dict[int, int] = {}  # offset -> length of blocks read but not kept
         self._buffered = 0
+        self._hashing = False  # one thread hashes at a time, outside the lock
+        self._broken = False
         self._lock = threading.Lock()
 
     def feed(self, offset: int, block: bytes) -> None:
         """Take ``block``, the file's bytes from ``offset``; never waits for other parts.
 
-        Raises:
-            OSError / SourceFileError: re-reading a dropped range failed (see ``reader``).
-        """
-        end = offset + len(block)
-        with self._lock:
-            if end <= self.position:
-                return  # a retried part re-read bytes already hashed
-            if offset <= self.position:
-                self._hash.update(memoryview(block)[self.position - offset :])
-                self.position = end
-                self._catch_up()
-                return
-            kept = len(self._pending.get(offset, b""))
-            if self._buffered - kept + len(block) <= self.buffer_bytes:
-                self._buffered += len(block) - kept
-                self._pending[offset] = block
-                self._dropped.pop(offset, None)
-            elif offset not in self._pending:
-                self._dropped[offset] = len(block)
+        The thread whose block reaches the frontier hashes it, and what follows on, outside
+        the lock, so the other parts only ever wait to buffer a block.
 
-    def _catch_up(self) -> None:
-        """Hash, in order, the buffered and dropped blocks the frontier has reached (lock
-        held)."""
+        Raises:
+            OSError: re-reading a dropped range failed (see ``reader``).
+        """
+        with self._lock:
+            if offset + len(block) <= self.position:
+                return  # a retried part re-read bytes already hashed
+            if offset > self.position or self._hashing:
+                self._keep(offset, block)
+                return
+            self._hashing = True
+            work: list[_Work] = [memoryview(block)[self.position - offset :]]
+            self.position = offset + len(block)
+            work += self._following()
         while True:
-            block = self._pending.pop(self.position, None)
-            if block is not None:
+            self._hash_all(work)
+            with self._lock:
+                work = self._following()
+                if not work:
+                    self._hashing = False
+                    return
+
+    def _keep(self, offset: int, block: bytes) -> None:
+        """Buffer a block ahead of the frontier, or drop it past ``buffer_bytes`` (lock held)."""
+        kept = len(self._pending.get(offset, b""))
+        if self._buffered - kept + len(block) <= self.buffer_bytes:
+            self._buffered += len(block) - kept
+            self._pending[offset] = block
+            self._dropped.pop(offset, None)
+        elif offset not in self._pending:
+            self._dropped[offset] = len(block)
+
+    def _following(self) -> list[_Work]:
+        """Take, in order, the buffered blocks and dropped ranges the frontier now reaches,
+        and move the frontier past them (lock held; hashed by the caller after release)."""
+        work: list[_Work] = []
+        while True:
+            later = [o for o in self._pending if o <= self.position]
+            if later:
+                start = min(later)
+                block = self._pending.pop(start)
                 self._buffered -= len(block)
+                if start + len(block) > self.position:
+                    work.append(memoryview(block)[self.position - start :])
+                    self.position = start + len(block)
             elif self.position in self._dropped:
                 length = self._dropped.pop(self.position)
-                block = self.reader(self.position, length)
-                self.reread_bytes += len(block)
-                if len(block) != length:
-                    return  # short read: the part's own read reports the shrunk file
+                work.append((self.position, length))
+                self.position += length
             else:
-                return
-            self._hash.update(block)
-            self.position += len(block)
+                return work
+
+    def _hash_all(self, work: list[_Work]) -> None:
+        """Hash ``work`` in order; a ``(offset, length)`` item is read from the file first."""
+        for item in work:
+            if isinstance(item, tuple):
+                data = self.reader(*item)
+                self.reread_bytes += len(data)
+                if len(data) != item[1]:
+                    self._broken = True  # the file shrank: the part's own read says so
+                self._hash.update(data)
+            else:
+                self._hash.update(item)
 
     def hexdigest(self) -> str:
         """The 32-hex-digit XXH3-128 of the whole file.
 
         Raises:
-            RuntimeError: not every byte was fed (a bug in the caller: the upload did not
-                cover the file).
+            RuntimeError: not every byte was fed, or a re-read came back short (the upload
+                did not cover the file, or the file shrank: its own read reports that).
         """
         with self._lock:
-            if self.position != self.size_bytes:
+            if self.position != self.size_bytes or self._hashing or self._broken:
                 raise RuntimeError(f"fingerprint covers {self.position} of {self.size_bytes} bytes")
             return str(self._hash.hexdigest())

@@ -200,6 +200,20 @@ class PostflowSettings(BaseSettings):
     upload_progress_log_bytes: int = Field(
         100 * 10**6, gt=0, description="Log upload progress every this many bytes."
     )
+    upload_verify_sample_ranges: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="After an upload, download this many ranges of Frame.io's stored "
+        "original and compare them with the source (0: off). Each costs "
+        "upload_verify_sample_bytes of download and of source read.",
+    )
+    upload_verify_sample_bytes: int = Field(
+        1 << 20,
+        ge=1,
+        le=256 * 2**20,
+        description="Bytes per range of the sample check (upload_verify_sample_ranges).",
+    )
     upload_hash_buffer_bytes: int = Field(
         256 * 2**20,
         ge=0,

@@ -209,16 +209,27 @@ class DeliveryMismatch(UploadError):
         file_id: the Frame.io file (deleted by the time this is raised).
         stored_bytes: ``file_size`` Frame.io reports (None when it reports none).
         read_bytes: bytes read from the source and sent.
+        offset: where a sampled range differed (the opt-in sample check), else None.
     """
 
     transient = True
 
-    def __init__(self, file_id: str, stored_bytes: int | None, read_bytes: int) -> None:
+    def __init__(
+        self,
+        file_id: str,
+        stored_bytes: int | None,
+        read_bytes: int,
+        *,
+        offset: int | None = None,
+    ) -> None:
         self.file_id, self.stored_bytes, self.read_bytes = file_id, stored_bytes, read_bytes
-        super().__init__(
-            f"Frame.io stored {stored_bytes} bytes of the {read_bytes} sent for file {file_id}; "
-            "deleted it, to send it again"
+        self.offset = offset
+        what = (
+            f"Frame.io's copy of file {file_id} differs from the source at byte {offset}"
+            if offset is not None
+            else f"Frame.io stored {stored_bytes} bytes of the {read_bytes} sent for file {file_id}"
         )
+        super().__init__(f"{what}; deleting it, to send it again")
 
 
 class RemoteUploadError(UploadError):

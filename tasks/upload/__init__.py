@@ -60,6 +60,7 @@ from tasks.upload.identity import Identity, UploadRecord, UploadRecords, identif
 from tasks.upload.logs import upload_logger
 from tasks.upload.multipart import MultipartTransfer
 from tasks.upload.remote import RemoteTransfer
+from tasks.upload.sample_check import check_samples
 from tasks.upload.source import assert_unchanged, file_fingerprint, source_stat
 from tasks.upload.stack import LockFactory, add_to_version_stack, folder_lock, read_listing
 from tasks.upload.strategy import choose_strategy
@@ -251,6 +252,17 @@ def _send(
                 stored = project.show_file(sent.file_id)
                 if stored.file_size != before.st_size:
                     raise DeliveryMismatch(sent.file_id, stored.file_size, before.st_size)
+                settings = job.settings
+                if settings.upload_verify_sample_ranges:
+                    check_samples(
+                        project,
+                        sent.file_id,
+                        job.path,
+                        before.st_size,
+                        settings.upload_verify_sample_ranges,
+                        settings.upload_verify_sample_bytes,
+                        settings.frameio_timeout_seconds,
+                    )
                 fingerprint = digest.result() if digest is not None else sent.fingerprint or ""
         except BaseException:
             cancel.set()

@@ -17,9 +17,11 @@ import xxhash
 from prefect.settings import PREFECT_API_URL
 
 from blocks.store import local_store
+from core.errors import DeliveryMismatch
 from flows.ingest import ingest_file
 from tasks.upload import progress_for
 from tasks.upload.checkpoint import Checkpoints
+from tasks.upload.sample_check import check_samples
 from tests.integration.helpers import all_files, make_file
 
 pytestmark = pytest.mark.integration
@@ -202,3 +204,21 @@ def test_a_source_gone_before_its_resume_deletes_the_unfinished_file(
 
     assert all_files(pipeline.project()) == []
     assert _checkpoints(pipeline).get(str(path)) is None
+
+
+def test_the_sample_check_compares_stored_ranges_and_catches_a_changed_byte(
+    pipeline, postflow_env
+) -> None:
+    postflow_env(upload_verify_sample_ranges=4, upload_verify_sample_bytes=4096)
+    path = make_file(pipeline.by_shot, NAME, SIZE, seed=8)
+    result = ingest_file(str(path))  # the check ran inside and passed
+    project = pipeline.project()
+    assert check_samples(project, result["file_id"], str(path), SIZE, 4, 4096) == 4 * 4096
+    blob = pipeline.sandbox.stored_path(result["file_id"])
+    with blob.open("r+b") as handle:  # Frame.io's copy goes bad at its last byte
+        handle.seek(SIZE - 1)
+        last = handle.read(1)
+        handle.seek(SIZE - 1)
+        handle.write(bytes([last[0] ^ 0xFF]))
+    with pytest.raises(DeliveryMismatch, match=f"at byte {SIZE - 4096}"):
+        check_samples(project, result["file_id"], str(path), SIZE, 4, 4096)

@@ -81,3 +81,18 @@ def test_a_digest_that_did_not_see_every_byte_refuses_to_answer() -> None:
     digest.feed(0, DATA[:BLOCK])
     with pytest.raises(RuntimeError, match="covers 4096 of"):
         digest.hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("size", "count", "length", "expected"),
+    [
+        (100, 4, 10, [(0, 10), (30, 10), (60, 10), (90, 10)]),
+        (100, 1, 10, [(0, 10)]),
+        (30, 4, 10, [(0, 30)]),
+        (0, 4, 10, []),
+    ],
+)
+def test_sample_ranges_cover_start_end_and_between(size, count, length, expected) -> None:
+    from tasks.upload.sample_check import sample_ranges
+
+    assert sample_ranges(size, count, length) == expected
