@@ -17,7 +17,8 @@ Frame.io v4 API in ``shared/notes/frameio-v4.md``), per route:
   shots;
 * per file: one listing of its shot folder (``folders.index``: is it already there? the
   idempotence check), ``files.local_upload`` 1 (SDK ``files.create_local_upload``),
-  ``files.status`` 1 (SDK ``files.show_file_upload_status``);
+  ``files.status`` 1 (SDK ``files.show_file_upload_status``), ``files.show`` 1 (its stored
+  ``file_size`` must equal the bytes sent: issue 19);
 * stacking, per shot of n versions arriving in order: ``version_stacks.create`` 1 (V002
   with V001), ``files.move`` n - 2 (each later version onto the stack);
 * the part PUTs go to storage (S3), not the API: shown, not counted.
@@ -61,7 +62,7 @@ CALLERS = {
     "folders.create": "tasks/structure.py:ensure_child_folder",
     "files.local_upload": "tasks/upload/multipart.py:MultipartTransfer.send",
     "files.status": "tasks/upload/multipart.py:wait_until_complete",
-    "files.show": "tasks/upload/__init__.py:_attempt (only without the create answer)",
+    "files.show": "tasks/upload/__init__.py:_send (the stored file_size vs the bytes sent)",
     "version_stacks.create": "tasks/upload/stack.py:_Pass.create_stack",
     "files.move": "tasks/upload/stack.py:_arrange / _Pass.raise_above (a lower version "
     "stacked after a higher one costs 2 more)",
@@ -92,6 +93,7 @@ def minimum(files: int, scenes: int, shots: int) -> Counter[str]:
             "folders.create": 1 + scenes + shots,
             "files.local_upload": files,
             "files.status": files,
+            "files.show": files,
             "version_stacks.create": shots if per_shot >= 2 else 0,
             "files.move": shots * max(per_shot - 2, 0),
         }

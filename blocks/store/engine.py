@@ -97,6 +97,11 @@ def engine_for(url: URL | str, schema: str = "postflow") -> Engine:
     key = (os.getpid(), parsed.render_as_string(hide_password=False), schema)
     with _engines_lock:
         engine = _engines.pop(key, None)
+        if engine is not None and _sqlite_file_gone(parsed):
+            # The state dir was removed under a running process: a new connection would open
+            # an empty file without tables. Start over as on a first run (tables created).
+            engine.dispose()
+            engine = None
         if engine is None:
             engine = _create(parsed, schema)
         _engines[key] = engine  # the most recently used last
@@ -105,6 +110,16 @@ def engine_for(url: URL | str, schema: str = "postflow") -> Engine:
             # one process: tests); an engine still in use opens new ones when it needs them.
             _engines.pop(next(iter(_engines))).dispose()
         return engine
+
+
+def _sqlite_file_gone(url: URL) -> bool:
+    """A SQLite store's file no longer exists (False for PostgreSQL and in-memory SQLite)."""
+    database = url.database or ""
+    return (
+        url.drivername == "sqlite"
+        and database not in ("", ":memory:")
+        and not (os.path.exists(database))
+    )
 
 
 def _create(url: URL, schema: str) -> Engine:

@@ -315,8 +315,16 @@ class MultipartTransfer:
                 exc,
             )
             return
-        why = "cancelled" if isinstance(exc, IngestCancelled) else f"{type(exc).__name__}: {exc}"
-        upload_logger().warning("%s: deleting unfinished upload %s (%s)", name, file_id, why)
+        if isinstance(exc, IngestCancelled):
+            upload_logger().warning("%s: cancelled; deleting its partial upload %s", name, file_id)
+        else:
+            upload_logger().warning(
+                "%s: deleting its partial upload %s (%s: %s)",
+                name,
+                file_id,
+                type(exc).__name__,
+                exc,
+            )
         try:
             self.discard(path, file_id)
         except PostflowError as failure:

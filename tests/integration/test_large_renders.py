@@ -68,6 +68,7 @@ def test_a_killed_ingest_resumes_and_sends_at_most_1_1_times_the_file(
         time.sleep(0.02)
     child.send_signal(signal.SIGKILL)
     child.wait(30)
+    _mark_killed_runs_crashed(str(path))
     assert puts and max(puts.values()) >= 0.65 * PARTS, f"never reached 65 %: {puts}"
     pipeline.sandbox.set_latency(0)
 
@@ -79,6 +80,27 @@ def test_a_killed_ingest_resumes_and_sends_at_most_1_1_times_the_file(
     assert pipeline.sandbox.stored_bytes(first_id) == path.read_bytes()
     assert result["fingerprint"] == xxhash.xxh3_128_hexdigest(path.read_bytes())
     assert [f.id for f in all_files(pipeline.project())] == [first_id]
+
+
+def _mark_killed_runs_crashed(path: str) -> None:
+    """What ``postflow up``'s recovery does for a dead runner: the killed process's run is
+    left Running on the session's Prefect server, where later tests' history would see it."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Crashed
+
+    running = FlowRunFilter(
+        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING]))
+    )
+    with get_client(sync_client=True) as client:
+        for run in client.read_flow_runs(flow_run_filter=running):
+            if run.parameters.get("path") == path:
+                client.set_flow_run_state(run.id, Crashed(message="killed by the test"), force=True)
 
 
 def _fail_part_puts_after(pipeline, parts: int) -> None:

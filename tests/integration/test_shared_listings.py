@@ -50,9 +50,16 @@ def test_a_new_top_version_costs_one_listing_one_move_and_no_read_back(pipeline)
         _ingest(pipeline, version)
     calls = _api_calls_of(pipeline, lambda: _ingest(pipeline, 4))
     # The structure cache is off in this fixture: SCENES and SC01 are found in their shared
-    # listings, the shot folder is listed once (is V004 there?), the stack is not listed.
+    # listings, the shot folder is listed once (is V004 there?), the stack is not listed; the
+    # stored file is read once, to check its size against the bytes sent (issue 19).
     assert calls == Counter(
-        {"folders.index": 1, "files.local_upload": 1, "files.status": 1, "files.move": 1}
+        {
+            "folders.index": 1,
+            "files.local_upload": 1,
+            "files.status": 1,
+            "files.show": 1,
+            "files.move": 1,
+        }
     )
     project = pipeline.project()
     folder_id = _ingest(pipeline, 1)["folder_id"]
