@@ -244,3 +244,30 @@ def test_the_sample_check_compares_stored_ranges_and_catches_a_changed_byte(
         handle.write(bytes([last[0] ^ 0xFF]))
     with pytest.raises(DeliveryMismatch, match=f"at byte {SIZE - 4096}"):
         check_samples(project, result["file_id"], str(path), SIZE, 4, 4096)
+
+
+def test_an_ingest_over_the_progress_threshold_keeps_a_progress_artifact_on_its_run(
+    pipeline, postflow_env
+) -> None:
+    from prefect import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterKey,
+        FlowRunFilter,
+        FlowRunFilterId,
+    )
+
+    from tasks.upload.progress_artifact import artifact_key
+
+    postflow_env(upload_progress_log_bytes=SIZE // 4)
+    path = make_file(pipeline.by_shot, NAME, SIZE, seed=9)
+    state = ingest_file(str(path), return_state=True)
+    assert state.is_completed()
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[artifact_key(NAME)])),
+            flow_run_filter=FlowRunFilter(
+                id=FlowRunFilterId(any_=[state.state_details.flow_run_id])
+            ),
+        )
+    assert [(a.type, a.data) for a in artifacts] == [("progress", 100.0)]
