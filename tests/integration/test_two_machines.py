@@ -197,7 +197,10 @@ def test_runs_claimed_by_an_up_killed_on_b_are_recovered_by_the_up_on_a(
     up_a = None
     try:
         _wait_served()
-        run = _create_run(source, "SC02_KILL:300000:1")
+        # Its own idempotency key: test_deployments' kill test, when it ran earlier in this
+        # process, left a CRASHED run of the same flow under "SC02_KILL:300000:1", and Prefect
+        # hands that run back for the same key (seen failing in two full runs).
+        run = _create_run(source, "SC02_KILL_ON_B:300000:1")
         with get_client(sync_client=True) as client:
 
             def running() -> bool:
