@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import xxhash
@@ -208,27 +208,45 @@ class PartUploader:
         part_hash: Any,
         digest: OrderedDigest | None,
         progress: ProgressCallback,
-    ) -> Iterator[bytes]:
+    ) -> Iterator[bytes | memoryview]:
         """Read ``part``'s range in ``block_bytes`` blocks, hashing each as it goes."""
         offset, remaining = part.offset, part.size
         while remaining:
             if self._cancel.is_set():
                 raise _Stopped()
-            chunk = os.pread(fd, min(self.block_bytes, remaining), offset)
-            if not chunk:
-                raise SourceFileError(
-                    self._path, f"file ended at byte {offset}, expected {part.offset + part.size}"
-                )
-            part_hash.update(chunk)
-            if digest is not None:
-                digest.feed(offset, chunk)
-            offset += len(chunk)
-            remaining -= len(chunk)
-            sent[0] += len(chunk)
-            with self._count_lock:
-                self.bytes_read += len(chunk)
-            progress(len(chunk))
-            yield chunk
+            want = min(self.block_bytes, remaining)
+            lease = digest.lease(offset, want) if digest is not None else None
+            fed = False
+            try:
+                chunk: bytes | memoryview
+                if lease is not None:  # ahead of the fingerprint: read into its buffer
+                    chunk = lease.view[: os.preadv(fd, [lease.view], offset)]
+                else:
+                    chunk = os.pread(fd, want, offset)
+                if not chunk:
+                    raise SourceFileError(
+                        self._path,
+                        f"file ended at byte {offset}, expected {part.offset + part.size}",
+                    )
+                part_hash.update(chunk)
+                if digest is not None:
+                    digest.feed(offset, chunk, lease)  # the digest's hold on the lease
+                    fed = True
+                offset += len(chunk)
+                remaining -= len(chunk)
+                sent[0] += len(chunk)
+                with self._count_lock:
+                    self.bytes_read += len(chunk)
+                progress(len(chunk))
+                # Valid until the next block is asked for: httpx's HTTP/1.1 path (h11) copies
+                # each chunk into the bytes it writes before it asks for the next.
+                yield chunk
+            finally:
+                if lease is not None and digest is not None:
+                    if fed:
+                        lease.release()  # the PUT's hold (the digest releases its own)
+                    else:
+                        digest.forget(lease)  # never fed: the read failed
 
     def _reread(self, fd: int, part: Part, recorded: str, digest: OrderedDigest) -> None:
         """Read a part stored by an earlier attempt, for the whole file's digest only.
@@ -264,7 +282,9 @@ class PartUploader:
             part_hash = xxhash.xxh3_128()
             blocks = self._blocks(fd, part, sent, part_hash, digest, self.progress)
             try:
-                response = client.put(part.url, content=blocks, headers=headers)
+                # memoryview chunks are bytes-like: httpx writes them as they come
+                body = cast(Iterator[bytes], blocks)
+                response = client.put(part.url, content=body, headers=headers)
             except _Stopped:
                 self.progress(-sent[0])
                 raise

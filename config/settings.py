@@ -215,11 +215,11 @@ class PostflowSettings(BaseSettings):
         description="Bytes per range of the sample check (upload_verify_sample_ranges).",
     )
     upload_hash_buffer_bytes: int = Field(
-        256 * 2**20,
+        1 << 30,
         ge=0,
-        description="Memory (bytes) for blocks the parts read ahead of the fingerprint's "
-        "frontier; past it a block is read again for the hash. About (part concurrency - 1) x "
-        "part size keeps every byte read once.",
+        description="Cap on the memory (bytes) for blocks the parts read ahead of the "
+        "fingerprint's frontier. An upload uses what it needs, up to part concurrency x its "
+        "part size (each byte then read once); past the cap a block is read again for the hash.",
     )
 
     use_prefect_limits: bool = Field(

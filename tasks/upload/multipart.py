@@ -257,7 +257,7 @@ class MultipartTransfer:
         checkpoint = self._checkpoint(folder_id, name, path, source)
         file_id, parts = checkpoint.file_id, checkpoint.parts
         uploader = self._uploader(name, source.st_size, checkpoint.done_bytes)
-        digest = self._digest(path, source.st_size)
+        digest = self._digest(path, checkpoint)
         upload_logger().info(
             "%s: %d bytes in %d parts -> folder %s", name, source.st_size, len(parts), folder_id
         )
@@ -274,6 +274,8 @@ class MultipartTransfer:
                 ),
             )
         except BaseException as exc:
+            if digest is not None:
+                digest.close()
             self._after_failure(path, name, file_id, exc)
             raise
         sent = Sent(
@@ -291,12 +293,16 @@ class MultipartTransfer:
             raise
         self.checkpoints.drop(path, file_id)
 
-    def _digest(self, path: str, size_bytes: int) -> OrderedDigest | None:
+    def _digest(self, path: str, checkpoint: Checkpoint) -> OrderedDigest | None:
+        """The whole file's digest, with room for what ``upload_part_concurrency`` parts read
+        ahead of its frontier (each byte then read once), up to ``upload_hash_buffer_bytes``."""
         if not self.checksum:
             return None
-        return OrderedDigest(
-            size_bytes, self.settings.upload_hash_buffer_bytes, lambda o, n: _pread(path, o, n)
+        largest = max((p.size for p in checkpoint.parts), default=0)
+        room = min(
+            self.settings.upload_part_concurrency * largest, self.settings.upload_hash_buffer_bytes
         )
+        return OrderedDigest(checkpoint.size_bytes, room, lambda o, n: _pread(path, o, n))
 
     def _after_failure(
         self, path: str, name: str, file_id: str, exc: BaseException, inside: bool = False
