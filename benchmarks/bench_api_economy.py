@@ -61,7 +61,7 @@ CALLERS = {
     "tasks/upload/__init__.py:_identify (the shot folder, before each upload)",
     "folders.create": "tasks/structure.py:ensure_child_folder",
     "files.local_upload": "tasks/upload/multipart.py:MultipartTransfer.send",
-    "files.status": "tasks/upload/multipart.py:wait_until_complete",
+    "files.status": "tasks/upload/progress.py:wait_until_complete",
     "files.show": "tasks/upload/__init__.py:_send (the stored file_size vs the bytes sent)",
     "version_stacks.create": "tasks/upload/stack.py:_Pass.create_stack",
     "files.move": "tasks/upload/stack.py:_arrange / _Pass.raise_above (a lower version "
