@@ -38,6 +38,7 @@ from blocks.part_uploader import Part
 from blocks.store import StateStore
 from blocks.store import tables as t
 from core.errors import FrameioNotFound
+from tasks.upload.identity import source_key
 
 __all__ = ["URL_MARGIN_SECONDS", "Checkpoint", "Checkpoints", "decide", "url_expiry"]
 
@@ -105,11 +106,7 @@ class Checkpoints:
         self.root = None if root is None else os.path.abspath(root)
 
     def _key(self, source: str) -> str:
-        if self.root is not None:
-            relative = os.path.relpath(source, self.root)
-            if not relative.startswith(os.pardir):
-                return t.encode_text(relative)
-        return t.encode_text(source)
+        return source_key(self.root, source)
 
     def get(self, source: str) -> Checkpoint | None:
         """The checkpoint of ``source`` (an absolute path), or None."""

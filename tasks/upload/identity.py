@@ -52,6 +52,7 @@ __all__ = [
     "UploadRecords",
     "identify",
     "same_name_files",
+    "source_key",
 ]
 
 Found = tuple[Asset, str | None]
@@ -76,6 +77,17 @@ class UploadRecord:
     file_id: str
 
 
+def source_key(root: str | None, source: str) -> str:
+    """How a source is keyed in the state store: its path relative to the watch folder
+    ``root`` (absolute) when under it, the same on every machine whatever its mount point;
+    else its absolute path. Stored through :func:`blocks.store.tables.encode_text`."""
+    if root is not None:
+        relative = os.path.relpath(source, root)
+        if relative.split(os.sep)[0] != os.pardir:  # a name such as "..SC01.mov" is inside
+            return t.encode_text(relative)
+    return t.encode_text(source)
+
+
 class UploadRecords:
     """The upload records of an installation's production, in the state store.
 
@@ -90,11 +102,7 @@ class UploadRecords:
         self.root = None if root is None else os.path.abspath(root)
 
     def _key(self, source: str) -> str:
-        if self.root is not None:
-            relative = os.path.relpath(source, self.root)
-            if not relative.startswith(os.pardir):
-                return t.encode_text(relative)
-        return t.encode_text(source)
+        return source_key(self.root, source)
 
     def get(self, source: str) -> UploadRecord | None:
         """The record of ``source`` (an absolute path), or None. A record an earlier version

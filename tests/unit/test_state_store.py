@@ -182,3 +182,11 @@ def test_a_store_written_by_a_newer_version_is_refused_with_what_to_do(tmp_path)
         db.execute(t.meta.update().where(t.meta.c.name == "schema_version").values(value="99"))
     with pytest.raises(StateStoreError, match="newer postflow.*upgrade postflow"):
         engine_for(sqlite_url(tmp_path), schema="another-key")  # a process opening it afresh
+
+
+def test_a_source_whose_name_starts_with_two_dots_is_keyed_inside_the_watch_folder() -> None:
+    from tasks.upload.identity import source_key
+
+    assert source_key("/w/BY_SHOT", "/w/BY_SHOT/..SC01_V001.mov") == "..SC01_V001.mov"
+    assert source_key("/w/BY_SHOT", "/w/other/SC01_V001.mov") == "/w/other/SC01_V001.mov"
+    assert source_key(None, "/w/BY_SHOT/SC01_V001.mov") == "/w/BY_SHOT/SC01_V001.mov"
