@@ -129,3 +129,28 @@ def test_a_password_file_keeps_the_password_out_of_the_url(postgres_url, tmp_pat
     monkeypatch.setenv("PGPASSFILE", str(passfile))
     with open_store(PostflowSettings()).read() as db:
         assert db.execute(select(t.meta)).all() is not None
+
+
+def test_an_upload_checkpoint_made_on_one_machine_is_resumed_from_on_another(machines, tmp_path):
+    import os
+
+    from blocks.part_uploader import Part
+    from tasks.upload.checkpoint import Checkpoints
+
+    machines("a")
+    mount_a, mount_b = tmp_path / "a" / "BY_SHOT", tmp_path / "b" / "BY_SHOT"
+    for mount in (mount_a, mount_b):
+        mount.mkdir(parents=True)
+        (mount / "SC01_V001.mov").write_bytes(b"x" * 10)
+    on_a = Checkpoints(open_store(PostflowSettings()), mount_a)
+    parts = [Part(1, 0, 6, "https://s3.example/p1"), Part(2, 6, 4, "https://s3.example/p2")]
+    stat = os.stat(mount_a / "SC01_V001.mov")
+    on_a.start(str(mount_a / "SC01_V001.mov"), stat, "file-1", "folder-1", "video/quicktime", parts)
+    on_a.part_done("file-1", 1, "ab" * 16)
+    machines("b")
+    on_b = Checkpoints(open_store(PostflowSettings()), mount_b)
+    found = on_b.get(str(mount_b / "SC01_V001.mov"))
+    assert found is not None and found.file_id == "file-1" and found.done == {1: "ab" * 16}
+    assert [(p.offset, p.size) for p in found.parts] == [(0, 6), (6, 4)]
+    on_b.drop(str(mount_b / "SC01_V001.mov"), "file-1")
+    assert on_a.get(str(mount_a / "SC01_V001.mov")) is None
