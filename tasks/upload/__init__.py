@@ -168,7 +168,7 @@ def _send(
     cancel = threading.Event()  # a failed transfer stops the fingerprint read
     with ThreadPoolExecutor(1, thread_name_prefix="fingerprint") as pool:
         digest = None
-        if getattr(transfer, "strategy", "") == "remote":
+        if not transfer.hashes_source:
             digest = pool.submit(file_fingerprint, job.path, job.checksum, cancel)
         try:
             with transfer.send(job.folder_id, job.shot.file, job.path, before) as sent:

@@ -64,6 +64,7 @@ class MultipartTransfer:
     """
 
     strategy = "multipart"
+    hashes_source = True
 
     def __init__(
         self,

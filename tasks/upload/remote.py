@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from blocks.frameio_project import Asset, FrameioProject
+from blocks.frameio_project import FrameioProject
 from blocks.remote_endpoint import RemoteEndpoint
 from blocks.tunnel import TunnelManager
 from config.settings import PostflowSettings
@@ -99,6 +99,7 @@ class RemoteTransfer:
     """
 
     strategy = "remote"
+    hashes_source = False
 
     def __init__(
         self, project: FrameioProject, settings: PostflowSettings, endpoint: RemoteEndpoint
@@ -130,7 +131,7 @@ class RemoteTransfer:
             try:
                 timeout = self.settings.remote_upload_timeout_seconds
                 wait_pulled(self.project, created.id, tunnel, base_url, timeout)
-                yield Sent(created.id, started, asset=Asset.from_sdk(created))
+                yield Sent(created.id, started)
             except BaseException:
                 self._delete_quietly(created.id)
                 raise

@@ -15,8 +15,6 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
-from blocks.frameio_project import Asset
-
 __all__ = ["Sent", "Transfer"]
 
 
@@ -29,9 +27,6 @@ class Sent:
         started: ``time.monotonic()`` (seconds) when the bytes started moving.
         parts: part PUTs (0 for a remote upload).
         retried_parts: part PUTs that had to be retried.
-        asset: the file as Frame.io answered its creation (``files.create_local_upload`` /
-            ``create_remote_upload`` return the File: id, name, size, ``view_url``,
-            ``created_at``); None makes the caller read it back.
         fingerprint: the whole file's XXH3-128 hex, hashed from the bytes that were sent;
             None when the transfer does not read the file itself (remote upload).
         resumed_parts: parts an earlier attempt had stored (not sent again).
@@ -41,7 +36,6 @@ class Sent:
     started: float
     parts: int = 0
     retried_parts: int = 0
-    asset: Asset | None = None
     fingerprint: str | None = None
     resumed_parts: int = 0
 
@@ -51,6 +45,10 @@ class Transfer(Protocol):
 
     strategy: str
     """The :attr:`tasks.upload.UploadResult.strategy` it produces."""
+
+    hashes_source: bool
+    """True when :attr:`Sent.fingerprint` comes from the transfer's own read of the file;
+    False when the caller must read the file for it (Frame.io pulls it: remote upload)."""
 
     def send(
         self, folder_id: str, name: str, path: str, source: os.stat_result
