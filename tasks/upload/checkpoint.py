@@ -4,7 +4,8 @@ Per upload, in the state store every machine shares (:mod:`blocks.store`): the s
 relative to the watch folder, size, mtime), the Frame.io file id and folder, its ``media_type``,
 the part URLs with their sizes, the URLs' earliest expiry, and per stored part its XXH3-128.
 
-**When an upload resumes** (:func:`decide`): whatever starts the file again (a Prefect retry,
+**When an upload resumes** (:func:`decide`; a checkpoint whose part list cannot be read is
+restarted first): whatever starts the file again (a Prefect retry,
 a rerun, the next ``postflow up`` after a crash, ``postflow ingest``) finds the checkpoint and
 sends only the parts not stored yet when *all* of these hold, else it deletes that Frame.io
 file and starts over, logging the rule that decided:
@@ -90,6 +91,19 @@ class Checkpoint:
         return sum(p.size for p in self.parts if p.number in self.done)
 
 
+def _parts(stored: str) -> list[Part]:
+    """The parts as stored (``[[size, url], ...]``); [] when the row cannot be read (a damaged
+    store): :func:`decide` then restarts the upload, deleting its Frame.io file."""
+    offset, parts = 0, []
+    try:
+        for number, (size, url) in enumerate(json.loads(stored), start=1):
+            parts.append(Part(number, offset, int(size), str(url)))
+            offset += int(size)
+    except (ValueError, TypeError):
+        return []
+    return parts
+
+
 class Checkpoints:
     """The checkpoints of one installation and production (rows in the state store).
 
@@ -124,17 +138,13 @@ class Checkpoints:
                     self.store.where(t.upload_checkpoint_parts), p.file_id == row.file_id
                 )
             ).all()
-        offset, parts = 0, []
-        for number, (size, url) in enumerate(json.loads(row.parts), start=1):
-            parts.append(Part(number, offset, int(size), str(url)))
-            offset += int(size)
         return Checkpoint(
             row.file_id,
             row.folder_id,
             row.size_bytes,
             row.mtime_ns,
             row.media_type,
-            parts,
+            _parts(row.parts),
             row.expires_at,
             {number: digest for number, digest in done},
         )
@@ -217,6 +227,8 @@ def decide(
         FrameioError: the upload status could not be read (other than 404).
     """
     now = time.time() if now is None else now
+    if sum(p.size for p in checkpoint.parts) != checkpoint.size_bytes or not checkpoint.parts:
+        return "restart", "its checkpoint's part list cannot be read"
     if checkpoint.folder_id != folder_id:
         return "restart", "the shot folder is not the one the parts went to"
     if (checkpoint.size_bytes, checkpoint.mtime_ns) != (stat.st_size, stat.st_mtime_ns):

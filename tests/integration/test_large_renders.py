@@ -115,17 +115,23 @@ def _fail_part_puts_after(pipeline, parts: int) -> None:
     return count  # type: ignore[return-value]
 
 
+def _interrupted(pipeline, postflow_env, seed: int, parts: int) -> Path:
+    """A render whose first ingest stored ``parts`` parts, then failed in an outage (cleared
+    afterwards): its checkpoint and unfinished Frame.io file are left for the resume path."""
+    postflow_env(upload_part_concurrency=1, upload_part_retries=0, task_retries=0)
+    path = make_file(pipeline.by_shot, NAME, SIZE, seed=seed)
+    with progress_for(str(path), _fail_part_puts_after(pipeline, parts)):
+        assert ingest_file(str(path), return_state=True).is_failed()
+    pipeline.sandbox.clear_faults()
+    return path
+
+
 def test_an_outage_mid_upload_keeps_the_parts_and_the_next_ingest_resumes(
     pipeline, postflow_env
 ) -> None:
-    postflow_env(upload_part_concurrency=1, upload_part_retries=0, task_retries=0)
-    path = make_file(pipeline.by_shot, NAME, SIZE, seed=2)
-    with progress_for(str(path), _fail_part_puts_after(pipeline, 10)):
-        failed = ingest_file(str(path), return_state=True)
-    assert failed.is_failed()
+    path = _interrupted(pipeline, postflow_env, seed=2, parts=10)
     kept = _checkpoints(pipeline).get(str(path))
     assert kept is not None and len(kept.done) >= 10
-    pipeline.sandbox.clear_faults()
 
     result = ingest_file(str(path))
 
@@ -136,13 +142,9 @@ def test_an_outage_mid_upload_keeps_the_parts_and_the_next_ingest_resumes(
 
 
 def test_expired_part_urls_start_a_clean_new_file(pipeline, postflow_env) -> None:
-    postflow_env(upload_part_concurrency=1, upload_part_retries=0, task_retries=0)
-    path = make_file(pipeline.by_shot, NAME, SIZE, seed=3)
-    with progress_for(str(path), _fail_part_puts_after(pipeline, 10)):
-        assert ingest_file(str(path), return_state=True).is_failed()
+    path = _interrupted(pipeline, postflow_env, seed=3, parts=10)
     kept = _checkpoints(pipeline).get(str(path))
     assert kept is not None
-    pipeline.sandbox.clear_faults()
     pipeline.sandbox.state.clock.advance(2 * 86400)  # past every URL's X-Amz-Expires
 
     result = ingest_file(str(path))
@@ -214,11 +216,7 @@ def test_a_short_file_in_frameio_is_deleted_and_sent_again(pipeline) -> None:
 def test_a_source_gone_before_its_resume_deletes_the_unfinished_file(
     pipeline, postflow_env
 ) -> None:
-    postflow_env(upload_part_concurrency=1, upload_part_retries=0, task_retries=0)
-    path = make_file(pipeline.by_shot, NAME, SIZE, seed=7)
-    with progress_for(str(path), _fail_part_puts_after(pipeline, 5)):
-        assert ingest_file(str(path), return_state=True).is_failed()
-    pipeline.sandbox.clear_faults()
+    path = _interrupted(pipeline, postflow_env, seed=7, parts=5)
     assert len(all_files(pipeline.project())) == 1  # kept for the resume path
     path.unlink()
 
@@ -271,3 +269,24 @@ def test_an_ingest_over_the_progress_threshold_keeps_a_progress_artifact_on_its_
             ),
         )
     assert [(a.type, a.data) for a in artifacts] == [("progress", 100.0)]
+
+
+def test_a_damaged_checkpoint_restarts_the_upload_and_deletes_its_file(
+    pipeline, postflow_env
+) -> None:
+    from sqlalchemy import update
+
+    from blocks.store import tables as t
+
+    path = _interrupted(pipeline, postflow_env, seed=10, parts=5)
+    kept = _checkpoints(pipeline).get(str(path))
+    assert kept is not None
+    store = local_store(Path(os.environ["POSTFLOW_STATE_DIR"]))
+    with store.write() as db:  # a damaged row: its part list is not JSON any more
+        db.execute(update(t.upload_checkpoints).values(parts='[[12, "https://s3'))
+
+    result = ingest_file(str(path))
+
+    assert result["file_id"] != kept.file_id and result["resumed_parts"] == 0
+    assert [f.id for f in all_files(pipeline.project())] == [result["file_id"]]
+    assert pipeline.sandbox.stored_bytes(result["file_id"]) == path.read_bytes()
