@@ -38,7 +38,7 @@ def small_runs(api_url: str) -> dict[str, list[str]]:
             "--rss-sizes-mib",
             "8",
         ],
-        "upload-sink": ["bench_upload_sink.py", "--size-mib", "8", "--parts", "4", "--runs", "1"],
+        "upload-sink": ["bench_upload_sink.py", "--size-mib", "8", "--parts", "4,2", "--runs", "1"],
         "range": ["range_benchmark.py", "--size-mib", "8", "--runs", "1", "--chunk-kib", "1024"],
         "detection": [
             "bench_detection.py",
@@ -121,7 +121,8 @@ def test_upload_benchmarks_print_ours_and_curl(runs):
     rows = list(sandbox.values()) + list(sink.values())
     prefixes = ("upload ours + xxh3 transfer", "upload ours + xxh3 fingerprint")
     ours = [r for r in rows if r.figure.startswith(prefixes)]
-    assert len(ours) == 2  # against the sandbox and against nginx
+    assert len(ours) == 3  # against the sandbox, and against nginx in both part layouts asked for
+    assert [r.goal.startswith(">= 1.0x") for r in ours[1:]] == [True, False]  # the first carries it
     assert all(r.peer.startswith("curl ") and NUMBER.search(r.value) for r in ours)
     assert any(r.figure.startswith("peak RSS") for r in rows)  # the child's own VmHWM
     assert any(r.peer.startswith("sha256 ") for r in rows)
