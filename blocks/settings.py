@@ -35,14 +35,35 @@ class PostflowTuning(Block):
     task_retries: int = Field(4, ge=0, le=20, description="Retries of transient failures.")
     task_retry_backoff_seconds: float = Field(2.0, ge=0, description="First retry delay.")
     upload_part_concurrency: int = Field(4, ge=1, le=32, description="Part PUTs per file.")
-    max_concurrent_uploads: int = Field(3, ge=1, le=64, description="Uploads at once, all hosts.")
-    frameio_requests_per_second: float = Field(10.0, gt=0, description="API call rate.")
-    frameio_burst: int = Field(20, ge=1, description="API calls allowed in a burst.")
+    # The next three act only with POSTFLOW_USE_PREFECT_LIMITS=true (Prefect global concurrency
+    # limits shared by every host); without it each process paces itself to Frame.io's
+    # x-ratelimit-* headers and uploads as many files at once as it runs ingests.
+    max_concurrent_uploads: int = Field(
+        3, ge=1, le=64, description="Uploads at once, all hosts (with use_prefect_limits only)."
+    )
+    frameio_requests_per_second: float = Field(
+        10.0, gt=0, description="API call rate, all hosts (with use_prefect_limits only)."
+    )
+    frameio_burst: int = Field(
+        20, ge=1, description="API calls allowed in a burst (with use_prefect_limits only)."
+    )
     alert_error_rate: float = Field(0.05, ge=0, le=1, description="Ingest error rate.")
     alert_api_latency_seconds: float = Field(5.0, gt=0, description="Mean API latency.")
     alert_cache_hit_rate_min: float = Field(0.70, ge=0, le=1, description="Structure cache.")
     alert_memory_mb: float = Field(500.0, gt=0, description="Worker memory.")
     alert_upload_failure_rate: float = Field(0.10, ge=0, le=1, description="Upload failures.")
+    alert_min_api_calls: int = Field(
+        20, ge=1, description="Frame.io calls in the window before the error-rate alert can fire."
+    )
+    alert_min_latency_calls: int = Field(
+        5, ge=1, description="Timed calls in the window before the latency alert can fire."
+    )
+    alert_min_cache_lookups: int = Field(
+        20, ge=1, description="Look-ups in the window before the cache-hit alert can fire."
+    )
+    alert_min_uploads: int = Field(
+        10, ge=1, description="Uploads in the window before the upload-failure alert can fire."
+    )
     alert_cooldown_seconds: float = Field(
         1800.0, ge=0, description="A live alert does not fire again for this long."
     )

@@ -9,10 +9,17 @@ each rolling figure of :mod:`tasks.live_metrics` with its threshold and says wha
   fired less than ``cooldown_seconds`` ago: then it is *suppressed* (no message, no resolve);
 * the figure comes back (or has no data left in the window) while fired -> **resolved**.
 
+A rate cannot fire on a handful of events: each rate alert needs a minimum sample in the window
+(:attr:`AlertRule.min_sample`; defaults 20 Frame.io calls for the error rate, 5 for the
+latency, 20 structure-cache look-ups, 10 uploads; the tuning block's ``alert_min_*``). Below it
+the alert counts as not crossed (a fired one resolves).
+
 With a state store (:mod:`blocks.store`, table ``alert_states``), the time each alert last
 fired is kept there: a restarted process, or another machine's, respects the cooldown of an
-alert fired before it. Which alerts are fired *now* stays per process (each process judges its
-own figures).
+alert fired before it. So is each open incident (its alert id, cleared when it resolves): a
+process that starts takes over the incidents left open, and resolves each once when its own
+figures come back (each process judges its own figures; with several machines, the first
+whose figures are back closes it).
 
 Events (Prefect docs, "Events"): ``postflow.alert.<name>`` when fired and
 ``postflow.alert.<name>.resolved`` when resolved, resource ``postflow.alert.<name>``, payload
@@ -29,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from prefect.events import emit_event
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from blocks.store import StateStore
 from blocks.store import tables as t
@@ -53,6 +60,10 @@ class AlertRule:
         direction: ``"above"`` or ``"below"``: which side of the threshold is trouble.
         unit: ``"pct"``, ``"s"`` or ``"mb"`` (how figures are written).
         check: what a person should check, in words.
+        sample: the figure counting what ``figure`` is computed from (``api_calls``...), or
+            "" when one sample is enough (memory).
+        min_sample: the :class:`tasks.metrics.Thresholds` field holding the smallest
+            ``sample`` at which the alert may fire ("" with no ``sample``).
     """
 
     name: str
@@ -62,6 +73,8 @@ class AlertRule:
     direction: str
     unit: str
     check: str
+    sample: str = ""
+    min_sample: str = ""
 
     def crossed(self, value: float | None, threshold: float) -> bool:
         """Whether ``value`` is on the trouble side (None: no data, never crossed)."""
@@ -69,24 +82,33 @@ class AlertRule:
             return False
         return value > threshold if self.direction == "above" else value < threshold
 
+    def enough(self, figures: Mapping[str, Any], thresholds: Thresholds) -> bool:
+        """Whether the window holds the rule's minimum sample (a missing count is 0)."""
+        if not self.sample:
+            return True
+        return float(figures.get(self.sample) or 0) >= float(getattr(thresholds, self.min_sample))
+
 
 RULES: tuple[AlertRule, ...] = (
     AlertRule(
         "error_rate", "Frame.io error rate", "error_rate", "error_rate", "above", "pct",
         "Frame.io status and credentials (`postflow health`); the top error kinds in "
         "`postflow report`; transient ones are retried (task_retries).",
+        "api_calls", "min_api_calls",
     ),
     AlertRule(
         "api_latency", "Frame.io API latency", "api_latency_seconds_mean",
         "api_latency_seconds", "above", "s",
         "The network path to api.frame.io; lower frameio_requests_per_second if 429s are "
         "frequent.",
+        "api_calls", "min_latency_calls",
     ),
     AlertRule(
         "cache_hit_rate", "Structure cache hit rate", "cache_hit_rate", "cache_hit_rate_min",
         "below", "pct",
         "structure_cache_ttl_seconds (0 disables the cache); share structure_cache_dir "
         "between workers.",
+        "cache_lookups", "min_cache_lookups",
     ),
     AlertRule(
         "memory", "Worker memory", "rss_mb", "memory_mb", "above", "mb",
@@ -98,6 +120,7 @@ RULES: tuple[AlertRule, ...] = (
         "upload_failure_rate", "above", "pct",
         "The network to Frame.io and its storage; lower upload_part_concurrency or raise "
         "upload_part_retries.",
+        "uploads", "min_uploads",
     ),
 )  # fmt: skip
 
@@ -180,16 +203,41 @@ class AlertTracker:
         self.clock = clock
         self.rules = rules
         self._states = {rule.name: _State() for rule in rules}
+        self._adopted = False
+
+    def _adopt_open_incidents(self) -> None:
+        """Take over the incidents the store holds open (fired, never resolved: a process that
+        stopped or crashed while they were), so they resolve once instead of never."""
+        self._adopted = True
+        if self.store is None:
+            return
+        query = select(t.alert_states.c.alert, t.alert_states.c.alert_id, t.alert_states.c.fired_at)
+        query = query.where(
+            self.store.where(t.alert_states), t.alert_states.c.alert_id.is_not(None)
+        )
+        try:
+            with self.store.read() as db:
+                rows = db.execute(query).all()
+        except OSError:  # StateStoreError: this process's incidents only
+            return
+        for alert, alert_id, fired_at in rows:
+            state = self._states.get(alert)
+            if state is not None and state.alert_id is None and alert_id:
+                state.alert_id, state.fired_at = str(alert_id), fired_at
 
     def evaluate(self, figures: Mapping[str, Any]) -> list[Transition]:
         """Compare ``figures`` with the thresholds; returns the alerts that fired or resolved."""
+        if not self._adopted:
+            self._adopt_open_incidents()
         now = self.clock()
         changes = []
         for rule in self.rules:
             state = self._states[rule.name]
             threshold = float(getattr(self.thresholds, rule.limit))
             value = figures.get(rule.figure)
-            crossed = rule.crossed(None if value is None else float(value), threshold)
+            crossed = rule.enough(figures, self.thresholds) and rule.crossed(
+                None if value is None else float(value), threshold
+            )
             if crossed and state.alert_id is None and not state.suppressed:
                 fired_at = self._last_fired(rule.name, state.fired_at)
                 cooling = fired_at is not None and now - fired_at < self.cooldown_seconds
@@ -201,6 +249,7 @@ class AlertTracker:
                 changes.append(Transition(rule, "fired", state.alert_id, value, threshold))
             elif not crossed and state.alert_id is not None:
                 changes.append(Transition(rule, "resolved", state.alert_id, value, threshold))
+                self._resolved(rule.name, state.alert_id)
                 state.alert_id = None
             elif not crossed:
                 state.suppressed = False
@@ -230,6 +279,23 @@ class AlertTracker:
                 db.execute(self.store.upsert(t.alert_states, row))
         except OSError:
             return  # the next process may fire it once more: no worse than before
+
+    def _resolved(self, alert: str, alert_id: str) -> None:
+        """Close the stored incident (only if it is still this one: another process may have
+        fired the alert again since)."""
+        if self.store is None:
+            return
+        table = t.alert_states
+        query = (
+            update(table)
+            .where(self.store.where(table), table.c.alert == alert, table.c.alert_id == alert_id)
+            .values(alert_id=None)
+        )
+        try:
+            with self.store.write() as db:
+                db.execute(query)
+        except OSError:
+            return  # the next process resolves it once more: no worse than before
 
     def active(self) -> list[str]:
         """Names of the alerts fired and not yet resolved."""

@@ -52,6 +52,10 @@ def thresholds_of(tuning: PostflowTuning | None) -> Thresholds:
         cache_hit_rate_min=t.alert_cache_hit_rate_min,
         memory_mb=t.alert_memory_mb,
         upload_failure_rate=t.alert_upload_failure_rate,
+        min_api_calls=t.alert_min_api_calls,
+        min_latency_calls=t.alert_min_latency_calls,
+        min_cache_lookups=t.alert_min_cache_lookups,
+        min_uploads=t.alert_min_uploads,
     )
 
 
@@ -109,6 +113,9 @@ class MetricsEmitter:
         window: the rolling window (default: this process's).
         pull: called first in each tick to feed the window from elsewhere
             (:class:`RemoteIntervals` under ``postflow up``).
+        tuning: reads the tuning block at each tick, so thresholds, minimum samples and the
+            cooldown edited in the Prefect UI act at the next tick (None: keep the tracker's;
+            a read that fails or finds no block keeps the last ones).
     """
 
     def __init__(
@@ -117,7 +124,9 @@ class MetricsEmitter:
         tracker: AlertTracker,
         window: LiveWindow | None = None,
         pull: Callable[[], Any] | None = None,
+        tuning: Callable[[], PostflowTuning | None] | None = None,
     ) -> None:
+        self.tuning = tuning
         self.pull = pull
         self.interval_seconds = interval_seconds
         self.tracker = tracker
@@ -147,10 +156,29 @@ class MetricsEmitter:
             store = None
         tracker = AlertTracker(thresholds_of(tuning), tuning.alert_cooldown_seconds, store=store)
         pull = RemoteIntervals(window).pull if settings.dispatch_mode == "deployment" else None
-        return cls(settings.metrics_interval_seconds, tracker, window, pull)
+
+        def read_tuning() -> PostflowTuning | None:
+            found = load_block(PostflowTuning, settings.tuning_block)
+            return found if isinstance(found, PostflowTuning) else None
+
+        return cls(settings.metrics_interval_seconds, tracker, window, pull, read_tuning)
+
+    def _retune(self) -> None:
+        """Take the tuning block's current thresholds and cooldown (see ``tuning``)."""
+        if self.tuning is None:
+            return
+        try:
+            tuning = self.tuning()
+        except Exception:  # noqa: BLE001 - the API away for a tick: keep the last thresholds
+            log.debug("tuning block not read; keeping the last thresholds", exc_info=True)
+            return
+        if tuning is not None:
+            self.tracker.thresholds = thresholds_of(tuning)
+            self.tracker.cooldown_seconds = tuning.alert_cooldown_seconds
 
     def tick(self) -> list[Transition]:
         """Sample, emit ``postflow.metrics`` and the alert events of what changed."""
+        self._retune()
         if self.pull is not None:
             self.pull()
         rss_mb = self._process.memory_info().rss / 1e6

@@ -26,6 +26,12 @@ class Thresholds:
         cache_hit_rate_min: structure cache hits / look-ups below this fires (fraction).
         memory_mb: peak worker RSS above this fires (10^6 bytes).
         upload_failure_rate: failed / all upload attempts (retries included) above this fires.
+        min_api_calls: the live error-rate alert needs this many Frame.io calls in its window
+            (one failed call in three is no 33 % trend).
+        min_latency_calls: the live latency alert needs this many timed calls in its window.
+        min_cache_lookups: the live cache-hit-rate alert needs this many structure-cache
+            look-ups in its window (a new shot in a quiet window is always a miss).
+        min_uploads: the live upload-failure alert needs this many uploads in its window.
     """
 
     error_rate: float = 0.05
@@ -33,6 +39,10 @@ class Thresholds:
     cache_hit_rate_min: float = 0.70
     memory_mb: float = 500.0
     upload_failure_rate: float = 0.10
+    min_api_calls: int = 20
+    min_latency_calls: int = 5
+    min_cache_lookups: int = 20
+    min_uploads: int = 10
 
 
 @dataclass(frozen=True)

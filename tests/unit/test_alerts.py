@@ -19,7 +19,10 @@ class Clock:
         return self.now
 
 
-GOOD = {
+GOOD = {  # with a full sample behind each rate
+    "api_calls": 500,
+    "cache_lookups": 500,
+    "uploads": 500,
     "error_rate": 0.0,
     "api_latency_seconds_mean": 0.2,
     "cache_hit_rate": 0.9,
@@ -27,6 +30,9 @@ GOOD = {
     "upload_failure_rate": 0.0,
 }
 BAD = {
+    "api_calls": 500,
+    "cache_lookups": 500,
+    "uploads": 500,
     "error_rate": 0.08,
     "api_latency_seconds_mean": 7.2,
     "cache_hit_rate": 0.5,
@@ -142,12 +148,69 @@ def test_the_same_alert_delivered_twice_reaches_discord_once(discord):
 
 def test_a_restarted_tracker_keeps_the_cooldown_of_an_alert_fired_before(tmp_path):
     clock = Clock()
-    figures = {"error_rate": 50.0}
+    figures = {"error_rate": 0.5, "api_calls": 100}
     first = AlertTracker(Thresholds(), 1800, clock=clock, store=local_store(tmp_path))
     assert [c.status for c in first.evaluate(figures)] == ["fired"]
     clock.now += 60
     again = AlertTracker(Thresholds(), 1800, clock=clock, store=local_store(tmp_path))
     assert again.evaluate(figures) == []  # inside the cooldown: silent
+    assert [c.status for c in again.evaluate({**figures, "error_rate": 0.0})] == ["resolved"]
     clock.now += 1800
     later = AlertTracker(Thresholds(), 1800, clock=clock, store=local_store(tmp_path))
-    assert [c.status for c in later.evaluate(figures)] == ["fired"]
+    assert [c.status for c in later.evaluate(figures)] == ["fired"]  # cooldown over
+
+
+# Issue 21: an alert needs a minimum sample in its window before it can fire.
+SMALL = {  # one new shot in a quiet window, one failed call in three, one failed upload in two
+    "api_calls": 3,
+    "api_failures": 1,
+    "error_rate": 1 / 3,
+    "api_latency_seconds_mean": 7.2,
+    "cache_lookups": 2,
+    "cache_hit_rate": 0.0,
+    "uploads": 2,
+    "upload_failure_rate": 0.5,
+}
+
+
+def test_below_its_minimum_sample_no_rate_alert_fires(tracker):
+    assert tracker.evaluate(SMALL) == []
+
+
+@pytest.mark.parametrize(
+    ("alert", "count", "minimum"),
+    [
+        ("error_rate", "api_calls", "min_api_calls"),
+        ("api_latency", "api_calls", "min_latency_calls"),
+        ("cache_hit_rate", "cache_lookups", "min_cache_lookups"),
+        ("upload_failures", "uploads", "min_uploads"),
+    ],
+)
+def test_each_rate_alert_fires_once_its_sample_reaches_the_minimum(tracker, alert, count, minimum):
+    needed = getattr(Thresholds(), minimum)
+    assert needed > 1  # a documented default, not "any sample"
+    below = {**BAD, count: needed - 1}
+    assert alert not in {t.rule.name for t in tracker.evaluate(below)}
+    at = {**BAD, count: needed}
+    assert alert in {t.rule.name for t in tracker.evaluate(at)}
+
+
+def test_a_fired_alert_whose_sample_shrinks_below_the_minimum_resolves(tracker):
+    assert "cache_hit_rate" in {t.rule.name for t in tracker.evaluate(BAD)}
+    shrunk = {**BAD, "cache_lookups": 1}
+    resolved = [t for t in tracker.evaluate(shrunk) if t.rule.name == "cache_hit_rate"]
+    assert [t.status for t in resolved] == ["resolved"]
+
+
+def test_an_open_incident_survives_a_restart_and_resolves_once(tmp_path):
+    clock = Clock()
+    first = AlertTracker(Thresholds(), 1800, clock=clock, store=local_store(tmp_path))
+    [fired] = [t for t in first.evaluate(BAD) if t.rule.name == "memory"]
+    clock.now += 60
+    restarted = AlertTracker(Thresholds(), 1800, clock=clock, store=local_store(tmp_path))
+    assert restarted.evaluate(BAD) == []  # still crossed: the incident is open, no new alert
+    assert "memory" in restarted.active()
+    resolved = [t for t in restarted.evaluate(GOOD) if t.rule.name == "memory"]
+    assert [(t.status, t.alert_id) for t in resolved] == [("resolved", fired.alert_id)]
+    again = AlertTracker(Thresholds(), 1800, clock=clock, store=local_store(tmp_path))
+    assert again.evaluate(GOOD) == []  # resolved once: the next process has nothing open
