@@ -19,11 +19,12 @@ from prefect.artifacts import create_table_artifact
 from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
 
+from config.productions import settings_for_path
 from config.settings import PostflowSettings
-from core.errors import NamingError
+from core.errors import ConfigurationError, NamingError
 from flows.ingest import ingest_file
 from tasks.history import flow_runs_since
-from tasks.naming import load_nomenclature
+from tasks.naming import Nomenclature, load_nomenclature
 from tasks.watch_folder import parse_since
 
 INGEST_DEPLOYMENT = "ingest-file/ingest-file"
@@ -49,6 +50,23 @@ def _has_deployment() -> bool:
     return True
 
 
+def _rules(settings: PostflowSettings) -> Nomenclature:
+    """The naming rules of ``settings``' production (the installation's when it has none of
+    its own); parsed rule files are cached by :func:`load_nomenclature`."""
+    return load_nomenclature(
+        settings.nomenclature_path,
+        settings.extensions,
+        settings.ignore_patterns,
+        settings.nomenclature_cache_ttl_seconds,
+    )
+
+
+def _same(wanted: str | None, value: str) -> bool:
+    """A scene/shot filter: no filter, or the same code whatever its case (``sc05`` finds
+    ``SC05``: folder names are upper-cased by the default rules)."""
+    return not wanted or wanted.casefold() == value.casefold()
+
+
 @flow(name="rerun-failed-shots", log_prints=False)
 def rerun_failed_shots(
     since: str = "24h",
@@ -60,19 +78,22 @@ def rerun_failed_shots(
 
     Args:
         since: how far back to look: ``"24h"``, ``"7d"``, an ISO date or epoch seconds.
-        scene: only files of this scene (as parsed from the name).
-        shot: only files of this shot.
+        scene: only files of this scene (as parsed from the name, whatever its case).
+        shot: only files of this shot (whatever its case).
         dry_run: list what would be rerun, start nothing.
+
+    Each file is parsed with its production's rules and rerun into its production's project
+    (the ingest picks both from the file's folder, :func:`config.productions.settings_for_path`).
 
     Returns:
         One row per file whose latest ingest failed: ``{"path", "scene", "shot", "action"}``
+        (and ``"production"`` when productions are declared)
         where action is ``rerun (deployment)``, ``rerun: <state>``, ``would rerun`` or
         ``skipped: file missing``. Files that landed since, unreadable names and files outside
         the scene/shot filter are left out.
     """
     logger = get_run_logger()
-    settings = PostflowSettings()
-    nomenclature = load_nomenclature(settings.nomenclature_path, settings.extensions)
+    installation = PostflowSettings()
     cutoff = datetime.fromtimestamp(parse_since(since) or 0, tz=UTC) - timedelta(seconds=1)
     rows: list[dict[str, str]] = []
     use_deployment = not dry_run and _has_deployment()
@@ -80,12 +101,19 @@ def rerun_failed_shots(
         if run.state is None or run.state.type.value not in RETRYABLE_STATES:
             continue
         try:
-            parsed = nomenclature.parse(path)
-            row = {"path": path, "scene": parsed.scene, "shot": parsed.shot}
+            settings = settings_for_path(installation, path)
+        except ConfigurationError as exc:  # in no production's folder (any more)
+            logger.warning("Not rerunning %s: %s", path, exc)
+            continue
+        try:
+            parsed = _rules(settings).parse(path)
         except NamingError:
             continue  # an unreadable name: renaming the file, not a rerun, fixes it
-        if (scene and parsed.scene != scene) or (shot and parsed.shot != shot):
+        if not (_same(scene, parsed.scene) and _same(shot, parsed.shot)):
             continue
+        row = {"path": path, "scene": parsed.scene, "shot": parsed.shot}
+        if settings.production:
+            row["production"] = settings.production
         if not os.path.exists(path):
             rows.append({**row, "action": "skipped: file missing"})
         elif dry_run:

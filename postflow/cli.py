@@ -17,6 +17,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from config.productions import production_settings
@@ -288,12 +289,13 @@ def rerun(
     since: str = typer.Option(
         "24h", callback=check_since, help="How far back: 12h, 7d, an ISO date, epoch seconds."
     ),
-    scene: str | None = typer.Option(None, help="Only this scene."),
-    shot: str | None = typer.Option(None, help="Only this shot."),
+    scene: str | None = typer.Option(None, help="Only this scene (any case: sc05 = SC05)."),
+    shot: str | None = typer.Option(None, help="Only this shot (any case)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List, start nothing."),
 ) -> None:
     """Run failed or crashed ingests again (files that landed since are skipped).
 
+    Each file is parsed with its production's rules and goes to its production's project.
     Uses the ingest-file deployment when it exists, else ingests here. Ingest is idempotent,
     so rerunning is always safe.
     """
@@ -301,10 +303,13 @@ def rerun(
 
     rows = rerun_failed_shots(since=since, scene=scene, shot=shot, dry_run=dry_run)
     table = Table(title=f"Failed shots since {since}")
-    for column in ("scene", "shot", "path", "action"):
+    columns = ["scene", "shot", "path", "action"]
+    if any("production" in row for row in rows):
+        columns.insert(0, "production")
+    for column in columns:
         table.add_column(column)
     for row in rows:
-        table.add_row(row["scene"], row["shot"], row["path"], row["action"])
+        table.add_row(*(escape(row.get(column, "")) for column in columns))
     console.print(table if rows else "No failed ingests to rerun.")
 
 
