@@ -23,9 +23,11 @@ whose figures are back closes it).
 
 Events (Prefect docs, "Events"): ``postflow.alert.<name>`` when fired and
 ``postflow.alert.<name>.resolved`` when resolved, resource ``postflow.alert.<name>``, payload
-``{"alert", "status", "alert_id", "figure", "threshold", "direction", "window_seconds",
-"title", "figure_text", "threshold_text", "check"}``. The alert id (``<name>-<unix seconds>``)
-is the idempotency key the Discord block uses to send each message once.
+``{"alert", "status", "status_text", "alert_id", "figure", "threshold", "direction",
+"window_seconds", "title", "figure_text", "threshold_text", "check"}``; ``title``, ``check``
+and ``status_text`` follow ``discord_language`` (en, fr: :mod:`tasks.messages`). The alert id
+(``<name>-<unix seconds>``) is the idempotency key the Discord block uses to send each message
+once.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from sqlalchemy import select, update
 
 from blocks.store import StateStore
 from blocks.store import tables as t
+from tasks.messages import text
 from tasks.metrics import Thresholds
 
 __all__ = ["ALERT_PREFIX", "RULES", "AlertRule", "AlertTracker", "Transition", "emit_alert"]
@@ -54,12 +57,13 @@ class AlertRule:
 
     Attributes:
         name: the event suffix (``error_rate``...).
-        title: human name.
+        title: human name, in English (resource names, automation descriptions); the
+            messages take the title and what to check from :mod:`tasks.messages` in the
+            installation's language (``alert_title_<name>``, ``alert_check_<name>``).
         figure: key of the :meth:`tasks.live_metrics.LiveWindow.figures` figure.
         limit: the :class:`tasks.metrics.Thresholds` field holding its threshold.
         direction: ``"above"`` or ``"below"``: which side of the threshold is trouble.
         unit: ``"pct"``, ``"s"`` or ``"mb"`` (how figures are written).
-        check: what a person should check, in words.
         sample: the figure counting what ``figure`` is computed from (``api_calls``...), or
             "" when one sample is enough (memory).
         min_sample: the :class:`tasks.metrics.Thresholds` field holding the smallest
@@ -72,7 +76,6 @@ class AlertRule:
     limit: str
     direction: str
     unit: str
-    check: str
     sample: str = ""
     min_sample: str = ""
 
@@ -90,38 +93,15 @@ class AlertRule:
 
 
 RULES: tuple[AlertRule, ...] = (
-    AlertRule(
-        "error_rate", "Frame.io error rate", "error_rate", "error_rate", "above", "pct",
-        "Frame.io status and credentials (`postflow health`); the top error kinds in "
-        "`postflow report`; transient ones are retried (task_retries).",
-        "api_calls", "min_api_calls",
-    ),
-    AlertRule(
-        "api_latency", "Frame.io API latency", "api_latency_seconds_mean",
-        "api_latency_seconds", "above", "s",
-        "The network path to api.frame.io; lower frameio_requests_per_second if 429s are "
-        "frequent.",
-        "api_calls", "min_latency_calls",
-    ),
-    AlertRule(
-        "cache_hit_rate", "Structure cache hit rate", "cache_hit_rate", "cache_hit_rate_min",
-        "below", "pct",
-        "structure_cache_ttl_seconds (0 disables the cache); share structure_cache_dir "
-        "between workers.",
-        "cache_lookups", "min_cache_lookups",
-    ),
-    AlertRule(
-        "memory", "Worker memory", "rss_mb", "memory_mb", "above", "mb",
-        "Lower upload_part_concurrency or max_concurrent_uploads; look for a leak if it "
-        "keeps growing.",
-    ),
-    AlertRule(
-        "upload_failures", "Upload failure rate", "upload_failure_rate",
-        "upload_failure_rate", "above", "pct",
-        "The network to Frame.io and its storage; lower upload_part_concurrency or raise "
-        "upload_part_retries.",
-        "uploads", "min_uploads",
-    ),
+    AlertRule("error_rate", "Frame.io error rate", "error_rate", "error_rate", "above", "pct",
+              "api_calls", "min_api_calls"),
+    AlertRule("api_latency", "Frame.io API latency", "api_latency_seconds_mean",
+              "api_latency_seconds", "above", "s", "api_calls", "min_latency_calls"),
+    AlertRule("cache_hit_rate", "Structure cache hit rate", "cache_hit_rate",
+              "cache_hit_rate_min", "below", "pct", "cache_lookups", "min_cache_lookups"),
+    AlertRule("memory", "Worker memory", "rss_mb", "memory_mb", "above", "mb"),
+    AlertRule("upload_failures", "Upload failure rate", "upload_failure_rate",
+              "upload_failure_rate", "above", "pct", "uploads", "min_uploads"),
 )  # fmt: skip
 
 
@@ -152,21 +132,25 @@ class Transition:
         suffix = RESOLVED_SUFFIX if self.status == "resolved" else ""
         return f"{ALERT_PREFIX}{self.rule.name}{suffix}"
 
-    def payload(self, window_seconds: float) -> dict[str, Any]:
-        """The event payload (keys in the module docstring)."""
+    def payload(self, window_seconds: float, language: str = "en") -> dict[str, Any]:
+        """The event payload (keys in the module docstring); ``title``, ``check`` and
+        ``status_text`` in ``language`` (``discord_language``: ``"en"`` or ``"fr"``), the
+        other keys as they are (automations and ``postflow alerts`` match on them)."""
         sign = ">" if self.rule.direction == "above" else "<"
+        name = self.rule.name
         return {
-            "alert": self.rule.name,
+            "alert": name,
             "status": self.status,
+            "status_text": text(f"alert_{self.status}", language),
             "alert_id": self.alert_id,
             "figure": self.figure,
             "threshold": self.threshold,
             "direction": self.rule.direction,
             "window_seconds": window_seconds,
-            "title": self.rule.title,
+            "title": text(f"alert_title_{name}", language),
             "figure_text": write_figure(self.figure, self.rule.unit),
             "threshold_text": f"{sign} {write_figure(self.threshold, self.rule.unit)}",
-            "check": self.rule.check,
+            "check": text(f"alert_check_{name}", language),
         }
 
 
@@ -302,8 +286,9 @@ class AlertTracker:
         return [name for name, state in self._states.items() if state.alert_id is not None]
 
 
-def emit_alert(transition: Transition, window_seconds: float) -> Any:
-    """Emit the transition's Prefect event; returns the Event, or None without an API."""
+def emit_alert(transition: Transition, window_seconds: float, language: str = "en") -> Any:
+    """Emit the transition's Prefect event (texts in ``language``); returns the Event, or
+    None without an API."""
     name = transition.rule.name
     return emit_event(
         transition.event_name,
@@ -311,5 +296,5 @@ def emit_alert(transition: Transition, window_seconds: float) -> Any:
             "prefect.resource.id": f"{ALERT_PREFIX}{name}",
             "prefect.resource.name": transition.rule.title,
         },
-        payload=transition.payload(window_seconds),
+        payload=transition.payload(window_seconds, language),
     )

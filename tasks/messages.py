@@ -53,6 +53,50 @@ _TEXTS: dict[str, dict[str, str]] = {
     "reason": {"en": "Reason", "fr": "Raison"},
     "rules_tried": {"en": "Rules tried", "fr": "Règles essayées"},
     "none": {"en": "none", "fr": "aucune"},
+    # the live alerts (tasks/alerts.py): titles and what to check, by rule name
+    "alert_title_error_rate": {"en": "Frame.io error rate", "fr": "Taux d'erreur Frame.io"},
+    "alert_title_api_latency": {"en": "Frame.io API latency", "fr": "Latence de l'API Frame.io"},
+    "alert_title_cache_hit_rate": {
+        "en": "Structure cache hit rate",
+        "fr": "Taux de succès du cache de structure",
+    },
+    "alert_title_memory": {"en": "Worker memory", "fr": "Mémoire du worker"},
+    "alert_title_upload_failures": {
+        "en": "Upload failure rate",
+        "fr": "Taux d'échec des envois",
+    },
+    "alert_check_error_rate": {
+        "en": "Frame.io status and credentials (`postflow health`); the top error kinds in "
+        "`postflow report`; transient ones are retried (task_retries).",
+        "fr": "L'état de Frame.io et les identifiants (`postflow health`) ; les erreurs les plus "
+        "fréquentes dans `postflow report` ; les temporaires sont retentées (task_retries).",
+    },
+    "alert_check_api_latency": {
+        "en": "The network path to api.frame.io; lower frameio_requests_per_second if 429s are "
+        "frequent.",
+        "fr": "Le réseau jusqu'à api.frame.io ; baissez frameio_requests_per_second si les 429 "
+        "sont fréquents.",
+    },
+    "alert_check_cache_hit_rate": {
+        "en": "structure_cache_ttl_seconds (0 disables the cache); share structure_cache_dir "
+        "between workers.",
+        "fr": "structure_cache_ttl_seconds (0 désactive le cache) ; partagez structure_cache_dir "
+        "entre les workers.",
+    },
+    "alert_check_memory": {
+        "en": "Lower upload_part_concurrency or max_concurrent_uploads; look for a leak if it "
+        "keeps growing.",
+        "fr": "Baissez upload_part_concurrency ou max_concurrent_uploads ; cherchez une fuite si "
+        "elle continue de croître.",
+    },
+    "alert_check_upload_failures": {
+        "en": "The network to Frame.io and its storage; lower upload_part_concurrency or raise "
+        "upload_part_retries.",
+        "fr": "Le réseau vers Frame.io et son stockage ; baissez upload_part_concurrency ou "
+        "augmentez upload_part_retries.",
+    },
+    "alert_fired": {"en": "fired", "fr": "déclenchée"},
+    "alert_resolved": {"en": "resolved", "fr": "résolue"},
 }
 
 

@@ -116,6 +116,7 @@ class MetricsEmitter:
         tuning: reads the tuning block at each tick, so thresholds, minimum samples and the
             cooldown edited in the Prefect UI act at the next tick (None: keep the tracker's;
             a read that fails or finds no block keeps the last ones).
+        language: the alert texts' language (``discord_language``: ``"en"`` or ``"fr"``).
     """
 
     def __init__(
@@ -125,7 +126,9 @@ class MetricsEmitter:
         window: LiveWindow | None = None,
         pull: Callable[[], Any] | None = None,
         tuning: Callable[[], PostflowTuning | None] | None = None,
+        language: str = "en",
     ) -> None:
+        self.language = language
         self.tuning = tuning
         self.pull = pull
         self.interval_seconds = interval_seconds
@@ -161,7 +164,14 @@ class MetricsEmitter:
             found = load_block(PostflowTuning, settings.tuning_block)
             return found if isinstance(found, PostflowTuning) else None
 
-        return cls(settings.metrics_interval_seconds, tracker, window, pull, read_tuning)
+        return cls(
+            settings.metrics_interval_seconds,
+            tracker,
+            window,
+            pull,
+            read_tuning,
+            settings.discord_language,
+        )
 
     def _retune(self) -> None:
         """Take the tuning block's current thresholds and cooldown (see ``tuning``)."""
@@ -196,7 +206,7 @@ class MetricsEmitter:
         for change in changes:
             self.transitions.append((time.time(), change))
             log.warning("Alert %s %s: %s", change.rule.name, change.status, change.figure)
-            emit_alert(change, self.window.window_seconds)
+            emit_alert(change, self.window.window_seconds, self.language)
         self.ticks += 1
         return changes
 

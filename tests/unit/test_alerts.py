@@ -214,3 +214,16 @@ def test_an_open_incident_survives_a_restart_and_resolves_once(tmp_path):
     assert [(t.status, t.alert_id) for t in resolved] == [("resolved", fired.alert_id)]
     again = AlertTracker(Thresholds(), 1800, clock=clock, store=local_store(tmp_path))
     assert again.evaluate(GOOD) == []  # resolved once: the next process has nothing open
+
+
+def test_alert_texts_follow_the_installations_language(tracker):
+    [fired] = [t for t in tracker.evaluate(BAD) if t.rule.name == "cache_hit_rate"]
+    english, french = fired.payload(900), fired.payload(900, "fr")
+    assert english["title"] == "Structure cache hit rate"
+    assert french["title"] == "Taux de succès du cache de structure"
+    assert french["status_text"] == "déclenchée" and english["status_text"] == "fired"
+    assert "partagez structure_cache_dir" in french["check"]
+    # what automations and `postflow alerts` match on stays the same in every language
+    assert {k: french[k] for k in ("alert", "status", "alert_id", "figure", "threshold")} == {
+        k: english[k] for k in ("alert", "status", "alert_id", "figure", "threshold")
+    }
