@@ -15,7 +15,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_NOMENCLATURE_PATH = Path(__file__).with_name("nomenclature.toml")
@@ -52,6 +59,18 @@ DEFAULT_IGNORE_PATTERNS = (
     "*.crdownload",
     "*~",
 )
+
+
+def _block_refs(value: object) -> object:
+    """``"slack-webhook/on-call, custom-webhook/ops"`` -> a tuple of ``<slug>/<name>`` refs."""
+    if not isinstance(value, str):
+        return value
+    refs = tuple(ref.strip() for ref in value.split(",") if ref.strip())
+    for ref in refs:
+        slug, _, name = ref.partition("/")
+        if not slug or not name:
+            raise ValueError(f"{ref!r} is not <block-type-slug>/<block-name> (slack-webhook/ops)")
+    return refs
 
 
 class PostflowSettings(BaseSettings):
@@ -434,6 +453,13 @@ class PostflowSettings(BaseSettings):
     )
     discord_language: Literal["en", "fr"] = Field(
         "en", description="Language of the Discord messages: en (English) or fr (French)."
+    )
+    notify_blocks: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_block_refs)] = Field(
+        (),
+        description="Extra Prefect notification blocks that also get every message (per-file, "
+        "alerts, weekly report) as text, comma-separated <block-type-slug>/<block-name>, e.g. "
+        "slack-webhook/on-call,ms-teams-webhook/post; the Discord block keeps its embeds "
+        "(empty: Discord only).",
     )
 
     @model_validator(mode="after")

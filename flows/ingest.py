@@ -1,4 +1,5 @@
-"""Ingest one file: parse its name -> find or create its shot folder -> upload -> tell Discord.
+"""Ingest one file: parse its name -> find or create its shot folder -> upload -> tell Discord
+(and each extra notification block, :mod:`tasks.notify_blocks`).
 
 Run it with ``postflow ingest PATH`` or let the sensor (:mod:`flows.sensor`) call it. It is
 idempotent: ingesting a file that is already in Frame.io uploads nothing, so Prefect's Retry
@@ -34,6 +35,7 @@ from tasks.events import emit_upload_completed, emit_upload_failed
 from tasks.manifest import record_delivery, write_pending
 from tasks.naming import Nomenclature, ShotName, load_nomenclature
 from tasks.notify import failure_embed, naming_error_embed, notify_discord, success_embed
+from tasks.notify_blocks import notify_blocks, text_form
 from tasks.recovery import record_ingest_outcome
 from tasks.retrying import retry_options
 from tasks.structure import resolve_shot_folder
@@ -70,12 +72,15 @@ def _words(settings: PostflowSettings) -> dict[str, str]:
 
 
 def _notify(settings: PostflowSettings, embed: Any) -> None:
-    """Send a Discord embed; a notification failure is logged, never fails the ingest."""
+    """Send a Discord embed, and its text form to each extra notification block; a
+    notification failure is logged, never fails the ingest."""
     options = retry_options(min(settings.task_retries, 3), settings.task_retry_backoff_seconds)
     try:
         notify_discord.with_options(**options)(settings.discord_block, embed)
     except PostflowError as exc:
         get_run_logger().warning("Discord notification not sent: %s", exc)
+    if settings.notify_blocks:
+        notify_blocks(settings.notify_blocks, *text_form(embed))
 
 
 def _report_bad_name(path: str, error: NamingError, settings: PostflowSettings) -> None:

@@ -2,11 +2,13 @@
 
 The story: read the window's ``ingest-file`` runs, their task runs and the ``postflow.upload.*``
 events from the Prefect API -> compute the figures with pandas (:mod:`tasks.metrics`) -> compare
-them with the alert thresholds of the ``PostflowTuning`` block -> publish: a markdown artifact
-and table artifacts in the Prefect UI, a CSV of per-file rows and a PNG chart in the reports
-directory, and a Discord summary with the chart attached. The delivery manifest (ASC MHL) is
-linked too: each production's history, its newest generation and the files delivered in the
-window (:mod:`tasks.manifest.summary`). ``postflow report`` runs it on demand.
+them with the alert thresholds of the ``PostflowTuning`` block -> publish: the report and its
+chart as markdown artifacts and its tables as table artifacts in the Prefect UI, a CSV of
+per-file rows and a PNG chart in the reports directory, a Discord summary with the chart
+attached, and its text form (with a link to the run's artifacts) to each extra notification
+block (``POSTFLOW_NOTIFY_BLOCKS``). The delivery manifest (ASC MHL) is linked too: each
+production's history, its newest generation and the files delivered in the window
+(:mod:`tasks.manifest.summary`). ``postflow report`` runs it on demand.
 """
 
 from __future__ import annotations
@@ -15,13 +17,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from discord_webhook import DiscordEmbed
 from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
 
 from blocks.settings import PostflowTuning, effective_settings, load_block
 from core.errors import PostflowError
 from tasks.manifest.summary import manifest_markdown, manifest_summaries
 from tasks.metrics import recommend
 from tasks.notify import notify_discord
+from tasks.notify_blocks import notify_blocks, text_form
 from tasks.report import (
     metrics_of,
     publish_artifacts,
@@ -30,6 +35,18 @@ from tasks.report import (
     thresholds_from,
 )
 from tasks.report_outputs import render_chart, render_markdown, summary_embed, write_csv
+
+
+def _notify_blocks(refs: tuple[str, ...], embed: DiscordEmbed) -> list[str]:
+    """The summary's text form, with a link to this run's artifacts (chart and tables), to
+    each extra notification block; returns those that took it."""
+    if not refs:
+        return []
+    subject, body = text_form(embed)
+    link = flow_run.get_flow_run_ui_url()
+    if link:
+        body += f"\nChart and tables: {link}"
+    return notify_blocks(refs, subject, body)
 
 
 def _reports_dir(out_dir: str | None, state_dir: Path) -> Path:
@@ -46,8 +63,8 @@ def weekly_optimisation_report(since: str = "7d", out_dir: str | None = None) ->
 
     Returns:
         ``{"summary": {figure: value}, "recommendations": [message, ...], "csv": path,
-        "chart": path, "discord_sent": bool, "manifest": [per production: history,
-        latest_generation, deliveries, pending]}``.
+        "chart": path, "discord_sent": bool, "notified_blocks": [block ref, ...], "manifest":
+        [per production: history, latest_generation, deliveries, pending]}``.
 
     Raises:
         ConfigurationError: ``since`` cannot be read.
@@ -69,7 +86,7 @@ def weekly_optimisation_report(since: str = "7d", out_dir: str | None = None) ->
     markdown = (
         render_markdown(metrics, recommendations, window) + "\n" + manifest_markdown(manifest)
     )
-    publish_artifacts(metrics, markdown)
+    publish_artifacts(metrics, markdown, chart, window)
     embed = summary_embed(metrics.summary, recommendations, window, chart.name)
     delivered = sum(row["deliveries"] or 0 for row in manifest)
     histories = ", ".join(row["latest_generation"] or row["history"] for row in manifest)
@@ -81,6 +98,7 @@ def weekly_optimisation_report(since: str = "7d", out_dir: str | None = None) ->
     except PostflowError as exc:
         logger.warning("Discord summary not sent: %s", exc)
         sent = False
+    notified = _notify_blocks(settings.notify_blocks, embed)
     logger.info("Report %s: %s; %s", window, csv_path, "; ".join(r.metric for r in recommendations))
     return {
         "summary": metrics.summary,
@@ -88,5 +106,6 @@ def weekly_optimisation_report(since: str = "7d", out_dir: str | None = None) ->
         "csv": str(csv_path),
         "chart": str(chart),
         "discord_sent": sent,
+        "notified_blocks": notified,
         "manifest": manifest,
     }

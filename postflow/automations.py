@@ -16,7 +16,9 @@ one). Another installation's automations, even one whose name starts with ours, 
 else on the server are never touched.
 
 The alerts go to the one Discord block (``PostflowDiscord``, :mod:`blocks.discord`) unless
-``POSTFLOW_ALERTS_BLOCK`` names another Prefect notification block. The Prefect *server* runs
+``POSTFLOW_ALERTS_BLOCK`` names another Prefect notification block, and to each block of
+``POSTFLOW_NOTIFY_BLOCKS`` too: one ``send-notification`` action per block (:func:`fan_out`), so
+one failing block does not keep the message from the others. The Prefect *server* runs
 the ``send-notification`` action, so it must be able to import ``blocks.discord`` (the
 project's ``prefect.collections`` entry point; Prefect Cloud cannot run a custom block:
 point ``POSTFLOW_ALERTS_BLOCK`` at one of Prefect's own notification blocks there).
@@ -24,6 +26,7 @@ point ``POSTFLOW_ALERTS_BLOCK`` at one of Prefect's own notification blocks ther
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,7 @@ import yaml
 from prefect.automations import Automation
 from prefect.blocks.core import Block
 from prefect.client.orchestration import get_client
+from prefect.exceptions import ObjectNotFound
 
 import blocks.discord  # noqa: F401 - registers PostflowDiscord: Block.load finds types by slug
 from blocks.settings import PostflowTuning
@@ -144,15 +148,29 @@ def live_alert_automations(alerts_block_id: str) -> list[dict[str, Any]]:
     return found
 
 
+def fan_out(actions: list[dict[str, Any]], block_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """``actions`` with each ``send-notification`` action repeated once per block of
+    ``block_ids`` (Prefect runs each action on its own: one block's failure is its own)."""
+    out: list[dict[str, Any]] = []
+    for action in actions:
+        if action.get("type") != "send-notification":
+            out.append(action)
+            continue
+        out += [{**action, "block_document_id": block_id} for block_id in block_ids]
+    return out
+
+
 def render(
     alerts_block_id: str,
     tuning: PostflowTuning,
     sensor_deployment_id: str | None,
     path: Path = AUTOMATIONS_YAML,
+    extra_block_ids: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """Fill the placeholders and return the automation definitions (dicts).
 
-    The restart action is dropped when there is no sensor deployment to restart.
+    Each notification goes to ``alerts_block_id`` and to each of ``extra_block_ids``; the
+    restart action is dropped when there is no sensor deployment to restart.
     """
     text = path.read_text(encoding="utf-8")
     values = {
@@ -166,12 +184,16 @@ def render(
     for placeholder, value in values.items():
         text = text.replace(placeholder, value)
     definitions = yaml.safe_load(text)["automations"] + live_alert_automations(alerts_block_id)
+    block_ids = list(dict.fromkeys([alerts_block_id, *extra_block_ids]))
     for definition in definitions:
-        definition["actions"] = [
-            a
-            for a in definition["actions"]
-            if a.get("type") != "run-deployment" or a.get("deployment_id")
-        ]
+        definition["actions"] = fan_out(
+            [
+                a
+                for a in definition["actions"]
+                if a.get("type") != "run-deployment" or a.get("deployment_id")
+            ],
+            block_ids,
+        )
     return definitions
 
 
@@ -180,6 +202,7 @@ def apply_automations(
     tuning: PostflowTuning | None = None,
     path: Path = AUTOMATIONS_YAML,
     installation: str = DEFAULT_INSTALLATION,
+    extra_blocks: Sequence[str] = (),
 ) -> list[str]:
     """Create or replace ``installation``'s automations of ``automations.yaml``; returns their
     names (``<installation>-...``, :func:`automation_name`).
@@ -191,9 +214,12 @@ def apply_automations(
         path: the definitions file.
         installation: ``PostflowSettings.installation``; only automations it owns
             (:func:`owned`) are replaced.
+        extra_blocks: ``"<block type slug>/<name>"`` of more notification blocks that get
+            every alert too (``PostflowSettings.notify_blocks``).
 
     Raises:
-        ConfigurationError: the notification block is not saved.
+        ConfigurationError: the notification block, or one of ``extra_blocks``, is not saved
+            (nothing is applied then).
     """
     try:
         block = Block.load(alerts_block)
@@ -203,7 +229,11 @@ def apply_automations(
             "POSTFLOW_DISCORD_WEBHOOK_URL set, or save one in the Prefect UI"
         ) from exc
     definitions = render(
-        str(block._block_document_id), tuning or PostflowTuning(), _sensor_deployment_id(), path
+        str(block._block_document_id),
+        tuning or PostflowTuning(),
+        _sensor_deployment_id(),
+        path,
+        block_document_ids(extra_blocks),
     )
     names = []
     for definition in definitions:
@@ -216,6 +246,31 @@ def apply_automations(
         automation.create()
         names.append(automation.name)
     return names
+
+
+def block_document_ids(refs: Sequence[str]) -> list[str]:
+    """The block document id of each ``"<block type slug>/<name>"`` of ``refs``.
+
+    Raises:
+        ConfigurationError: naming every ref with no saved block document.
+    """
+    ids, missing = [], []
+    with get_client(sync_client=True) as client:
+        for ref in refs:
+            slug, _, name = ref.partition("/")
+            try:
+                document = client.read_block_document_by_name(name, slug, include_secrets=False)
+            except ObjectNotFound:
+                missing.append(ref)
+            else:
+                ids.append(str(document.id))
+    if missing:
+        raise ConfigurationError(
+            f"notification block(s) {', '.join(missing)} (POSTFLOW_NOTIFY_BLOCKS) not found: "
+            "save each in the Prefect UI (Blocks, e.g. Slack Webhook) under that name, or "
+            "fix the name (<block-type-slug>/<block-name>)"
+        )
+    return ids
 
 
 def _existing(name: str) -> list[Automation]:

@@ -266,8 +266,8 @@ def automations_apply() -> None:
     are replaced; other installations' automations and any other are left alone.
 
     Alerts go to the notification block named by POSTFLOW_ALERTS_BLOCK (the Discord
-    block, postflow-discord/<POSTFLOW_DISCORD_BLOCK>, by default); thresholds come from
-    the tuning block.
+    block, postflow-discord/<POSTFLOW_DISCORD_BLOCK>, by default) and to each block of
+    POSTFLOW_NOTIFY_BLOCKS; thresholds come from the tuning block.
     """
     from blocks.settings import PostflowTuning, load_block
     from postflow.automations import apply_automations
@@ -278,6 +278,7 @@ def automations_apply() -> None:
         settings.alerts_block,
         tuning,  # type: ignore[arg-type]
         installation=settings.installation,
+        extra_blocks=settings.notify_blocks,
     )
     for name in names:
         console.print(f"  applied {name}")

@@ -37,8 +37,10 @@ def _limits_and_automations(settings: PostflowSettings) -> None:
             settings.alerts_block,
             tuning,  # type: ignore[arg-type]
             installation=settings.installation,
+            extra_blocks=settings.notify_blocks,
         )
-        console.print("Automations applied (alerts to " + settings.alerts_block + ")")
+        targets = ", ".join((settings.alerts_block, *settings.notify_blocks))
+        console.print(f"Automations applied (alerts to {targets})")
     except PostflowError as exc:
         err.print(f"[yellow]Automations not applied:[/yellow] {exc}", soft_wrap=True)
 

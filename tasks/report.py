@@ -3,14 +3,16 @@
 :func:`report_window` reads the window's bounds, :func:`read_history` reads its ingests from the
 Prefect API (:mod:`tasks.telemetry`), :func:`metrics_of` turns them into figures
 (:mod:`tasks.metrics`), :func:`thresholds_from` takes the alert thresholds of the
-``PostflowTuning`` block, and :func:`publish_artifacts` shows the result in the Prefect UI (one
-markdown and four table artifacts). ``flows/report.py`` chains them; the pure functions they
-wrap are tested without Prefect.
+``PostflowTuning`` block, and :func:`publish_artifacts` shows the result in the Prefect UI (the
+report and its chart as markdown artifacts, its tables as table artifacts).
+``flows/report.py`` chains them; the pure functions they wrap are tested without Prefect.
 """
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
+from pathlib import Path
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -25,6 +27,8 @@ from tasks.telemetry import IngestHistory, read_ingest_history
 from tasks.watch_folder import parse_since
 
 REPORT_ARTIFACT_KEY = "postflow-weekly-report"
+CHART_ARTIFACT_KEY = "postflow-report-chart"
+FILES_TABLE_ROWS = 1000  # the per-file table artifact; the CSV holds every row
 
 
 def report_window(since: str, now: datetime | None = None) -> tuple[datetime, datetime, str]:
@@ -64,14 +68,35 @@ def metrics_of(history: IngestHistory) -> ReportMetrics:
     )
 
 
-def publish_artifacts(metrics: ReportMetrics, markdown: str) -> None:
+def chart_markdown(chart: Path, window: str) -> str:
+    """Markdown showing the PNG ``chart`` inline (a base64 ``data:`` URL: the Prefect UI's
+    markdown renderer draws an image token as an ``<img>``, and the chart needs no public
+    URL)."""
+    encoded = base64.b64encode(chart.read_bytes()).decode("ascii")
+    return f"### Files per day and MB/s, {window}\n\n![chart](data:image/png;base64,{encoded})\n"
+
+
+def publish_artifacts(
+    metrics: ReportMetrics, markdown: str, chart: Path | None = None, window: str = ""
+) -> None:
     """The report in the Prefect UI: ``markdown`` as the ``postflow-weekly-report`` artifact,
-    and one table artifact per non-empty figures table (key figures, seconds per step, MB/s
-    by strategy, top error types). Call it inside a flow or task run."""
+    the ``chart`` PNG as the ``postflow-report-chart`` artifact, and one table artifact per
+    non-empty table (key figures, seconds per step, MB/s by strategy, top error types, the
+    per-file rows). Call it inside a flow or task run."""
     create_markdown_artifact(
         key=REPORT_ARTIFACT_KEY, markdown=markdown, description="RL PostFlow optimisation report"
     )
+    if chart is not None:
+        create_markdown_artifact(
+            key=CHART_ARTIFACT_KEY,
+            markdown=chart_markdown(chart, window),
+            description="Files per day (uploaded, failed) and mean MB/s",
+        )
     tables = {
+        "postflow-report-files": (
+            table_records(metrics.files.head(FILES_TABLE_ROWS)),
+            f"One row per ingest run (the first {FILES_TABLE_ROWS}; all are in the CSV)",
+        ),
         "postflow-report-figures": (summary_rows(metrics.summary), "Key figures"),
         "postflow-report-steps": (table_records(metrics.steps), "Seconds per step"),
         "postflow-report-throughput": (table_records(metrics.throughput), "MB/s by strategy"),
