@@ -3,7 +3,7 @@
 Steps 1 and 3-5 of :mod:`postflow.demo`: use the server named with ``--prefect-api-url`` or
 start a local one (:func:`postflow.prefect_server.start_local_server`), start ``postflow up``
 in its own session (:func:`start_up`), wait for its sensor run, write the renders and wait for every
-file's ``ingest-file`` run (:func:`deployment_runs`), then the failed-ingest and latency alerts.
+file's ``ingest-file`` run (:func:`deployment_runs`), then the latency alert.
 ``up`` and the server are stopped on every exit path (:func:`stop_up`). When the Prefect way
 cannot be set up, :class:`ServedDemoUnavailable` says why and the demo falls back to running
 in process.
@@ -52,10 +52,6 @@ INGEST_DEPLOYMENT = "ingest-file/ingest-file"
 SERVER_START_SECONDS = 90.0  # `prefect server start` is healthy after ~15 s on 2 cores
 SENSOR_START_SECONDS = 90.0  # `postflow up` registers everything, then the runner starts it
 INGESTS_SECONDS = 150.0  # from the first file written to the last ingest run finished
-# The failed-ingest automation's Discord alert: a deadline, not a window. The wait ends as soon
-# as it arrives (1-5 s on an idle machine); Prefect's automation service can take far longer on
-# a loaded one (20 s was once too short in CI).
-ALERT_SECONDS = 180.0
 
 
 class ServedDemoUnavailable(PostflowError):
@@ -244,19 +240,8 @@ def run_served(
             if ingests is None:
                 print_prefect_runs(console, started)
                 return 1
+            # the unreadable name's run fails and sends its own message (one per bad file)
             failed = [r for r in ingests if not r.state.is_completed()]
-            if failed:  # the unreadable name: the failed-ingest automation alerts Discord
-                console.print(
-                    f"Waiting for the failed-ingest automation's alert (up to "
-                    f"{ALERT_SECONDS:.0f} s) ...",
-                    highlight=False,
-                )
-                if not _wait_for_alert(discord, ALERT_SECONDS):
-                    console.print(
-                        f"[yellow]No failed-ingest alert within {ALERT_SECONDS:.0f} s: "
-                        f"see the Automations page of {ui_url}.[/yellow]",
-                        highlight=False,
-                    )
             burst = latency_burst(console, sandbox, discord, base / "BY_SHOT")
             how = f"; {len(ingests)} ingest-file runs via `postflow up`"
             ok = print_results(console, discord, started, base, len(failed), how, int(burst))
@@ -273,12 +258,3 @@ def run_served(
     finally:
         stop_up(up)
         stop_server(server)
-
-
-def _wait_for_alert(discord: DiscordReceiver, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if any(m["payload"].get("content") for m in discord.messages):
-            return True
-        time.sleep(0.5)
-    return False
