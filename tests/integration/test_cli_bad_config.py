@@ -1,0 +1,77 @@
+"""Bad input to the ``postflow`` commands (issue 21): each is one line naming the bad thing.
+
+The file, setting or value at fault is named, the exit code is 2, no traceback is shown and
+nothing is uploaded or started. The ``.env`` and unreachable-API cases run the command in a
+subprocess, as a user would: Prefect reads ``.env`` and ``PREFECT_API_URL`` when imported.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+import postflow.prefect_server
+from postflow.cli import app
+
+runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def servers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[int]:
+    """Record every temporary Prefect server a command would start (none is started)."""
+    started: list[int] = []
+
+    def refuse(port: int, *_args: object, **_kwargs: object) -> object:
+        started.append(port)
+        raise RuntimeError("a Prefect server was started")
+
+    monkeypatch.setattr(postflow.prefect_server, "start_local_server", refuse)
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.setenv("POSTFLOW_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.chdir(tmp_path)
+    return started
+
+
+def _one_line(output: str, exit_code: int, started: list[int] = ()) -> str:  # type: ignore[assignment]
+    lines = output.strip().splitlines()
+    assert exit_code == 2, output
+    assert "Traceback" not in output
+    assert len(lines) == 1, output
+    assert not started
+    return lines[0]
+
+
+def _refused(result: Result, started: list[int]) -> str:
+    return _one_line(result.output, result.exit_code, started)
+
+
+def _postflow(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``postflow ARGS`` in a subprocess, in ``cwd``, with this tree's code."""
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "POSTFLOW_STATE_DIR": str(cwd / "state"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        **env,
+    }
+    command = [sys.executable, "-c", "from postflow.cli import app; app()", *args]
+    return subprocess.run(  # noqa: S603 - our own interpreter and code
+        command, cwd=cwd, env=environment, capture_output=True, text=True, timeout=120
+    )
+
+
+# 3. --since: not-a-number, infinite and out-of-range epochs are bad arguments
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e400", "1e300", "9999999999999w"])
+@pytest.mark.parametrize("command", ["report", "rerun", "status", "alerts"])
+def test_a_since_that_is_not_a_time_is_a_bad_argument(command, value, servers):
+    line = _refused(runner.invoke(app, [command, "--since", value]), servers)
+    assert value in line
+    assert "--since" in line
