@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
@@ -67,7 +68,7 @@ def health(
     for check in checks:
         bad = "[red]✗[/red]" if check.required else "[yellow]![/yellow]"
         mark = "[green]✓[/green]" if check.ok else bad
-        table.add_row(mark, check.name, check.detail, check.fix)
+        table.add_row(mark, check.name, escape(check.detail), escape(check.fix))
     console.print(table)
     console.print(f"Score: [bold]{score(checks)}/100[/bold]")
     if failed:
@@ -157,7 +158,7 @@ def validate() -> None:
         settings = PostflowSettings()
         rows = [(True, "settings", "POSTFLOW_* settings load")]
     except ValueError as exc:
-        console.print(f"[red]✗ settings[/red]: {exc}")
+        console.print(f"[red]✗ settings[/red]: {escape(str(exc))}")
         raise typer.Exit(1) from exc
     missing = settings.frameio_ids_missing()
     if missing and settings.productions_file is None:
@@ -167,7 +168,7 @@ def validate() -> None:
     for column in ("", "item", "result"):
         table.add_column(column, overflow="fold")
     for ok, item, detail in rows:
-        table.add_row("[green]✓[/green]" if ok else "[red]✗[/red]", item, detail)
+        table.add_row("[green]✓[/green]" if ok else "[red]✗[/red]", escape(item), escape(detail))
     console.print(table)
     if not all(ok for ok, _, _ in rows):
         raise typer.Exit(1)
@@ -198,17 +199,17 @@ def structure(
         }
         typer.echo(json.dumps(document, ensure_ascii=False))
         return
-    tree = Tree(f"[bold]{project.project.name}[/bold] ({project.project_id})")
+    tree = Tree(f"[bold]{escape(project.project.name)}[/bold] ({project.project_id})")
     parents: list[Tree] = [tree]
     for level, asset in items:
         del parents[level + 1 :]
         if asset.type == "folder":
-            label = f"[bold blue]{asset.name}/[/bold blue]"
+            label = f"[bold blue]{escape(asset.name)}/[/bold blue]"
         elif asset.type == "version_stack":
-            label = f"[magenta]{asset.name}[/magenta] (version stack)"
+            label = f"[magenta]{escape(asset.name)}[/magenta] (version stack)"
         else:
             size = human_bytes(asset.file_size or 0)
-            label = f"{asset.name} [dim]{size} · {asset.status or '?'}[/dim]"
+            label = f"{escape(asset.name)} [dim]{size} · {asset.status or '?'}[/dim]"
         parents.append(parents[level].add(label))
     console.print(tree)
 
@@ -290,7 +291,7 @@ def _print_recovery_line(recovery: dict[str, Any], prefix: str) -> None:
     console.print(line)
     for path in queue["gave_up_paths"]:
         shown = path.encode("utf-8", "backslashreplace").decode()
-        console.print(f"  given up: {shown} (postflow ingest it when Frame.io is back)")
+        console.print(f"  given up: {escape(shown)} (postflow ingest it when Frame.io is back)")
 
 
 def report(
@@ -308,7 +309,7 @@ def report(
         since=since, out_dir=str(out) if out else None, return_state=True
     )
     if not state.is_completed():
-        err.print(f"[red]Report failed:[/red] {state.message}")
+        err.print(f"[red]Report failed:[/red] {escape(str(state.message))}")
         raise typer.Exit(1)
     result = state.result()
     from tasks.report_outputs import summary_rows

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from config.settings import PostflowSettings
 from core.errors import PostflowError
@@ -263,7 +264,7 @@ def share(
     try:
         share_file(path, ttl_seconds=ttl, use_tunnel=not no_tunnel, console=console)
     except (PostflowError, OSError) as exc:
-        err.print(f"[red]Cannot share {path}:[/red] {exc}")
+        err.print(f"[red]Cannot share {escape(str(path))}:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
 
 

@@ -66,6 +66,25 @@ def _postflow(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[
     )
 
 
+# 1. nomenclature: a path with a folder is parsed by its name; markup in a name is literal
+
+
+def test_a_path_with_a_folder_is_parsed_by_its_name(servers):
+    result = runner.invoke(app, ["nomenclature", "dir/SC01_UNDLM_00412_V002.mov"])
+    assert result.exit_code == 0, result.output
+    assert "UTF-8" not in result.output
+    assert "SC01_UNDLM_00412_V002.mov" in result.output
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_markup_in_a_name_is_printed_literally(as_json, servers):
+    name = "SC01_UNDLM_00412_V002[bold].mov"
+    result = runner.invoke(app, ["nomenclature", *(["--json"] if as_json else []), name])
+    assert result.exit_code == 1, result.output
+    assert name in result.output
+    assert "Traceback" not in result.output
+
+
 # 3. --since: not-a-number, infinite and out-of-range epochs are bad arguments
 
 
