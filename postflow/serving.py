@@ -238,7 +238,11 @@ def sandbox(
 
 def share(
     path: Path = typer.Argument(
-        ..., metavar="PATH", help="The file to share (e.g. a BY_SHOT render)."
+        ...,
+        metavar="PATH",
+        exists=True,
+        dir_okay=False,
+        help="The file to share (e.g. a BY_SHOT render).",
     ),
     ttl: int | None = typer.Option(
         None, "--ttl", min=1, help="Link lifetime in seconds (POSTFLOW_SHARE_TOKEN_TTL_SECONDS)."

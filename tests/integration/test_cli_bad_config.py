@@ -85,6 +85,16 @@ def test_markup_in_a_name_is_printed_literally(as_json, servers):
     assert "Traceback" not in result.output
 
 
+# 2. share: a missing file is said to be missing
+
+
+def test_sharing_a_missing_file_says_it_does_not_exist(servers, tmp_path):
+    missing = tmp_path / "absent.mov"
+    line = _refused(runner.invoke(app, ["share", str(missing)]), servers)
+    assert str(missing) in line
+    assert "does not exist" in line
+
+
 # 3. --since: not-a-number, infinite and out-of-range epochs are bad arguments
 
 
