@@ -23,7 +23,14 @@ from core.errors import PostflowError
 from postflow.cache_cli import cache_app
 from postflow.projects import projects
 from postflow.settings_doc import settings
-from postflow.terminal import check_since, console, err, load_settings, with_prefect_api
+from postflow.terminal import (
+    check_new_folder,
+    check_since,
+    console,
+    err,
+    load_settings,
+    with_prefect_api,
+)
 from postflow.upload_check import upload_test
 
 
@@ -299,7 +306,9 @@ def report(
         "7d", callback=check_since, help="Window: 7d, 24h, an ISO date or epoch seconds."
     ),
     out: Path | None = typer.Option(
-        None, file_okay=False, help="Reports directory (default: <state dir>/reports)."
+        None,
+        callback=check_new_folder,
+        help="Reports directory (default: <state dir>/reports).",
     ),
 ) -> None:
     """Run the optimisation report now: figures, recommendations, CSV, PNG, Discord summary."""

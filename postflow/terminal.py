@@ -205,6 +205,21 @@ def check_since(value: str | None) -> str | None:
     return value
 
 
+def check_new_folder(value: Path | None) -> Path | None:
+    """typer callback of a folder option that is created when missing (``report --out``):
+    the first of it and its parents that exists must be a folder.
+
+    Raises:
+        typer.BadParameter: a file is in the way (``/etc/hostname/x``).
+    """
+    for part in (value, *value.absolute().parents) if value is not None else ():
+        if part.exists():
+            if not part.is_dir():
+                raise typer.BadParameter(f"{value}: {part} is a file, so no folder can be there")
+            break
+    return value
+
+
 def require_folder(path: Path, setting: str) -> None:
     """Check that ``path`` is an existing folder before a command starts anything.
 

@@ -104,3 +104,14 @@ def test_a_since_that_is_not_a_time_is_a_bad_argument(command, value, servers):
     line = _refused(runner.invoke(app, [command, "--since", value]), servers)
     assert value in line
     assert "--since" in line
+
+
+# 7. report --out below a regular file
+
+
+def test_a_report_out_below_a_file_is_one_line(servers, tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    line = _refused(runner.invoke(app, ["report", "--out", str(afile / "x")]), servers)
+    assert str(afile / "x") in line
+    assert "--out" in line
