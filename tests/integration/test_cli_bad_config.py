@@ -115,3 +115,24 @@ def test_a_report_out_below_a_file_is_one_line(servers, tmp_path):
     line = _refused(runner.invoke(app, ["report", "--out", str(afile / "x")]), servers)
     assert str(afile / "x") in line
     assert "--out" in line
+
+
+# 8. settings: retry delays out of order; a state dir below a regular file
+
+
+def test_a_retry_max_delay_below_the_base_delay_is_refused(servers, monkeypatch):
+    monkeypatch.setenv("POSTFLOW_RETRY_BASE_DELAY_SECONDS", "600")
+    monkeypatch.setenv("POSTFLOW_RETRY_MAX_DELAY_SECONDS", "60")
+    line = _refused(runner.invoke(app, ["status"]), servers)
+    assert "POSTFLOW_RETRY_MAX_DELAY_SECONDS" in line
+    assert "POSTFLOW_RETRY_BASE_DELAY_SECONDS" in line
+
+
+@pytest.mark.parametrize("command", [["status"], ["cache", "stats"], ["report"], ["rerun"]])
+def test_a_state_dir_below_a_file_names_the_setting(command, servers, monkeypatch, tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    monkeypatch.setenv("POSTFLOW_STATE_DIR", str(afile / "state"))
+    line = _refused(runner.invoke(app, command), servers)
+    assert "POSTFLOW_STATE_DIR" in line
+    assert str(afile) in line
