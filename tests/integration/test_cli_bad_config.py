@@ -106,6 +106,19 @@ def test_a_since_that_is_not_a_time_is_a_bad_argument(command, value, servers):
     assert "--since" in line
 
 
+# 5. an unreachable PREFECT_API_URL is named, not reported as a bug
+
+
+@pytest.mark.parametrize("command", ["rerun", "report", "alerts", "status"])
+def test_an_unreachable_prefect_api_names_the_url(command, tmp_path):
+    url = f"http://127.0.0.1:{postflow.prefect_server.free_port()}/api"
+    done = _postflow(tmp_path, command, PREFECT_API_URL=url)
+    line = _one_line(done.stdout + done.stderr, done.returncode)
+    assert url in line
+    assert "PREFECT_API_URL" in line
+    assert "a bug" not in line
+
+
 # 7. report --out below a regular file
 
 
