@@ -133,6 +133,17 @@ def _block_rows(settings: PostflowSettings) -> list[tuple[bool, str, str]]:
     return rows
 
 
+def _watch_rows(settings: PostflowSettings) -> list[tuple[bool, str, str]]:
+    """The watch folder's row (none with a productions file: each production has its own)."""
+    if settings.productions_file is not None:
+        return []
+    path = settings.watch_path
+    if path.is_dir():
+        return [(True, "watch folder", f"POSTFLOW_WATCH_PATH={path} is a folder")]
+    what = "is a file, not a folder" if path.exists() else "does not exist"
+    return [(False, "watch folder", f"POSTFLOW_WATCH_PATH={path} {what}; change it")]
+
+
 def _production_rows(settings: PostflowSettings) -> list[tuple[bool, str, str]]:
     """One row per declared production (none without a productions file)."""
     from config.productions import production_settings
@@ -170,7 +181,8 @@ def validate() -> None:
     missing = settings.frameio_ids_missing()
     if missing and settings.productions_file is None:
         rows = [(False, "settings", f"missing {', '.join(missing)}")]
-    rows += _production_rows(settings) + _rule_rows(settings) + _block_rows(settings)
+    rows += _watch_rows(settings) + _production_rows(settings)
+    rows += _rule_rows(settings) + _block_rows(settings)
     table = Table(title="RL PostFlow validation")
     for column in ("", "item", "result"):
         table.add_column(column, overflow="fold")

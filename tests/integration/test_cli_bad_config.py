@@ -7,12 +7,14 @@ subprocess, as a user would: Prefect reads ``.env`` and ``PREFECT_API_URL`` when
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner, Result
 
 import postflow.prefect_server
@@ -117,6 +119,24 @@ def test_an_unreachable_prefect_api_names_the_url(command, tmp_path):
     assert url in line
     assert "PREFECT_API_URL" in line
     assert "a bug" not in line
+
+
+# 6. validate: a watch path that is a file is red
+
+
+def test_validate_is_red_when_the_watch_path_is_a_file(servers, monkeypatch, tmp_path):
+    afile = tmp_path / "BY_SHOT"
+    afile.write_text("x")
+    monkeypatch.setenv("POSTFLOW_WATCH_PATH", str(afile))
+    api = contextlib.nullcontext("http://127.0.0.1:9/api")  # validate runs without a server
+    monkeypatch.setattr("postflow.terminal.command_prefect_api", lambda _settings: api)
+    monkeypatch.setattr("postflow.admin._block_rows", lambda _settings: [])
+    monkeypatch.setattr("postflow.admin.console", Console(width=300))
+    result = runner.invoke(app, ["validate"])
+    assert result.exit_code == 1, result.output
+    [row] = [line for line in result.output.splitlines() if str(afile) in line]
+    assert "✗" in row
+    assert "POSTFLOW_WATCH_PATH" in row
 
 
 # 7. report --out below a regular file
