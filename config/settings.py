@@ -18,6 +18,9 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from config.dotenv_file import warn_once
+
+warn_once()  # a .env line python-dotenv cannot parse is said once, not per read
 DEFAULT_NOMENCLATURE_PATH = Path(__file__).with_name("nomenclature.toml")
 DISCORD_BLOCK_SLUG = "postflow-discord"  # blocks.discord.PostflowDiscord's block type slug
 # Block-name settings and what their default adds to the installation's name

@@ -108,6 +108,25 @@ def test_a_since_that_is_not_a_time_is_a_bad_argument(command, value, servers):
     assert "--since" in line
 
 
+# 4. .env: undecodable bytes and unparsable lines
+
+
+@pytest.mark.parametrize("args", [["--help"], ["status"], ["nomenclature", "x.mov"]])
+def test_a_dotenv_that_is_not_utf8_is_one_line(args, tmp_path):
+    (tmp_path / ".env").write_bytes(b"POSTFLOW_X=\xff\n")
+    done = _postflow(tmp_path, *args)
+    line = _one_line(done.stdout + done.stderr, done.returncode)
+    assert str(tmp_path / ".env") in line
+    assert "UTF-8" in line
+
+
+def test_an_unparsable_dotenv_line_is_said_once(tmp_path):
+    (tmp_path / ".env").write_text("garbage line without equals\n")
+    done = _postflow(tmp_path, "nomenclature", "SC01_UNDLM_00412_V002.mov")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (done.stdout + done.stderr).count("could not parse") == 1, done.stderr
+
+
 # 5. an unreachable PREFECT_API_URL is named, not reported as a bug
 
 
