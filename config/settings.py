@@ -25,6 +25,9 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from config.dotenv_file import warn_once
+
+warn_once()  # a .env line python-dotenv cannot parse is said once, not per read
 DEFAULT_NOMENCLATURE_PATH = Path(__file__).with_name("nomenclature.toml")
 DISCORD_BLOCK_SLUG = "postflow-discord"  # blocks.discord.PostflowDiscord's block type slug
 # Block-name settings and what their default adds to the installation's name
@@ -500,11 +503,30 @@ class PostflowSettings(BaseSettings):
             raise ValueError("use 0 (no heartbeats) or 30 s or more (Prefect's minimum)")
         return value
 
+    @field_validator("retry_max_delay_seconds")
+    @classmethod
+    def _max_delay_not_below_base(cls, value: float, info: ValidationInfo) -> float:
+        """The doubling wait starts at the base delay and stops at the max: max < base would
+        make the first retry wait longer than the cap (``retry_base_delay_seconds`` is
+        declared, so validated, first)."""
+        base = info.data.get("retry_base_delay_seconds")
+        if base is not None and value < base:
+            raise ValueError(
+                f"below POSTFLOW_RETRY_BASE_DELAY_SECONDS={base:g}; make the max delay at least "
+                "the base delay"
+            )
+        return value
+
     @field_validator("state_dir")
     @classmethod
     def _state_dir_is_a_folder(cls, value: Path) -> Path:
         if value.exists() and not value.is_dir():
             raise ValueError(f"{value} is a file; point it at a folder (created when missing)")
+        for parent in value.absolute().parents:  # the first that exists must be a folder
+            if parent.exists():
+                if not parent.is_dir():
+                    raise ValueError(f"{parent} is a file, so {value} cannot be created")
+                break
         return value
 
     @field_validator("extensions", mode="before")

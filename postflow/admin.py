@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
@@ -22,7 +23,14 @@ from core.errors import PostflowError
 from postflow.cache_cli import cache_app
 from postflow.projects import projects
 from postflow.settings_doc import settings
-from postflow.terminal import check_since, console, err, load_settings, with_prefect_api
+from postflow.terminal import (
+    check_new_folder,
+    check_since,
+    console,
+    err,
+    load_settings,
+    with_prefect_api,
+)
 from postflow.upload_check import upload_test
 
 
@@ -67,7 +75,7 @@ def health(
     for check in checks:
         bad = "[red]✗[/red]" if check.required else "[yellow]![/yellow]"
         mark = "[green]✓[/green]" if check.ok else bad
-        table.add_row(mark, check.name, check.detail, check.fix)
+        table.add_row(mark, check.name, escape(check.detail), escape(check.fix))
     console.print(table)
     console.print(f"Score: [bold]{score(checks)}/100[/bold]")
     if failed:
@@ -125,6 +133,17 @@ def _block_rows(settings: PostflowSettings) -> list[tuple[bool, str, str]]:
     return rows
 
 
+def _watch_rows(settings: PostflowSettings) -> list[tuple[bool, str, str]]:
+    """The watch folder's row (none with a productions file: each production has its own)."""
+    if settings.productions_file is not None:
+        return []
+    path = settings.watch_path
+    if path.is_dir():
+        return [(True, "watch folder", f"POSTFLOW_WATCH_PATH={path} is a folder")]
+    what = "is a file, not a folder" if path.exists() else "does not exist"
+    return [(False, "watch folder", f"POSTFLOW_WATCH_PATH={path} {what}; change it")]
+
+
 def _production_rows(settings: PostflowSettings) -> list[tuple[bool, str, str]]:
     """One row per declared production (none without a productions file)."""
     from config.productions import production_settings
@@ -157,17 +176,18 @@ def validate() -> None:
         settings = PostflowSettings()
         rows = [(True, "settings", "POSTFLOW_* settings load")]
     except ValueError as exc:
-        console.print(f"[red]✗ settings[/red]: {exc}")
+        console.print(f"[red]✗ settings[/red]: {escape(str(exc))}")
         raise typer.Exit(1) from exc
     missing = settings.frameio_ids_missing()
     if missing and settings.productions_file is None:
         rows = [(False, "settings", f"missing {', '.join(missing)}")]
-    rows += _production_rows(settings) + _rule_rows(settings) + _block_rows(settings)
+    rows += _watch_rows(settings) + _production_rows(settings)
+    rows += _rule_rows(settings) + _block_rows(settings)
     table = Table(title="RL PostFlow validation")
     for column in ("", "item", "result"):
         table.add_column(column, overflow="fold")
     for ok, item, detail in rows:
-        table.add_row("[green]✓[/green]" if ok else "[red]✗[/red]", item, detail)
+        table.add_row("[green]✓[/green]" if ok else "[red]✗[/red]", escape(item), escape(detail))
     console.print(table)
     if not all(ok for ok, _, _ in rows):
         raise typer.Exit(1)
@@ -198,17 +218,17 @@ def structure(
         }
         typer.echo(json.dumps(document, ensure_ascii=False))
         return
-    tree = Tree(f"[bold]{project.project.name}[/bold] ({project.project_id})")
+    tree = Tree(f"[bold]{escape(project.project.name)}[/bold] ({project.project_id})")
     parents: list[Tree] = [tree]
     for level, asset in items:
         del parents[level + 1 :]
         if asset.type == "folder":
-            label = f"[bold blue]{asset.name}/[/bold blue]"
+            label = f"[bold blue]{escape(asset.name)}/[/bold blue]"
         elif asset.type == "version_stack":
-            label = f"[magenta]{asset.name}[/magenta] (version stack)"
+            label = f"[magenta]{escape(asset.name)}[/magenta] (version stack)"
         else:
             size = human_bytes(asset.file_size or 0)
-            label = f"{asset.name} [dim]{size} · {asset.status or '?'}[/dim]"
+            label = f"{escape(asset.name)} [dim]{size} · {asset.status or '?'}[/dim]"
         parents.append(parents[level].add(label))
     console.print(tree)
 
@@ -231,12 +251,8 @@ def status(
     from tasks.watch_folder import parse_since
 
     start = datetime.fromtimestamp(parse_since(since) or 0, UTC) - timedelta(seconds=1)
-    try:
-        runs = {str(r.id): r for r in flow_runs_since(INGEST_FLOW, start)}
-        runs.update({str(r.id): r for r in waiting_ingest_runs()})
-    except Exception as exc:  # noqa: BLE001 - no API: say so, exit 1
-        err.print(f"[red]Prefect API unreachable:[/red] {exc}")
-        raise typer.Exit(1) from exc
+    runs = {str(r.id): r for r in flow_runs_since(INGEST_FLOW, start)}  # no API: with_prefect_api
+    runs.update({str(r.id): r for r in waiting_ingest_runs()})
     counts = status_counts([run_row(r) for r in runs.values()])
     if as_json:
         typer.echo(json.dumps({"since": since, "counts": counts, **_recovery()}, default=str))
@@ -290,7 +306,7 @@ def _print_recovery_line(recovery: dict[str, Any], prefix: str) -> None:
     console.print(line)
     for path in queue["gave_up_paths"]:
         shown = path.encode("utf-8", "backslashreplace").decode()
-        console.print(f"  given up: {shown} (postflow ingest it when Frame.io is back)")
+        console.print(f"  given up: {escape(shown)} (postflow ingest it when Frame.io is back)")
 
 
 def report(
@@ -298,7 +314,9 @@ def report(
         "7d", callback=check_since, help="Window: 7d, 24h, an ISO date or epoch seconds."
     ),
     out: Path | None = typer.Option(
-        None, file_okay=False, help="Reports directory (default: <state dir>/reports)."
+        None,
+        callback=check_new_folder,
+        help="Reports directory (default: <state dir>/reports).",
     ),
 ) -> None:
     """Run the optimisation report now: figures, recommendations, CSV, PNG, Discord summary."""
@@ -308,7 +326,7 @@ def report(
         since=since, out_dir=str(out) if out else None, return_state=True
     )
     if not state.is_completed():
-        err.print(f"[red]Report failed:[/red] {state.message}")
+        err.print(f"[red]Report failed:[/red] {escape(str(state.message))}")
         raise typer.Exit(1)
     result = state.result()
     from tasks.report_outputs import summary_rows

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from core.errors import ConfigurationError
@@ -69,7 +70,7 @@ def register(app: typer.Typer) -> None:
         try:
             rows = alert_rows(since)
         except ConfigurationError as exc:
-            err.print(f"[red]{exc}[/red]")
+            err.print(f"[red]{escape(str(exc))}[/red]")
             raise typer.Exit(2) from exc
         if as_json:
             for row in rows:

@@ -92,11 +92,11 @@ def nomenclature(
     failed = False
     for name in names:
         shown = shown_name(name)
-        if shown != name:  # bytes that are not UTF-8: no rule can read it, and it must print
+        if shown != os.path.basename(name):  # not UTF-8: no rule can read it, and it must print
             failed = True
             reason = "the name is not valid UTF-8; rename it (e.g. on the machine that wrote it)"
             record: dict[str, object] = {"file": shown, "error": reason}
-            line = f"[red]✗ {shown}[/red]: {reason}"
+            line = f"[red]✗ {escape(shown)}[/red]: {reason}"
         else:
             record, line, bad = _classified(rules, name)
             failed = failed or bad
@@ -114,14 +114,15 @@ def _classified(rules: Nomenclature, name: str) -> tuple[dict[str, object], str,
     except NamingError as exc:
         record: dict[str, object] = {"file": exc.file, "error": str(exc)}
         tried = ", ".join(exc.rules_tried)
-        return record, f"[red]✗ {exc.file}[/red]: {exc.reason} (rules tried: {tried})", True
+        line = f"[red]✗ {escape(exc.file)}[/red]: {escape(exc.reason)} (rules tried: {tried})"
+        return record, line, True
     if isinstance(outcome, Ignored):
-        line = f"[dim]- {outcome.file}: ignored ({outcome.reason})[/dim]"
+        line = f"[dim]- {escape(outcome.file)}: ignored ({escape(outcome.reason)})[/dim]"
         return {"file": outcome.file, "ignored": outcome.reason}, line, False
     line = (
-        f"[green]✓ {outcome.file}[/green] → scene [bold]{outcome.scene}[/bold] · "
-        f"shot [bold]{outcome.shot}[/bold] · V{outcome.version:03d} → "
-        f"{'/'.join(outcome.folder_path)} [dim]({outcome.rule})[/dim]"
+        f"[green]✓ {escape(outcome.file)}[/green] → scene [bold]{escape(outcome.scene)}[/bold] · "
+        f"shot [bold]{escape(outcome.shot)}[/bold] · V{outcome.version:03d} → "
+        f"{escape('/'.join(outcome.folder_path))} [dim]({outcome.rule})[/dim]"
     )
     return outcome.as_dict(), line, False
 
@@ -166,7 +167,7 @@ def ingest(
     settings = load_settings()
     refused = refusal_reason(str(path), path.parent, settings.allow_inner_symlinks)
     if refused:
-        err.print(f"[red]Not ingesting:[/red] {refused}")
+        err.print(f"[red]Not ingesting:[/red] {escape(refused)}")
         raise typer.Exit(2)
     warn_if_public(settings)
     exit_on_sigterm()
@@ -178,10 +179,10 @@ def ingest(
     ):
         state = ingest_file(resolved, return_state=True)
     if not state.is_completed():
-        err.print(f"[red]Ingest failed:[/red] {state.message}")
+        err.print(f"[red]Ingest failed:[/red] {escape(str(state.message))}")
         raise typer.Exit(1)
     result = state.result()
-    table = Table(title=f"Ingested {result['file']}", show_header=False)
+    table = Table(title=escape(f"Ingested {result['file']}"), show_header=False)
     for key in (
         "scene",
         "shot",
@@ -193,7 +194,7 @@ def ingest(
         "fingerprint",
         "view_url",
     ):
-        table.add_row(key, str(result.get(key)))
+        table.add_row(key, escape(str(result.get(key))))
     console.print(table)
 
 
@@ -310,7 +311,7 @@ def rerun(
     for column in columns:
         table.add_column(column)
     for row in rows:
-        table.add_row(*(escape(row.get(column, "")) for column in columns))
+        table.add_row(*(escape(str(row.get(column, ""))) for column in columns))
     console.print(table if rows else "No failed ingests to rerun.")
 
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 from rich.table import Table
 
@@ -59,12 +60,18 @@ def _when(seconds: float) -> str:
 
 
 def _deliveries_table(deliveries: list[Delivery], written: Written) -> Table:
-    table = Table(title=f"Deliveries ({len(deliveries)}) · manifest {written.root}")
+    table = Table(title=escape(f"Deliveries ({len(deliveries)}) · manifest {written.root}"))
     for column in ("delivered", "path", "size (B)", "xxh128", "gen", "Frame.io"):
         table.add_column(column, overflow="fold")
     for d in deliveries:
         generation = str(d.generation) if d.generation is not None else "pending"
-        row = (_when(d.delivered_at), d.rel_path, f"{d.size_bytes:,}", d.xxh128[:12], generation)
+        row = (
+            _when(d.delivered_at),
+            escape(d.rel_path),
+            f"{d.size_bytes:,}",
+            d.xxh128[:12],
+            generation,
+        )
         table.add_row(*row, d.view_url or d.file_id)
     return table
 
@@ -87,7 +94,7 @@ def _checks_table(checks: list[Check]) -> Table:
     for check in checks:
         status = f"[{colours[check.status]}]{check.status}[/]"
         when = _when(check.delivery.delivered_at)
-        table.add_row(status, check.delivery.rel_path, when, check.detail)
+        table.add_row(status, escape(check.delivery.rel_path), when, escape(check.detail))
     return table
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from config.settings import PostflowSettings
 from core.errors import PostflowError
@@ -239,7 +240,11 @@ def sandbox(
 
 def share(
     path: Path = typer.Argument(
-        ..., metavar="PATH", help="The file to share (e.g. a BY_SHOT render)."
+        ...,
+        metavar="PATH",
+        exists=True,
+        dir_okay=False,
+        help="The file to share (e.g. a BY_SHOT render).",
     ),
     ttl: int | None = typer.Option(
         None, "--ttl", min=1, help="Link lifetime in seconds (POSTFLOW_SHARE_TOKEN_TTL_SECONDS)."
@@ -265,7 +270,7 @@ def share(
     try:
         share_file(path, ttl_seconds=ttl, use_tunnel=not no_tunnel, console=console)
     except (PostflowError, OSError) as exc:
-        err.print(f"[red]Cannot share {path}:[/red] {exc}")
+        err.print(f"[red]Cannot share {escape(str(path))}:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
 
 

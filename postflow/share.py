@@ -51,6 +51,8 @@ def share_file(
     stop = stop_event or threading.Event()
     _stop_on_signals(stop)
     source = Path(path).expanduser()
+    if not source.exists():
+        raise SourceFileError(str(path), "does not exist; nothing to share")
     if not source.is_file():
         raise SourceFileError(str(path), "not a regular file; nothing to share")
     ttl = ttl_seconds or settings.share_token_ttl_seconds

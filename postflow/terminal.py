@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
+import httpx
 import typer
 from pydantic import ValidationError
 from rich.console import Console
@@ -205,6 +206,21 @@ def check_since(value: str | None) -> str | None:
     return value
 
 
+def check_new_folder(value: Path | None) -> Path | None:
+    """typer callback of a folder option that is created when missing (``report --out``):
+    the first of it and its parents that exists must be a folder.
+
+    Raises:
+        typer.BadParameter: a file is in the way (``/etc/hostname/x``).
+    """
+    for part in (value, *value.absolute().parents) if value is not None else ():
+        if part.exists():
+            if not part.is_dir():
+                raise typer.BadParameter(f"{value}: {part} is a file, so no folder can be there")
+            break
+    return value
+
+
 def require_folder(path: Path, setting: str) -> None:
     """Check that ``path`` is an existing folder before a command starts anything.
 
@@ -237,10 +253,36 @@ def with_prefect_api(command: Callable[P, R]) -> Callable[P, R]:
 
         settings = load_settings()
         exit_on_sigterm()
-        with command_prefect_api(settings):
-            return command(*args, **kwargs)
+        with command_prefect_api(settings) as api_url:
+            try:
+                return command(*args, **kwargs)
+            except (httpx.TransportError, RuntimeError) as exc:
+                if not _unreachable(exc, api_url):
+                    raise
+                raise ConfigurationError(
+                    f"the Prefect API at PREFECT_API_URL={api_url} cannot be reached "
+                    f"({_reason(exc)}); start it (postflow up) or change or unset PREFECT_API_URL"
+                ) from exc
 
     return wrapper
+
+
+def _unreachable(exc: BaseException, api_url: str) -> bool:
+    """True when ``exc`` says the Prefect API at ``api_url`` did not answer: a connection
+    error on a request to it, or Prefect's "Failed to reach API at ..." (its client)."""
+    if isinstance(exc, RuntimeError):
+        return str(exc).startswith("Failed to reach API")
+    try:
+        return str(exc.request.url).startswith(api_url.rstrip("/"))  # type: ignore[attr-defined]
+    except RuntimeError:  # an httpx error without its request
+        return False
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost cause of ``exc`` in words, e.g. "[Errno 111] Connection refused"."""
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return str(exc) or type(exc).__name__
 
 
 @contextlib.contextmanager

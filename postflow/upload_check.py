@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 from rich.table import Table
 
@@ -130,7 +131,7 @@ def upload_test(
             advance = partial(progress.advance, bar)
             result = _upload(project, file, shot_name, folder_id, settings, advance)
     except PostflowError as exc:
-        err.print(f"[red]Upload failed:[/red] {type(exc).__name__}: {exc}")
+        err.print(f"[red]Upload failed:[/red] {type(exc).__name__}: {escape(str(exc))}")
         raise typer.Exit(1) from exc
     finally:
         current_runtime().close()

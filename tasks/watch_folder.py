@@ -49,19 +49,21 @@ def parse_since(text: str | None, now: float | None = None) -> float | None:
     if text is None or not str(text).strip():
         return None
     now = time.time() if now is None else now
+    bad = f"--since {text!r}: use a duration like 12h or 7d, an ISO date, or epoch seconds"
     match = _DURATION.match(str(text))
-    if match:
-        return now - float(match[1]) * _UNIT_SECONDS[match[2].lower()]
     try:
-        return float(text)
+        back = float(match[1]) * _UNIT_SECONDS[match[2].lower()] if match else None
+        seconds = float(text) if back is None else now - back
     except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(str(text)).timestamp()
-    except ValueError as exc:
-        raise ConfigurationError(
-            f"--since {text!r}: use a duration like 12h or 7d, an ISO date, or epoch seconds"
-        ) from exc
+        try:
+            return datetime.fromisoformat(str(text)).timestamp()
+        except ValueError as exc:
+            raise ConfigurationError(bad) from exc
+    try:  # nan, inf, 1e400 or a time no clock shows: refused here, not deep in a flow
+        datetime.fromtimestamp(seconds)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise ConfigurationError(f"{bad} (not a time a clock can show)") from exc
+    return seconds
 
 
 def shown_name(path: str) -> str:

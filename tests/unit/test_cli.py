@@ -77,9 +77,10 @@ def test_share_help_explains_its_options():
 
 
 def test_share_refuses_a_missing_file(tmp_path):
-    result = runner.invoke(app, ["share", str(tmp_path / "absent.mov"), "--no-tunnel"])
+    missing = tmp_path / "absent.mov"
+    result = runner.invoke(app, ["share", str(missing), "--no-tunnel"])
     assert result.exit_code == 2
-    assert "Cannot share" in result.stderr
+    assert str(missing) in result.stderr and "does not exist" in result.stderr
 
 
 def test_demo_help_offers_the_in_process_fallback():
