@@ -62,7 +62,7 @@ def _postflow(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         **env,
     }
-    command = [sys.executable, "-c", "from postflow.cli import app; app()", *args]
+    command = [sys.executable, "-c", "from postflow.entry import main; main()", *args]
     return subprocess.run(  # noqa: S603 - our own interpreter and code
         command, cwd=cwd, env=environment, capture_output=True, text=True, timeout=120
     )
