@@ -24,6 +24,7 @@ from prefect.runtime import flow_run
 from blocks.settings import PostflowTuning, effective_settings, load_block
 from core.errors import PostflowError
 from tasks.manifest.summary import manifest_markdown, manifest_summaries
+from tasks.messages import text
 from tasks.metrics import recommend
 from tasks.notify import notify_discord
 from tasks.notify_blocks import notify_blocks, text_form
@@ -76,22 +77,28 @@ def weekly_optimisation_report(since: str = "7d", out_dir: str | None = None) ->
 
     metrics = metrics_of(read_history(window_start, window_end))
     tuning = load_block(PostflowTuning, settings.tuning_block)
-    recommendations = recommend(metrics.summary, thresholds_from(tuning))  # type: ignore[arg-type]
+    language = settings.discord_language
+    recommendations = recommend(metrics.summary, thresholds_from(tuning), language)  # type: ignore[arg-type]
 
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     out = _reports_dir(out_dir, settings.state_dir)
     csv_path = write_csv(metrics.files, out / f"postflow-report-{stamp}.csv")
-    chart = render_chart(metrics.daily, out / f"postflow-report-{stamp}.png", window)
+    chart = render_chart(metrics.daily, out / f"postflow-report-{stamp}.png", window, language)
     manifest = manifest_summaries(settings, window_start.timestamp())
     markdown = (
-        render_markdown(metrics, recommendations, window) + "\n" + manifest_markdown(manifest)
+        render_markdown(metrics, recommendations, window, language)
+        + "\n"
+        + manifest_markdown(manifest)
     )
-    publish_artifacts(metrics, markdown, chart, window)
-    embed = summary_embed(metrics.summary, recommendations, window, chart.name)
+    publish_artifacts(metrics, markdown, chart, window, language)
+    embed = summary_embed(metrics.summary, recommendations, window, chart.name, language)
     delivered = sum(row["deliveries"] or 0 for row in manifest)
     histories = ", ".join(row["latest_generation"] or row["history"] for row in manifest)
     embed.add_embed_field(
-        name="Delivered (ASC MHL)", value=f"{delivered} files: {histories}"[:1024]
+        name=text("embed_delivered", language),
+        value=text("embed_delivered_files", language).format(count=delivered, histories=histories)[
+            :1024
+        ],
     )
     try:
         sent = notify_discord(settings.discord_block, embed, chart)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from tasks.report_words import REPORT_TEXTS
+
 __all__ = ["Language", "text"]
 
 Language = Literal["en", "fr"]
@@ -97,6 +99,7 @@ _TEXTS: dict[str, dict[str, str]] = {
     },
     "alert_fired": {"en": "fired", "fr": "déclenchée"},
     "alert_resolved": {"en": "resolved", "fr": "résolue"},
+    **REPORT_TEXTS,  # the weekly report's words (tasks/report_words.py)
 }
 
 

@@ -13,6 +13,8 @@ from typing import Any
 
 import pandas as pd
 
+from tasks.messages import text
+
 __all__ = ["Recommendation", "Thresholds", "recommend"]
 
 
@@ -56,47 +58,14 @@ class Recommendation:
     threshold: float | None = None
 
 
-# (summary key, Thresholds field, fires when the figure is "above" or "below" the limit,
-#  the advice; {value} and {limit} are the figure and the threshold)
-_ADVICE: tuple[tuple[str, str, str, str], ...] = (
-    (
-        "error_rate",
-        "error_rate",
-        "above",
-        "Ingest error rate {value:.1%} is above {limit:.1%}: fix the top error types (permanent "
-        "ones need a person: credentials, names, permissions); for transient ones raise "
-        "task_retries.",
-    ),
-    (
-        "upload_failure_rate",
-        "upload_failure_rate",
-        "above",
-        "{value:.1%} of upload attempts failed (limit {limit:.1%}): check the network to "
-        "Frame.io, lower upload_part_concurrency, or raise upload_part_retries.",
-    ),
-    (
-        "api_latency_seconds_mean",
-        "api_latency_seconds",
-        "above",
-        "Frame.io calls took {value:.1f} s on average (limit {limit:.1f} s): lower "
-        "frameio_requests_per_second if 429s are frequent, else check the network path to "
-        "api.frame.io.",
-    ),
-    (
-        "cache_hit_rate",
-        "cache_hit_rate_min",
-        "below",
-        "Structure cache hit rate {value:.1%} is below {limit:.1%}: raise "
-        "structure_cache_ttl_seconds (0 disables the cache) or share structure_cache_dir "
-        "between workers.",
-    ),
-    (
-        "rss_mb_max",
-        "memory_mb",
-        "above",
-        "Worker memory peaked at {value:.0f} MB (limit {limit:.0f} MB): lower "
-        "upload_part_concurrency or max_concurrent_uploads.",
-    ),
+# (summary key, Thresholds field, fires when the figure is "above" or "below" the limit); the
+# advice is ``advice_<summary key>`` in tasks/report_words.py, with {value} and {limit}
+_ADVICE: tuple[tuple[str, str, str], ...] = (
+    ("error_rate", "error_rate", "above"),
+    ("upload_failure_rate", "upload_failure_rate", "above"),
+    ("api_latency_seconds_mean", "api_latency_seconds", "above"),
+    ("cache_hit_rate", "cache_hit_rate_min", "below"),
+    ("rss_mb_max", "memory_mb", "above"),
 )
 
 
@@ -106,21 +75,26 @@ def _crossed(value: Any, limit: float, direction: str) -> bool:
     return float(value) > limit if direction == "above" else float(value) < limit
 
 
-def recommend(summary: Mapping[str, Any], thresholds: Thresholds) -> list[Recommendation]:
+def recommend(
+    summary: Mapping[str, Any], thresholds: Thresholds, language: str = "en"
+) -> list[Recommendation]:
     """Recommendations for every threshold crossed, or one ``all_good`` when none is.
 
     Args:
         summary: :attr:`ReportMetrics.summary`.
         thresholds: the limits (from the ``PostflowTuning`` block).
+        language: the messages' language (``discord_language``: ``"en"`` or ``"fr"``).
 
     Returns:
         A non-empty list, in the order of ``_ADVICE``;
         ``[Recommendation("all_good", ...)]`` when every figure is fine.
     """
     found = []
-    for metric, limit_name, direction, advice in _ADVICE:
+    for metric, limit_name, direction in _ADVICE:
         value, limit = summary.get(metric), getattr(thresholds, limit_name)
         if value is not None and _crossed(value, limit, direction):
-            message = advice.format(value=float(value), limit=limit)
-            found.append(Recommendation(metric, message, value, limit))
-    return found or [Recommendation("all_good", "All good: every figure is within its threshold.")]
+            advice = text(f"advice_{metric}", language)
+            found.append(
+                Recommendation(metric, advice.format(value=float(value), limit=limit), value, limit)
+            )
+    return found or [Recommendation("all_good", text("advice_all_good", language))]

@@ -77,12 +77,17 @@ def chart_markdown(chart: Path, window: str) -> str:
 
 
 def publish_artifacts(
-    metrics: ReportMetrics, markdown: str, chart: Path | None = None, window: str = ""
+    metrics: ReportMetrics,
+    markdown: str,
+    chart: Path | None = None,
+    window: str = "",
+    language: str = "en",
 ) -> None:
     """The report in the Prefect UI: ``markdown`` as the ``postflow-weekly-report`` artifact,
     the ``chart`` PNG as the ``postflow-report-chart`` artifact, and one table artifact per
     non-empty table (key figures, seconds per step, MB/s by strategy, top error types, the
-    per-file rows). Call it inside a flow or task run."""
+    per-file rows; the key figures' labels in ``language``). Call it inside a flow or task
+    run."""
     create_markdown_artifact(
         key=REPORT_ARTIFACT_KEY, markdown=markdown, description="RL PostFlow optimisation report"
     )
@@ -97,7 +102,7 @@ def publish_artifacts(
             table_records(metrics.files.head(FILES_TABLE_ROWS)),
             f"One row per ingest run (the first {FILES_TABLE_ROWS}; all are in the CSV)",
         ),
-        "postflow-report-figures": (summary_rows(metrics.summary), "Key figures"),
+        "postflow-report-figures": (summary_rows(metrics.summary, language), "Key figures"),
         "postflow-report-steps": (table_records(metrics.steps), "Seconds per step"),
         "postflow-report-throughput": (table_records(metrics.throughput), "MB/s by strategy"),
         "postflow-report-errors": (table_records(metrics.errors), "Top error types"),

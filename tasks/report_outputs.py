@@ -20,6 +20,7 @@ from discord_webhook import DiscordEmbed
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from tasks.messages import text
 from tasks.metrics import Recommendation, ReportMetrics
 
 GREEN, ORANGE = "2ecc71", "e67e22"
@@ -38,49 +39,54 @@ def fmt(value: Any, kind: str = "") -> str:
     return f"{value:.2f}" if isinstance(value, float) else str(value)
 
 
-SUMMARY_LINES: Sequence[tuple[str, str, str]] = (
-    ("Files ingested", "files_ingested", ""),
-    ("Failed ingests", "failed", ""),
-    ("Error rate", "error_rate", "pct"),
-    ("Success rate", "success_rate", "pct"),
-    ("Files waiting", "files_waiting", ""),
-    ("Upload failure rate", "upload_failure_rate", "pct"),
-    ("Structure cache hit rate", "cache_hit_rate", "pct"),
-    ("Frame.io API calls", "api_calls", ""),
-    ("Frame.io API success rate", "api_success_rate", "pct"),
-    ("Frame.io API latency mean (all calls)", "api_latency_seconds_mean", "s"),
-    ("Frame.io API latency p50 / p95", "api_latency_seconds_p50", "s"),
-    ("", "api_latency_seconds_p95", "s"),
-    ("Structure look-up mean (ensure-folder)", "structure_lookup_seconds_mean", "s"),
-    ("Part PUTs (failed)", "upload_part_puts", ""),
-    ("", "upload_part_failures", ""),
-    ("Uploads measured live (failed)", "live_uploads", ""),
-    ("", "live_upload_failures", ""),
-    ("Structure cache hit rate (live)", "live_cache_hit_rate", "pct"),
-    ("Alerts fired", "alerts_fired", ""),
-    ("Frame.io 429s", "rate_limited_429", ""),
-    ("Task retries", "task_retries", ""),
-    ("Part retries", "part_retries", ""),
-    ("Unparseable names", "unparseable_names", ""),
-    ("Uploaded", "megabytes_uploaded", "mb"),
-    ("Upload speed mean", "megabytes_per_second_mean", "mbps"),
-    ("Upload speed median", "megabytes_per_second_median", "mbps"),
-    ("Upload speed p95", "megabytes_per_second_p95", "mbps"),
-    ("Worker CPU mean / peak (%)", "cpu_percent_mean", ""),
-    ("", "cpu_percent_max", ""),
-    ("Worker memory mean / peak (MB)", "rss_mb_mean", ""),
-    ("", "rss_mb_max", ""),
+# (summary key, unit kind, shown on the previous line after " / "); the label of a line is
+# ``figure_<key>`` in tasks/report_words.py
+SUMMARY_LINES: Sequence[tuple[str, str, bool]] = (
+    ("files_ingested", "", False),
+    ("failed", "", False),
+    ("error_rate", "pct", False),
+    ("success_rate", "pct", False),
+    ("files_waiting", "", False),
+    ("upload_failure_rate", "pct", False),
+    ("cache_hit_rate", "pct", False),
+    ("api_calls", "", False),
+    ("api_success_rate", "pct", False),
+    ("api_latency_seconds_mean", "s", False),
+    ("api_latency_seconds_p50", "s", False),
+    ("api_latency_seconds_p95", "s", True),
+    ("structure_lookup_seconds_mean", "s", False),
+    ("upload_part_puts", "", False),
+    ("upload_part_failures", "", True),
+    ("live_uploads", "", False),
+    ("live_upload_failures", "", True),
+    ("live_cache_hit_rate", "pct", False),
+    ("alerts_fired", "", False),
+    ("rate_limited_429", "", False),
+    ("task_retries", "", False),
+    ("part_retries", "", False),
+    ("unparseable_names", "", False),
+    ("megabytes_uploaded", "mb", False),
+    ("megabytes_per_second_mean", "mbps", False),
+    ("megabytes_per_second_median", "mbps", False),
+    ("megabytes_per_second_p95", "mbps", False),
+    ("cpu_percent_mean", "", False),
+    ("cpu_percent_max", "", True),
+    ("rss_mb_mean", "", False),
+    ("rss_mb_max", "", True),
 )
 
 
-def summary_rows(summary: Mapping[str, Any]) -> list[dict[str, str]]:
-    """``[{"figure", "value"}]`` in reading order (mean/max pairs on one line)."""
+def summary_rows(summary: Mapping[str, Any], language: str = "en") -> list[dict[str, str]]:
+    """``[{"figure", "value"}]`` in reading order (mean/max pairs on one line), the labels in
+    ``language``."""
     rows: list[dict[str, str]] = []
-    for label, key, kind in SUMMARY_LINES:
-        if not label:
+    for key, kind, same_line in SUMMARY_LINES:
+        if same_line:
             rows[-1]["value"] += f" / {fmt(summary.get(key), kind)}"
             continue
-        rows.append({"figure": label, "value": fmt(summary.get(key), kind)})
+        rows.append(
+            {"figure": text(f"figure_{key}", language), "value": fmt(summary.get(key), kind)}
+        )
     return rows
 
 
@@ -106,9 +112,9 @@ def table_records(frame: pd.DataFrame, digits: int = 3) -> list[dict[str, Any]]:
     return out
 
 
-def _md_table(records: list[dict[str, Any]]) -> str:
+def _md_table(records: list[dict[str, Any]], language: str = "en") -> str:
     if not records:
-        return "_none_\n"
+        return f"_{text('report_nothing', language)}_\n"
     columns = list(records[0])
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(fmt(r[c]) for c in columns) + " |" for r in records]
@@ -121,26 +127,37 @@ def _error_kinds(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def render_markdown(
-    metrics: ReportMetrics, recommendations: list[Recommendation], window: str
+    metrics: ReportMetrics,
+    recommendations: list[Recommendation],
+    window: str,
+    language: str = "en",
 ) -> str:
-    """The report as markdown: recommendations, figures, per-step durations, throughput by
-    strategy, top errors, Frame.io calls per endpoint, errors by kind, alerts fired and
-    unparseable names."""
+    """The report as markdown, in ``language`` (``discord_language``): recommendations,
+    figures, per-step durations, throughput by strategy, top errors, Frame.io calls per
+    endpoint, errors by kind, alerts fired and unparseable names."""
+
+    def words(key: str) -> str:
+        return text(key, language)
+
+    def table(records: list[dict[str, Any]]) -> str:
+        return _md_table(records, language)
+
     recs = "\n".join(f"- {r.message}" for r in recommendations)
     parts = [
-        f"# RL PostFlow optimisation report\n\nWindow: {window}\n",
-        f"## Recommendations\n\n{recs}\n",
-        "## Figures\n\n" + _md_table(summary_rows(metrics.summary)),
-        "## Duration per step (seconds)\n\n" + _md_table(table_records(metrics.steps)),
-        "## Upload speed by strategy (MB/s)\n\n" + _md_table(table_records(metrics.throughput)),
-        "## Top error types\n\n" + _md_table(table_records(metrics.errors)),
-        "## Frame.io calls per endpoint\n\n" + _md_table(table_records(metrics.endpoints)),
-        "## Frame.io errors by kind\n\n" + _md_table(_error_kinds(metrics.summary)),
-        "## Alerts fired\n\n" + _md_table(table_records(metrics.alerts)),
+        f"# {words('report_title')}\n\n{words('report_window')}: {window}\n",
+        f"## {words('report_recommendations')}\n\n{recs}\n",
+        f"## {words('report_figures')}\n\n" + table(summary_rows(metrics.summary, language)),
+        f"## {words('report_steps')}\n\n" + table(table_records(metrics.steps)),
+        f"## {words('report_speed')}\n\n" + table(table_records(metrics.throughput)),
+        f"## {words('report_errors')}\n\n" + table(table_records(metrics.errors)),
+        f"## {words('report_endpoints')}\n\n" + table(table_records(metrics.endpoints)),
+        f"## {words('report_error_kinds')}\n\n" + table(_error_kinds(metrics.summary)),
+        f"## {words('report_alerts')}\n\n" + table(table_records(metrics.alerts)),
     ]
     if metrics.unparseable:
         parts.append(
-            "## Unparseable names\n\n" + "\n".join(f"- `{n}`" for n in metrics.unparseable)
+            f"## {words('report_unparseable')}\n\n"
+            + "\n".join(f"- `{n}`" for n in metrics.unparseable)
         )
     return "\n".join(parts) + "\n"
 
@@ -152,28 +169,38 @@ def write_csv(files: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def render_chart(daily: pd.DataFrame, path: Path, title: str) -> Path:
+def render_chart(daily: pd.DataFrame, path: Path, title: str, language: str = "en") -> Path:
     """Draw files per day (uploaded and failed, stacked bars) and mean MB/s (line, right
-    axis) to a PNG at ``path`` (100 dpi, 10x5 in); returns ``path``. An empty window draws
-    empty axes with a note."""
+    axis) to a PNG at ``path`` (100 dpi, 10x5 in; labels in ``language``); returns ``path``.
+    An empty window draws empty axes with a note."""
     figure = Figure(figsize=(10, 5), dpi=100)
     FigureCanvasAgg(figure)
     axis = figure.add_subplot()
     labels = [str(day) for day in daily.index]
     if labels:
-        axis.bar(labels, daily["files"], color="#2ecc71", label="files uploaded")
-        axis.bar(labels, daily["failed"], bottom=daily["files"], color="#e74c3c", label="failed")
+        axis.bar(labels, daily["files"], color="#2ecc71", label=text("chart_uploaded", language))
+        axis.bar(
+            labels,
+            daily["failed"],
+            bottom=daily["files"],
+            color="#e74c3c",
+            label=text("chart_failed", language),
+        )
         speed = axis.twinx()
         speed.plot(
-            labels, daily["megabytes_per_second"], color="#2c3e50", marker="o", label="mean MB/s"
+            labels,
+            daily["megabytes_per_second"],
+            color="#2c3e50",
+            marker="o",
+            label=text("chart_speed", language),
         )
         speed.set_ylabel("MB/s")
         speed.set_ylim(bottom=0)
         speed.legend(loc="upper right")
         axis.legend(loc="upper left")
     else:
-        axis.text(0.5, 0.5, "no ingests in this window", ha="center", va="center")
-    axis.set_ylabel("files per day")
+        axis.text(0.5, 0.5, text("chart_empty", language), ha="center", va="center")
+    axis.set_ylabel(text("chart_per_day", language))
     axis.set_title(title)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -186,29 +213,34 @@ def summary_embed(
     recommendations: list[Recommendation],
     window: str,
     image_name: str | None,
+    language: str = "en",
 ) -> DiscordEmbed:
-    """The Discord embed: key figures as fields, recommendations as the description; green
-    when all is good, orange otherwise; the attached chart as its image."""
+    """The Discord embed (in ``language``): key figures as fields, recommendations as the
+    description; green when all is good, orange otherwise; the attached chart as its image."""
     good = [r.metric for r in recommendations] == ["all_good"]
-    text = "\n".join(f"• {r.message}" for r in recommendations)
+    description = "\n".join(f"• {r.message}" for r in recommendations)
     embed = DiscordEmbed(
-        title=f"Weekly optimisation report ({window})"[:256],
-        description=text[:4000],
+        title=text("embed_title", language).format(window=window)[:256],
+        description=description[:4000],
         color=GREEN if good else ORANGE,
     )
-    fields = {
-        "Files ingested": fmt(summary.get("files_ingested")),
-        "Error rate": fmt(summary.get("error_rate"), "pct"),
-        "Upload speed (median)": fmt(summary.get("megabytes_per_second_median"), "mbps"),
-        "Cache hit rate": fmt(summary.get("cache_hit_rate"), "pct"),
-        "Frame.io 429s": fmt(summary.get("rate_limited_429")),
-        "Peak memory": fmt(summary.get("rss_mb_max"), "mb"),
-        "Frame.io API success": fmt(summary.get("api_success_rate"), "pct"),
-        "API latency p95": fmt(summary.get("api_latency_seconds_p95"), "s"),
-        "Alerts fired": fmt(summary.get("alerts_fired")),
-    }
-    for name, value in fields.items():
-        embed.add_embed_field(name=name, value=value, inline=True)
+    for label, key, kind in _EMBED_FIELDS:
+        name = text(label, language)
+        embed.add_embed_field(name=name, value=fmt(summary.get(key), kind), inline=True)
     if image_name:
         embed.set_image(url=f"attachment://{image_name}")
     return embed
+
+
+# (label key in tasks/report_words.py, summary key, unit kind) of the Discord summary's fields
+_EMBED_FIELDS: Sequence[tuple[str, str, str]] = (
+    ("figure_files_ingested", "files_ingested", ""),
+    ("figure_error_rate", "error_rate", "pct"),
+    ("figure_embed_megabytes_per_second_median", "megabytes_per_second_median", "mbps"),
+    ("figure_embed_cache_hit_rate", "cache_hit_rate", "pct"),
+    ("figure_rate_limited_429", "rate_limited_429", ""),
+    ("figure_embed_rss_mb_max", "rss_mb_max", "mb"),
+    ("figure_embed_api_success_rate", "api_success_rate", "pct"),
+    ("figure_embed_api_latency_seconds_p95", "api_latency_seconds_p95", "s"),
+    ("figure_alerts_fired", "alerts_fired", ""),
+)

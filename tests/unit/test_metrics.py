@@ -243,3 +243,22 @@ def test_report_window_reads_relative_spans_and_refuses_nonsense():
     assert label == "2025-03-03 07:00 to 2025-03-10 07:00 UTC"
     with pytest.raises(ConfigurationError, match="next tuesday"):
         report_window("next tuesday")
+
+
+def test_the_report_follows_the_installations_language(week, tmp_path):
+    """Issue 21: report texts were English only, though discord_language exists."""
+    from tasks.report_outputs import render_chart, render_markdown, summary_embed
+
+    french = recommend(week.summary, Thresholds(), "fr")
+    english = recommend(week.summary, Thresholds())
+    assert [r.metric for r in french] == [r.metric for r in english]  # same findings
+    assert any("dépasse" in r.message for r in french)
+    markdown = render_markdown(week, french, "7 j", "fr")
+    assert markdown.startswith("# Rapport d'optimisation RL PostFlow\n\nPériode: 7 j")
+    assert "## Chiffres" in markdown and "| Fichiers ingérés |" in markdown
+    assert "Files ingested" not in markdown and "Recommendations" not in markdown
+    embed = summary_embed(week.summary, french, "7 j", None, "fr")
+    assert embed.title == "Rapport d'optimisation hebdomadaire (7 j)"
+    assert "Pic de mémoire" in [field["name"] for field in embed.fields]
+    assert render_chart(week.daily, tmp_path / "chart.png", "7 j", "fr").stat().st_size > 0
+    assert recommend({}, Thresholds(), "fr")[0].message.startswith("Tout va bien")
