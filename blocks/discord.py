@@ -61,7 +61,12 @@ __all__ = [
 MAX_CONTENT_CHARS = 2000  # Discord refuses longer message content
 _WEBHOOK_TOKEN = re.compile(r"(/webhooks/[^/\s]+/)[^/?\s\"'#]+")
 _ALERT_ID = re.compile(r"^Alert id: *(\S+) *$", re.MULTILINE)
-_FIELD = re.compile(r"^([A-Z][A-Za-z ]{1,30}): *(.+)$")
+_FIELD = re.compile(r"^([A-ZÀ-Ý][A-Za-zÀ-ÿ ]{1,30}): *(.+)$")
+# The figure and threshold field names of an alert body, per language
+# (postflow/alert_templates.py); the check field is not inline.
+_ALERT_FIELDS = ({"Figure", "Threshold"}, {"Valeur", "Seuil"})
+_CHECK_FIELDS = {"Check", "À vérifier"}
+_CALM_WORDS = ("resolved", "closed", "résolue", "refermé")
 RED, GREEN = "e74c3c", "2ecc71"
 
 
@@ -73,22 +78,23 @@ def alert_key(body: str) -> str | None:
 
 def alert_embed(subject: str, body: str) -> DiscordEmbed | None:
     """An embed for a live alert (the previous generation's style: figure, threshold, what
-    to check), or None when ``body`` has no ``Figure:`` and ``Threshold:`` lines.
+    to check), or None when ``body`` has no ``Figure:`` and ``Threshold:`` lines (in French,
+    ``Valeur:`` and ``Seuil:``).
 
     Each ``Name: value`` line of ``body`` becomes a field; ``Alert id`` goes to the footer. Red
-    while firing, green when ``subject`` says resolved or closed.
+    while firing, green when ``subject`` says resolved or closed (résolue, refermé).
     """
     fields = [m.groups() for m in map(_FIELD.match, body.splitlines()) if m]
     names = {name for name, _ in fields}
-    if not {"Figure", "Threshold"} <= names:
+    if not any(wanted <= names for wanted in _ALERT_FIELDS):
         return None
-    calm = any(word in subject.lower() for word in ("resolved", "closed"))
+    calm = any(word in subject.lower() for word in _CALM_WORDS)
     embed = DiscordEmbed(title=subject[:256], color=GREEN if calm else RED)
     for name, value in fields:
         if name == "Alert id":
             embed.set_footer(text=f"Alert id: {value}"[:2048])
         else:
-            embed.add_embed_field(name=name, value=value[:1024], inline=name != "Check")
+            embed.add_embed_field(name=name, value=value[:1024], inline=name not in _CHECK_FIELDS)
     return embed
 
 

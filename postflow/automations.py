@@ -39,6 +39,7 @@ from prefect.exceptions import ObjectNotFound
 import blocks.discord  # noqa: F401 - registers PostflowDiscord: Block.load finds types by slug
 from blocks.settings import PostflowTuning
 from core.errors import ConfigurationError
+from postflow.alert_templates import alert_templates
 from tasks.alerts import ALERT_PREFIX, RESOLVED_SUFFIX, RULES
 from tasks.circuit import CIRCUIT_CLOSED, CIRCUIT_OPENED
 
@@ -78,33 +79,12 @@ def _sensor_deployment_id() -> str | None:
             return None
 
 
-_ALERT_SUBJECT = "RL PostFlow alert {{ event.payload.status }}: {{ event.payload.title }}"
-_ALERT_BODY = """Figure: {{ event.payload.figure_text }}
-Threshold: {{ event.payload.threshold_text }}
-Window: {{ event.payload.window_seconds | round | int }} s
-Check: {{ event.payload.check }}
-Alert id: {{ event.payload.alert_id }}-{{ event.payload.status }}"""
-_CIRCUIT_OPENED = "event.event.endswith('opened')"
-_CIRCUIT_BODY = "\n".join(
-    (
-        "Figure: {{ event.payload.consecutive_failures | default(0) }} consecutive failures"
-        " (last: {{ event.payload.last_error | default('') }})",
-        "Threshold: {{ event.payload.failure_threshold | default('n/a') }} failures",
-        "Check: {{ 'Frame.io status and credentials (`postflow health`); ingests wait and"
-        " resume by themselves' if " + _CIRCUIT_OPENED + " else 'nothing: Frame.io answers"
-        " again' }}",
-        "Alert id: circuit-{{ event.id }}",
-    )
-)
-_CIRCUIT_SUBJECT = (
-    "RL PostFlow alert: Frame.io circuit {{ 'opened' if " + _CIRCUIT_OPENED + " else 'closed' }}"
-)
-
-
-def live_alert_automations(alerts_block_id: str) -> list[dict[str, Any]]:
+def live_alert_automations(alerts_block_id: str, language: str = "en") -> list[dict[str, Any]]:
     """One automation per live alert (``postflow.alert.<name>`` and its ``.resolved``) and
     one for the circuit breaker's ``postflow.frameio.circuit.opened`` / ``closed``, each
-    sending an embed (figure, threshold, what to check) through the alerts block."""
+    sending an embed (figure, threshold, what to check) through the alerts block, its words in
+    ``language`` (:mod:`postflow.alert_templates`)."""
+    words = alert_templates(language)
 
     def automation(name: str, description: str, resource: str, expect: list[str], subject: str,
                    body: str) -> dict[str, Any]:  # fmt: skip
@@ -130,8 +110,8 @@ def live_alert_automations(alerts_block_id: str) -> list[dict[str, Any]]:
             f"Live alert: {rule.title} crossed its threshold (or came back).",
             f"{ALERT_PREFIX}{rule.name}",
             [f"{ALERT_PREFIX}{rule.name}", f"{ALERT_PREFIX}{rule.name}{RESOLVED_SUFFIX}"],
-            _ALERT_SUBJECT,
-            _ALERT_BODY,
+            words.alert_subject,
+            words.alert_body,
         )
         for rule in RULES
     ]
@@ -141,8 +121,8 @@ def live_alert_automations(alerts_block_id: str) -> list[dict[str, Any]]:
             "The Frame.io circuit breaker opened (Frame.io failing) or closed again.",
             "postflow.frameio.circuit",
             [CIRCUIT_OPENED, CIRCUIT_CLOSED],
-            _CIRCUIT_SUBJECT,
-            _CIRCUIT_BODY,
+            words.circuit_subject,
+            words.circuit_body,
         )
     )
     return found
@@ -166,11 +146,14 @@ def render(
     sensor_deployment_id: str | None,
     path: Path = AUTOMATIONS_YAML,
     extra_block_ids: Sequence[str] = (),
+    language: str = "en",
 ) -> list[dict[str, Any]]:
     """Fill the placeholders and return the automation definitions (dicts).
 
     Each notification goes to ``alerts_block_id`` and to each of ``extra_block_ids``; the
-    restart action is dropped when there is no sensor deployment to restart.
+    restart action is dropped when there is no sensor deployment to restart. The messages are
+    in ``language``: a YAML action's ``subject_<language>`` / ``body_<language>`` replace its
+    ``subject`` / ``body`` when present (``discord_language``: ``"en"`` or ``"fr"``).
     """
     text = path.read_text(encoding="utf-8")
     values = {
@@ -183,12 +166,14 @@ def render(
     }
     for placeholder, value in values.items():
         text = text.replace(placeholder, value)
-    definitions = yaml.safe_load(text)["automations"] + live_alert_automations(alerts_block_id)
+    definitions = yaml.safe_load(text)["automations"] + live_alert_automations(
+        alerts_block_id, language
+    )
     block_ids = list(dict.fromkeys([alerts_block_id, *extra_block_ids]))
     for definition in definitions:
         definition["actions"] = fan_out(
             [
-                a
+                _in_language(a, language)
                 for a in definition["actions"]
                 if a.get("type") != "run-deployment" or a.get("deployment_id")
             ],
@@ -197,12 +182,23 @@ def render(
     return definitions
 
 
+def _in_language(action: dict[str, Any], language: str) -> dict[str, Any]:
+    """``action`` with its ``subject``/``body`` in ``language`` and the translations dropped
+    (Prefect's action model has no such fields)."""
+    out = {k: v for k, v in action.items() if not k.startswith(("subject_", "body_"))}
+    for key in ("subject", "body"):
+        if f"{key}_{language}" in action:
+            out[key] = action[f"{key}_{language}"]
+    return out
+
+
 def apply_automations(
     alerts_block: str,
     tuning: PostflowTuning | None = None,
     path: Path = AUTOMATIONS_YAML,
     installation: str = DEFAULT_INSTALLATION,
     extra_blocks: Sequence[str] = (),
+    language: str = "en",
 ) -> list[str]:
     """Create or replace ``installation``'s automations of ``automations.yaml``; returns their
     names (``<installation>-...``, :func:`automation_name`).
@@ -216,6 +212,7 @@ def apply_automations(
             (:func:`owned`) are replaced.
         extra_blocks: ``"<block type slug>/<name>"`` of more notification blocks that get
             every alert too (``PostflowSettings.notify_blocks``).
+        language: the messages' language (``PostflowSettings.discord_language``).
 
     Raises:
         ConfigurationError: the notification block, or one of ``extra_blocks``, is not saved
@@ -234,6 +231,7 @@ def apply_automations(
         _sensor_deployment_id(),
         path,
         block_document_ids(extra_blocks),
+        language,
     )
     names = []
     for definition in definitions:

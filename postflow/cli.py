@@ -280,6 +280,7 @@ def automations_apply() -> None:
         tuning,  # type: ignore[arg-type]
         installation=settings.installation,
         extra_blocks=settings.notify_blocks,
+        language=settings.discord_language,
     )
     for name in names:
         console.print(f"  applied {name}")

@@ -39,6 +39,7 @@ def _limits_and_automations(settings: PostflowSettings) -> None:
             tuning,  # type: ignore[arg-type]
             installation=settings.installation,
             extra_blocks=settings.notify_blocks,
+            language=settings.discord_language,
         )
         targets = ", ".join((settings.alerts_block, *settings.notify_blocks))
         console.print(f"Automations applied (alerts to {targets})")

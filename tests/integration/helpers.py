@@ -56,3 +56,18 @@ def assert_served_demo_landed(out: str) -> None:
     tree = out[out.index("Frame.io tree") :]
     for name in GOOD_FILES:
         assert name in tree, tree[:3000]
+
+
+def crashed_ingest_run(name: str) -> str:
+    """A real ``ingest-file`` flow run that goes Running, then Crashed (as when its process
+    dies and its runner reports it), so the automation's template has a flow run to show."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Crashed, Running
+
+    from flows.ingest import ingest_file
+
+    with get_client(sync_client=True) as client:
+        run = client.create_flow_run(ingest_file, name=name, parameters={"path": f"/x/{name}"})
+        client.set_flow_run_state(run.id, Running(), force=True)
+        client.set_flow_run_state(run.id, Crashed(message="process died"), force=True)
+    return str(run.id)

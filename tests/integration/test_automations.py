@@ -9,7 +9,6 @@ from prefect.client.orchestration import get_client
 from prefect.context import FlowRunContext
 from prefect.events import emit_event
 from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
-from prefect.states import Crashed, Running
 
 from blocks.discord import PostflowDiscord
 from blocks.settings import PostflowTuning
@@ -17,7 +16,7 @@ from flows.ingest import ingest_file
 from postflow.automations import apply_automations
 from postflow.sandbox.discord_receiver import DiscordReceiver
 from tasks.live_metrics import live_window
-from tests.integration.helpers import make_file
+from tests.integration.helpers import crashed_ingest_run, make_file
 from tests.integration.remote_helpers import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -78,15 +77,6 @@ def _fake_run_event(event: str, flow_name: str, run_id: str, run_name: str = "")
     )
 
 
-def _crashed_ingest_run(name: str) -> None:
-    """A real ``ingest-file`` flow run that goes Running, then Crashed (as when its process
-    dies and its runner reports it), so the automation's template has a flow run to show."""
-    with get_client(sync_client=True) as client:
-        run = client.create_flow_run(ingest_file, name=name, parameters={"path": f"/x/{name}"})
-        client.set_flow_run_state(run.id, Running(), force=True)
-        client.set_flow_run_state(run.id, Crashed(message="process died"), force=True)
-
-
 def test_a_failed_ingest_gets_one_message_and_failures_escalate_once(
     alerts, pipeline, postflow_env
 ):
@@ -99,7 +89,7 @@ def test_a_failed_ingest_gets_one_message_and_failures_escalate_once(
     for n in range(3):
         path = make_file(pipeline.by_shot, f"SC04_FAIL_0000{n}_V001.mov", 10_000, seed=n)
         assert ingest_file(str(path), return_state=True).is_failed()
-    _crashed_ingest_run("ingest SC04_DEAD_00001_V001.mov")
+    crashed_ingest_run("ingest SC04_DEAD_00001_V001.mov")
 
     # Prefect's actions are delivered at least once: count distinct alerts, not messages, and
     # wait for what is asserted (a duplicate can arrive before the escalation does).

@@ -28,7 +28,7 @@ from blocks.settings import PostflowTuning
 from flows.ingest import ingest_file
 from flows.report import weekly_optimisation_report
 from postflow.automations import apply_automations
-from tests.integration.helpers import make_file
+from tests.integration.helpers import crashed_ingest_run, make_file
 from tests.integration.readback import closed_port, leaks, read_back, save_discord_block
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -110,6 +110,7 @@ def test_automation_path_leaks_no_webhook_token(pipeline, postflow_env, python_l
     try:
         apply_automations(f"postflow-discord/{alerts}", PostflowTuning())
         run_ids = [_failing_ingest(pipeline, f"SC07_ALERT_{uuid.uuid4().int % 10**5:05d}_V001.mov")]
+        crashed_ingest_run("ingest SC07_CRASH_00001_V001.mov")  # the automation's trigger
         deadline = time.monotonic() + 90
         while not (failures := _action_failures(since)) and time.monotonic() < deadline:
             time.sleep(0.5)
