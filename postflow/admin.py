@@ -21,6 +21,7 @@ from rich.tree import Tree
 from config.settings import PostflowSettings
 from core.errors import PostflowError
 from postflow.cache_cli import cache_app
+from postflow.json_out import json_option, print_json
 from postflow.projects import projects
 from postflow.settings_doc import settings
 from postflow.terminal import (
@@ -166,7 +167,11 @@ def _production_rows(settings: PostflowSettings) -> list[tuple[bool, str, str]]:
     ]
 
 
-def validate() -> None:
+def validate(
+    as_json: bool = json_option(
+        "One JSON object: valid (true/false) and the checks, each with ok, item and detail."
+    ),
+) -> None:
     """Validate settings, nomenclature rules and the saved blocks.
 
     Each rule must compile and have an example that parses with it. Exit code 1 when
@@ -176,13 +181,19 @@ def validate() -> None:
         settings = PostflowSettings()
         rows = [(True, "settings", "POSTFLOW_* settings load")]
     except ValueError as exc:
-        console.print(f"[red]✗ settings[/red]: {escape(str(exc))}")
+        if as_json:
+            print_json(_validation([(False, "settings", str(exc))]))
+        else:
+            console.print(f"[red]✗ settings[/red]: {escape(str(exc))}")
         raise typer.Exit(1) from exc
     missing = settings.frameio_ids_missing()
     if missing and settings.productions_file is None:
         rows = [(False, "settings", f"missing {', '.join(missing)}")]
     rows += _watch_rows(settings) + _production_rows(settings)
     rows += _rule_rows(settings) + _block_rows(settings)
+    if as_json:
+        print_json(_validation(rows))
+        raise typer.Exit(0 if all(ok for ok, _, _ in rows) else 1)
     table = Table(title="RL PostFlow validation")
     for column in ("", "item", "result"):
         table.add_column(column, overflow="fold")
@@ -191,6 +202,12 @@ def validate() -> None:
     console.print(table)
     if not all(ok for ok, _, _ in rows):
         raise typer.Exit(1)
+
+
+def _validation(rows: list[tuple[bool, str, str]]) -> dict[str, Any]:
+    """The ``validate --json`` document of ``rows``."""
+    checks = [{"ok": ok, "item": item, "detail": detail} for ok, item, detail in rows]
+    return {"valid": all(ok for ok, _, _ in rows), "checks": checks}
 
 
 def structure(
@@ -318,6 +335,10 @@ def report(
         callback=check_new_folder,
         help="Reports directory (default: <state dir>/reports).",
     ),
+    as_json: bool = json_option(
+        "One JSON object: since, the summary figures, recommendations, and the paths of the CSV, "
+        "chart and manifest written."
+    ),
 ) -> None:
     """Run the optimisation report now: figures, recommendations, CSV, PNG, Discord summary."""
     from flows.report import weekly_optimisation_report
@@ -329,6 +350,9 @@ def report(
         err.print(f"[red]Report failed:[/red] {escape(str(state.message))}")
         raise typer.Exit(1)
     result = state.result()
+    if as_json:
+        print_json({"since": since, **result})
+        return
     from tasks.report_outputs import summary_rows
 
     table = Table(title=f"Optimisation report (since {since})", show_header=False)

@@ -23,6 +23,7 @@ from rich.table import Table
 from config.productions import production_settings
 from core.errors import NamingError
 from postflow.account_cli import login, setup
+from postflow.json_out import json_option, print_json, print_json_lines
 from postflow.terminal import (
     PostflowGroup,
     check_since,
@@ -154,6 +155,10 @@ def _progress_bar(path: str, size_bytes: int, from_bytes: int) -> Iterator[None]
 @app.command()
 def ingest(
     path: Path = typer.Argument(..., exists=True, dir_okay=False, help="The file to ingest."),
+    as_json: bool = json_option(
+        "One JSON object: the file's ingest record (scene, shot, version, folder, upload figures, "
+        "view URL)."
+    ),
 ) -> None:
     """Ingest one file now: parse its name, ensure its shot folder, upload, notify Discord.
 
@@ -182,6 +187,9 @@ def ingest(
         err.print(f"[red]Ingest failed:[/red] {escape(str(state.message))}")
         raise typer.Exit(1)
     result = state.result()
+    if as_json:
+        print_json(result)
+        return
     table = Table(title=escape(f"Ingested {result['file']}"), show_header=False)
     for key in (
         "scene",
@@ -260,7 +268,9 @@ app.add_typer(automations_app, name="automations")
 
 @automations_app.command("apply")
 @with_prefect_api
-def automations_apply() -> None:
+def automations_apply(
+    as_json: bool = json_option("One JSON object: the installation and the automations applied."),
+) -> None:
     """Create or replace this installation's automations of automations.yaml (idempotent).
 
     Named <installation>-... and tagged postflow-installation:<installation>: only those
@@ -281,6 +291,9 @@ def automations_apply() -> None:
         installation=settings.installation,
         extra_blocks=settings.notify_blocks,
     )
+    if as_json:
+        print_json({"installation": settings.installation, "applied": names})
+        return
     for name in names:
         console.print(f"  applied {name}")
 
@@ -294,6 +307,10 @@ def rerun(
     scene: str | None = typer.Option(None, help="Only this scene (any case: sc05 = SC05)."),
     shot: str | None = typer.Option(None, help="Only this shot (any case)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List, start nothing."),
+    as_json: bool = json_option(
+        "One JSON object per line, per file: path, scene, shot, production when set, action "
+        "('would rerun' with --dry-run); nothing when there is none."
+    ),
 ) -> None:
     """Run failed or crashed ingests again (files that landed since are skipped).
 
@@ -304,6 +321,9 @@ def rerun(
     from flows.rerun import rerun_failed_shots
 
     rows = rerun_failed_shots(since=since, scene=scene, shot=shot, dry_run=dry_run)
+    if as_json:
+        print_json_lines(rows)
+        return
     table = Table(title=f"Failed shots since {since}")
     columns = ["scene", "shot", "path", "action"]
     if any("production" in row for row in rows):
