@@ -8,7 +8,6 @@ exits 1 on any invalid setting, rule or block.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -47,7 +46,7 @@ def _settings_with_blocks() -> PostflowSettings:
 
 
 def health(
-    as_json: bool = typer.Option(False, "--json", help="One JSON object: score and checks."),
+    as_json: bool = json_option("One JSON object: score and checks."),
 ) -> None:
     """Check everything RL PostFlow depends on; print a 0-100 score and each check's fix.
 
@@ -68,7 +67,7 @@ def health(
             "healthy": not failed,
             "checks": [asdict(c) for c in checks],
         }
-        typer.echo(json.dumps(document, ensure_ascii=False))
+        print_json(document)
         raise typer.Exit(1 if failed else 0)
     table = Table(title="RL PostFlow health")
     for column in ("", "check", "detail", "fix"):
@@ -213,9 +212,7 @@ def _validation(rows: list[tuple[bool, str, str]]) -> dict[str, Any]:
 def structure(
     project_id: str | None = typer.Option(None, help="Frame.io project id (default: settings)."),
     depth: int = typer.Option(4, min=1, max=8, help="Levels below the root folder to show."),
-    as_json: bool = typer.Option(
-        False, "--json", help="One JSON object: the project and its items with their depth."
-    ),
+    as_json: bool = json_option("One JSON object: the project and its items with their depth."),
 ) -> None:
     """Show the Frame.io project tree: scenes, shots, version stacks and versions."""
     from dataclasses import asdict
@@ -233,7 +230,7 @@ def structure(
             "project": {"id": project.project_id, "name": project.project.name},
             "items": [{"level": level, **asdict(asset)} for level, asset in items],
         }
-        typer.echo(json.dumps(document, ensure_ascii=False))
+        print_json(document)
         return
     tree = Tree(f"[bold]{escape(project.project.name)}[/bold] ({project.project_id})")
     parents: list[Tree] = [tree]
@@ -254,9 +251,7 @@ def status(
     since: str = typer.Option(
         "24h", callback=check_since, help="Window: 24h, 7d, an ISO date or epoch seconds."
     ),
-    as_json: bool = typer.Option(
-        False, "--json", help="One JSON object: counts, circuit breaker, retry queue."
-    ),
+    as_json: bool = json_option("One JSON object: counts, circuit breaker, retry queue."),
 ) -> None:
     """Files pending / running / failed / done in the window, from the Prefect API.
 
@@ -272,7 +267,7 @@ def status(
     runs.update({str(r.id): r for r in waiting_ingest_runs()})
     counts = status_counts([run_row(r) for r in runs.values()])
     if as_json:
-        typer.echo(json.dumps({"since": since, "counts": counts, **_recovery()}, default=str))
+        print_json({"since": since, "counts": counts, **_recovery()})
         return
     table = Table(title=f"Ingests since {since}")
     for column in ("pending", "running", "failed", "done", "cancelled"):

@@ -10,7 +10,6 @@ Settings come from ``POSTFLOW_*`` environment variables or a ``.env`` file (see
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
@@ -79,7 +78,10 @@ def _override(**values: object) -> None:
 @app.command()
 def nomenclature(
     names: list[str] = typer.Argument(..., help="File names (or paths) to parse."),
-    as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
+    as_json: bool = json_option(
+        "One JSON object per line, per name: its fields, folder and rule, or why it is "
+        "ignored, or the error."
+    ),
 ) -> None:
     """Show how file names map to scene, shot, version and Frame.io folder.
 
@@ -102,7 +104,7 @@ def nomenclature(
             record, line, bad = _classified(rules, name)
             failed = failed or bad
         if as_json:
-            typer.echo(json.dumps(record, ensure_ascii=False))
+            print_json(record)
         else:
             console.print(line, highlight=False, soft_wrap=True)
     raise typer.Exit(1 if failed else 0)

@@ -20,8 +20,13 @@ def json_option(holds: str) -> Any:
 
 
 def print_json(document: Any) -> None:
-    """``document`` as one line of JSON on stdout (non-JSON values, e.g. paths, as text)."""
-    typer.echo(json.dumps(document, ensure_ascii=False, default=str))
+    """``document`` as one line of JSON on stdout (non-JSON values, e.g. paths, as text).
+
+    Text stays readable (``é``, not ``\\u00e9``); a file name that is not UTF-8 (lone
+    surrogates) is written as ``\\udcXX`` escapes, still valid JSON, instead of failing.
+    """
+    text = json.dumps(document, ensure_ascii=False, default=str)
+    typer.echo(text.encode("utf-8", "backslashreplace").decode("utf-8"))
 
 
 def print_json_lines(rows: Iterable[Any]) -> None:
