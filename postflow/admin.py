@@ -8,7 +8,6 @@ exits 1 on any invalid setting, rule or block.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from rich.tree import Tree
 from config.settings import PostflowSettings
 from core.errors import PostflowError
 from postflow.cache_cli import cache_app
+from postflow.json_out import json_option, print_json
 from postflow.projects import projects
 from postflow.settings_doc import settings
 from postflow.terminal import (
@@ -46,7 +46,7 @@ def _settings_with_blocks() -> PostflowSettings:
 
 
 def health(
-    as_json: bool = typer.Option(False, "--json", help="One JSON object: score and checks."),
+    as_json: bool = json_option("One JSON object: score and checks."),
 ) -> None:
     """Check everything RL PostFlow depends on; print a 0-100 score and each check's fix.
 
@@ -67,7 +67,7 @@ def health(
             "healthy": not failed,
             "checks": [asdict(c) for c in checks],
         }
-        typer.echo(json.dumps(document, ensure_ascii=False))
+        print_json(document)
         raise typer.Exit(1 if failed else 0)
     table = Table(title="RL PostFlow health")
     for column in ("", "check", "detail", "fix"):
@@ -166,7 +166,11 @@ def _production_rows(settings: PostflowSettings) -> list[tuple[bool, str, str]]:
     ]
 
 
-def validate() -> None:
+def validate(
+    as_json: bool = json_option(
+        "One JSON object: valid (true/false) and the checks, each with ok, item and detail."
+    ),
+) -> None:
     """Validate settings, nomenclature rules and the saved blocks.
 
     Each rule must compile and have an example that parses with it. Exit code 1 when
@@ -176,13 +180,19 @@ def validate() -> None:
         settings = PostflowSettings()
         rows = [(True, "settings", "POSTFLOW_* settings load")]
     except ValueError as exc:
-        console.print(f"[red]✗ settings[/red]: {escape(str(exc))}")
+        if as_json:
+            print_json(_validation([(False, "settings", str(exc))]))
+        else:
+            console.print(f"[red]✗ settings[/red]: {escape(str(exc))}")
         raise typer.Exit(1) from exc
     missing = settings.frameio_ids_missing()
     if missing and settings.productions_file is None:
         rows = [(False, "settings", f"missing {', '.join(missing)}")]
     rows += _watch_rows(settings) + _production_rows(settings)
     rows += _rule_rows(settings) + _block_rows(settings)
+    if as_json:
+        print_json(_validation(rows))
+        raise typer.Exit(0 if all(ok for ok, _, _ in rows) else 1)
     table = Table(title="RL PostFlow validation")
     for column in ("", "item", "result"):
         table.add_column(column, overflow="fold")
@@ -193,12 +203,16 @@ def validate() -> None:
         raise typer.Exit(1)
 
 
+def _validation(rows: list[tuple[bool, str, str]]) -> dict[str, Any]:
+    """The ``validate --json`` document of ``rows``."""
+    checks = [{"ok": ok, "item": item, "detail": detail} for ok, item, detail in rows]
+    return {"valid": all(ok for ok, _, _ in rows), "checks": checks}
+
+
 def structure(
     project_id: str | None = typer.Option(None, help="Frame.io project id (default: settings)."),
     depth: int = typer.Option(4, min=1, max=8, help="Levels below the root folder to show."),
-    as_json: bool = typer.Option(
-        False, "--json", help="One JSON object: the project and its items with their depth."
-    ),
+    as_json: bool = json_option("One JSON object: the project and its items with their depth."),
 ) -> None:
     """Show the Frame.io project tree: scenes, shots, version stacks and versions."""
     from dataclasses import asdict
@@ -216,7 +230,7 @@ def structure(
             "project": {"id": project.project_id, "name": project.project.name},
             "items": [{"level": level, **asdict(asset)} for level, asset in items],
         }
-        typer.echo(json.dumps(document, ensure_ascii=False))
+        print_json(document)
         return
     tree = Tree(f"[bold]{escape(project.project.name)}[/bold] ({project.project_id})")
     parents: list[Tree] = [tree]
@@ -237,9 +251,7 @@ def status(
     since: str = typer.Option(
         "24h", callback=check_since, help="Window: 24h, 7d, an ISO date or epoch seconds."
     ),
-    as_json: bool = typer.Option(
-        False, "--json", help="One JSON object: counts, circuit breaker, retry queue."
-    ),
+    as_json: bool = json_option("One JSON object: counts, circuit breaker, retry queue."),
 ) -> None:
     """Files pending / running / failed / done in the window, from the Prefect API.
 
@@ -255,7 +267,7 @@ def status(
     runs.update({str(r.id): r for r in waiting_ingest_runs()})
     counts = status_counts([run_row(r) for r in runs.values()])
     if as_json:
-        typer.echo(json.dumps({"since": since, "counts": counts, **_recovery()}, default=str))
+        print_json({"since": since, "counts": counts, **_recovery()})
         return
     table = Table(title=f"Ingests since {since}")
     for column in ("pending", "running", "failed", "done", "cancelled"):
@@ -318,6 +330,10 @@ def report(
         callback=check_new_folder,
         help="Reports directory (default: <state dir>/reports).",
     ),
+    as_json: bool = json_option(
+        "One JSON object: since, the summary figures, recommendations, and the paths of the CSV, "
+        "chart and manifest written."
+    ),
 ) -> None:
     """Run the optimisation report now: figures, recommendations, CSV, PNG, Discord summary."""
     from flows.report import weekly_optimisation_report
@@ -329,6 +345,9 @@ def report(
         err.print(f"[red]Report failed:[/red] {escape(str(state.message))}")
         raise typer.Exit(1)
     result = state.result()
+    if as_json:
+        print_json({"since": since, **result})
+        return
     from tasks.report_outputs import summary_rows
 
     table = Table(title=f"Optimisation report (since {since})", show_header=False)

@@ -9,7 +9,6 @@ default). Registered on the main app by :func:`register` (``postflow/cli.py``).
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from core.errors import ConfigurationError
+from postflow.json_out import json_option, print_json_lines
 from postflow.terminal import check_since, console, err, with_prefect_api
 from tasks.live_report import alert_table
 from tasks.telemetry import ALERT_PREFIXES, event_row, events_named
@@ -64,7 +64,9 @@ def register(app: typer.Typer) -> None:
         since: str = typer.Option(
             "24h", callback=check_since, help="How far back: 12h, 7d, an ISO date, epoch s."
         ),
-        as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
+        as_json: bool = json_option(
+            "One JSON object per line, newest first: occurred, alert, status, figure, threshold."
+        ),
     ) -> None:
         """List recent alerts (fired, resolved, circuit opened/closed) with their figures."""
         try:
@@ -73,8 +75,7 @@ def register(app: typer.Typer) -> None:
             err.print(f"[red]{escape(str(exc))}[/red]")
             raise typer.Exit(2) from exc
         if as_json:
-            for row in rows:
-                typer.echo(json.dumps(row, default=str))
+            print_json_lines(rows)
             return
         if not rows:
             console.print(f"No alerts since {since}.")

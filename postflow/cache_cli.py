@@ -16,6 +16,7 @@ import typer
 from rich.table import Table
 
 from config.settings import PostflowSettings
+from postflow.json_out import json_option, print_json
 from postflow.terminal import check_since, console, load_settings, with_prefect_api
 
 cache_app = typer.Typer(help="The structure cache (shot folder ids) in Prefect's storage.")
@@ -80,6 +81,10 @@ def cache_stats(
     since: str = typer.Option(
         "7d", callback=check_since, help="Window of the hit rate: 24h, 7d, an ISO date."
     ),
+    as_json: bool = json_option(
+        "One JSON object: folder, since, entries, expired, hit_rate (0-1 or null), lookups, "
+        "others (files not ours)."
+    ),
 ) -> None:
     """This installation's entries, expired entries and the structure cache hit rate.
 
@@ -94,6 +99,18 @@ def cache_stats(
     start = datetime.fromtimestamp(parse_since(since) or 0, UTC)
     history = read_ingest_history(start, datetime.now(UTC))
     summary = compute_metrics(history.runs, history.task_runs, []).summary
+    if as_json:
+        figures = {
+            "folder": str(folder),
+            "since": since,
+            "entries": len(records),
+            "expired": sum(expired for _, expired, _ in records),
+            "hit_rate": summary["cache_hit_rate"],
+            "lookups": summary["structure_lookups"],
+            "others": others,
+        }
+        print_json(figures)
+        return
     table = Table(title=f"Structure cache ({folder})", show_header=False)
     table.add_row("entries", str(len(records)))
     table.add_row("expired", str(sum(expired for _, expired, _ in records)))

@@ -10,7 +10,6 @@ Settings come from ``POSTFLOW_*`` environment variables or a ``.env`` file (see
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
@@ -23,6 +22,7 @@ from rich.table import Table
 from config.productions import production_settings
 from core.errors import NamingError
 from postflow.account_cli import login, setup
+from postflow.json_out import json_option, print_json, print_json_lines
 from postflow.terminal import (
     PostflowGroup,
     check_since,
@@ -78,7 +78,10 @@ def _override(**values: object) -> None:
 @app.command()
 def nomenclature(
     names: list[str] = typer.Argument(..., help="File names (or paths) to parse."),
-    as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
+    as_json: bool = json_option(
+        "One JSON object per line, per name: its fields, folder and rule, or why it is "
+        "ignored, or the error."
+    ),
 ) -> None:
     """Show how file names map to scene, shot, version and Frame.io folder.
 
@@ -101,7 +104,7 @@ def nomenclature(
             record, line, bad = _classified(rules, name)
             failed = failed or bad
         if as_json:
-            typer.echo(json.dumps(record, ensure_ascii=False))
+            print_json(record)
         else:
             console.print(line, highlight=False, soft_wrap=True)
     raise typer.Exit(1 if failed else 0)
@@ -154,6 +157,10 @@ def _progress_bar(path: str, size_bytes: int, from_bytes: int) -> Iterator[None]
 @app.command()
 def ingest(
     path: Path = typer.Argument(..., exists=True, dir_okay=False, help="The file to ingest."),
+    as_json: bool = json_option(
+        "One JSON object: the file's ingest record (scene, shot, version, folder, upload figures, "
+        "view URL)."
+    ),
 ) -> None:
     """Ingest one file now: parse its name, ensure its shot folder, upload, notify Discord.
 
@@ -182,6 +189,9 @@ def ingest(
         err.print(f"[red]Ingest failed:[/red] {escape(str(state.message))}")
         raise typer.Exit(1)
     result = state.result()
+    if as_json:
+        print_json(result)
+        return
     table = Table(title=escape(f"Ingested {result['file']}"), show_header=False)
     for key in (
         "scene",
@@ -260,7 +270,9 @@ app.add_typer(automations_app, name="automations")
 
 @automations_app.command("apply")
 @with_prefect_api
-def automations_apply() -> None:
+def automations_apply(
+    as_json: bool = json_option("One JSON object: the installation and the automations applied."),
+) -> None:
     """Create or replace this installation's automations of automations.yaml (idempotent).
 
     Named <installation>-... and tagged postflow-installation:<installation>: only those
@@ -282,6 +294,9 @@ def automations_apply() -> None:
         extra_blocks=settings.notify_blocks,
         language=settings.discord_language,
     )
+    if as_json:
+        print_json({"installation": settings.installation, "applied": names})
+        return
     for name in names:
         console.print(f"  applied {name}")
 
@@ -295,6 +310,10 @@ def rerun(
     scene: str | None = typer.Option(None, help="Only this scene (any case: sc05 = SC05)."),
     shot: str | None = typer.Option(None, help="Only this shot (any case)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List, start nothing."),
+    as_json: bool = json_option(
+        "One JSON object per line, per file: path, scene, shot, production when set, action "
+        "('would rerun' with --dry-run); nothing when there is none."
+    ),
 ) -> None:
     """Run failed or crashed ingests again (files that landed since are skipped).
 
@@ -305,6 +324,9 @@ def rerun(
     from flows.rerun import rerun_failed_shots
 
     rows = rerun_failed_shots(since=since, scene=scene, shot=shot, dry_run=dry_run)
+    if as_json:
+        print_json_lines(rows)
+        return
     table = Table(title=f"Failed shots since {since}")
     columns = ["scene", "shot", "path", "action"]
     if any("production" in row for row in rows):

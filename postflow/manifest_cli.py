@@ -7,7 +7,6 @@ re-hashes each source in the watch folder against its newest delivery.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from blocks.store import open_store
 from config.productions import production_settings
 from config.settings import PostflowSettings
 from core.errors import ConfigurationError, ManifestError
+from postflow.json_out import json_option, print_json, print_json_lines
 from postflow.terminal import check_since, console, err, load_settings
 from tasks.manifest import (
     Check,
@@ -118,7 +118,10 @@ def manifest(
     verify: bool = typer.Option(
         False, "--verify", help="Re-hash each listed source (XXH3-128) against its delivery."
     ),
-    as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
+    as_json: bool = json_option(
+        "One JSON object per line: each delivery with its manifest folder; with --verify, "
+        "then each check (path, status, detail)."
+    ),
 ) -> None:
     """List the files delivered to Frame.io, from the ASC MHL delivery manifest.
 
@@ -137,11 +140,10 @@ def manifest(
     deliveries = DeliveryLog(open_store(settings)).listed(since=parse_since(since))
     checks = _verified(deliveries, Path(settings.watch_path)) if verify else []
     if as_json:
-        for d in deliveries:
-            typer.echo(json.dumps({**d.__dict__, "manifest": str(written.root)}))
+        print_json_lines({**d.__dict__, "manifest": str(written.root)} for d in deliveries)
         for check in checks:
             line = {"path": check.delivery.rel_path, "status": str(check.status)}
-            typer.echo(json.dumps({**line, "detail": check.detail}))
+            print_json({**line, "detail": check.detail})
     else:
         if written.file is not None:
             console.print(f"Wrote generation {written.generation}: {written.file}")

@@ -8,15 +8,14 @@ uses :func:`pick_project` to let the user choose one.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
-import typer
 from rich.table import Table
 
 from blocks.frameio_catalog import ProjectRef, visible_projects
 from config.settings import PostflowSettings
 from core.errors import ConfigurationError
+from postflow.json_out import json_option, print_json
 from postflow.terminal import console, load_settings
 
 
@@ -100,14 +99,14 @@ def pick_project(
 
 
 def projects(
-    as_json: bool = typer.Option(False, "--json", help="A JSON array of the projects."),
+    as_json: bool = json_option("A JSON array of the projects."),
 ) -> None:
     """List the Frame.io accounts, workspaces and projects the credentials can see, and the
     POSTFLOW_FRAMEIO_ACCOUNT_ID / POSTFLOW_FRAMEIO_PROJECT_ID lines of each."""
     settings = load_settings()
     found = list_projects(settings)
     if as_json:
-        typer.echo(json.dumps([ref.as_dict() for ref in found], ensure_ascii=False))
+        print_json([ref.as_dict() for ref in found])
         return
     console.print(_table(found, settings.frameio_project_id))
     if not found:

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from config.settings import PostflowSettings
 from core.errors import PostflowError
+from postflow.json_out import json_option, print_json
 from postflow.terminal import Strategy, console, err, load_settings, warn_if_public
 
 if TYPE_CHECKING:
@@ -93,6 +94,12 @@ def _upload(
     return run_upload(project, job, remote_endpoint(settings), progress=progress)
 
 
+def _figures(result: Any, file_name: str) -> dict[str, Any]:
+    """The ``test-upload --json`` document: the file, the upload's figures, the diagnosis."""
+    figures = {key: getattr(result, key) for key in RESULT_ROWS}
+    return {"file": file_name, **figures, "diagnosis": _diagnosis(result)}
+
+
 def _show(result: Any, file_name: str) -> None:
     """Print the upload's figures and the diagnosis as a table."""
     table = Table(title=f"Test upload of {file_name}", show_header=False)
@@ -113,6 +120,10 @@ def upload_test(
         "a Range server and a cloudflared tunnel for this upload; "
         "without cloudflared on PATH they fall back to multipart.",
     ),
+    as_json: bool = json_option(
+        "One JSON object: file, the upload's figures (strategy, size, seconds, speed, parts, "
+        "retries, 429s, view URL) and the diagnosis; the progress bar goes to stderr."
+    ),
 ) -> None:
     """Upload one file into SCENES/SCENE/SHOT with a progress bar and a short diagnosis."""
     from tasks.clients import open_project
@@ -126,7 +137,8 @@ def upload_test(
     try:
         project = open_project(settings)
         folder_id = resolve_folder_path(project, shot_name.folder_path)
-        with Progress(*columns, TransferSpeedColumn(), console=console) as progress:
+        shown = err if as_json else console
+        with Progress(*columns, TransferSpeedColumn(), console=shown) as progress:
             bar = progress.add_task(shot_name.file, total=file.stat().st_size)
             advance = partial(progress.advance, bar)
             result = _upload(project, file, shot_name, folder_id, settings, advance)
@@ -135,4 +147,7 @@ def upload_test(
         raise typer.Exit(1) from exc
     finally:
         current_runtime().close()
-    _show(result, shot_name.file)
+    if as_json:
+        print_json(_figures(result, shot_name.file))
+    else:
+        _show(result, shot_name.file)

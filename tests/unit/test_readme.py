@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from blocks.settings import PostflowTuning
 from config.settings import PostflowSettings
@@ -35,7 +36,34 @@ def test_cache_stats_default_window_matches_its_help():
 
     result = CliRunner().invoke(app, ["cache", "stats", "--help"], env={"COLUMNS": "200"})
     assert "7d" in result.stdout
-    assert "`postflow cache stats [--since 7d]`" in README
+    assert "`postflow cache stats [--since 7d] [--json]`" in README
+
+
+def test_the_commands_table_names_every_json_option():
+    """Each command with ``--json`` (enumerated from the typer app) shows it in the README."""
+    import re
+
+    import typer
+    from typer.core import TyperGroup
+
+    from postflow.cli import app
+
+    def leaves(group: Any, path: str) -> list[tuple[str, Any]]:
+        found: list[tuple[str, Any]] = []
+        for name, command in group.commands.items():
+            if isinstance(command, TyperGroup):
+                found += leaves(command, f"{path}{name} ")
+            else:
+                found.append((f"{path}{name}", command))
+        return found
+
+    with_json = [
+        path
+        for path, command in leaves(typer.main.get_command(app), "")
+        if any("--json" in getattr(p, "opts", ()) for p in command.params)
+    ]
+    missing = [p for p in with_json if not re.search(rf"`postflow {p}[^`]*\[--json\]`", README)]
+    assert len(with_json) >= 14 and not missing, f"no [--json] in README.md for {missing}"
 
 
 def test_the_readme_ingress_rule_routes_its_hostname_to_the_range_server(tmp_path: Path):
