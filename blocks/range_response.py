@@ -9,7 +9,6 @@ read and counted. Used by :class:`blocks.range_server.RangeServer`.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -18,9 +17,11 @@ import anyio
 from starlette.responses import FileResponse
 from starlette.types import Message, Receive, Scope, Send
 
+from core.logs import run_logger
+
 __all__ = ["RangeFileResponse"]
 
-logger = logging.getLogger("postflow.range_server")
+logger = run_logger("postflow.range_server")
 
 
 class RangeFileResponse(FileResponse):

@@ -37,7 +37,6 @@ Example:
 from __future__ import annotations
 
 import errno
-import logging
 import mimetypes
 import os
 import secrets
@@ -60,11 +59,12 @@ from starlette.routing import Route
 from blocks.range_response import RangeFileResponse
 from config.settings import PostflowSettings
 from core.errors import SourceFileError
+from core.logs import run_logger
 from core.loopback import UvicornThread
 
 __all__ = ["CANARY_HEADER", "CANARY_TTL_SECONDS", "RangeServer", "SharedFile"]
 
-logger = logging.getLogger("postflow.range_server")
+logger = run_logger("postflow.range_server")
 
 _SALT = "postflow.range-server.v1"
 _CANARY_SALT = "postflow.range-server.canary.v1"

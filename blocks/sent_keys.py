@@ -13,7 +13,6 @@ once (:mod:`blocks.store.legacy`).
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -24,12 +23,13 @@ from sqlalchemy import select
 from blocks.store import StateStore, open_store
 from blocks.store import tables as t
 from blocks.store.legacy import SENT_KEYS_FILE, import_file
+from core.logs import run_logger
 
 __all__ = ["SentKeys", "default_sent_keys"]
 
 FILE_NAME = SENT_KEYS_FILE
 
-_log = logging.getLogger("postflow.alerts")
+_log = run_logger("postflow.alerts")
 
 
 class SentKeys:

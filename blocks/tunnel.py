@@ -28,7 +28,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import ipaddress
-import logging
 import os
 import shutil
 import signal
@@ -43,11 +42,12 @@ import httpx
 
 from config.settings import PostflowSettings
 from core.errors import TunnelError, TunnelSelfCheckFailed
+from core.logs import run_logger
 from core.processes import die_with_parent
 
 __all__ = ["TunnelManager", "public_base_url"]
 
-logger = logging.getLogger("postflow.tunnel")
+logger = run_logger("postflow.tunnel")
 
 _warned: set[str] = set()
 _warned_lock = threading.Lock()

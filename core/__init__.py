@@ -2,11 +2,7 @@
 (:mod:`core.loopback`), unit formatting (:mod:`core.units`) and where our log lines go
 (:mod:`core.logs`). Imports nothing of ours.
 
-Importing any module of ours imports this package, so the ``postflow.*`` loggers reach the
-Prefect run logs in every process (CLI, served deployments, workers loading ``flows/*.py`` by
-path, tests) without a setting in the user's environment.
+Importing this package does nothing but define it: Prefect is imported by the modules that use
+it, so ``postflow --help`` starts without it. Our ``postflow.*`` loggers reach the Prefect run
+logs because each is created by :func:`core.logs.run_logger`, which routes them on first use.
 """
-
-from core.logs import route_to_run_logs
-
-route_to_run_logs()

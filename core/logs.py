@@ -9,9 +9,10 @@ its ``prefect.extra`` logger, an :class:`~prefect.logging.handlers.APILogHandler
 so :func:`route_to_run_logs` does the same for the ``postflow`` logger, from code:
 
 * it depends on each user's environment (profile or variable), and worker processes that load
-  ``flows/ingest.py`` by path would need it too; here, importing any module of ours is enough
-  (:mod:`core` calls :func:`route_to_run_logs` on import, and every ``postflow.*`` logger lives
-  in a module that imports :mod:`core`);
+  ``flows/ingest.py`` by path would need it too; here, importing a module that logs is enough:
+  every ``postflow.*`` logger is created by :func:`run_logger`, which calls
+  :func:`route_to_run_logs` (so a process with a logger that can log to a run has it routed,
+  and a process without one, ``postflow --help``, never imports Prefect);
 * it leaves the logger's level alone, so INFO lines fall to the root logger's WARNING and are
   dropped; here the level is set to INFO unless a logging configuration already set one
   (a ``postflow`` entry in a ``PREFECT_LOGGING_SETTINGS_PATH`` file wins);
@@ -32,7 +33,7 @@ from prefect.context import FlowRunContext, TaskRunContext
 from prefect.logging.configuration import ensure_logging_setup
 from prefect.logging.handlers import APILogHandler
 
-__all__ = ["LOGGER_NAME", "route_to_run_logs"]
+__all__ = ["LOGGER_NAME", "route_to_run_logs", "run_logger"]
 
 LOGGER_NAME = "postflow"
 
@@ -71,3 +72,23 @@ def route_to_run_logs(name: str = LOGGER_NAME) -> logging.Logger:
         handler.addFilter(_InsideARun())
         logger.addHandler(handler)
     return logger
+
+
+def run_logger(name: str) -> logging.Logger:
+    """``logging.getLogger(name)`` for a logger of ours, with :func:`route_to_run_logs` done.
+
+    The one way a module of ours creates a ``postflow.*`` logger (at module level, like
+    ``getLogger``): its records then reach the run they are logged in, whichever process kind
+    imported the module (CLI, served deployments, workers loading ``flows/*.py`` by path, tests).
+
+    Args:
+        name: ``postflow`` or a child of it (``postflow.sensor``).
+
+    Returns:
+        The logger.
+
+    Example:
+        ``log = run_logger("postflow.tunnel")``
+    """
+    route_to_run_logs()
+    return logging.getLogger(name)

@@ -29,7 +29,6 @@ runner's lease has expired, or by the next start (:mod:`postflow.warm_journal`).
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -38,6 +37,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from core.logs import run_logger
 from postflow.warm_journal import RunJournal, recover_stranded_runs
 from tasks.cancellation import clear_cancel, request_cancel
 
@@ -46,7 +46,7 @@ __all__ = ["DEFAULT_POLL_SECONDS", "WarmRunner"]
 # One cheap indexed query per poll; a run waits at most this long after it was created.
 DEFAULT_POLL_SECONDS = 1.0
 
-_log = logging.getLogger("postflow.warm")
+_log = run_logger("postflow.warm")
 
 
 class WarmRunner:

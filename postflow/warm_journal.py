@@ -24,7 +24,6 @@ Machines' clocks are compared: keep them in sync (NTP), well within ``lease_seco
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import threading
@@ -38,12 +37,13 @@ from sqlalchemy import select
 
 from blocks.store import StateStore
 from blocks.store import tables as t
+from core.logs import run_logger
 
 __all__ = ["DEFAULT_LEASE_SECONDS", "RunJournal", "recover_stranded_runs"]
 
 DEFAULT_LEASE_SECONDS = 60.0
 
-_log = logging.getLogger("postflow.warm")
+_log = run_logger("postflow.warm")
 
 
 def _started_at(pid: int) -> float | None:

@@ -32,7 +32,6 @@ production callback (Prefect events ``postflow.frameio.circuit.opened`` / ``clos
 from __future__ import annotations
 
 import contextlib
-import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -45,6 +44,7 @@ from sqlalchemy import Connection, select
 
 from blocks.store import StateStore, local_store
 from blocks.store import tables as t
+from core.logs import run_logger
 
 __all__ = [
     "CIRCUIT_CLOSED",
@@ -55,7 +55,7 @@ __all__ = [
     "read_circuit_state",
 ]
 
-log = logging.getLogger("postflow.circuit")
+log = run_logger("postflow.circuit")
 
 CIRCUIT_OPENED = "postflow.frameio.circuit.opened"
 CIRCUIT_CLOSED = "postflow.frameio.circuit.closed"

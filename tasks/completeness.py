@@ -35,7 +35,6 @@ process; the structural check still runs.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shutil
 import struct
@@ -44,9 +43,11 @@ import threading
 from pathlib import Path
 from typing import BinaryIO
 
+from core.logs import run_logger
+
 __all__ = ["BMFF_EXTENSIONS", "MXF_EXTENSIONS", "container_incomplete"]
 
-log = logging.getLogger("postflow.sensor")
+log = run_logger("postflow.sensor")
 
 BMFF_EXTENSIONS = frozenset({".mov", ".mp4", ".m4v"})
 MXF_EXTENSIONS = frozenset({".mxf"})

@@ -26,13 +26,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from core.logs import run_logger
 from tasks.ingest_runs import IngestRunStarter
 from tasks.ledger import DispatchLedger
 from tasks.readiness import FileVersion
 from tasks.recovery import Recovery
 from tasks.run_create_retries import PendingCreate, RunCreateRetries
 
-_log = logging.getLogger("postflow.sensor")
+_log = run_logger("postflow.sensor")
 
 
 class Dispatcher:

@@ -33,6 +33,7 @@ from uuid import UUID
 from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
+from core.logs import run_logger
 from tasks.events import emit_file_ready
 
 __all__ = ["INGEST_DEPLOYMENT", "QUICK_RETRIES", "IngestRunStarter"]
@@ -40,7 +41,7 @@ __all__ = ["INGEST_DEPLOYMENT", "QUICK_RETRIES", "IngestRunStarter"]
 INGEST_DEPLOYMENT = "ingest-file/ingest-file"  # "<flow name>/<deployment name>", prefect.yaml
 QUICK_RETRIES = 6  # 503s retried after 0.05, 0.1 ... 1.6 s (3.15 s in all)
 
-_log = logging.getLogger("postflow.sensor")
+_log = run_logger("postflow.sensor")
 
 
 class IngestRunStarter:

@@ -16,7 +16,6 @@ events, into the window at the start of each tick.
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import threading
@@ -32,6 +31,7 @@ from prefect.events import emit_event
 from blocks.settings import PostflowTuning, load_block
 from blocks.store import StateStore, open_store
 from config.settings import PostflowSettings
+from core.logs import run_logger
 from tasks.alerts import AlertTracker, Transition, emit_alert
 from tasks.live_metrics import LiveWindow, live_window
 from tasks.metrics import Thresholds
@@ -40,7 +40,7 @@ from tasks.telemetry import UPLOAD_EVENT_PREFIX, events_named
 __all__ = ["METRICS_EVENT", "MetricsEmitter", "RemoteIntervals", "thresholds_of"]
 
 METRICS_EVENT = "postflow.metrics"
-log = logging.getLogger("postflow.metrics")
+log = run_logger("postflow.metrics")
 
 
 def thresholds_of(tuning: PostflowTuning | None) -> Thresholds:

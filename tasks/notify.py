@@ -23,6 +23,7 @@ from prefect.logging import get_run_logger
 from blocks.discord import PostflowDiscord
 from blocks.settings import load_block
 from core.errors import NamingError, PostflowError
+from core.logs import run_logger
 from core.units import human_bytes
 from tasks.messages import text
 from tasks.naming import ShotName
@@ -161,7 +162,7 @@ def discord_block(block_name: str) -> PostflowDiscord | None:
         try:
             logger: logging.Logger | logging.LoggerAdapter[logging.Logger] = get_run_logger()
         except MissingContextError:
-            logger = logging.getLogger("postflow.notify")
+            logger = run_logger("postflow.notify")
         logger.info(
             "No Discord block %r saved: Discord messages are off (`postflow setup` saves it)",
             block_name,

@@ -17,7 +17,6 @@ before it creates a run. ``status`` and ``health`` read the state with
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from collections.abc import Callable
@@ -28,13 +27,14 @@ from typing import Any
 from blocks.store import open_store
 from config.settings import PostflowSettings
 from core.errors import ConfigurationError
+from core.logs import run_logger
 from tasks.circuit import CircuitBreaker, emit_circuit_event
 from tasks.readiness import FileVersion
 from tasks.retry_queue import RetryEntry, RetryQueue, classify_failure
 
 __all__ = ["Recovery", "circuit_breaker_for", "record_ingest_outcome", "retry_queue_for"]
 
-_log = logging.getLogger("postflow.sensor")
+_log = run_logger("postflow.sensor")
 
 
 def retry_queue_for(

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import secrets
 from pathlib import Path
 from typing import Any
 
-log = logging.getLogger("postflow.state")
+from core.logs import run_logger
+
+log = run_logger("postflow.state")
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

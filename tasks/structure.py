@@ -24,7 +24,6 @@ came from the cache.
 from __future__ import annotations
 
 import contextlib
-import logging
 import threading
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
@@ -38,13 +37,14 @@ from prefect.cache_policies import INPUTS, CachePolicy
 from blocks.frameio_project import Asset, FrameioProject
 from config.settings import PostflowSettings
 from core.errors import FrameioTransientError
+from core.logs import run_logger
 from tasks.listings import FolderListing, ListingStore, listing_lock_key
 from tasks.locks import held, lock_manager_for
 from tasks.naming import ShotName
 from tasks.runtime import current_runtime
 from tasks.structure_cache import OwnedKeys
 
-_log = logging.getLogger("postflow.structure")
+_log = run_logger("postflow.structure")
 
 __all__ = [
     "ensure_child_folder",

@@ -10,7 +10,6 @@ file that stopped growing fires no further event. Nothing here calls Prefect: me
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import stat
@@ -26,11 +25,12 @@ from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
 from core.errors import ConfigurationError
+from core.logs import run_logger
 from tasks.completeness import container_incomplete
 from tasks.naming import ignore_reason, normalise_name
 from tasks.readiness import FileVersion, ReadinessTracker, Verdict
 
-log = logging.getLogger("postflow.sensor")
+log = run_logger("postflow.sensor")
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import socket
 from collections.abc import Callable, Iterable
@@ -28,10 +27,11 @@ from sqlalchemy import Connection, Table
 
 from blocks.store import tables as t
 from core.errors import StateStoreError
+from core.logs import run_logger
 
 __all__ = ["LEGACY_FILES", "import_file", "import_state_dir"]
 
-log = logging.getLogger("postflow.state")
+log = run_logger("postflow.state")
 
 
 class _Unreadable(ValueError):

@@ -15,6 +15,8 @@ from typing import Any
 from prefect import get_run_logger
 from prefect.exceptions import MissingContextError
 
+from core.logs import run_logger
+
 __all__ = ["upload_logger"]
 
 
@@ -25,9 +27,9 @@ def upload_logger() -> logging.Logger | logging.LoggerAdapter[Any]:
     Prefect run context, and a logger looked up there would not reach the run's logs.
 
     Returns:
-        Prefect's run logger in a flow/task run, else ``logging.getLogger("postflow.upload")``.
+        Prefect's run logger in a flow/task run, else ``run_logger("postflow.upload")``.
     """
     try:
         return get_run_logger()
     except MissingContextError:
-        return logging.getLogger("postflow.upload")
+        return run_logger("postflow.upload")
