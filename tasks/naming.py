@@ -17,6 +17,7 @@ Parsing takes microseconds and does no I/O, so flows call it directly rather tha
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 import tomllib
 import unicodedata
@@ -318,3 +319,14 @@ def _build_rule(raw: dict[str, object], path: Path) -> NamingRule:
     if not isinstance(examples, list):
         raise ConfigurationError(f"{path}: rule {name!r}: examples must be a list of names")
     return NamingRule(name, pattern, template, tuple(str(e) for e in examples), case)
+
+
+def shown_name(path: str) -> str:
+    """``path``'s last component, printable anywhere: bytes that are not UTF-8 appear as
+    ``\\xNN`` escapes (``b"\\xc9T\\xc9.mov"`` -> ``"\\xc9T\\xc9.mov"``)."""
+    name = os.path.basename(path)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return repr(os.fsencode(name))[2:-1]
+    return name

@@ -27,7 +27,7 @@ from watchdog.observers.polling import PollingObserver
 from core.errors import ConfigurationError
 from core.logs import run_logger
 from tasks.completeness import container_incomplete
-from tasks.naming import ignore_reason, normalise_name
+from tasks.naming import ignore_reason, normalise_name, shown_name
 from tasks.readiness import FileVersion, ReadinessTracker, Verdict
 
 log = run_logger("postflow.sensor")
@@ -64,17 +64,6 @@ def parse_since(text: str | None, now: float | None = None) -> float | None:
     except (ValueError, OverflowError, OSError) as exc:
         raise ConfigurationError(f"{bad} (not a time a clock can show)") from exc
     return seconds
-
-
-def shown_name(path: str) -> str:
-    """``path``'s last component, printable anywhere: bytes that are not UTF-8 appear as
-    ``\\xNN`` escapes (``b"\\xc9T\\xc9.mov"`` -> ``"\\xc9T\\xc9.mov"``)."""
-    name = os.path.basename(path)
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return repr(os.fsencode(name))[2:-1]
-    return name
 
 
 def refusal_reason(path: str, root: Path, allow_inner_symlinks: bool = False) -> str | None:
