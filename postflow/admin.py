@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
-from config.settings import PostflowSettings
 from core.errors import PostflowError
 from postflow.cache_cli import cache_app
 from postflow.json_out import json_option, print_json
@@ -33,10 +32,14 @@ from postflow.terminal import (
 )
 from postflow.upload_check import upload_test
 
+if TYPE_CHECKING:
+    from config.settings import PostflowSettings
+
 
 def _settings_with_blocks() -> PostflowSettings:
     """Settings overridden by the saved blocks, or the plain settings when the API is down."""
     from blocks.settings import effective_settings
+    from config.settings import PostflowSettings
 
     base = PostflowSettings()
     try:
@@ -176,6 +179,8 @@ def validate(
     Each rule must compile and have an example that parses with it. Exit code 1 when
     anything is invalid.
     """
+    from config.settings import PostflowSettings
+
     try:
         settings = PostflowSettings()
         rows = [(True, "settings", "POSTFLOW_* settings load")]

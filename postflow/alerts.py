@@ -19,9 +19,6 @@ from rich.table import Table
 from core.errors import ConfigurationError
 from postflow.json_out import json_option, print_json_lines
 from postflow.terminal import check_since, console, err, with_prefect_api
-from tasks.live_report import alert_table
-from tasks.telemetry import ALERT_PREFIXES, event_row, events_named
-from tasks.watch_folder import parse_since
 
 __all__ = ["alert_rows", "register"]
 
@@ -41,6 +38,10 @@ def alert_rows(since: str, now: datetime | None = None) -> list[dict[str, Any]]:
         ConfigurationError: ``since`` cannot be read.
         httpx.HTTPError: the Prefect API cannot be reached.
     """
+    from tasks.live_report import alert_table  # pandas
+    from tasks.telemetry import ALERT_PREFIXES, event_row, events_named  # Prefect
+    from tasks.watch_folder import parse_since
+
     start = parse_since(since)
     if start is None:
         raise ConfigurationError(f"cannot read the window {since!r} (try 24h, 7d, ...)")

@@ -11,13 +11,16 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
-from config.settings import PostflowSettings
 from postflow.json_out import json_option, print_json
 from postflow.terminal import check_since, console, load_settings, with_prefect_api
+
+if TYPE_CHECKING:
+    from config.settings import PostflowSettings
 
 cache_app = typer.Typer(help="The structure cache (shot folder ids) in Prefect's storage.")
 

@@ -14,12 +14,12 @@ import os
 from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from config.productions import production_settings
 from core.errors import NamingError
 from postflow.account_cli import login, setup
 from postflow.json_out import json_option, print_json, print_json_lines
@@ -34,8 +34,12 @@ from postflow.terminal import (
     warn_if_public,
     with_prefect_api,
 )
-from tasks.naming import Ignored, Nomenclature, load_nomenclature
-from tasks.watch_folder import shown_name
+
+if TYPE_CHECKING:
+    from tasks.naming import Nomenclature
+
+# Heavy modules (Prefect, pandas, the Frame.io SDK, pydantic-settings, flows, tasks, blocks) are
+# imported inside the commands that use them: `postflow --help` loads typer and rich only.
 
 app = typer.Typer(
     cls=PostflowGroup,
@@ -88,6 +92,8 @@ def nomenclature(
     Exit code 1 if any name is an error (matches no rule, or unsupported extension).
     Junk and partial files (.DS_Store, ._*, *.part, ...) are reported as ignored.
     """
+    from tasks.naming import load_nomenclature, shown_name
+
     settings = load_settings()
     rules = load_nomenclature(
         settings.nomenclature_path, settings.extensions, settings.ignore_patterns
@@ -112,6 +118,8 @@ def nomenclature(
 
 def _classified(rules: Nomenclature, name: str) -> tuple[dict[str, object], str, bool]:
     """``(JSON record, rich line, is an error)`` of one name for ``postflow nomenclature``."""
+    from tasks.naming import Ignored
+
     try:
         outcome = rules.classify(name)
     except NamingError as exc:
@@ -233,8 +241,10 @@ def watch(
     Polls by default: on LucidLink, files written by other machines fire no file events.
     A ledger in the state directory makes each file version go out exactly once.
     """
+    from config.productions import production_settings
     from flows.sensor import watch_by_shot
     from postflow.up import exit_on_sigterm
+    from tasks.naming import load_nomenclature
 
     _override(
         watch_path=watch_path,

@@ -9,28 +9,19 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 from rich.table import Table
 
-from blocks.store import open_store
-from config.productions import production_settings
-from config.settings import PostflowSettings
 from core.errors import ConfigurationError, ManifestError
 from postflow.json_out import json_option, print_json, print_json_lines
 from postflow.terminal import check_since, console, err, load_settings
-from tasks.manifest import (
-    Check,
-    Delivery,
-    DeliveryLog,
-    Status,
-    Written,
-    manifest_root,
-    verify_deliveries,
-    write_pending,
-)
+
+if TYPE_CHECKING:  # the store (SQLAlchemy) and the upload modules load when the command runs
+    from config.settings import PostflowSettings
+    from tasks.manifest import Check, Delivery, Written
 
 PROGRESS_FROM_BYTES = 100_000_000
 """A progress bar (stderr) when the sources to re-hash add up to at least this (bytes)."""
@@ -42,6 +33,8 @@ def _production(settings: PostflowSettings, name: str | None) -> PostflowSetting
     Raises:
         ConfigurationError: no production of that name, or several and none named.
     """
+    from config.productions import production_settings
+
     candidates = production_settings(settings)
     if name is None:
         if len(candidates) == 1:
@@ -77,6 +70,10 @@ def _deliveries_table(deliveries: list[Delivery], written: Written) -> Table:
 
 
 def _verified(deliveries: list[Delivery], watch_path: Path) -> list[Check]:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    from tasks.manifest import verify_deliveries
+
     total = sum(d.size_bytes for d in deliveries)
     if total < PROGRESS_FROM_BYTES:
         return verify_deliveries(deliveries, watch_path)
@@ -87,6 +84,8 @@ def _verified(deliveries: list[Delivery], watch_path: Path) -> list[Check]:
 
 
 def _checks_table(checks: list[Check]) -> Table:
+    from tasks.manifest import Status
+
     colours = {Status.OK: "green", Status.CHANGED: "red", Status.MISSING: "yellow"}
     table = Table(title="Sources re-hashed against the manifest")
     for column in ("status", "path", "delivered", "detail"):
@@ -101,6 +100,8 @@ def _checks_table(checks: list[Check]) -> Table:
 def _write(settings: PostflowSettings) -> Written:
     """Write the pending deliveries; a history that cannot be written is a warning here (the
     listing comes from the store all the same)."""
+    from tasks.manifest import Written, manifest_root, write_pending
+
     try:
         return write_pending(settings)
     except ManifestError as exc:
@@ -133,6 +134,8 @@ def manifest(
     --verify re-hashes each listed source in the watch folder against its newest delivery and
     prints OK, CHANGED (other size or hash) or MISSING. Exit code 1 when any is not OK.
     """
+    from blocks.store import open_store
+    from tasks.manifest import DeliveryLog, Status
     from tasks.watch_folder import parse_since
 
     settings = _production(load_settings(), production)

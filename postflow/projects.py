@@ -9,14 +9,17 @@ uses :func:`pick_project` to let the user choose one.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from blocks.frameio_catalog import ProjectRef, visible_projects
-from config.settings import PostflowSettings
 from core.errors import ConfigurationError
 from postflow.json_out import json_option, print_json
 from postflow.terminal import console, load_settings
+
+if TYPE_CHECKING:  # the frameio SDK and pydantic-settings load when a command runs
+    from blocks.frameio_catalog import ProjectRef
+    from config.settings import PostflowSettings
 
 
 def list_projects(settings: PostflowSettings) -> list[ProjectRef]:
@@ -26,6 +29,7 @@ def list_projects(settings: PostflowSettings) -> list[ProjectRef]:
         ConfigurationError: no credentials (run ``postflow setup``).
         FrameioError: a listing failed.
     """
+    from blocks.frameio_catalog import visible_projects
     from tasks.clients import load_credentials
 
     credentials = load_credentials(settings)

@@ -9,14 +9,16 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
 
-from config.settings import PostflowSettings
 from core.errors import PostflowError
 from postflow.terminal import console, drain_prefect_clients, err, load_settings, warn_if_public
+
+if TYPE_CHECKING:
+    from config.settings import PostflowSettings
 
 
 def _limits_and_automations(settings: PostflowSettings) -> None:

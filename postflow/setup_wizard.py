@@ -21,10 +21,11 @@ from pathlib import Path
 from dotenv import set_key
 
 from blocks.frameio import FrameioCredentials
+from blocks.frameio_catalog import ProjectRef
 from blocks.settings import load_block
 from config.settings import PostflowSettings
 from core.errors import ConfigurationError
-from postflow.projects import ProjectRef, list_projects, pick_project
+from postflow.projects import list_projects, pick_project
 from postflow.setup import Prompt, setup_blocks
 
 AUTH_MODES = ("server_to_server", "web_app")

@@ -26,18 +26,20 @@ import tempfile
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-import httpx
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.text import Text
 from typer._click import exceptions as click_errors
 from typer.core import TyperGroup
 
-from config.settings import PostflowSettings
 from core.errors import ConfigurationError, PostflowError
+
+if TYPE_CHECKING:  # pydantic(-settings) and httpx load when a command needs them, not at --help
+    from pydantic import ValidationError
+
+    from config.settings import PostflowSettings
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -93,6 +95,8 @@ def warn_if_public(settings: PostflowSettings) -> None:
 
 def _validation_line(exc: ValidationError) -> str:
     """``POSTFLOW_X='v': why; ...`` for settings, ``Model.field: why`` for other models."""
+    from config.settings import PostflowSettings
+
     parts = []
     for error in exc.errors(include_url=False):
         field = ".".join(str(part) for part in error["loc"])
@@ -116,6 +120,8 @@ def one_line(exc: BaseException) -> str:
     Returns:
         What went wrong and, where we know it, which setting or argument to change.
     """
+    from pydantic import ValidationError
+
     if isinstance(exc, click_errors.UsageError):
         where = exc.ctx.command_path if exc.ctx else "postflow"
         text = f"{where}: {exc.format_message()} (see `{where} --help`)"
@@ -139,6 +145,8 @@ def one_line(exc: BaseException) -> str:
 
 def _show(exc: BaseException) -> int:
     """Print ``exc`` as one line on stderr; return the exit code (2: the user can fix it)."""
+    from pydantic import ValidationError
+
     user_error = isinstance(
         exc, PostflowError | ValidationError | OSError | click_errors.UsageError
     )
@@ -182,6 +190,10 @@ def load_settings() -> PostflowSettings:
     Raises:
         typer.Exit: with code 2, after printing the one line of why, when a setting is invalid.
     """
+    from pydantic import ValidationError
+
+    from config.settings import PostflowSettings
+
     try:
         return PostflowSettings()
     except ValidationError as exc:
@@ -249,6 +261,8 @@ def with_prefect_api(command: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        import httpx
+
         from postflow.prefect_server import exit_on_sigterm
 
         settings = load_settings()

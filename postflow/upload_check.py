@@ -17,12 +17,12 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 from rich.table import Table
 
-from config.settings import PostflowSettings
 from core.errors import PostflowError
 from postflow.json_out import json_option, print_json
 from postflow.terminal import Strategy, console, err, load_settings, warn_if_public
 
 if TYPE_CHECKING:
+    from config.settings import PostflowSettings
     from tasks.naming import ShotName
 
 RESULT_ROWS = (
