@@ -13,6 +13,7 @@ a row saying so, and the others still run.
 | P4 | bench_detection.py | detection latency, poll CPU at 10k files, sensor RSS slope |
 | P5 | bench_api_economy.py | Frame.io calls of a 1,000-file backfill vs the minimum |
 | P6 | bench_overhead.py | per-file overhead: SDK floor, in-process sensor, ``postflow up`` |
+| P7 | bench_cli_startup.py | ``postflow --help`` and ``nomenclature`` start-up vs typer + rich |
 
 Usage::
 
@@ -60,6 +61,7 @@ def sections(quick: bool, soak_minutes: float | None) -> list[tuple[str, str, li
             ),
             ("P5", "bench_api_economy.py", ["--files", "12", "--scenes", "2", "--shots", "4"]),
             ("P6", "bench_overhead.py", ["--files", "2", "--skip-served"]),
+            ("P7", "bench_cli_startup.py", ["--runs", "1"]),
         ]
     return [
         ("P1", "upload_benchmark.py", ["--runs", "2", "--rss-sizes-mib", "200,1024"]),
@@ -68,6 +70,7 @@ def sections(quick: bool, soak_minutes: float | None) -> list[tuple[str, str, li
         ("P4", "bench_detection.py", ["--rss-minutes", str(rss_minutes)]),
         ("P5", "bench_api_economy.py", []),
         ("P6", "bench_overhead.py", []),
+        ("P7", "bench_cli_startup.py", ["--runs", "5"]),
     ]
 
 

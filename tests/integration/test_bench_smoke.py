@@ -74,6 +74,7 @@ def small_runs(api_url: str) -> dict[str, list[str]]:
             "--prefect-api-url",
             api_url,
         ],
+        "cli-startup": ["bench_cli_startup.py", "--runs", "1"],
     }
 
 
@@ -159,6 +160,15 @@ def test_overhead_prints_the_floor_and_the_in_process_way(runs):
     assert "postflow watch" in rows[1].figure and rows[1].peer.startswith("floor ")
 
 
+def test_cli_startup_prints_help_and_nomenclature_against_typer_and_rich(runs):
+    rows = list(figures(runs, "cli-startup").values())
+    assert [r.figure.split(",")[0].split(" (")[0] for r in rows] == [
+        "`postflow --help`",
+        "`postflow nomenclature SC01_UNDLM_00412_V002.mov`",
+    ]
+    assert all(r.peer.startswith("import typer, rich ") and r.ratio.endswith("x") for r in rows)
+
+
 def test_one_table_of_every_row(runs):
     rows = [row for _, section_rows, _ in runs.values() for row in section_rows]
     lines = table(rows).splitlines()
@@ -171,4 +181,5 @@ def test_one_table_of_every_row(runs):
         "P4",
         "P5",
         "P6",
+        "P7",
     }
