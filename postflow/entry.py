@@ -3,7 +3,8 @@
 Prefect reads ``.env`` when it is first imported, so a ``.env`` that is not UTF-8 would stop
 every command, ``--help`` too, with a ``UnicodeDecodeError`` traceback before our own error
 handling exists. :func:`main` checks it first, with the standard library only
-(:mod:`config.dotenv_file`), and only then imports :mod:`postflow.cli` (and Prefect with it).
+(:mod:`config.dotenv_file`), and only then imports :mod:`postflow.cli`, which imports typer and
+rich only; each command imports Prefect (and pandas, the SDK) when it uses them.
 Nothing happens at import: a worker or a test importing ``postflow`` is not stopped by it.
 """
 

@@ -62,7 +62,7 @@ def test_outside_a_run_a_line_reaches_the_console_once_and_warns_nothing() -> No
     script = textwrap.dedent(
         """
         import logging, warnings
-        import blocks.tunnel  # any module of ours sets up the postflow loggers
+        import blocks.tunnel  # a module with a postflow.* logger routes it (core.logs.run_logger)
         warnings.simplefilter("error")  # the API handler's "no run context" would be one
         logging.getLogger("postflow.tunnel").info("console line outside a run")
         """
