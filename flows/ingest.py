@@ -29,6 +29,7 @@ from core.errors import (
     NamingError,
     PostflowError,
 )
+from flows.outcomes import fails_expected
 from tasks.clients import open_project_task, remote_endpoint
 from tasks.events import emit_upload_completed, emit_upload_failed
 from tasks.manifest import record_delivery, write_pending
@@ -136,6 +137,7 @@ def _parse(path: str, settings: PostflowSettings) -> tuple[Nomenclature, ShotNam
 
 
 @flow(name="ingest-file", flow_run_name=_run_name, log_prints=False)
+@fails_expected  # a configuration or permanent input error: Failed with its line, no traceback
 def ingest_file(path: str) -> Any:
     """Ingest one BY_SHOT file into Frame.io.
 
@@ -148,8 +150,9 @@ def ingest_file(path: str) -> Any:
         name (reported to Discord and as an artifact; nothing uploaded).
 
     Raises:
-        PostflowError: the upload failed after its retries (the run ends Failed and a red
-            Discord message is sent).
+        PostflowError: a transient error that outlived its retries (the run ends Failed and
+            a red Discord message is sent). A configuration or permanent error ends the run
+            as a Failed state whose message is its one line (:func:`flows.outcomes.fails_expected`).
     """
     settings = settings_for_path(effective_settings(), path)  # its production's project
     logger = get_run_logger()
