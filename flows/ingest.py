@@ -39,6 +39,7 @@ from tasks.recovery import record_ingest_outcome
 from tasks.retrying import retry_options
 from tasks.structure import resolve_shot_folder
 from tasks.upload import UploadJob, UploadResult, upload_file
+from tasks.upload.source import refuse_empty
 
 
 @contextlib.contextmanager
@@ -164,6 +165,7 @@ def ingest_file(path: str) -> Any:
         _report_bad_name(path, exc, settings)
         emit_upload_failed(path, exc, None)
         return Failed(message=f"Unreadable name, not uploaded: {exc}")
+    refuse_empty(path)  # before any Frame.io call: not even its shot folder is made
     retry = retry_options(settings.task_retries, settings.task_retry_backoff_seconds)
     upload = upload_file.with_options(**retry)
     try:

@@ -66,3 +66,28 @@ def test_a_file_in_no_productions_folder_fails_the_run_in_one_line(
     state = ingest_file(str(path), return_state=True)
     _assert_failed_in_one_line(state, str(path), "no production's watch folder")
     assert all_files(pipeline.project()) == []
+
+
+def test_an_empty_file_fails_the_run_in_one_line_and_nothing_reaches_frameio(pipeline):
+    path = pipeline.by_shot / NAME
+    path.write_bytes(b"")
+    state = ingest_file(str(path), return_state=True)
+    _assert_failed_in_one_line(state, str(path), "0 bytes", "not uploaded")
+    assert [asset for _, asset in pipeline.project().walk()] == []  # not even a folder
+
+
+def test_run_upload_refuses_an_empty_file_before_any_frameio_call(pipeline):
+    from config.settings import PostflowSettings
+    from core.errors import SourceFileError
+    from tasks.naming import load_nomenclature
+    from tasks.upload import UploadJob, run_upload
+
+    settings = PostflowSettings()
+    rules = load_nomenclature(settings.nomenclature_path)
+    path = pipeline.by_shot / NAME
+    path.write_bytes(b"")
+    project = pipeline.project()
+    job = UploadJob(str(path), rules.parse(NAME), project.root_folder_id, rules, settings)
+    with pytest.raises(SourceFileError, match="0 bytes"):
+        run_upload(project, job)
+    assert all_files(pipeline.project()) == []
