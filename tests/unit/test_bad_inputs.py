@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from core.errors import ConfigurationError, NamingError
 from postflow.cli import app
+from postflow.terminal import err
 from tasks.naming import load_nomenclature
 from tasks.structure import resolve_folder_path
 
@@ -19,6 +20,7 @@ def test_postflow_ingest_refuses_an_empty_file_in_one_line_with_exit_2(
     tmp_path: Path, monkeypatch
 ) -> None:
     monkeypatch.setenv("POSTFLOW_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setattr(err, "width", 400)  # rich wraps at the terminal's width, not us
     path = tmp_path / "SC01_UNDLM_00412_V002.mov"
     path.write_bytes(b"")
     result = runner.invoke(app, ["ingest", str(path)], env={"COLUMNS": "300"})
