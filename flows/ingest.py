@@ -29,7 +29,7 @@ from core.errors import (
     NamingError,
     PostflowError,
 )
-from flows.outcomes import fails_expected
+from flows.outcomes import fail_expected
 from tasks.clients import open_project_task, remote_endpoint
 from tasks.events import emit_upload_completed, emit_upload_failed
 from tasks.manifest import record_delivery, write_pending
@@ -138,7 +138,6 @@ def _parse(path: str, settings: PostflowSettings) -> tuple[Nomenclature, ShotNam
 
 
 @flow(name="ingest-file", flow_run_name=_run_name, log_prints=False)
-@fails_expected  # a configuration or permanent input error: Failed with its line, no traceback
 def ingest_file(path: str) -> Any:
     """Ingest one BY_SHOT file into Frame.io.
 
@@ -153,8 +152,13 @@ def ingest_file(path: str) -> Any:
     Raises:
         PostflowError: a transient error that outlived its retries (the run ends Failed and
             a red Discord message is sent). A configuration or permanent error ends the run
-            as a Failed state whose message is its one line (:func:`flows.outcomes.fails_expected`).
+            as a Failed state whose message is its one line (:func:`flows.outcomes.fail_expected`).
     """
+    return fail_expected(_ingest, path)  # an expected error: Failed with its line
+
+
+def _ingest(path: str) -> Any:
+    """The body of :func:`ingest_file` (same returns; raises what it documents)."""
     settings = settings_for_path(effective_settings(), path)  # its production's project
     logger = get_run_logger()
     if not path:

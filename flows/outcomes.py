@@ -3,24 +3,22 @@
 A configuration or permanent input error (a rules file that cannot be used, a file in no
 production's folder, an empty file, a Frame.io 403) is not a bug: a person must act, and the
 line says what to do. Raised out of a flow, Prefect would log it with a 20-40 line traceback;
-:func:`fails_expected` turns it into the run's ``Failed`` state instead, its message that line.
+:func:`fail_expected`, called with the flow's body, makes it the run's ``Failed`` state
+instead, its message that line.
 Transient errors (worth retrying), a cancellation and unknown exceptions (bugs) are raised as
 before, with their traceback.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from prefect.states import Failed
 
 from core.errors import IngestCancelled, PostflowError, is_transient
 
-__all__ = ["expected_failure", "fails_expected", "one_line"]
-
-F = TypeVar("F", bound=Callable[..., Any])
+__all__ = ["expected_failure", "fail_expected", "one_line"]
 
 
 def one_line(exc: BaseException) -> str:
@@ -37,18 +35,19 @@ def expected_failure(exc: BaseException) -> bool:
     )
 
 
-def fails_expected(fn: F) -> F:
-    """Decorate a flow function (under ``@flow``): an expected error becomes the run's
-    ``Failed(message=<its one line>)``, the exception kept as the state's data (so
-    ``state.result(raise_on_failure=False)`` still returns it); anything else is raised."""
+def fail_expected(body: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call a flow's body: an expected error becomes the run's ``Failed(message=<its one
+    line>)``, the exception kept as the state's data (so ``state.result(raise_on_failure=False)``
+    still returns it); anything else is raised.
 
-    @functools.wraps(fn)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except PostflowError as exc:
-            if not expected_failure(exc):
-                raise
-            return Failed(message=one_line(exc), data=exc)
-
-    return run  # type: ignore[return-value]
+    Called from inside the ``@flow`` function, not as a decorator under it: a wrapper would
+    move the flow's source file to this module, and a deployment (``postflow up``) would no
+    longer be the flow of ``flows/ingest.py:ingest_file`` (its failed runs then raised no
+    failed-ingest alert).
+    """
+    try:
+        return body(*args, **kwargs)
+    except PostflowError as exc:
+        if not expected_failure(exc):
+            raise
+        return Failed(message=one_line(exc), data=exc)
