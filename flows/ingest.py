@@ -30,6 +30,7 @@ from core.errors import (
     NamingError,
     PostflowError,
 )
+from flows.outcomes import fail_expected
 from tasks.clients import open_project_task, remote_endpoint
 from tasks.events import emit_upload_completed, emit_upload_failed
 from tasks.manifest import record_delivery, write_pending
@@ -40,6 +41,7 @@ from tasks.recovery import record_ingest_outcome
 from tasks.retrying import retry_options
 from tasks.structure import resolve_shot_folder
 from tasks.upload import UploadJob, UploadResult, upload_file
+from tasks.upload.source import refuse_empty
 
 
 @contextlib.contextmanager
@@ -153,9 +155,15 @@ def ingest_file(path: str) -> Any:
         name (reported to Discord and as an artifact; nothing uploaded).
 
     Raises:
-        PostflowError: the upload failed after its retries (the run ends Failed and a red
-            Discord message is sent).
+        PostflowError: a transient error that outlived its retries (the run ends Failed and
+            a red Discord message is sent). A configuration or permanent error ends the run
+            as a Failed state whose message is its one line (:func:`flows.outcomes.fail_expected`).
     """
+    return fail_expected(_ingest, path)  # an expected error: Failed with its line
+
+
+def _ingest(path: str) -> Any:
+    """The body of :func:`ingest_file` (same returns; raises what it documents)."""
     settings = settings_for_path(effective_settings(), path)  # its production's project
     logger = get_run_logger()
     if not path:
@@ -166,6 +174,7 @@ def ingest_file(path: str) -> Any:
         _report_bad_name(path, exc, settings)
         emit_upload_failed(path, exc, None)
         return Failed(message=f"Unreadable name, not uploaded: {exc}")
+    refuse_empty(path)  # before any Frame.io call: not even its shot folder is made
     retry = retry_options(settings.task_retries, settings.task_retry_backoff_seconds)
     upload = upload_file.with_options(**retry)
     try:

@@ -97,8 +97,10 @@ def _watch_one(
     """
     root = Path(settings.watch_path).resolve()
     ledger = DispatchLedger(open_store(settings))
-    for key in ledger.interrupted():
-        logger.warning("Ingest of %s was interrupted by a restart; it will be sent again", key)
+    for key in ledger.interrupted():  # an old ledger's key may hold raw bytes: the run log
+        # takes UTF-8 only (a lone surrogate is a 'Logging error' traceback), so \xNN them
+        shown = key.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        logger.warning("Ingest of %s was interrupted by a restart; it will be sent again", shown)
     if settings.production:
         logger.info("Production %s: %s", settings.production, root)
     dispatcher = _dispatcher(settings, ledger, root, logger)

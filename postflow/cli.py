@@ -177,10 +177,12 @@ def ingest(
     """
     from flows.ingest import ingest_file, ingest_run_settings
     from postflow.up import exit_on_sigterm
+    from tasks.upload.source import empty_reason
     from tasks.watch_folder import refusal_reason
 
     settings = load_settings()
     refused = refusal_reason(str(path), path.parent, settings.allow_inner_symlinks)
+    refused = refused or empty_reason(str(path))
     if refused:
         err.print(f"[red]Not ingesting:[/red] {escape(refused)}")
         raise typer.Exit(2)

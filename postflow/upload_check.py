@@ -39,9 +39,16 @@ RESULT_ROWS = (
 
 
 def _shot_of(file: Path, scene: str, shot: str) -> ShotName:
-    """The ShotName of ``file`` placed in ``SCENES/<scene>/<shot>`` (version from ``_v003``)."""
+    """The ShotName of ``file`` placed in ``SCENES/<scene>/<shot>`` (version from ``_v003``).
+
+    Raises:
+        ConfigurationError: the scene or shot is not a fit folder name (one line naming it).
+    """
+    from tasks.folder_names import check_folder_name
     from tasks.naming import DEFAULT_FOLDER_TEMPLATE, ShotName, normalise_name, split_extension
 
+    for kind, value in (("scene", scene), ("shot", shot)):
+        check_folder_name(value, kind)
     name = normalise_name(str(file))
     version = re.search(r"_v(\d+)$", split_extension(name)[0], re.IGNORECASE)
     folder = DEFAULT_FOLDER_TEMPLATE.format(scene=scene, shot=shot)
@@ -110,10 +117,33 @@ def _show(result: Any, file_name: str) -> None:
     console.print(table)
 
 
+def _folder_name(value: str) -> str:
+    """typer callback of SCENE and SHOT: a value that cannot be one folder level (``A/B``,
+    ``..``) is a bad parameter before anything starts (:mod:`tasks.folder_names`)."""
+    from tasks.folder_names import name_problem
+
+    problem = name_problem(value)
+    if problem is not None:
+        raise typer.BadParameter(f"{value!r} {problem}: not usable as a folder name")
+    return value
+
+
+def _not_empty(file: Path) -> Path:
+    """typer callback of FILE: a 0-byte file is never uploaded."""
+    from tasks.upload.source import empty_reason
+
+    reason = empty_reason(str(file))
+    if reason is not None:
+        raise typer.BadParameter(reason)
+    return file
+
+
 def upload_test(
-    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="A file to send."),
-    scene: str = typer.Argument(..., help="Scene folder, e.g. SC01."),
-    shot: str = typer.Argument(..., help="Shot folder, e.g. UNDLM_00412."),
+    file: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, callback=_not_empty, help="A file to send."
+    ),
+    scene: str = typer.Argument(..., callback=_folder_name, help="Scene folder, e.g. SC01."),
+    shot: str = typer.Argument(..., callback=_folder_name, help="Shot folder, e.g. UNDLM_00412."),
     strategy: Strategy = typer.Option(
         Strategy.multipart,
         help="multipart, auto or remote. auto/remote start "

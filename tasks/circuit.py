@@ -242,12 +242,20 @@ class CircuitBreaker:
         data = dict(row) if row is not None else {}
         if data.get("updated_at") is None or data.get("state") not in set(CircuitState):
             return  # no outcome recorded yet: keep what this process has
+        try:  # a row edited by hand (SQLite keeps text in a number column) must not stop us
+            failures = int(data.get("consecutive_failures") or 0)
+            opened, probe = (
+                None if v is None else float(v)
+                for v in (data.get("opened_at"), data.get("probe_started_at"))
+            )
+            cool_down = float(data.get("cool_down_seconds") or self.base_cool_down_seconds)
+        except (TypeError, ValueError) as exc:
+            scope = f"{self.store.installation}/{self.store.production or '-'}"
+            log.warning("Unreadable circuit row (%s) in the state store, reset: %s", scope, exc)
+            db.execute(self.store.upsert(t.circuit, _unrecorded()))
+            return
         self._state = CircuitState(data["state"])
-        self._failures = int(data.get("consecutive_failures") or 0)
-        opened, probe = data.get("opened_at"), data.get("probe_started_at")
-        self._opened_at = float(opened) if opened is not None else None
-        self._probe_started_at = float(probe) if probe is not None else None
-        cool_down = float(data.get("cool_down_seconds") or self.base_cool_down_seconds)
+        self._failures, self._opened_at, self._probe_started_at = failures, opened, probe
         self._cool_down = min(
             max(cool_down, self.base_cool_down_seconds), self.max_cool_down_seconds
         )

@@ -27,6 +27,7 @@ from pathlib import Path, PurePath
 
 from config.settings import DEFAULT_IGNORE_PATTERNS, DEFAULT_NOMENCLATURE_PATH
 from core.errors import ConfigurationError, NamingError
+from tasks.folder_names import check_template, name_problem
 from tasks.runtime import current_runtime
 
 DEFAULT_FOLDER_TEMPLATE = "SCENES/{scene}/{shot}"
@@ -148,6 +149,7 @@ class Nomenclature:
                 f"unsupported extension {shown!r}; accepted: {' '.join(self.extensions)}",
                 tried,
             )
+        bad = None  # a rule matched but made an unfit folder name: said if no rule fits
         for rule in self.rules:
             match = rule.pattern.fullmatch(stem)
             if match is None:
@@ -162,10 +164,16 @@ class Nomenclature:
                 continue
             folder = rule.folder_template.format(scene=scene, shot=shot, version=version)
             parts = tuple(p for p in folder.split("/") if p)
+            named = (("scene", scene), ("shot", shot), *(("folder", p) for p in parts))
+            problems = [f"{k} {v!r} {p}" for k, v in named if (p := name_problem(v)) is not None]
+            if problems:
+                bad = bad or f"rule {rule.name!r} reads {problems[0]}"
+                continue
             return ShotName(file, scene, shot, version, extension, parts, rule.name)
         raise NamingError(
             file,
-            "the name matches no nomenclature rule (expected e.g. SC01_UNDLM_00412_V002.mov)",
+            bad
+            or "the name matches no nomenclature rule (expected e.g. SC01_UNDLM_00412_V002.mov)",
             tried,
         )
 
@@ -274,10 +282,15 @@ def _parse(
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigurationError(f"cannot read nomenclature rules {path}: {exc}") from exc
-    rules = tuple(_build_rule(raw, path) for raw in document.get("rules", []))
+    raw_rules, raw_exts = document.get("rules", []), document.get("extensions", [])
+    if not isinstance(raw_rules, list) or not all(isinstance(r, dict) for r in raw_rules):
+        raise ConfigurationError(f"{path}: 'rules' must be [[rules]] tables, not {raw_rules!r}")
+    if not isinstance(raw_exts, list) or not all(isinstance(e, str) for e in raw_exts):
+        raise ConfigurationError(f"{path}: 'extensions' must be a list of strings like '.mov'")
+    rules = tuple(_build_rule(raw, path) for raw in raw_rules)
     if not rules:
         raise ConfigurationError(f"{path}: no [[rules]] defined")
-    exts = extensions or tuple(e.lower() for e in document.get("extensions", []))
+    exts = extensions or tuple(e.lower() for e in raw_exts)
     nomenclature = Nomenclature(rules, tuple(exts), ignore_patterns)
     for rule in rules:
         for example in rule.examples:
@@ -312,11 +325,15 @@ def _build_rule(raw: dict[str, object], path: Path) -> NamingRule:
         raise ConfigurationError(f"{path}: rule {name!r} lacks named groups {missing}")
     template = str(raw.get("folder") or DEFAULT_FOLDER_TEMPLATE)
     try:
-        template.format(scene="s", shot="s", version=1)
-    except (KeyError, IndexError, ValueError) as exc:
-        raise ConfigurationError(f"{path}: rule {name!r}: bad folder template: {exc}") from exc
+        problem = check_template(template)
+    except (KeyError, IndexError, ValueError, AttributeError) as exc:
+        problem = f"{type(exc).__name__}: {exc}"
+    if problem is not None:
+        raise ConfigurationError(
+            f"{path}: rule {name!r}: bad folder template {template!r}: {problem}"
+        )
     examples = raw.get("examples") or []
-    if not isinstance(examples, list):
+    if not isinstance(examples, list) or not all(isinstance(e, str) for e in examples):
         raise ConfigurationError(f"{path}: rule {name!r}: examples must be a list of names")
     return NamingRule(name, pattern, template, tuple(str(e) for e in examples), case)
 

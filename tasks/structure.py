@@ -38,6 +38,7 @@ from blocks.frameio_project import Asset, FrameioProject
 from config.settings import PostflowSettings
 from core.errors import FrameioTransientError
 from core.logs import run_logger
+from tasks.folder_names import check_folder_name
 from tasks.listings import FolderListing, ListingStore, listing_lock_key
 from tasks.locks import held, lock_manager_for
 from tasks.naming import ShotName
@@ -114,8 +115,11 @@ def ensure_child_folder(
     listing exists (a folder it names proved gone).
 
     Raises:
+        ConfigurationError: ``name`` is not a fit folder name (``A/B``, ``..``: see
+            :func:`tasks.folder_names.name_problem`); nothing is created.
         FrameioError: listing or creating failed (transient ones after a re-check).
     """
+    check_folder_name(name)
     if settings is None:
         with _lock_for(parent_id, name):
             return _find_or_create(project, parent_id, name, None)
@@ -176,8 +180,11 @@ def resolve_folder_path(project: FrameioProject, folder_path: Sequence[str]) -> 
         The id of the last folder.
 
     Raises:
+        ConfigurationError: a level is not a fit folder name; checked before any is made.
         FrameioError: any listing or creation failure.
     """
+    for name in folder_path:
+        check_folder_name(name)
     parent = project.root_folder_id
     for name in folder_path:
         parent = ensure_child_folder(project, parent, name)

@@ -204,8 +204,13 @@ def import_file(store: Any, path: Path) -> int:
             return 0
         try:
             rows = list(reader(path))
-        except (_Unreadable, OSError, UnicodeError) as exc:
+        except OSError as exc:
             _set_aside(path, str(exc))
+            return 0
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            # the readers only parse: any of these means a shape the earlier version never
+            # wrote (a field of the wrong type, a list for an object), not a bug of ours
+            _set_aside(path, str(exc) if isinstance(exc, _Unreadable) else f"wrong shape: {exc!r}")
             return 0
         _insert(store, db, rows)
     try:

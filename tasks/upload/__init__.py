@@ -59,7 +59,7 @@ from tasks.upload.logs import upload_logger
 from tasks.upload.multipart import MultipartTransfer
 from tasks.upload.remote import RemoteTransfer
 from tasks.upload.sample_check import check_samples
-from tasks.upload.source import assert_unchanged, file_fingerprint, source_stat
+from tasks.upload.source import assert_unchanged, file_fingerprint, refuse_empty, source_stat
 from tasks.upload.stack import LockFactory, add_to_version_stack, folder_lock, read_listing
 from tasks.upload.strategy import choose_strategy
 from tasks.upload.transfer import Sent, Transfer
@@ -273,7 +273,7 @@ def run_upload(
         <= 50.0 GB cap"``, ``"fallback: remote upload failed: ..."``, ``"already in Frame.io"``.
 
     Raises:
-        SourceFileError: the file is missing, or changed while it was sent.
+        SourceFileError: the file is missing or empty (0 bytes), or changed while it was sent.
         FrameioNotFound / FrameioAuthError: the folder is gone / credentials refused (a
             multipart attempt would fail the same way, so a remote failure of this kind is
             raised at once).
@@ -281,6 +281,7 @@ def run_upload(
     """
     try:
         before = source_stat(job.path)
+        refuse_empty(job.path)  # the callers check first; this is the last word
     except SourceFileError:
         _discard_checkpoint(project, job)
         raise

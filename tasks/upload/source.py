@@ -15,9 +15,33 @@ import xxhash
 
 from core.errors import SourceFileError
 
-__all__ = ["assert_unchanged", "file_fingerprint", "source_stat"]
+__all__ = ["assert_unchanged", "empty_reason", "file_fingerprint", "refuse_empty", "source_stat"]
 
 _BLOCK_BYTES = 1 << 20  # fingerprint read size
+
+
+def empty_reason(path: str) -> str | None:
+    """Why ``path`` must not be uploaded because it is empty, or None (a missing file is
+    :func:`source_stat`'s to report). A 0-byte file is a LucidLink placeholder or a render not
+    written yet: Frame.io would get an empty file in the shot's version stack."""
+    try:
+        size = os.stat(path).st_size
+    except OSError:
+        return None
+    if size:
+        return None
+    return f"{path} is empty (0 bytes; a placeholder or not written yet): not uploaded"
+
+
+def refuse_empty(path: str) -> None:
+    """Raise when ``path`` is a 0-byte file (see :func:`empty_reason`).
+
+    Raises:
+        SourceFileError: the file is empty.
+    """
+    reason = empty_reason(path)
+    if reason is not None:
+        raise SourceFileError(path, reason.removeprefix(f"{path} "))
 
 
 def source_stat(path: str) -> os.stat_result:

@@ -223,3 +223,22 @@ def test_a_failed_probe_recorded_elsewhere_doubles_the_cool_down(
     recorder.record_failure(transient=True, error_kind="FrameioServerError")
     assert breaker.state is CircuitState.OPEN
     assert read_circuit_state(local_store(tmp_path))["cool_down_seconds"] == 120
+
+
+def test_an_unreadable_row_is_reset_with_one_warning_and_the_breaker_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+    import sqlite3
+
+    first = CircuitBreaker.in_state_dir(tmp_path)
+    first.record_failure(transient=True, error_kind="FrameioServerError")
+    with sqlite3.connect(tmp_path / "state.db") as db:  # SQLite keeps text in a number column
+        db.execute("UPDATE circuit SET opened_at = 'abc', consecutive_failures = 'zz'")
+    with caplog.at_level(logging.WARNING, logger="postflow.circuit"):
+        again = CircuitBreaker.in_state_dir(tmp_path)
+        assert again.allow() is True
+        again.record_failure(transient=True, error_kind="FrameioServerError")
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "circuit row" in warnings[0] and "postflow/-" in warnings[0]
+    assert read_circuit_state(local_store(tmp_path))["consecutive_failures"] == 1

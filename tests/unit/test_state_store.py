@@ -190,3 +190,40 @@ def test_a_source_whose_name_starts_with_two_dots_is_keyed_inside_the_watch_fold
     assert source_key("/w/BY_SHOT", "/w/BY_SHOT/..SC01_V001.mov") == "..SC01_V001.mov"
     assert source_key("/w/BY_SHOT", "/w/other/SC01_V001.mov") == "/w/other/SC01_V001.mov"
     assert source_key(None, "/w/BY_SHOT/SC01_V001.mov") == "/w/BY_SHOT/SC01_V001.mov"
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("circuit.json", '{"state": "open", "opened_at": "abc"}'),
+        ("circuit.json", '{"state": "open", "consecutive_failures": [1]}'),
+        ("retry-queue.json", '{"queued": ["not", "a", "mapping"]}'),
+    ],
+)
+def test_an_old_file_of_the_wrong_shape_is_set_aside_with_one_warning(
+    tmp_path, caplog, name, content
+):
+    state_dir = tmp_path / "state"
+    _write_old_state(state_dir)
+    (state_dir / name).write_text(content)
+    with caplog.at_level(logging.WARNING, logger="postflow.state"):
+        store = open_store(PostflowSettings(state_dir=state_dir))
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and str(state_dir / name) in warnings[0]
+    assert (state_dir / f"{name}.corrupt").read_text() == content
+    assert _keys(store) == ["A/a.mov:1:2", "A/b.mov:1:2"]
+
+
+def test_ledger_lines_with_undecodable_bytes_are_imported_or_skipped(tmp_path, caplog):
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    (state_dir / "dispatched.jsonl").write_bytes(
+        b'{"key": "A/\xff.mov:1:2", "event": "dispatched", "at": 1}\n'
+        b"\xff\xfe\x00 torn\n"
+        b'{"key": "A/b.mov:1:2", "event": "finished", "at": "x", "ok": true}\n'
+        b'{"key": "A/c.mov:1:2", "event": "dispatched", "at": 2}\n'
+    )
+    with caplog.at_level(logging.WARNING, logger="postflow.state"):
+        store = open_store(PostflowSettings(state_dir=state_dir))
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert sorted(t.decode_text(k) for k in _keys(store)) == ["A/c.mov:1:2", "A/\udcff.mov:1:2"]
