@@ -99,6 +99,19 @@ def _report_bad_name(path: str, error: NamingError, settings: PostflowSettings) 
     _notify(settings, naming_error_embed(path, error, **_words(settings)))
 
 
+def _failed(
+    settings: PostflowSettings, path: str, exc: BaseException, shot: ShotName | None
+) -> None:
+    """Say that the ingest of ``path`` failed: the log line, the shared outcome, the
+    ``postflow.upload.failed`` event and the run's own red message. Every failure a run can
+    report goes through here, so each bad file gets this one message: the ingest-failed
+    automation announces only runs that could not report (Crashed)."""
+    get_run_logger().error("Ingest of %s failed: %s", path, exc)
+    _record_outcome(settings, path, exc)
+    emit_upload_failed(path, exc, shot.as_dict() if shot is not None else None)
+    _notify(settings, failure_embed(path, exc, shot, **_words(settings)))
+
+
 def _record_outcome(settings: PostflowSettings, path: str, error: BaseException | None) -> None:
     """Under ``postflow up`` (deployment mode) the sensor runs elsewhere: leave it the outcome
     in the shared retry queue, so a transient failure gets a new run by itself."""
@@ -164,17 +177,21 @@ def ingest_file(path: str) -> Any:
 
 def _ingest(path: str) -> Any:
     """The body of :func:`ingest_file` (same returns; raises what it documents)."""
-    settings = settings_for_path(effective_settings(), path)  # its production's project
+    settings = effective_settings()
     logger = get_run_logger()
     if not path:
         return Failed(message="ingest-file started without a path (a malformed event?)")
     try:
+        settings = settings_for_path(settings, path)  # its production's project
         nomenclature, shot = _parse(path, settings)
+        refuse_empty(path)  # before any Frame.io call: not even its shot folder is made
     except NamingError as exc:
         _report_bad_name(path, exc, settings)
         emit_upload_failed(path, exc, None)
         return Failed(message=f"Unreadable name, not uploaded: {exc}")
-    refuse_empty(path)  # before any Frame.io call: not even its shot folder is made
+    except PostflowError as exc:  # its rules, its production, an empty file: a person acts
+        _failed(settings, path, exc, None)
+        raise
     retry = retry_options(settings.task_retries, settings.task_retry_backoff_seconds)
     upload = upload_file.with_options(**retry)
     try:
@@ -192,10 +209,7 @@ def _ingest(path: str) -> Any:
         logger.warning("Ingest of %s cancelled; nothing of it stays in Frame.io", path)
         raise
     except Exception as exc:
-        logger.error("Ingest of %s failed: %s", path, exc)
-        _record_outcome(settings, path, exc)
-        emit_upload_failed(path, exc, shot.as_dict())
-        _notify(settings, failure_embed(path, exc, shot, **_words(settings)))
+        _failed(settings, path, exc, shot)
         raise
     logger.info(
         "%s -> %s (%s: %s, %.1f MB/s)",

@@ -38,6 +38,13 @@ def _assert_failed_in_one_line(state, *parts: str) -> None:
     assert "Traceback" not in log, log
 
 
+def _assert_one_message(pipeline, name: str) -> None:
+    """The failed run's own red message, the only one for the file (the ingest-failed
+    automation announces crashed runs only: issue 21, one message per bad file)."""
+    titles = [m["payload"]["embeds"][0]["title"] for m in pipeline.discord.messages]
+    assert [t for t in titles if name in t] == [f"Ingest failed: {name}"], titles
+
+
 def test_a_rule_without_a_version_group_fails_the_run_in_one_line(pipeline, postflow_env, tmp_path):
     rules = tmp_path / "rules.toml"
     rules.write_text(
@@ -47,6 +54,7 @@ def test_a_rule_without_a_version_group_fails_the_run_in_one_line(pipeline, post
     postflow_env(nomenclature_path=rules)
     state = ingest_file(str(make_file(pipeline.by_shot, NAME, 10_000)), return_state=True)
     _assert_failed_in_one_line(state, str(rules), "no_version", "version")
+    _assert_one_message(pipeline, NAME)
     assert isinstance(state.result(raise_on_failure=False), ConfigurationError)
     assert all_files(pipeline.project()) == []
 
@@ -65,6 +73,7 @@ def test_a_file_in_no_productions_folder_fails_the_run_in_one_line(
     path = make_file(pipeline.by_shot, NAME, 10_000)
     state = ingest_file(str(path), return_state=True)
     _assert_failed_in_one_line(state, str(path), "no production's watch folder")
+    _assert_one_message(pipeline, NAME)
     assert all_files(pipeline.project()) == []
 
 
@@ -73,6 +82,7 @@ def test_an_empty_file_fails_the_run_in_one_line_and_nothing_reaches_frameio(pip
     path.write_bytes(b"")
     state = ingest_file(str(path), return_state=True)
     _assert_failed_in_one_line(state, str(path), "0 bytes", "not uploaded")
+    _assert_one_message(pipeline, NAME)
     assert [asset for _, asset in pipeline.project().walk()] == []  # not even a folder
 
 
