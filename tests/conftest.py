@@ -124,3 +124,22 @@ def pipeline(prefect_harness, sandbox, discord, postflow_env, tmp_path: Path):
         by_shot=by_shot,
         project=lambda: open_project(PostflowSettings()),
     )
+
+
+@pytest.fixture
+def servers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[int]:
+    """Record every temporary Prefect server a command would start (none is started): the
+    bad-argument and bad-configuration tests of the CLI must end before any."""
+    import postflow.prefect_server
+
+    started: list[int] = []
+
+    def refuse(port: int, *_args: object, **_kwargs: object) -> object:
+        started.append(port)
+        raise RuntimeError("a Prefect server was started")
+
+    monkeypatch.setattr(postflow.prefect_server, "start_local_server", refuse)
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.setenv("POSTFLOW_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.chdir(tmp_path)
+    return started

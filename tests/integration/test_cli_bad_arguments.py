@@ -19,7 +19,6 @@ import typer
 from typer.core import TyperArgument, TyperGroup, TyperOption
 from typer.testing import CliRunner, Result
 
-import postflow.prefect_server
 from postflow.cli import app
 
 runner = CliRunner()
@@ -80,22 +79,6 @@ CASES = [
     for param in command.params
     if isinstance(param, TyperOption) and _bad_value(param) is not None
 ]
-
-
-@pytest.fixture
-def servers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[int]:
-    """Record every temporary Prefect server a command would start (none is started)."""
-    started: list[int] = []
-
-    def refuse(port: int, *_args: object, **_kwargs: object) -> object:
-        started.append(port)
-        raise RuntimeError("a Prefect server was started")
-
-    monkeypatch.setattr(postflow.prefect_server, "start_local_server", refuse)
-    monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    monkeypatch.setenv("POSTFLOW_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.chdir(tmp_path)
-    return started
 
 
 def _assert_one_line_refusal(result: Result, started: list[int]) -> str:

@@ -24,22 +24,6 @@ runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def servers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[int]:
-    """Record every temporary Prefect server a command would start (none is started)."""
-    started: list[int] = []
-
-    def refuse(port: int, *_args: object, **_kwargs: object) -> object:
-        started.append(port)
-        raise RuntimeError("a Prefect server was started")
-
-    monkeypatch.setattr(postflow.prefect_server, "start_local_server", refuse)
-    monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    monkeypatch.setenv("POSTFLOW_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.chdir(tmp_path)
-    return started
-
-
 def _one_line(output: str, exit_code: int, started: list[int] = ()) -> str:  # type: ignore[assignment]
     lines = output.strip().splitlines()
     assert exit_code == 2, output
