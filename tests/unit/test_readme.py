@@ -1,4 +1,5 @@
-"""The README's settings reference is generated from the models and lists every setting."""
+"""The README and docs/: the settings reference is the generated one and lists every setting,
+the commands table names every ``--json`` option, the named tunnel's ingress rule routes."""
 
 from __future__ import annotations
 
@@ -9,23 +10,26 @@ from blocks.settings import PostflowTuning
 from config.settings import PostflowSettings
 from postflow.settings_doc import END, START, settings_markdown
 
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-FIX = "run `postflow settings --write README.md`"
+ROOT = Path(__file__).resolve().parents[2]
+SETTINGS = (ROOT / "docs" / "settings.md").read_text(encoding="utf-8")
+COMMANDS = (ROOT / "docs" / "commands.md").read_text(encoding="utf-8")
+REMOTE_UPLOAD = (ROOT / "docs" / "remote-upload.md").read_text(encoding="utf-8")
+FIX = "run `postflow settings --write docs/settings.md`"
 
 
 def _reference() -> str:
-    return README[README.index(START) : README.index(END) + len(END)]
+    return SETTINGS[SETTINGS.index(START) : SETTINGS.index(END) + len(END)]
 
 
-def test_every_setting_and_tuning_field_is_in_the_readme_reference():
+def test_every_setting_and_tuning_field_is_in_the_settings_reference():
     reference = _reference()
     missing = [f"POSTFLOW_{n.upper()}" for n in PostflowSettings.model_fields]
     missing = [name for name in missing if f"`{name}`" not in reference]
     missing += [n for n in PostflowTuning.model_fields if f"| `{n}` |" not in reference]
-    assert not missing, f"missing from README.md: {missing}; {FIX}"
+    assert not missing, f"missing from docs/settings.md: {missing}; {FIX}"
 
 
-def test_the_readme_reference_is_the_generated_one():
+def test_the_settings_reference_is_the_generated_one():
     assert _reference() == settings_markdown(), FIX
 
 
@@ -36,11 +40,11 @@ def test_cache_stats_default_window_matches_its_help():
 
     result = CliRunner().invoke(app, ["cache", "stats", "--help"], env={"COLUMNS": "200"})
     assert "7d" in result.stdout
-    assert "`postflow cache stats [--since 7d] [--json]`" in README
+    assert "`postflow cache stats [--since 7d] [--json]`" in COMMANDS
 
 
 def test_the_commands_table_names_every_json_option():
-    """Each command with ``--json`` (enumerated from the typer app) shows it in the README."""
+    """Each command with ``--json`` (enumerated from the typer app) shows it in docs/commands.md."""
     import re
 
     import typer
@@ -62,14 +66,14 @@ def test_the_commands_table_names_every_json_option():
         for path, command in leaves(typer.main.get_command(app), "")
         if any("--json" in getattr(p, "opts", ()) for p in command.params)
     ]
-    missing = [p for p in with_json if not re.search(rf"`postflow {p}[^`]*\[--json\]`", README)]
-    assert len(with_json) >= 14 and not missing, f"no [--json] in README.md for {missing}"
+    missing = [p for p in with_json if not re.search(rf"`postflow {p}[^`]*\[--json\]`", COMMANDS)]
+    assert len(with_json) >= 14 and not missing, f"no [--json] in docs/commands.md for {missing}"
 
 
-def test_the_readme_ingress_rule_routes_its_hostname_to_the_range_server(tmp_path: Path):
+def test_the_documented_ingress_rule_routes_its_hostname_to_the_range_server(tmp_path: Path):
     from tests import fake_cloudflared  # routes by ingress rules as a token tunnel does
 
-    section = README[README.index("### Named tunnel") :]
+    section = REMOTE_UPLOAD[REMOTE_UPLOAD.index("## Named tunnel") :]
     rules_file = tmp_path / "config.yml"
     rules_file.write_text(section.split("```yaml\n", 1)[1].split("```", 1)[0])
     rules = fake_cloudflared.load_ingress(str(rules_file))
