@@ -82,3 +82,54 @@ def test_the_documented_ingress_rule_routes_its_hostname_to_the_range_server(tmp
     assert fake_cloudflared.route(rules, "media.example.com") == origin
     assert fake_cloudflared.route(rules, "elsewhere.example.com") == "http_status:404"
     assert "POSTFLOW_RANGE_SERVER_PORT=8790" in section
+
+
+def test_the_readme_is_short_and_its_quick_start_is_the_two_commands():
+    """A newcomer's page: at most 200 lines, and CI's `.ci/run` runs its test command."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 200, "README.md is over 200 lines: move detail to docs/"
+    quick = readme.split("\n## Quick start\n", 1)[1].split("\n## ", 1)[0]
+    blocks = [b.split("\n", 1)[1] for b in quick.split("```")[1::2]]
+    commands = [line.split("#", 1)[0].strip() for b in blocks for line in b.splitlines()]
+    assert [c for c in commands if c] == ["make demo", "make test"]
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped but - and _, spaces to -."""
+    import re
+
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def _outside_code(text: str) -> str:
+    """The Markdown outside fenced blocks and inline code spans (links there are not links)."""
+    import re
+
+    prose = "\n".join(part for part in text.split("```")[::2])
+    return re.sub(r"`[^`\n]*`", "", prose)
+
+
+def _anchors(markdown: Path) -> set[str]:
+    headings = [line for line in _outside_code(markdown.read_text()).splitlines() if line]
+    return {_slug(line.lstrip("#")) for line in headings if line.startswith("#")}
+
+
+def test_every_relative_link_of_the_readme_and_docs_points_at_something_that_exists():
+    import re
+
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    broken: list[str] = []
+    checked = 0
+    for page in pages:
+        for target in re.findall(r"\]\(([^)\s]+)\)", _outside_code(page.read_text())):
+            if re.match(r"[a-z]+:", target):  # https:, mailto:
+                continue
+            checked += 1
+            path, _, anchor = target.partition("#")
+            file = (page.parent / path).resolve() if path else page
+            if not file.exists():
+                broken.append(f"{page.name}: {target} (no such file)")
+            elif anchor and file.suffix == ".md" and anchor not in _anchors(file):
+                broken.append(f"{page.name}: {target} (no such heading)")
+    assert checked >= 20 and not broken, broken
