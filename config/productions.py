@@ -106,8 +106,7 @@ def load_productions(path: Path) -> list[Production]:
     entries = data.get("production")
     if not isinstance(entries, list) or not entries:
         raise ConfigurationError(
-            f"productions file {path} declares no [[production]] table "
-            "(see README, 'Several productions')"
+            f"productions file {path} declares no [[production]] table (see docs/productions.md)"
         )
     productions = [_production(path, index, entry) for index, entry in enumerate(entries, 1)]
     _check_distinct(path, productions)

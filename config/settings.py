@@ -357,11 +357,12 @@ class PostflowSettings(BaseSettings):
     manifest_dir: Path | None = Field(
         None,
         description="Root of the ASC MHL delivery manifest: its history is <manifest_dir>/ascmhl, "
-        "each delivered file recorded at its path relative to the watch folder (README, "
-        "'Delivery manifest'). Unset: <state_dir>/mhl/<production or installation>, never inside "
-        "the watch folder. Set to the watch folder itself so stock `ascmhl-debug verify` works "
-        "there; several machines: a folder they all see. With a productions file, each "
-        "production gets <manifest_dir>/<production> unless it names its own.",
+        "each delivered file recorded at its path relative to the watch folder "
+        "(docs/how-it-behaves.md, 'Delivery manifest'). Unset: "
+        "<state_dir>/mhl/<production or installation>, never inside the watch folder. Set to "
+        "the watch folder itself so stock `ascmhl-debug verify` works there; several machines: "
+        "a folder they all see. With a productions file, each production gets "
+        "<manifest_dir>/<production> unless it names its own.",
     )
     manifest_batch_seconds: float = Field(
         3600.0,
@@ -408,7 +409,7 @@ class PostflowSettings(BaseSettings):
         ge=0,
         le=65535,
         description="TCP port of the Range server; 0 picks a free one (quick tunnel). A named "
-        "tunnel needs the fixed port of its Cloudflare ingress rule (README, 'Tunnel streaming').",
+        "tunnel needs the fixed port of its Cloudflare ingress rule (docs/remote-upload.md).",
     )
     range_chunk_bytes: int = Field(
         1 << 20, ge=64 * 1024, description="Read size when serving (measured: 1 MiB >> 64 KiB)."
@@ -448,7 +449,7 @@ class PostflowSettings(BaseSettings):
     productions_file: Path | None = Field(
         None,
         description="TOML file declaring several productions, each a watch folder mapped to "
-        "its own Frame.io project (README, 'Several productions'); unset: one production, "
+        "its own Frame.io project (docs/productions.md); unset: one production, "
         "from watch_path and frameio_project_id.",
     )
     production: str = Field(

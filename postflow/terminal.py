@@ -81,7 +81,7 @@ def public_tunnel_warning(settings: PostflowSettings) -> str | None:
     return (
         f"Warning: upload_strategy={settings.upload_strategy} with tunnel_mode=quick: Frame.io "
         "pulls renders through a public trycloudflare.com URL (signed, expiring); quick tunnels "
-        "are for testing. In production use tunnel_mode=named (README, Remote upload) or "
+        "are for testing. In production use tunnel_mode=named (docs/remote-upload.md) or "
         "upload_strategy=multipart."
     )
 

@@ -102,7 +102,7 @@ def test_the_password_is_never_logged_nor_raised(machines, monkeypatch, caplog):
 def test_a_password_file_keeps_the_password_out_of_the_url(postgres_url, tmp_path, monkeypatch):
     """With password authentication on, a URL without a password is refused, and libpq's
     password file (``PGPASSFILE``, or ``~/.pgpass``; PostgreSQL docs, libpq "The Password
-    File") supplies it: the settings file then holds no secret (README, "Several machines")."""
+    File") supplies it: the settings file then holds no secret (docs/several-machines.md)."""
     import psycopg
 
     admin = make_url(postgres_url)
