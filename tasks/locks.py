@@ -33,7 +33,7 @@ from prefect.locking.memory import MemoryLockManager
 
 from config.settings import PostflowSettings
 from core.errors import ConfigurationError
-from tasks.runtime import current_runtime
+from core.runtime import current_runtime
 
 HOLD_TIMEOUT_SECONDS = 6 * 3600.0  # a crashed holder's lock expires after this
 _POLL_SECONDS = 0.02

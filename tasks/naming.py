@@ -27,8 +27,8 @@ from pathlib import Path, PurePath
 
 from config.settings import DEFAULT_IGNORE_PATTERNS, DEFAULT_NOMENCLATURE_PATH
 from core.errors import ConfigurationError, NamingError
+from core.runtime import current_runtime
 from tasks.folder_names import check_template, name_problem
-from tasks.runtime import current_runtime
 
 DEFAULT_FOLDER_TEMPLATE = "SCENES/{scene}/{shot}"
 REQUIRED_GROUPS = ("scene", "shot", "version")
