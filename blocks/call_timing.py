@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import httpx
 
 from blocks.pacing import RatePacer
+from core.runtime import current_runtime
 
 __all__ = ["CallRecord", "TimedTransport", "add_call_observer", "endpoint_name"]
 
@@ -51,29 +52,42 @@ class CallRecord:
 
 
 CallObserver = Callable[[CallRecord], None]
-_observers: list[CallObserver] = []
-_lock = threading.Lock()
+
+
+class _Observers:
+    """The call observers of one runtime."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.observers: list[CallObserver] = []
+
+
+def _registered() -> _Observers:
+    return current_runtime().state("call-observers", _Observers)
 
 
 def add_call_observer(observer: CallObserver) -> Callable[[], None]:
-    """Report every timed call to ``observer``; returns a function that removes it.
+    """Report every timed call to ``observer``, while the current runtime lasts; returns a
+    function that removes it.
 
     An observer must be quick and must not raise (an exception is swallowed).
     """
-    with _lock:
-        _observers.append(observer)
+    registered = _registered()
+    with registered.lock:
+        registered.observers.append(observer)
 
     def remove() -> None:
-        with _lock:
-            if observer in _observers:
-                _observers.remove(observer)
+        with registered.lock:
+            if observer in registered.observers:
+                registered.observers.remove(observer)
 
     return remove
 
 
 def _notify(record: CallRecord) -> None:
-    with _lock:
-        observers = list(_observers)
+    registered = _registered()
+    with registered.lock:
+        observers = list(registered.observers)
     for observer in observers:
         try:
             observer(record)

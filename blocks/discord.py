@@ -65,7 +65,7 @@ _FIELD = re.compile(r"^([A-ZÀ-Ý][A-Za-zÀ-ÿ ]{1,30}): *(.+)$")
 # The figure and threshold field names of an alert body, per language
 # (postflow/alert_templates.py); the check field is not inline.
 _ALERT_FIELDS = ({"Figure", "Threshold"}, {"Valeur", "Seuil"})
-_CHECK_FIELDS = {"Check", "À vérifier"}
+_CHECK_FIELDS = frozenset({"Check", "À vérifier"})
 _CALM_WORDS = ("resolved", "closed", "résolue", "refermé")
 RED, GREEN = "e74c3c", "2ecc71"
 

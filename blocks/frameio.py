@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from types import MappingProxyType
 from typing import Any, Literal
 
 import httpx
@@ -198,14 +199,16 @@ def _detail(body: object) -> str:
     return str(body)[:300] if body else ""
 
 
-_HINTS = {
-    401: "the access token was refused: check the client id/secret in the Frame.io credentials "
-    "block (`postflow setup`)",
-    403: "permission denied (or the account is locked by plan limits): check the service "
-    "account's access to this project",
-    404: "not found: check POSTFLOW_FRAMEIO_ACCOUNT_ID / POSTFLOW_FRAMEIO_PROJECT_ID, or the "
-    "folder was deleted in Frame.io",
-}
+_HINTS = MappingProxyType(
+    {
+        401: "the access token was refused: check the client id/secret in the Frame.io credentials "
+        "block (`postflow setup`)",
+        403: "permission denied (or the account is locked by plan limits): check the service "
+        "account's access to this project",
+        404: "not found: check POSTFLOW_FRAMEIO_ACCOUNT_ID / POSTFLOW_FRAMEIO_PROJECT_ID, or the "
+        "folder was deleted in Frame.io",
+    }
+)
 
 
 def map_frameio_error(operation: str, exc: BaseException) -> FrameioError:

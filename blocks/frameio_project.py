@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from types import MappingProxyType
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlparse
 
@@ -37,7 +38,7 @@ from blocks.frameio import frameio_errors
 from core.errors import FrameioRateLimited
 
 T = TypeVar("T")
-NO_SDK_RETRY: Any = {"max_retries": 0}
+NO_SDK_RETRY: Any = MappingProxyType({"max_retries": 0})
 PAGE_SIZE = 100
 
 

@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from core.runtime import current_runtime
+
 __all__ = ["RatePacer", "api_pacer"]
 
 
@@ -112,10 +114,7 @@ class RatePacer:
             bucket.level, bucket.at = float(limit - remaining + bucket.in_flight), now
 
 
-_api_pacer = RatePacer()
-
-
 def api_pacer() -> RatePacer:
-    """The process's pacer of Frame.io API calls (one per process, as the buckets are the
-    account's)."""
-    return _api_pacer
+    """The process's pacer of Frame.io API calls (one per runtime, as the buckets are the
+    account's), kept by :func:`core.runtime.current_runtime`."""
+    return current_runtime().state("api-pacer", RatePacer)

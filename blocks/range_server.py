@@ -46,7 +46,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from urllib.parse import quote
 
 import anyio
@@ -70,7 +70,9 @@ _SALT = "postflow.range-server.v1"
 _CANARY_SALT = "postflow.range-server.canary.v1"
 CANARY_HEADER = "X-Postflow-Range-Server"  # on every canary answer, refusals included
 CANARY_TTL_SECONDS = 30  # lifetime of a canary URL: a self-check fetches it at once
-_NO_STORE = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
+_NO_STORE = MappingProxyType(
+    {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
+)
 
 
 @dataclass(frozen=True)

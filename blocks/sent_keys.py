@@ -24,6 +24,7 @@ from blocks.store import StateStore, open_store
 from blocks.store import tables as t
 from blocks.store.legacy import SENT_KEYS_FILE, import_file
 from core.logs import run_logger
+from core.runtime import current_runtime
 
 __all__ = ["SentKeys", "default_sent_keys"]
 
@@ -107,26 +108,23 @@ class SentKeys:
                 _log.warning("Cannot forget alert key %s in the state store: %s", key, exc)
 
 
-_default: SentKeys | None = None
-_default_lock = threading.Lock()
-
-
 def default_sent_keys() -> SentKeys:
-    """The process's keys, in the state store the ``POSTFLOW_*`` settings name, after a
-    one-time import of ``$PREFECT_HOME/postflow-sent-alert-keys.json``. When the store cannot
-    be opened (logged once), the keys are kept in this process's memory."""
-    global _default
-    with _default_lock:
-        if _default is None:
-            from prefect.settings import get_current_settings
+    """The process's keys (one per :class:`~core.runtime.Runtime`), in the state store the
+    ``POSTFLOW_*`` settings name, after a one-time import of
+    ``$PREFECT_HOME/postflow-sent-alert-keys.json``. When the store cannot be opened (logged
+    once), the keys are kept in this process's memory."""
+    return current_runtime().state("sent-alert-keys", _open_sent_keys)
 
-            from config.settings import PostflowSettings
 
-            store: StateStore | None = None
-            try:
-                store = open_store(PostflowSettings())
-                import_file(store, Path(get_current_settings().home) / FILE_NAME)
-            except (OSError, ValueError) as exc:  # StateStoreError; invalid settings
-                _log.warning("Alert keys: %s", exc if store else f"kept in memory only: {exc}")
-            _default = SentKeys(store)
-        return _default
+def _open_sent_keys() -> SentKeys:
+    from prefect.settings import get_current_settings
+
+    from config.settings import PostflowSettings
+
+    store: StateStore | None = None
+    try:
+        store = open_store(PostflowSettings())
+        import_file(store, Path(get_current_settings().home) / FILE_NAME)
+    except (OSError, ValueError) as exc:  # StateStoreError; invalid settings
+        _log.warning("Alert keys: %s", exc if store else f"kept in memory only: {exc}")
+    return SentKeys(store)

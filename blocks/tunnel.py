@@ -44,13 +44,11 @@ from config.settings import PostflowSettings
 from core.errors import TunnelError, TunnelSelfCheckFailed
 from core.logs import run_logger
 from core.processes import die_with_parent
+from core.runtime import current_runtime
 
 __all__ = ["TunnelManager", "public_base_url"]
 
 logger = run_logger("postflow.tunnel")
-
-_warned: set[str] = set()
-_warned_lock = threading.Lock()
 
 
 def public_base_url(hostname: str) -> str:
@@ -273,10 +271,8 @@ class TunnelManager:
         return None
 
     def _warn_once(self, problem: str) -> None:
-        with _warned_lock:
-            if problem in _warned:
-                return
-            _warned.add(problem)
+        if not current_runtime().first_time("tunnel-warned", problem):
+            return
         logger.warning("remote upload disabled: %s", problem)
 
     def _set_down(self, reason: str) -> None:

@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
+from types import MappingProxyType
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -31,12 +32,14 @@ warn_once()  # a .env line python-dotenv cannot parse is said once, not per read
 DEFAULT_NOMENCLATURE_PATH = Path(__file__).with_name("nomenclature.toml")
 DISCORD_BLOCK_SLUG = "postflow-discord"  # blocks.discord.PostflowDiscord's block type slug
 # Block-name settings and what their default adds to the installation's name
-BLOCK_SUFFIXES = {
-    "frameio_credentials_block": "frameio",
-    "discord_block": "discord",
-    "tuning_block": "tuning",
-    "tunnel_token_block": "tunnel-token",
-}
+BLOCK_SUFFIXES = MappingProxyType(
+    {
+        "frameio_credentials_block": "frameio",
+        "discord_block": "discord",
+        "tuning_block": "tuning",
+        "tunnel_token_block": "tunnel-token",
+    }
+)
 
 DEFAULT_EXTENSIONS = (
     ".mov",

@@ -28,7 +28,7 @@ from tasks.naming import Nomenclature, load_nomenclature
 from tasks.watch_folder import parse_since
 
 INGEST_DEPLOYMENT = "ingest-file/ingest-file"
-RETRYABLE_STATES = {"FAILED", "CRASHED"}
+RETRYABLE_STATES = frozenset({"FAILED", "CRASHED"})
 
 
 def latest_outcomes(runs: list[Any]) -> dict[str, Any]:

@@ -16,19 +16,19 @@ from pathlib import Path
 
 from rich.console import Console
 
-GOOD_FILES = [
+GOOD_FILES = (
     "SC01_UNDLM_00412_V001.mov",
     "SC01_UNDLM_00412_V002.mov",
     "13H49_-_RECUPERATION_DES_2_SURVIVANTS_S01_V001.mov",
     "2EME_MAYDAY_EXT_-_NUIT_AMERICAINE_S03_V005.mp4",
-]
-BAD_FILES = ["RANDOM_RENDER_FINAL.mov"]
-JUNK_FILES = [
+)
+BAD_FILES = ("RANDOM_RENDER_FINAL.mov",)
+JUNK_FILES = (
     ".DS_Store",
     "._SC01_UNDLM_00412_V002.mov",
     "Thumbs.db",
     "SC01_UNDLM_00412_V003.mov.part",
-]
+)
 PLACEHOLDER = "SC02_PLATE_00010_V001.mov"  # stays 0 bytes, like a LucidLink placeholder
 
 

@@ -10,6 +10,7 @@ when a field is missing from ``docs/settings.md``.
 from __future__ import annotations
 
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -26,29 +27,31 @@ END = "<!-- end of settings reference -->"
 LIVE = "live: next run"
 LIMIT = "`postflow up`, with `POSTFLOW_USE_PREFECT_LIMITS=true` only (global concurrency limit)"
 TICK = "live: next metrics tick"
-APPLIES = {
-    "max_concurrent_uploads": LIMIT,
-    "frameio_requests_per_second": LIMIT,
-    "frameio_burst": LIMIT,
-    **{
-        name: TICK
-        for name in (
-            "alert_error_rate",
-            "alert_api_latency_seconds",
-            "alert_cache_hit_rate_min",
-            "alert_memory_mb",
-            "alert_upload_failure_rate",
-            "alert_min_api_calls",
-            "alert_min_latency_calls",
-            "alert_min_cache_lookups",
-            "alert_min_uploads",
-            "alert_cooldown_seconds",
-        )
-    },
-    "alert_failed_ingests_per_hour": "`postflow automations apply` (or `up`)",
-    "alert_ingest_running_seconds": "`postflow automations apply` (or `up`)",
-    "alert_sensor_silence_seconds": "`postflow automations apply` (or `up`)",
-}
+APPLIES = MappingProxyType(
+    {
+        "max_concurrent_uploads": LIMIT,
+        "frameio_requests_per_second": LIMIT,
+        "frameio_burst": LIMIT,
+        **{
+            name: TICK
+            for name in (
+                "alert_error_rate",
+                "alert_api_latency_seconds",
+                "alert_cache_hit_rate_min",
+                "alert_memory_mb",
+                "alert_upload_failure_rate",
+                "alert_min_api_calls",
+                "alert_min_latency_calls",
+                "alert_min_cache_lookups",
+                "alert_min_uploads",
+                "alert_cooldown_seconds",
+            )
+        },
+        "alert_failed_ingests_per_hour": "`postflow automations apply` (or `up`)",
+        "alert_ingest_running_seconds": "`postflow automations apply` (or `up`)",
+        "alert_sensor_silence_seconds": "`postflow automations apply` (or `up`)",
+    }
+)
 
 
 def _shown(value: Any) -> str:

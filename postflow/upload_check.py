@@ -156,8 +156,8 @@ def upload_test(
     ),
 ) -> None:
     """Upload one file into SCENES/SCENE/SHOT with a progress bar and a short diagnosis."""
+    from core.runtime import current_runtime
     from tasks.clients import open_project
-    from tasks.runtime import current_runtime
     from tasks.structure import resolve_folder_path
 
     settings = load_settings().model_copy(update={"upload_strategy": strategy.value})

@@ -9,27 +9,28 @@ sends and while it waits for Frame.io, and stops with :class:`core.errors.Ingest
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 from core.errors import IngestCancelled
+from core.runtime import current_runtime
 
 __all__ = ["cancel_check", "clear_cancel", "request_cancel"]
 
-_requested: set[str] = set()
-_lock = threading.Lock()
+
+def _requested() -> dict[str, bool]:
+    """The flow runs asked to stop, in the current runtime (a dict's item operations are
+    atomic, so threads share it without a lock)."""
+    return current_runtime().registry("cancel-requests")
 
 
 def request_cancel(flow_run_id: str) -> None:
     """Ask the ingest of flow run ``flow_run_id`` (in this process) to stop."""
-    with _lock:
-        _requested.add(flow_run_id)
+    _requested()[flow_run_id] = True
 
 
 def clear_cancel(flow_run_id: str) -> None:
     """Forget a request (the run ended)."""
-    with _lock:
-        _requested.discard(flow_run_id)
+    _requested().pop(flow_run_id, None)
 
 
 def cancel_check() -> Callable[[], None]:
@@ -48,9 +49,10 @@ def cancel_check() -> Callable[[], None]:
     if run is None:
         return lambda: None
     run_id = str(run.id)
+    requested = _requested()
 
     def check() -> None:
-        if run_id in _requested:
+        if run_id in requested:
             raise IngestCancelled(run_id)
 
     return check

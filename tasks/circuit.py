@@ -37,6 +37,7 @@ import time
 from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from prefect.events import emit_event
@@ -59,10 +60,12 @@ log = run_logger("postflow.circuit")
 
 CIRCUIT_OPENED = "postflow.frameio.circuit.opened"
 CIRCUIT_CLOSED = "postflow.frameio.circuit.closed"
-_RESOURCE = {
-    "prefect.resource.id": "postflow.frameio.circuit",
-    "prefect.resource.name": "Frame.io circuit breaker",
-}
+_RESOURCE = MappingProxyType(
+    {
+        "prefect.resource.id": "postflow.frameio.circuit",
+        "prefect.resource.name": "Frame.io circuit breaker",
+    }
+)
 
 Transition = Callable[[str, dict[str, Any]], object]
 

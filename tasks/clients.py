@@ -1,4 +1,4 @@
-"""The process's clients of the outside world, made once per :class:`~tasks.runtime.Runtime`.
+"""The process's clients of the outside world, made once per :class:`~core.runtime.Runtime`.
 
 * :func:`open_project` - the :class:`~blocks.frameio_project.FrameioProject` (one SDK client
   and IMS token per credentials, not one per file), remade after
@@ -24,8 +24,9 @@ from blocks.frameio_project import FrameioProject
 from blocks.remote_endpoint import RemoteEndpoint
 from config.settings import PostflowSettings
 from core.errors import ConfigurationError
+from core.runtime import current_runtime
 from tasks.limits import throttle_for
-from tasks.runtime import current_runtime
+from tasks.live_metrics import live_window
 
 __all__ = ["load_credentials", "open_project", "open_project_task", "remote_endpoint"]
 
@@ -80,6 +81,7 @@ def open_project(settings: PostflowSettings) -> FrameioProject:
     )
 
     def make() -> FrameioProject:
+        live_window()  # observing the runtime's calls before the client makes its first
         client = credentials.get_client(timeout_seconds=settings.frameio_timeout_seconds)
         return FrameioProject(
             client,

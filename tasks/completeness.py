@@ -39,11 +39,11 @@ import os
 import shutil
 import struct
 import subprocess
-import threading
 from pathlib import Path
 from typing import BinaryIO
 
 from core.logs import run_logger
+from core.runtime import current_runtime
 
 __all__ = ["BMFF_EXTENSIONS", "MXF_EXTENSIONS", "container_incomplete"]
 
@@ -65,9 +65,6 @@ _HEADER, _FOOTER, _RIP = 0x02, 0x04, 0x11
 _FILL = bytes.fromhex("060e2b34010101010301021001000000")
 _MXF_RUN_IN_MAX_BYTES = 65536
 _MXF_TAIL_SCAN_BYTES = 1 << 20
-
-_logged: set[tuple[str, ...]] = set()
-_logged_lock = threading.Lock()
 
 
 class _Unknown(Exception):
@@ -330,11 +327,9 @@ def _ffprobe_incomplete(path: str, ffprobe: str | None, timeout_seconds: float) 
 
 
 def _log_once(key: tuple[str, ...], message: str, *args: object) -> None:
-    """Log ``message`` at INFO the first time ``key`` is seen in this process."""
-    with _logged_lock:
-        if key in _logged:
-            return
-        _logged.add(key)
+    """Log ``message`` at INFO the first time ``key`` is seen in this runtime."""
+    if not current_runtime().first_time("completeness-logged", key):
+        return
     log.info(message, *args)
 
 

@@ -37,7 +37,7 @@ from typing import Any
 from blocks.frameio_project import Asset
 from config.settings import PostflowSettings
 from core.errors import ConfigurationError
-from tasks.runtime import current_runtime
+from core.runtime import current_runtime
 from tasks.state_file import read_json, write_json_atomic
 
 __all__ = ["FolderListing", "ListingStore", "listing_lock_key"]

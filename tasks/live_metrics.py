@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from blocks.call_timing import CallRecord, add_call_observer
+from core.runtime import current_runtime
 
 __all__ = ["LiveWindow", "live_window", "percentile"]
 
@@ -214,10 +215,14 @@ def _empty_interval() -> dict[str, Any]:
     }
 
 
-_process_window = LiveWindow()
-add_call_observer(_process_window.record_call)
+def _observed_window() -> LiveWindow:
+    window = LiveWindow()
+    add_call_observer(window.record_call)
+    return window
 
 
 def live_window() -> LiveWindow:
-    """This process's window, fed by every timed Frame.io call and by :mod:`tasks.events`."""
-    return _process_window
+    """This process's window (one per :class:`~core.runtime.Runtime`), fed by every timed
+    Frame.io call from the first :func:`tasks.clients.open_project` on and by
+    :mod:`tasks.events`."""
+    return current_runtime().state("live-window", _observed_window)

@@ -25,7 +25,7 @@ from tasks.live_metrics import percentile
 
 __all__ = ["alert_table", "endpoint_table", "live_summary"]
 
-_ENDPOINT_COLUMNS = ["calls", "failures", "success_rate", "p50_seconds", "p95_seconds"]
+_ENDPOINT_COLUMNS = ("calls", "failures", "success_rate", "p50_seconds", "p95_seconds")
 
 
 def _intervals(rows: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:

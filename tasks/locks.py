@@ -33,15 +33,17 @@ from prefect.locking.memory import MemoryLockManager
 
 from config.settings import PostflowSettings
 from core.errors import ConfigurationError
-from tasks.runtime import current_runtime
+from core.runtime import current_runtime
 
 HOLD_TIMEOUT_SECONDS = 6 * 3600.0  # a crashed holder's lock expires after this
 _POLL_SECONDS = 0.02
 
+
 # What this process holds, shared by every FileLockManager on the same directory (Prefect may
 # copy the manager along with a cache policy): the runtime registry "file-locks",
-# (directory, key) -> (holder, open fd), guarded by this lock.
-_held_guard = threading.Lock()
+# (directory, key) -> (holder, open fd), guarded by the runtime's lock of the same name.
+def _held_guard() -> threading.Lock:
+    return current_runtime().lock("file-locks")
 
 
 def _held() -> dict[tuple[str, str], tuple[str, int]]:
@@ -88,7 +90,7 @@ class FileLockManager:
                     os.close(fd)
                     return False
                 time.sleep(_POLL_SECONDS)
-        with _held_guard:
+        with _held_guard():
             _held()[(self.directory, key)] = (holder, fd)
         return True
 
@@ -108,7 +110,7 @@ class FileLockManager:
         Raises:
             ValueError: ``holder`` does not hold it (as Prefect's MemoryLockManager).
         """
-        with _held_guard:
+        with _held_guard():
             current = _held().get((self.directory, key))
             if current is None or current[0] != holder:
                 raise ValueError(f"No lock held by {holder} for transaction with key {key}")
@@ -118,7 +120,7 @@ class FileLockManager:
 
     def is_locked(self, key: str) -> bool:
         """True when some thread or process holds ``key``."""
-        with _held_guard:
+        with _held_guard():
             if (self.directory, key) in _held():
                 return True
         fd = os.open(self._path(key), os.O_RDWR | os.O_CREAT, 0o644)
@@ -132,7 +134,7 @@ class FileLockManager:
 
     def is_lock_holder(self, key: str, holder: str) -> bool:
         """True when ``holder`` (in this process) holds ``key``."""
-        with _held_guard:
+        with _held_guard():
             current = _held().get((self.directory, key))
         return current is not None and current[0] == holder
 

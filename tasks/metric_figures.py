@@ -32,7 +32,7 @@ __all__ = [
     "throughput_by_strategy",
 ]
 
-_STAT_COLUMNS = ["count", "mean", "median", "p95"]
+_STAT_COLUMNS = ("count", "mean", "median", "p95")
 
 
 def _rate(numerator: float, denominator: float) -> float | None:

@@ -23,6 +23,7 @@ Row shapes (extra keys are ignored, missing optional keys read as None):
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 import pandas as pd
@@ -49,22 +50,24 @@ STRUCTURE_TASK = "ensure-folder"
 UPLOAD_TASK = "upload-file"
 FAILED_STATES = frozenset({"FAILED", "CRASHED"})
 FINISHED_STATES = FAILED_STATES | {"COMPLETED"}
-STATUS_BUCKETS = {
-    "SCHEDULED": "pending",
-    "PENDING": "pending",
-    "PAUSED": "pending",
-    "RUNNING": "running",
-    "CANCELLING": "running",
-    "FAILED": "failed",
-    "CRASHED": "failed",
-    "COMPLETED": "done",
-    "CANCELLED": "cancelled",
-}
+STATUS_BUCKETS = MappingProxyType(
+    {
+        "SCHEDULED": "pending",
+        "PENDING": "pending",
+        "PAUSED": "pending",
+        "RUNNING": "running",
+        "CANCELLING": "running",
+        "FAILED": "failed",
+        "CRASHED": "failed",
+        "COMPLETED": "done",
+        "CANCELLED": "cancelled",
+    }
+)
 WAITING_STATES = frozenset(s for s, b in STATUS_BUCKETS.items() if b in ("pending", "running"))
 
-RUN_COLUMNS = ["id", "path", "state", "start_time", "seconds"]
-TASK_COLUMNS = ["flow_run_id", "task", "state_name", "seconds", "run_count"]
-EVENT_COLUMNS = [
+RUN_COLUMNS = ("id", "path", "state", "start_time", "seconds")
+TASK_COLUMNS = ("flow_run_id", "task", "state_name", "seconds", "run_count")
+EVENT_COLUMNS = (
     "event",
     "occurred",
     "flow_run_id",
@@ -84,10 +87,10 @@ EVENT_COLUMNS = [
     "error",
     "cpu_percent",
     "rss_mb",
-]
+)
 
 
-def rows_frame(rows: Iterable[Mapping[str, Any]], columns: list[str]) -> pd.DataFrame:
+def rows_frame(rows: Iterable[Mapping[str, Any]], columns: Iterable[str]) -> pd.DataFrame:
     """A frame of ``rows`` with at least ``columns`` (a missing column is all None)."""
     frame = pd.DataFrame(list(rows))
     for column in columns:

@@ -21,14 +21,15 @@ import os
 import re
 import tomllib
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
+from types import MappingProxyType
 
 from config.settings import DEFAULT_IGNORE_PATTERNS, DEFAULT_NOMENCLATURE_PATH
 from core.errors import ConfigurationError, NamingError
+from core.runtime import current_runtime
 from tasks.folder_names import check_template, name_problem
-from tasks.runtime import current_runtime
 
 DEFAULT_FOLDER_TEMPLATE = "SCENES/{scene}/{shot}"
 REQUIRED_GROUPS = ("scene", "shot", "version")
@@ -61,7 +62,9 @@ class NamingRule:
 
 
 # How a rule writes scene and shot codes (the rules file's ``case`` key).
-_CASES: dict[str, Callable[[str], str]] = {"upper": str.upper, "lower": str.lower, "keep": str}
+_CASES: Mapping[str, Callable[[str], str]] = MappingProxyType(
+    {"upper": str.upper, "lower": str.lower, "keep": str}
+)
 
 
 @dataclass(frozen=True)
@@ -211,11 +214,13 @@ def split_extension(file: str) -> tuple[str, str]:
     return stem, f".{ext.lower()}"
 
 
-_NAMED_JUNK = {
-    ".ds_store": "macOS Finder metadata",
-    "thumbs.db": "Windows thumbnail cache",
-    "desktop.ini": "Windows folder settings",
-}
+_NAMED_JUNK = MappingProxyType(
+    {
+        ".ds_store": "macOS Finder metadata",
+        "thumbs.db": "Windows thumbnail cache",
+        "desktop.ini": "Windows folder settings",
+    }
+)
 _TEMP_SUFFIXES = (".tmp", ".part", ".partial", ".filepart", ".crdownload")
 
 

@@ -24,10 +24,10 @@ from blocks.discord import PostflowDiscord
 from blocks.settings import load_block
 from core.errors import NamingError, PostflowError
 from core.logs import run_logger
+from core.runtime import current_runtime
 from core.units import human_bytes
 from tasks.messages import text
 from tasks.naming import ShotName
-from tasks.runtime import current_runtime
 from tasks.upload import UploadResult
 
 GREEN, RED, ORANGE = "2ecc71", "e74c3c", "e67e22"

@@ -38,11 +38,11 @@ from blocks.frameio_project import Asset, FrameioProject
 from config.settings import PostflowSettings
 from core.errors import FrameioTransientError
 from core.logs import run_logger
+from core.runtime import current_runtime
 from tasks.folder_names import check_folder_name
 from tasks.listings import FolderListing, ListingStore, listing_lock_key
 from tasks.locks import held, lock_manager_for
 from tasks.naming import ShotName
-from tasks.runtime import current_runtime
 from tasks.structure_cache import OwnedKeys
 
 _log = run_logger("postflow.structure")

@@ -14,6 +14,7 @@ event persister services), so a report started the instant an ingest ends may mi
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -37,7 +38,7 @@ from tasks.metrics import WAITING_STATES
 INGEST_FLOW = "ingest-file"
 UPLOAD_EVENT_PREFIX = "postflow.upload."
 METRICS_EVENT = "postflow.metrics"  # tasks.metrics_emitter
-ALERT_PREFIXES = ["postflow.alert.", "postflow.frameio.circuit."]
+ALERT_PREFIXES = ("postflow.alert.", "postflow.frameio.circuit.")
 _ID_BATCH = 100
 EVENTS_PAGE = 50  # the API's maximum `limit` for /events/filter
 
@@ -135,7 +136,7 @@ def upload_events(since: datetime, until: datetime) -> list[Any]:
     return events_named(since, until, [UPLOAD_EVENT_PREFIX])
 
 
-def events_named(since: datetime, until: datetime, prefixes: list[str]) -> list[Any]:
+def events_named(since: datetime, until: datetime, prefixes: Iterable[str]) -> list[Any]:
     """Every event whose name starts with one of ``prefixes`` that occurred in
     ``[since, until]``, oldest first (all pages)."""
     event_filter = EventFilter(
@@ -143,7 +144,7 @@ def events_named(since: datetime, until: datetime, prefixes: list[str]) -> list[
         # converts a stdlib datetime into it on validation, which the typed keyword constructor
         # does not express, so the values go through `model_validate` (the same validation).
         occurred=EventOccurredFilter.model_validate({"since": since, "until": until}),
-        event=EventNameFilter(prefix=prefixes),
+        event=EventNameFilter(prefix=list(prefixes)),
         order=EventOrder.ASC,
     )
     with get_client(sync_client=True) as client:

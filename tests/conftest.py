@@ -43,10 +43,10 @@ def _cleanup_prefect_home() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _fresh_runtime() -> Iterator[None]:
-    """Each test gets a fresh pipeline runtime (:mod:`tasks.runtime`): no Frame.io client,
+    """Each test gets a fresh pipeline runtime (:mod:`core.runtime`): no Frame.io client,
     Range server/tunnel, rules or lock carries over (a later test may put a cloudflared
     stand-in on PATH); what a test started is stopped when it ends."""
-    from tasks.runtime import use_runtime
+    from core.runtime import use_runtime
 
     with use_runtime():
         yield

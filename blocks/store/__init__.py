@@ -28,7 +28,6 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +42,7 @@ from blocks.store import tables
 from blocks.store.engine import READ_ONLY, engine_for, redacted, sqlite_url
 from config.settings import PostflowSettings
 from core.errors import StateStoreError
+from core.runtime import current_runtime
 
 __all__ = ["StateStore", "local_store", "open_store", "redacted", "tables"]
 
@@ -140,10 +140,6 @@ class StateStore:
         return statement.on_conflict_do_update(index_elements=index, set_=update)
 
 
-_imported: set[tuple[str, str, str, str]] = set()
-_imported_lock = threading.Lock()
-
-
 def local_store(
     state_dir: Path, installation: str = "postflow", production: str = ""
 ) -> StateStore:
@@ -173,10 +169,11 @@ def open_store(settings: PostflowSettings, *, import_legacy: bool = True) -> Sta
     if import_legacy:
         state_dir = str(Path(settings.state_dir).absolute())
         marker = (str(engine.url), state_dir, store.installation, store.production)
-        with _imported_lock:
-            if marker not in _imported:
+        runtime = current_runtime()
+        with runtime.lock("legacy-state-import"):
+            if marker not in runtime.registry("legacy-state-imported"):
                 from blocks.store.legacy import import_state_dir
 
                 import_state_dir(store, Path(state_dir))
-                _imported.add(marker)
+                runtime.registry("legacy-state-imported")[marker] = True
     return store

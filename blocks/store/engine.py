@@ -23,7 +23,6 @@ several processes starting at once create them once.
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from blocks.store.tables import SCHEMA_VERSION, meta, metadata
 from core.errors import StateStoreError
+from core.runtime import Runtime, current_runtime
 
 __all__ = ["BUSY_TIMEOUT_SECONDS", "READ_ONLY", "engine_for", "redacted", "sqlite_url"]
 
@@ -41,9 +41,6 @@ READ_ONLY = "postflow_read_only"
 MAX_IDLE_ENGINES = 8
 """Engines of one process kept with their connections open; older ones are disposed."""
 _DDL_LOCK_KEY = 0x706F7374666C6F77  # "postflow": pg_advisory_xact_lock while creating tables
-
-_engines: dict[tuple[int, str, str], Engine] = {}
-_engines_lock = threading.Lock()
 
 
 def sqlite_url(state_dir: Path) -> URL:
@@ -95,8 +92,10 @@ def engine_for(url: URL | str, schema: str = "postflow") -> Engine:
     """
     parsed = _normalised(url)
     key = (os.getpid(), parsed.render_as_string(hide_password=False), schema)
-    with _engines_lock:
-        engine = _engines.pop(key, None)
+    runtime = current_runtime()
+    engines = runtime.state("store-engines", lambda: _open_engines(runtime))
+    with runtime.lock("store-engines"):
+        engine = engines.pop(key, None)
         if engine is not None and _sqlite_file_gone(parsed):
             # The state dir was removed under a running process: a new connection would open
             # an empty file without tables. Start over as on a first run (tables created).
@@ -104,12 +103,25 @@ def engine_for(url: URL | str, schema: str = "postflow") -> Engine:
             engine = None
         if engine is None:
             engine = _create(parsed, schema)
-        _engines[key] = engine  # the most recently used last
-        while len(_engines) > MAX_IDLE_ENGINES:
+        engines[key] = engine  # the most recently used last
+        while len(engines) > MAX_IDLE_ENGINES:
             # Close the pooled connections of the least recently used (many state dirs in
             # one process: tests); an engine still in use opens new ones when it needs them.
-            _engines.pop(next(iter(_engines))).dispose()
+            engines.pop(next(iter(engines))).dispose()
         return engine
+
+
+def _open_engines(runtime: Runtime) -> dict[tuple[int, str, str], Engine]:
+    """The runtime's engines by (pid, URL, schema); their pooled connections are closed with
+    the runtime."""
+    engines: dict[tuple[int, str, str], Engine] = {}
+
+    def dispose() -> None:
+        for engine in list(engines.values()):
+            engine.dispose()
+
+    runtime.on_close(dispose)
+    return engines
 
 
 def _sqlite_file_gone(url: URL) -> bool:

@@ -19,8 +19,9 @@ import contextlib
 import json
 import os
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import Connection, Table
@@ -170,17 +171,21 @@ def _single(table: Table, rows: Callable[[Path], Iterable[dict[str, Any]]]) -> A
     return lambda path: ((table, row) for row in rows(path))
 
 
-LEGACY_FILES: dict[str, Callable[[Path], Iterable[tuple[Table, dict[str, Any]]]]] = {
-    "dispatched.jsonl": _single(t.ledger, _ledger_rows),
-    "uploads.json": _single(t.uploads, _upload_rows),
-    "retry-queue.json": _single(t.retry_queue, _retry_rows),
-    "circuit.json": _single(t.circuit, _circuit_rows),
-    "warm-runs.json": _warm_rows,
-}
+LEGACY_FILES: Mapping[str, Callable[[Path], Iterable[tuple[Table, dict[str, Any]]]]] = (
+    MappingProxyType(
+        {
+            "dispatched.jsonl": _single(t.ledger, _ledger_rows),
+            "uploads.json": _single(t.uploads, _upload_rows),
+            "retry-queue.json": _single(t.retry_queue, _retry_rows),
+            "circuit.json": _single(t.circuit, _circuit_rows),
+            "warm-runs.json": _warm_rows,
+        }
+    )
+)
 """The state dir's files by name, each with the reader of its rows."""
 
 SENT_KEYS_FILE = "postflow-sent-alert-keys.json"
-_READERS = {**LEGACY_FILES, SENT_KEYS_FILE: _single(t.alert_keys, _sent_key_rows)}
+_READERS = MappingProxyType({**LEGACY_FILES, SENT_KEYS_FILE: _single(t.alert_keys, _sent_key_rows)})
 
 
 def import_file(store: Any, path: Path) -> int:

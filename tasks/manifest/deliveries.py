@@ -71,7 +71,7 @@ class WriterState:
     written_at: float | None = None
 
 
-_COLUMNS = [
+_COLUMNS = (
     t.deliveries.c.rel_path,
     t.deliveries.c.size_bytes,
     t.deliveries.c.mtime_ns,
@@ -80,7 +80,7 @@ _COLUMNS = [
     t.deliveries.c.view_url,
     t.deliveries.c.delivered_at,
     t.deliveries.c.generation,
-]
+)
 
 
 def _delivery(row: Iterable[object]) -> Delivery:

@@ -50,6 +50,7 @@ from core.errors import (
     PostflowError,
     SourceFileError,
 )
+from core.runtime import current_runtime
 from tasks.limits import upload_slot
 from tasks.listings import ListingStore, listing_lock_key
 from tasks.upload.checkpoint import Checkpoints
@@ -345,10 +346,12 @@ def upload_file(
         PostflowError: see :func:`run_upload`.
     """
     with upload_slot(job.settings.use_prefect_limits, job.settings.installation):
-        return run_upload(project, job, endpoint, _PROGRESS.get(job.path))
+        return run_upload(project, job, endpoint, _progress_callbacks().get(job.path))
 
 
-_PROGRESS: dict[str, ProgressCallback] = {}
+def _progress_callbacks() -> dict[str, ProgressCallback]:
+    """Who listens to the byte progress of which path, in the current runtime."""
+    return current_runtime().registry("upload-progress")
 
 
 @contextlib.contextmanager
@@ -356,8 +359,9 @@ def progress_for(path: str, callback: ProgressCallback) -> Iterator[None]:
     """Inside the block, :func:`upload_file` of ``path`` (as the flow got it) also reports its
     multipart byte progress to ``callback`` (``postflow ingest``'s progress bar); the progress
     log lines are unchanged, and runs without a listener get None as before."""
-    _PROGRESS[path] = callback
+    callbacks = _progress_callbacks()
+    callbacks[path] = callback
     try:
         yield
     finally:
-        _PROGRESS.pop(path, None)
+        callbacks.pop(path, None)

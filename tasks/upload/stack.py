@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from blocks.frameio_project import Asset, FrameioProject
 from config.settings import PostflowSettings
 from core.errors import FrameioPermanentError, FrameioTransientError, NamingError
+from core.runtime import current_runtime
 from tasks.listings import FolderListing, ListingStore, listing_lock_key
 from tasks.locks import held, lock_manager_for
 from tasks.naming import Nomenclature, ShotName
-from tasks.runtime import current_runtime
 from tasks.upload.logs import upload_logger
 
 __all__ = ["LockFactory", "add_to_version_stack", "folder_lock", "read_listing"]

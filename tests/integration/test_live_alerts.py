@@ -30,6 +30,7 @@ from prefect.client.orchestration import get_client
 
 from blocks.discord import PostflowDiscord
 from blocks.settings import PostflowTuning, effective_settings
+from core.runtime import use_runtime
 from flows.ingest import ingest_file
 from postflow.automations import apply_automations
 from postflow.sandbox.discord_receiver import DiscordReceiver
@@ -38,7 +39,6 @@ from tasks.circuit import emit_circuit_event
 from tasks.live_metrics import live_window
 from tasks.metrics import compute_metrics
 from tasks.metrics_emitter import MetricsEmitter
-from tasks.runtime import use_runtime
 from tasks.telemetry import read_ingest_history
 from tests.integration.helpers import make_file
 from tests.integration.remote_helpers import wait_until

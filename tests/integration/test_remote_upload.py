@@ -20,10 +20,10 @@ from blocks.remote_endpoint import RemoteEndpoint
 from blocks.tunnel import TunnelManager
 from config.settings import PostflowSettings
 from core.errors import FrameioRejected
+from core.runtime import use_runtime
 from flows.ingest import ingest_file
 from postflow.sandbox.server import SandboxServer
 from tasks.naming import load_nomenclature
-from tasks.runtime import use_runtime
 from tasks.upload import UploadJob, UploadResult, run_upload
 from tests.integration.helpers import all_files, make_file, sha256_of
 from tests.integration.remote_helpers import (

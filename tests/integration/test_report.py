@@ -67,9 +67,9 @@ def _seed(sandbox, by_shot: Path, set_env) -> None:
 def report(prefect_harness, tmp_path_factory):
     """Seed a history once for the module, then run the report over exactly that window;
     returns a namespace with ``result``, ``discord`` and ``out_dir``."""
+    from core.runtime import current_runtime
     from postflow.sandbox.discord_receiver import DiscordReceiver
     from postflow.sandbox.server import SandboxServer
-    from tasks.runtime import current_runtime
 
     tmp = tmp_path_factory.mktemp("report")
     (tmp / "BY_SHOT").mkdir()

@@ -19,8 +19,8 @@ from blocks.range_server import RangeServer, SharedFile
 from blocks.tunnel import TunnelManager
 from config.settings import PostflowSettings
 from core.errors import TunnelError
+from core.runtime import current_runtime
 from tasks.clients import remote_endpoint
-from tasks.runtime import current_runtime
 from tests.integration.helpers import make_file
 from tests.integration.remote_helpers import (
     events,
@@ -92,9 +92,8 @@ def test_stop_leaves_no_cloudflared_process(tunnel: TunnelManager) -> None:
 
 
 def test_missing_cloudflared_warns_once_and_reports_unhealthy(
-    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setattr(tunnel_module, "_warned", set())
     caplog.set_level(logging.WARNING, logger="postflow.tunnel")
     settings = PostflowSettings(cloudflared_path="cloudflared-not-installed")
     managers = [TunnelManager.from_settings(settings, "http://127.0.0.1:9").start() for _ in "ab"]

@@ -1,5 +1,5 @@
 """Cache TTLs from settings (the tuning block's defaults): naming rules and the project client,
-measured on the runtime's injected clock (:mod:`tasks.runtime`)."""
+measured on the runtime's injected clock (:mod:`core.runtime`)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 
 from config.settings import PostflowSettings
+from core.runtime import Runtime, use_runtime
 from tasks.clients import open_project
 from tasks.naming import DEFAULT_NOMENCLATURE_PATH, load_nomenclature
-from tasks.runtime import Runtime, use_runtime
 
 
 class Clock:

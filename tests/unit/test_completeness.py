@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-import tasks.completeness as completeness
 from tasks.completeness import container_incomplete
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
@@ -40,11 +39,6 @@ def renders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         ".mp4": _render(folder / "SC01_UNDLM_00412_V001.mp4", "-movflags", "+faststart"),
         ".mxf": _render(folder / "SC01_UNDLM_00412_V001.mxf"),
     }
-
-
-@pytest.fixture(autouse=True)
-def _fresh_log_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(completeness, "_logged", set())
 
 
 def _cut(source: Path, tmp_path: Path, size: int) -> Path:

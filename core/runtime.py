@@ -2,10 +2,13 @@
 
 A process that ingests keeps a few things between files because they are slow to make: the
 Frame.io SDK client with its IMS token, the Range server and tunnel of remote uploads, the
-parsed nomenclature rules, and in-process locks. They all live in one :class:`Runtime`, with an
-injectable clock for their TTLs. :func:`current_runtime` is the process's runtime (made on
-first use, closed at exit); tests build a fresh one and install it with :func:`use_runtime`,
-so no test touches a module's private attribute.
+parsed nomenclature rules, and in-process locks; and a few it shares between threads: the API
+pacer, call observers, cancel requests, progress callbacks, warnings already logged. They all
+live in one :class:`Runtime` (caches with an injectable clock for their TTLs, and named
+:meth:`Runtime.state` objects). It sits in ``core`` so ``blocks`` reach it as well as ``tasks``.
+:func:`current_runtime` is the process's runtime (made on first use, closed at exit); tests
+build a fresh one and install it with :func:`use_runtime`, so no test touches a module's
+private attribute. Which runtime is current is the only module-level state of the product.
 
 Example:
     >>> fake_now = [0.0]
@@ -45,7 +48,7 @@ class Runtime:
         # kind -> key -> (value, clock() when made)
         self._caches: dict[str, dict[Hashable, tuple[Any, float]]] = {}
         self._locks: dict[Hashable, threading.Lock] = {}
-        self._registries: dict[str, dict[Any, Any]] = {}
+        self._states: dict[str, Any] = {}
         self._closers: list[Callable[[], None]] = []
 
     def cached(
@@ -94,10 +97,33 @@ class Runtime:
         with self._guard:
             return self._locks.setdefault(key, threading.Lock())
 
+    def state(self, name: str, make: Callable[[], T]) -> T:
+        """The runtime's one object named ``name`` (a pacer, a set of cancel requests...),
+        made by ``make()`` on first use and kept until the runtime closes (:meth:`forget`
+        does not drop it).
+
+        Args:
+            name: what the object is, unique in the process (e.g. ``"api-pacer"``).
+            make: builds it, under the runtime's lock (concurrent callers make it once).
+        """
+        with self._guard:
+            if name not in self._states:
+                self._states[name] = make()
+            return self._states[name]  # type: ignore[no-any-return]
+
     def registry(self, name: str) -> dict[Any, Any]:
         """A named dict shared by everything in this runtime (e.g. the file locks it holds)."""
+        return self.state(name, dict)
+
+    def first_time(self, kind: str, key: Hashable) -> bool:
+        """True the first time ``key`` of ``kind`` is seen in this runtime (a warning to log
+        once, an import to run once), False after."""
         with self._guard:
-            return self._registries.setdefault(name, {})
+            seen = self.registry(kind)
+            if key in seen:
+                return False
+            seen[key] = True
+            return True
 
     def on_close(self, closer: Callable[[], None]) -> None:
         """Call ``closer()`` when the runtime closes (a tunnel, a server...)."""
@@ -110,41 +136,47 @@ class Runtime:
         with self._guard:
             closers, self._closers = self._closers[::-1], []
             self._caches.clear()
+            self._states.clear()
         for closer in closers:
             with contextlib.suppress(Exception):
                 closer()
 
 
-_current: Runtime | None = None
-_current_guard = threading.Lock()
+class _Installed:
+    """The process's current :class:`Runtime` (the one root of process state)."""
+
+    def __init__(self) -> None:
+        self.runtime: Runtime | None = None
+        self.guard = threading.Lock()
+
+
+_INSTALLED = _Installed()
 
 
 def current_runtime() -> Runtime:
     """The process's :class:`Runtime` (made on first use)."""
-    global _current
-    with _current_guard:
-        if _current is None:
-            _current = Runtime()
-        return _current
+    with _INSTALLED.guard:
+        if _INSTALLED.runtime is None:
+            _INSTALLED.runtime = Runtime()
+        return _INSTALLED.runtime
 
 
 @contextlib.contextmanager
 def use_runtime(runtime: Runtime | None = None) -> Iterator[Runtime]:
     """Make ``runtime`` (a fresh one when None) the current one for the block, then close it
     and restore the previous one."""
-    global _current
     runtime = runtime or Runtime()
-    with _current_guard:
-        previous, _current = _current, runtime
+    with _INSTALLED.guard:
+        previous, _INSTALLED.runtime = _INSTALLED.runtime, runtime
     try:
         yield runtime
     finally:
         runtime.close()
-        with _current_guard:
-            _current = previous
+        with _INSTALLED.guard:
+            _INSTALLED.runtime = previous
 
 
 @atexit.register
 def _close_at_exit() -> None:
-    if _current is not None:
-        _current.close()
+    if _INSTALLED.runtime is not None:
+        _INSTALLED.runtime.close()
