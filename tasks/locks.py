@@ -1,9 +1,10 @@
 """Locks that hold across threads, processes or workers: Prefect lock managers.
 
 * ``lock_manager="file"`` (default): :class:`FileLockManager`, ``flock`` files in
-  ``<state_dir>/locks``. One machine, any number of processes: ``postflow up`` runs every
-  ingest in its own process, so an in-process lock would let two ingests of a new shot each
-  create its folder. Prefect's own ``FileSystemLockManager`` fails under threads on 3.8.8:
+  ``<state_dir>/locks``. One machine, any number of processes and threads: ``postflow up``
+  runs its ingests in threads of its warm runner while ``postflow ingest``, a second ``up`` or
+  a process worker may run others at once, so an in-process lock would let two ingests of a
+  new shot each create its folder. Prefect's own ``FileSystemLockManager`` fails under threads on 3.8.8:
   ``_get_lock_info`` can read a lock file another thread has created but not yet written
   (``EOF while parsing``; https://github.com/PrefectHQ/prefect/blob/3.8.8/src/prefect/locking/filesystem.py).
 * ``lock_manager="memory"``: Prefect's ``MemoryLockManager``, one process only.

@@ -1,6 +1,7 @@
 """Exactly one folder per path when ingests of one new shot run in separate processes.
 
-Under `postflow up` every ingest is its own process. Here six processes, with the default
+Several processes may ingest at once (`postflow ingest`, two `up`s, process workers). Here six
+processes, with the default
 settings (file lock manager), import everything, wait at a barrier, and start ingesting at
 the same instant against a sandbox slowed to 0.3 s per call: without a lock that holds
 across processes, each of them lists the root, sees no SCENES and creates one.

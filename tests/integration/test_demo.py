@@ -152,7 +152,7 @@ def test_demo_goes_through_postflow_up_and_lands_every_good_file(tmp_path: Path,
     assert ui, out[-3000:]
     assert f"{ui.group(1)}/api" != studio  # its own server, not the studio's
     assert re.search(r"[5-9] ingest-file runs via `postflow up`", out), out[-3000:]
-    # every ingest is its own process under `up`: the file lock manager keeps folders unique
+    # ingests run in parallel under `up`: the file lock manager keeps folders unique
     assert "Duplicate folders" not in out, out[out.index("Frame.io tree") :][:3000]
     runs = out[out.index("Prefect flow runs") :]
     assert runs.count("Completed") >= len(GOOD_FILES)
