@@ -18,9 +18,9 @@ is replaced after ``probe_timeout_seconds``.
 The state is one row of the state store's ``circuit`` table (:mod:`blocks.store`). Every
 operation runs in one write transaction that locks the row and reloads it first, so several
 processes (and, with the store on PostgreSQL, several machines) share one breaker: under
-``postflow up`` each ingest run (a thread of a warm runner, maybe on another machine) records its outcome
-(:func:`tasks.recovery.record_ingest_outcome`) and the sensor's dispatcher reads the result
-before it announces a file. ``postflow status`` and ``health`` read it with
+``postflow up`` each ingest run (a thread of a warm runner, maybe on another machine) records
+its outcome (:func:`tasks.recovery.record_ingest_outcome`) and the sensor's dispatcher reads
+the result before it announces a file. ``postflow status`` and ``health`` read it with
 :func:`read_circuit_state`. The process that *owns* the breaker (the sensor) resumes it on
 start: a probe that was out when the last sensor stopped is given up, and the breaker is open
 again until its cool-down has passed, instead of hammering Frame.io.

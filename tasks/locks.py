@@ -4,9 +4,9 @@
   ``<state_dir>/locks``. One machine, any number of processes and threads: ``postflow up``
   runs its ingests in threads of its warm runner while ``postflow ingest``, a second ``up`` or
   a process worker may run others at once, so an in-process lock would let two ingests of a
-  new shot each create its folder. Prefect's own ``FileSystemLockManager`` fails under threads on 3.8.8:
-  ``_get_lock_info`` can read a lock file another thread has created but not yet written
-  (``EOF while parsing``; https://github.com/PrefectHQ/prefect/blob/3.8.8/src/prefect/locking/filesystem.py).
+  new shot each create its folder. Prefect's own ``FileSystemLockManager`` fails under
+  threads on 3.8.8: ``_get_lock_info`` can read a lock file another thread has created but
+  not yet written (``EOF while parsing``; https://github.com/PrefectHQ/prefect/blob/3.8.8/src/prefect/locking/filesystem.py).
 * ``lock_manager="memory"``: Prefect's ``MemoryLockManager``, one process only.
 * ``lock_manager="redis"``: prefect-redis's ``RedisLockManager`` at ``redis_url``, several
   machines.
