@@ -65,7 +65,8 @@ class Runtime:
         Args:
             kind: a cache name (``"project"``, ``"nomenclature"``...), for :meth:`forget`.
             key: what the value depends on.
-            make: builds the value, under the runtime's lock (concurrent callers make it once).
+            make: builds the value, under a lock of this key only (concurrent callers make it
+                once; other runtime state stays readable meanwhile).
             ttl_seconds: lifetime in seconds on :attr:`clock`; 0 means no expiry.
             max_entries: the oldest entry of this kind is dropped beyond this many.
 
@@ -73,16 +74,32 @@ class Runtime:
             Whatever ``make`` raises (nothing is cached then).
         """
         with self._guard:
-            entries = self._caches.setdefault(kind, {})
-            hit = entries.get(key)
-            now = self.clock()
-            if hit is not None and not (ttl_seconds and now - hit[1] >= ttl_seconds):
-                return hit[0]  # type: ignore[no-any-return]
+            fresh = self._fresh(kind, key, ttl_seconds)
+            if fresh is not None:
+                return fresh[0]  # type: ignore[no-any-return]
+            building = self._locks.setdefault(("cache", kind, key), threading.Lock())
+        # Built under this key's own lock, not the runtime's: a slow make() (a tunnel starting,
+        # up to a minute) must not stall every thread that reads other runtime state.
+        with building:
+            with self._guard:
+                fresh = self._fresh(kind, key, ttl_seconds)
+                if fresh is not None:
+                    return fresh[0]  # type: ignore[no-any-return]
             value = make()
-            if key not in entries and len(entries) >= max_entries:
-                del entries[min(entries, key=lambda k: entries[k][1])]
-            entries[key] = (value, now)
+            with self._guard:
+                entries = self._caches.setdefault(kind, {})
+                if key not in entries and len(entries) >= max_entries:
+                    del entries[min(entries, key=lambda k: entries[k][1])]
+                entries[key] = (value, self.clock())
             return value
+
+    def _fresh(self, kind: str, key: Hashable, ttl_seconds: float) -> tuple[Any, float] | None:
+        """The cached ``(value, made at)`` of ``(kind, key)`` while it is still fresh, else
+        None (the runtime's lock held)."""
+        hit = self._caches.setdefault(kind, {}).get(key)
+        if hit is None or (ttl_seconds and self.clock() - hit[1] >= ttl_seconds):
+            return None
+        return hit
 
     def forget(self, kind: str | None = None) -> None:
         """Drop the cached values of ``kind`` (every kind when None)."""

@@ -80,3 +80,33 @@ def test_a_fresh_runtime_shares_nothing_with_the_previous_one(rules):
         first = load_nomenclature(rules)
     with use_runtime():
         assert load_nomenclature(rules) is not first
+
+
+def test_a_slow_cached_value_does_not_stall_the_runtimes_other_state():
+    """Review finding: cached() built its value under the runtime-wide lock, so a tunnel
+    starting (up to a minute) froze every thread reading the live window or the cancel
+    flags. Seen failing: the reader thread was still blocked when the build was released."""
+    import threading
+
+    from core.runtime import Runtime
+
+    runtime = Runtime()
+    building, release = threading.Event(), threading.Event()
+
+    def slow() -> str:
+        building.set()
+        assert release.wait(30)
+        return "endpoint"
+
+    maker = threading.Thread(target=lambda: runtime.cached("remote", "k", slow))
+    maker.start()
+    assert building.wait(30)
+    read = threading.Thread(target=lambda: runtime.state("live-window", list))
+    read.start()
+    read.join(10)  # a deadline, not a timing: it returns at once unless it is blocked
+    stalled = read.is_alive()
+    release.set()
+    maker.join(30)
+    read.join(30)
+    assert not stalled
+    assert runtime.cached("remote", "k", lambda: "again") == "endpoint"  # made once
