@@ -12,14 +12,15 @@ each rolling figure of :mod:`tasks.live_metrics` with its threshold and says wha
 A rate cannot fire on a handful of events: each rate alert needs a minimum sample in the window
 (:attr:`AlertRule.min_sample`; defaults 20 Frame.io calls for the error rate, 5 for the
 latency, 20 structure-cache look-ups, 10 uploads; the tuning block's ``alert_min_*``). Below it
-the alert counts as not crossed (a fired one resolves).
+the alert keeps its state: it neither fires nor resolves (calls stopped by an open circuit
+breaker are no recovery); with no data at all in the window a fired alert resolves.
 
 With a state store (:mod:`blocks.store`, table ``alert_states``), the time each alert last
 fired is kept there: a restarted process, or another machine's, respects the cooldown of an
 alert fired before it. So is each open incident (its alert id, cleared when it resolves): a
 process that starts takes over the incidents left open, and resolves each once when its own
-figures come back (each process judges its own figures; with several machines, the first
-whose figures are back closes it).
+figures come back on a full sample: an empty window is not evidence. Each process judges its
+own figures; with several machines, the first whose figures are back closes it.
 
 Events (Prefect docs, "Events"): ``postflow.alert.<name>`` when fired and
 ``postflow.alert.<name>.resolved`` when resolved, resource ``postflow.alert.<name>``, payload
@@ -159,6 +160,7 @@ class _State:
     alert_id: str | None = None  # set while fired
     fired_at: float | None = None
     suppressed: bool = False  # crossed inside the cooldown: silent until it comes back
+    adopted: bool = False  # an open incident taken over from the store (another process's)
 
 
 class AlertTracker:
@@ -208,6 +210,7 @@ class AlertTracker:
             state = self._states.get(alert)
             if state is not None and state.alert_id is None and alert_id:
                 state.alert_id, state.fired_at = str(alert_id), fired_at
+                state.adopted = True
 
     def evaluate(self, figures: Mapping[str, Any]) -> list[Transition]:
         """Compare ``figures`` with the thresholds; returns the alerts that fired or resolved."""
@@ -219,9 +222,13 @@ class AlertTracker:
             state = self._states[rule.name]
             threshold = float(getattr(self.thresholds, rule.limit))
             value = figures.get(rule.figure)
-            crossed = rule.enough(figures, self.thresholds) and rule.crossed(
-                None if value is None else float(value), threshold
-            )
+            number = None if value is None else float(value)
+            if number is not None and not rule.enough(figures, self.thresholds):
+                continue  # a handful of events says nothing either way: no fire, no resolve
+            if state.adopted and (number is None or not rule.enough(figures, self.thresholds)):
+                continue  # another process's incident: closed on this one's evidence only
+            crossed = rule.crossed(number, threshold)
+            state.adopted = state.adopted and crossed
             if crossed and state.alert_id is None and not state.suppressed:
                 fired_at = self._last_fired(rule.name, state.fired_at)
                 cooling = fired_at is not None and now - fired_at < self.cooldown_seconds
