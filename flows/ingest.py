@@ -22,7 +22,7 @@ from prefect.states import Failed
 
 from blocks.settings import effective_settings
 from config.productions import settings_for_path
-from config.settings import PostflowSettings
+from config.settings import DISCORD_BLOCK_SLUG, PostflowSettings
 from core.errors import (
     ConfigurationError,
     FrameioNotFound,
@@ -109,7 +109,11 @@ def _failed(
     get_run_logger().error("Ingest of %s failed: %s", path, exc)
     _record_outcome(settings, path, exc)
     emit_upload_failed(path, exc, shot.as_dict() if shot is not None else None)
-    _notify(settings, failure_embed(path, exc, shot, **_words(settings)))
+    embed = failure_embed(path, exc, shot, **_words(settings))
+    _notify(settings, embed)
+    discord = f"{DISCORD_BLOCK_SLUG}/{settings.discord_block}"
+    if settings.alerts_block not in (discord, *settings.notify_blocks):
+        notify_blocks((settings.alerts_block,), *text_form(embed))  # e.g. an on-call Slack
 
 
 def _record_outcome(settings: PostflowSettings, path: str, error: BaseException | None) -> None:
@@ -177,10 +181,16 @@ def ingest_file(path: str) -> Any:
 
 def _ingest(path: str) -> Any:
     """The body of :func:`ingest_file` (same returns; raises what it documents)."""
-    settings = effective_settings()
-    logger = get_run_logger()
+    try:
+        settings = effective_settings()
+    except Exception as exc:  # a .env or tuning block edited wrong: still say the file failed
+        _notify(PostflowSettings.model_construct(), failure_embed(path, exc))  # the defaults
+        raise
     if not path:
-        return Failed(message="ingest-file started without a path (a malformed event?)")
+        problem = ConfigurationError("ingest-file started without a path (a malformed event?)")
+        _notify(settings, failure_embed(path, problem, **_words(settings)))
+        return Failed(message=str(problem))
+    logger = get_run_logger()
     try:
         settings = settings_for_path(settings, path)  # its production's project
         nomenclature, shot = _parse(path, settings)

@@ -38,15 +38,15 @@ from tasks.report import (
 from tasks.report_outputs import render_chart, render_markdown, summary_embed, write_csv
 
 
-def _notify_blocks(refs: tuple[str, ...], embed: DiscordEmbed) -> list[str]:
-    """The summary's text form, with a link to this run's artifacts (chart and tables), to
-    each extra notification block; returns those that took it."""
+def _notify_blocks(refs: tuple[str, ...], embed: DiscordEmbed, language: str) -> list[str]:
+    """The summary's text form, with a link to this run's artifacts (chart and tables, the
+    label in ``language``), to each extra notification block; returns those that took it."""
     if not refs:
         return []
     subject, body = text_form(embed)
     link = flow_run.get_flow_run_ui_url()
     if link:
-        body += f"\nChart and tables: {link}"
+        body += f"\n{text('report_artifacts', language)}: {link}"
     return notify_blocks(refs, subject, body)
 
 
@@ -105,7 +105,7 @@ def weekly_optimisation_report(since: str = "7d", out_dir: str | None = None) ->
     except PostflowError as exc:
         logger.warning("Discord summary not sent: %s", exc)
         sent = False
-    notified = _notify_blocks(settings.notify_blocks, embed)
+    notified = _notify_blocks(settings.notify_blocks, embed, language)
     logger.info("Report %s: %s; %s", window, csv_path, "; ".join(r.metric for r in recommendations))
     return {
         "summary": metrics.summary,

@@ -84,6 +84,8 @@ def send_text(ref: str, subject: str, body: str) -> None:
         block = Block.load(ref)
     except ValueError:
         block = None
+    except Exception as exc:  # noqa: BLE001 - the Prefect API away: this block's failure only
+        raise NotificationError(f"{ref}: not loaded ({type(exc).__name__})") from None
     if not isinstance(block, NotificationBlock):
         raise NotificationError(f"{ref}: no such notification block saved")
     failure: str | None = None

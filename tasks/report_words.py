@@ -131,6 +131,7 @@ _OTHERS: Mapping[str, tuple[str, str]] = MappingProxyType(
             "Rapport d'optimisation hebdomadaire ({window})",
         ),
         "embed_delivered": ("Delivered (ASC MHL)", "Livré (ASC MHL)"),
+        "report_artifacts": ("Chart and tables", "Graphique et tableaux"),
         "embed_delivered_files": ("{count} files: {histories}", "{count} fichiers : {histories}"),
         "chart_uploaded": ("files uploaded", "fichiers envoyés"),
         "chart_failed": ("failed", "en échec"),

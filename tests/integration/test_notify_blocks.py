@@ -147,3 +147,21 @@ def test_the_weekly_report_reaches_both_blocks_and_shows_its_chart(
     encoded = chart.split("(data:image/png;base64,", 1)[1].rstrip(")\n")
     assert base64.b64decode(encoded) == Path(result["chart"]).read_bytes()
     assert by_key["postflow-report-figures"].type == "table"
+
+
+def test_a_failed_ingest_reaches_an_alerts_block_that_is_not_discord(pipeline, postflow_env, slack):
+    """Review finding: with the ingest-failed automation kept to crashed runs, an installation
+    whose POSTFLOW_ALERTS_BLOCK is a Slack block (and no POSTFLOW_NOTIFY_BLOCKS) heard of no
+    failed ingest. Seen failing: the receiver got nothing."""
+    postflow_env(task_retries=0, alerts_block=slack.save_block())
+    pipeline.sandbox.inject_status(403, count=1, path=r".*/files/local_upload$")
+    bad = make_file(pipeline.by_shot, "SC05_ONCALL_00001_V001.mov", 20_000)
+    assert ingest_file(str(bad), return_state=True).is_failed()
+    assert "SC05_ONCALL_00001_V001.mov" in slack.wait_for_text("SC05_ONCALL", 30)
+
+
+def test_a_run_without_a_path_says_so_in_one_message(pipeline):
+    state = ingest_file("", return_state=True)
+    assert state.is_failed() and "without a path" in state.message
+    titles = [m["payload"]["embeds"][0]["title"] for m in pipeline.discord.messages]
+    assert [t for t in titles if t.startswith("Ingest failed")] == ["Ingest failed: "]
