@@ -194,6 +194,8 @@ class PostflowDiscord(NotificationBlock):
 
     def _notify_now(self, body: str, subject: str | None) -> None:
         key = alert_key(body)
+        if key is not None and self._block_document_id is not None:
+            key = f"{self._block_document_id}:{key}"  # each channel (block) gets it once
         if key is not None and not default_sent_keys().claim(key):
             return  # the same incident's message, delivered again by Prefect: sent once
         webhook = self._webhook()

@@ -146,6 +146,22 @@ def test_the_same_alert_delivered_twice_reaches_discord_once(discord):
     assert len(discord.messages) == 2
 
 
+def test_two_discord_blocks_each_get_the_alert_once(discord):
+    """Review finding: the sent-key claim was per installation, so a second postflow-discord
+    block (another channel) dropped every alert the first had sent. Seen failing: 1 message."""
+    import uuid
+
+    from blocks.discord import PostflowDiscord
+
+    first, second = (PostflowDiscord(webhook_url=discord.webhook_url) for _ in "ab")
+    first._block_document_id, second._block_document_id = uuid.uuid4(), uuid.uuid4()
+    body = BODY.replace("e-1-fired", f"e-{uuid.uuid4().hex}-fired")
+    for block in (first, second, second):  # the last: Prefect's redelivery to the second
+        block.notify(body, "RL PostFlow alert fired: Frame.io error rate")
+    discord.wait_for(2)
+    assert len(discord.messages) == 2
+
+
 def test_a_restarted_tracker_keeps_the_cooldown_of_an_alert_fired_before(tmp_path):
     clock = Clock()
     figures = {"error_rate": 0.5, "api_calls": 100}
