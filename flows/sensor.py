@@ -25,6 +25,7 @@ from blocks.settings import effective_settings
 from blocks.store import open_store
 from config.productions import production_settings
 from config.settings import PostflowSettings
+from core.since import parse_since
 from flows.ingest import ingest_file, ingest_run_settings
 from tasks.completeness import container_incomplete
 from tasks.dispatch import DeploymentDispatcher, Dispatcher, InProcessDispatcher
@@ -33,7 +34,7 @@ from tasks.ledger import DispatchLedger
 from tasks.metrics_emitter import MetricsEmitter
 from tasks.productions_watch import Dispatchers, Folders
 from tasks.recovery import Recovery
-from tasks.watch_folder import WatchFolder, parse_since
+from tasks.watch_folder import WatchFolder
 from tasks.watch_loop import Watcher, run_watch_loop
 
 

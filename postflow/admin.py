@@ -262,10 +262,10 @@ def status(
 
     Counted by each file's latest ingest run: a failed file that landed on a rerun is done.
     """
+    from core.since import parse_since
     from tasks.history import flow_runs_since
     from tasks.metrics import status_counts
     from tasks.telemetry import INGEST_FLOW, run_row, waiting_ingest_runs
-    from tasks.watch_folder import parse_since
 
     start = datetime.fromtimestamp(parse_since(since) or 0, UTC) - timedelta(seconds=1)
     runs = {str(r.id): r for r in flow_runs_since(INGEST_FLOW, start)}  # no API: with_prefect_api

@@ -38,9 +38,9 @@ def alert_rows(since: str, now: datetime | None = None) -> list[dict[str, Any]]:
         ConfigurationError: ``since`` cannot be read.
         httpx.HTTPError: the Prefect API cannot be reached.
     """
+    from core.since import parse_since
     from tasks.live_report import alert_table  # pandas
     from tasks.telemetry import ALERT_PREFIXES, event_row, events_named  # Prefect
-    from tasks.watch_folder import parse_since
 
     start = parse_since(since)
     if start is None:

@@ -93,9 +93,9 @@ def cache_stats(
 
     The hit rate is cached vs executed ensure-folder task runs in the window (Prefect API).
     """
+    from core.since import parse_since
     from tasks.metrics import compute_metrics
     from tasks.telemetry import read_ingest_history
-    from tasks.watch_folder import parse_since
 
     settings = load_settings()
     folder, records, others = _records_of(settings)

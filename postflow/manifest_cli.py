@@ -135,8 +135,8 @@ def manifest(
     prints OK, CHANGED (other size or hash) or MISSING. Exit code 1 when any is not OK.
     """
     from blocks.store import open_store
+    from core.since import parse_since
     from tasks.manifest import DeliveryLog, Status
-    from tasks.watch_folder import parse_since
 
     settings = _production(load_settings(), production)
     written = _write(settings)

@@ -207,7 +207,7 @@ def check_since(value: str | None) -> str | None:
     Raises:
         typer.BadParameter: the text is none of these.
     """
-    from tasks.watch_folder import parse_since
+    from core.since import parse_since
 
     try:
         parse_since(value)

@@ -20,11 +20,11 @@ from prefect.cache_policies import NO_CACHE
 
 from blocks.settings import PostflowTuning
 from core.errors import ConfigurationError
+from core.since import parse_since
 from tasks.metrics import ReportMetrics, Thresholds, compute_metrics
 from tasks.metrics_emitter import thresholds_of
 from tasks.report_outputs import summary_rows, table_records
 from tasks.telemetry import IngestHistory, read_ingest_history
-from tasks.watch_folder import parse_since
 
 REPORT_ARTIFACT_KEY = "postflow-weekly-report"
 CHART_ARTIFACT_KEY = "postflow-report-chart"
