@@ -1,5 +1,5 @@
 """Ingest one file: parse its name -> find or create its shot folder -> upload -> tell Discord
-(and each extra notification block, :mod:`tasks.notify_blocks`).
+(and each extra notification block, :mod:`tasks.notify.blocks`).
 
 Run it with ``postflow ingest PATH`` or let the sensor (:mod:`flows.sensor`) call it. It is
 idempotent: ingesting a file that is already in Frame.io uploads nothing, so Prefect's Retry
@@ -32,14 +32,14 @@ from core.errors import (
 )
 from flows.outcomes import fail_expected
 from tasks.clients import open_project_task, remote_endpoint
-from tasks.events import emit_upload_completed, emit_upload_failed
 from tasks.manifest import record_delivery, write_pending
-from tasks.naming import Nomenclature, ShotName, load_nomenclature
-from tasks.notify import failure_embed, naming_error_embed, notify_discord, success_embed
-from tasks.notify_blocks import notify_blocks, text_form
-from tasks.recovery import record_ingest_outcome
-from tasks.retrying import retry_options
-from tasks.structure import resolve_shot_folder
+from tasks.notify.blocks import notify_blocks, text_form
+from tasks.notify.discord import failure_embed, naming_error_embed, notify_discord, success_embed
+from tasks.observe.events import emit_upload_completed, emit_upload_failed
+from tasks.recovery.retrying import retry_options
+from tasks.sensor.recovery import record_ingest_outcome
+from tasks.structure.folders import resolve_shot_folder
+from tasks.structure.naming import Nomenclature, ShotName, load_nomenclature
 from tasks.upload import UploadJob, UploadResult, upload_file
 from tasks.upload.source import refuse_empty
 
@@ -69,7 +69,7 @@ def _run_name() -> str:
 
 
 def _words(settings: PostflowSettings) -> dict[str, str]:
-    """The Discord messages' language and production (:mod:`tasks.messages`)."""
+    """The Discord messages' language and production (:mod:`tasks.notify.messages`)."""
     return {"language": settings.discord_language, "production": settings.production}
 
 

@@ -24,8 +24,8 @@ from config.settings import PostflowSettings
 from core.errors import ConfigurationError, NamingError
 from core.since import parse_since
 from flows.ingest import ingest_file
-from tasks.history import flow_runs_since
-from tasks.naming import Nomenclature, load_nomenclature
+from tasks.observe.history import flow_runs_since
+from tasks.structure.naming import Nomenclature, load_nomenclature
 
 INGEST_DEPLOYMENT = "ingest-file/ingest-file"
 RETRYABLE_STATES = frozenset({"FAILED", "CRASHED"})

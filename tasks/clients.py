@@ -25,8 +25,8 @@ from blocks.remote_endpoint import RemoteEndpoint
 from config.settings import PostflowSettings
 from core.errors import ConfigurationError
 from core.runtime import current_runtime
-from tasks.limits import throttle_for
-from tasks.live_metrics import live_window
+from tasks.observe.live_metrics import live_window
+from tasks.platform.limits import throttle_for
 
 __all__ = ["load_credentials", "open_project", "open_project_task", "remote_endpoint"]
 
@@ -100,7 +100,7 @@ def open_project(settings: PostflowSettings) -> FrameioProject:
 def open_project_task(settings: PostflowSettings) -> FrameioProject:
     """Prefect task: :func:`open_project`, with its root folder looked up (``projects.show``).
 
-    The flow adds transient-only retries (:func:`tasks.retrying.retry_options`); a failed
+    The flow adds transient-only retries (:func:`tasks.recovery.retrying.retry_options`); a failed
     look-up is not cached (the project's ``project`` property is set only on success).
 
     Returns:

@@ -51,8 +51,9 @@ from core.errors import (
     SourceFileError,
 )
 from core.runtime import current_runtime
-from tasks.limits import upload_slot
-from tasks.listings import ListingStore, listing_lock_key
+from tasks.platform.limits import upload_slot
+from tasks.platform.locks import LockFactory, folder_lock
+from tasks.structure.listings import ListingStore, listing_lock_key, read_listing
 from tasks.upload.checkpoint import Checkpoints
 from tasks.upload.identity import Identity, UploadRecord, UploadRecords, identify, same_name_files
 from tasks.upload.job import UploadJob, UploadResult
@@ -61,7 +62,7 @@ from tasks.upload.multipart import MultipartTransfer
 from tasks.upload.remote import RemoteTransfer
 from tasks.upload.sample_check import check_samples
 from tasks.upload.source import assert_unchanged, file_fingerprint, refuse_empty, source_stat
-from tasks.upload.stack import LockFactory, add_to_version_stack, folder_lock, read_listing
+from tasks.upload.stack import add_to_version_stack
 from tasks.upload.strategy import choose_strategy
 from tasks.upload.transfer import Sent, Transfer
 
@@ -93,7 +94,7 @@ def _identify(
 ) -> Identity:
     """What the shot folder holds of this source (:func:`.identity.identify`). The folder is
     listed under its stack lock, so no file is caught half-way through a re-stacking move, and
-    the listing is shared for the stacking that follows (:mod:`tasks.listings`); the
+    the listing is shared for the stacking that follows (:mod:`tasks.structure.listings`); the
     fingerprint read, if any, runs after the lock is released."""
     store = ListingStore(job.settings)
     checkpoint = _checkpoints(job).get(job.path)
@@ -331,7 +332,8 @@ def upload_file(
     """Prefect task around :func:`run_upload`: the ingest flow's upload step.
 
     The flow adds transient retries (429, 5xx, network); a retry chooses the strategy again.
-    Holds an ``<installation>-uploads`` slot (:func:`tasks.limits.upload_slot`) when Prefect limits
+    Holds an ``<installation>-uploads`` slot (:func:`tasks.platform.limits.upload_slot`) when
+    Prefect limits
     are on, whichever strategy is used.
 
     Args:

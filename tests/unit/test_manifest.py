@@ -115,7 +115,7 @@ def test_a_manifest_that_cannot_be_written_leaves_the_ingest_alone(settings, tmp
 
 
 def _manifest_cli(settings, *args: str):
-    from postflow.cli import app
+    from postflow.cli.main import app
 
     env = {"POSTFLOW_WATCH_PATH": str(settings.watch_path)}
     env["POSTFLOW_STATE_DIR"] = str(settings.state_dir)

@@ -14,7 +14,7 @@ import pytest
 
 from core.errors import ConfigurationError
 from core.since import parse_since
-from tasks.watch_folder import WatchFolder
+from tasks.sensor.watch_folder import WatchFolder
 
 
 class Clock:
