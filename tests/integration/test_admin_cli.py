@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import postflow.cli.main.admin as admin
-import postflow.cli.main.cache as cache_cli
-import postflow.cli.main.upload_check as upload_check
 import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
 from flows.ingest import ingest_file
+from postflow.cli import admin, upload_check
+from postflow.cli import cache as cache_cli
 from postflow.cli.main import app
 from tests.integration.helpers import all_files, make_file
 from tests.integration.remote_helpers import install_fake_cloudflared
