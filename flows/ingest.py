@@ -36,6 +36,7 @@ from tasks.manifest import record_delivery, write_pending
 from tasks.notify.blocks import notify_blocks, text_form
 from tasks.notify.discord import failure_embed, naming_error_embed, notify_discord, success_embed
 from tasks.observe.events import emit_upload_completed, emit_upload_failed
+from tasks.observe.ingest_record import IngestRecord
 from tasks.recovery.retrying import retry_options
 from tasks.sensor.recovery import record_ingest_outcome
 from tasks.structure.folders import resolve_shot_folder
@@ -139,11 +140,6 @@ def _manifest(settings: PostflowSettings, path: str, result: UploadResult) -> st
     return f"{written.root} (pending: {written.reason})"
 
 
-def _record(record: dict[str, Any]) -> None:
-    row = {**record, "folder_path": "/".join(record["folder_path"])}
-    create_table_artifact(table=[row], description=f"Ingest of {record['file']}")
-
-
 def _parse(path: str, settings: PostflowSettings) -> tuple[Nomenclature, ShotName]:
     """The rules and the parsed name (microseconds, no I/O: not worth a task run).
 
@@ -229,12 +225,17 @@ def _ingest(path: str) -> Any:
         result.strategy_reason,
         result.megabytes_per_second,
     )
-    record = {**shot.as_dict(), **result.as_dict(), "folder_id": folder_id}
-    if settings.production:
-        record["production"] = settings.production
-    record["manifest"] = _manifest(settings, path, result)  # beside file_id and view_url
-    _record(record)
-    emit_upload_completed(path, record, cache_hit)
+    record = IngestRecord(
+        path,
+        shot,
+        result,
+        folder_id,
+        cache_hit,
+        settings.production,
+        _manifest(settings, path, result),  # beside file_id and view_url
+    )
+    create_table_artifact(table=[record.artifact_row()], description=f"Ingest of {shot.file}")
+    emit_upload_completed(record)
     _record_outcome(settings, path, None)
     _notify(settings, success_embed(shot, result, **_words(settings)))
-    return record
+    return record.as_dict()

@@ -27,6 +27,7 @@ from prefect.events import emit_event
 from prefect.exceptions import TerminationSignal
 
 from core.errors import NamingError
+from tasks.observe.ingest_record import IngestRecord
 from tasks.observe.live_metrics import live_window
 
 FILE_READY = "postflow.file.ready"
@@ -96,36 +97,16 @@ def emit_file_ready(
     return emit_event(FILE_READY, resource=file_resource(path), payload=payload, related=related)
 
 
-def emit_upload_completed(path: str, record: dict[str, Any], cache_hit: bool) -> Any:
-    """Announce a finished ingest; ``record`` is the ingest flow's result dict."""
-    keep = (
-        "file",
-        "scene",
-        "shot",
-        "version",
-        "size_bytes",
-        "seconds",
-        "fingerprint",
-        "re_render",
-        "strategy",
-        "strategy_reason",
-        "megabytes_per_second",
-        "parts",
-        "retried_parts",
-        "rate_limited",
-        "file_id",
-        "view_url",
-    )
-    payload = {k: record.get(k) for k in keep}
-    payload.update(path=path, structure_cache_hit=cache_hit, **process_sample())
+def emit_upload_completed(record: IngestRecord) -> Any:
+    """Announce a finished ingest: ``record``'s :data:`EVENT_FIELDS` and a process sample."""
+    payload = record.event_payload()
+    payload.update(process_sample())
     window = live_window()
-    window.record_cache(cache_hit)
-    if record.get("strategy") != "skipped":
-        window.record_upload(
-            True, record.get("megabytes_per_second"), record.get("size_bytes") or 0
-        )
+    window.record_cache(record.structure_cache_hit)
+    if record.upload.strategy != "skipped":
+        window.record_upload(True, record.upload.megabytes_per_second, record.upload.size_bytes)
     _attach_interval(payload)
-    return emit_event(UPLOAD_COMPLETED, resource=file_resource(path), payload=payload)
+    return emit_event(UPLOAD_COMPLETED, resource=file_resource(record.path), payload=payload)
 
 
 def emit_upload_failed(path: str, error: BaseException, shot: dict[str, Any] | None) -> Any:

@@ -29,6 +29,8 @@ from typing import Any
 
 import pandas as pd
 
+from tasks.observe.ingest_record import EVENT_FIELDS
+
 __all__ = [
     "EVENT_COLUMNS",
     "FAILED_STATES",
@@ -69,25 +71,10 @@ WAITING_STATES = frozenset(s for s, b in STATUS_BUCKETS.items() if b in ("pendin
 RUN_COLUMNS = ("id", "path", "state", "start_time", "seconds")
 TASK_COLUMNS = ("flow_run_id", "task", "state_name", "seconds", "run_count")
 EVENT_COLUMNS = (
-    "event",
-    "occurred",
-    "flow_run_id",
-    "path",
-    "file",
-    "scene",
-    "shot",
-    "version",
-    "size_bytes",
-    "seconds",
-    "strategy",
-    "megabytes_per_second",
-    "rate_limited",
-    "retried_parts",
-    "structure_cache_hit",
-    "error_type",
-    "error",
-    "cpu_percent",
-    "rss_mb",
+    *("event", "occurred", "flow_run_id"),
+    *EVENT_FIELDS,  # the ingest record's (tasks/observe/ingest_record.py)
+    *("error_type", "error"),  # a failed ingest's
+    *("cpu_percent", "rss_mb"),  # the process sample every ingest event carries
 )
 
 

@@ -32,7 +32,7 @@ class UploadJob:
     checksum: bool = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class UploadResult:
     """What an upload did.
 
