@@ -22,6 +22,7 @@ from prefect.cache_policies import NO_CACHE
 from blocks.frameio import FrameioCredentials
 from blocks.frameio_project import FrameioProject
 from blocks.remote_endpoint import RemoteEndpoint
+from config.sections.frameio import FrameioSettings
 from config.settings import PostflowSettings
 from core.errors import ConfigurationError
 from core.runtime import current_runtime
@@ -31,7 +32,7 @@ from tasks.platform.limits import throttle_for
 __all__ = ["load_credentials", "open_project", "open_project_task", "remote_endpoint"]
 
 
-def load_credentials(settings: PostflowSettings) -> FrameioCredentials:
+def load_credentials(settings: FrameioSettings) -> FrameioCredentials:
     """The Frame.io credentials: the saved block named in settings, else the settings' own
     ``POSTFLOW_FRAMEIO_CLIENT_ID`` / ``_SECRET`` (e.g. in a ``.env``).
 

@@ -33,6 +33,7 @@ from postflow.cli.terminal import (
 from postflow.cli.upload_check import upload_test
 
 if TYPE_CHECKING:
+    from config.sections.watch import WatchSettings
     from config.settings import PostflowSettings
 
 
@@ -87,7 +88,7 @@ def health(
     console.print("[green]Healthy[/green]")
 
 
-def _rule_rows(settings: PostflowSettings) -> list[tuple[bool, str, str]]:
+def _rule_rows(settings: WatchSettings) -> list[tuple[bool, str, str]]:
     from tasks.structure.naming import load_nomenclature
 
     try:

@@ -20,12 +20,13 @@ from postflow.cli.json_out import json_option, print_json
 from postflow.cli.terminal import check_since, console, load_settings, with_prefect_api
 
 if TYPE_CHECKING:
+    from config.sections.tasks import TaskSettings
     from config.settings import PostflowSettings
 
 cache_app = typer.Typer(help="The structure cache (shot folder ids) in Prefect's storage.")
 
 
-def _cache_dir(settings: PostflowSettings) -> Path:
+def _cache_dir(settings: TaskSettings) -> Path:
     from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
 
     return Path(settings.structure_cache_dir or PREFECT_LOCAL_STORAGE_PATH.value()).expanduser()

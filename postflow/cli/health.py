@@ -23,6 +23,8 @@ from prefect.client.orchestration import get_client
 
 from blocks.discord import PostflowDiscord
 from blocks.frameio_project import FrameioProject
+from config.sections.state import StateSettings
+from config.sections.watch import WatchSettings
 from config.settings import PostflowSettings
 from core.errors import FrameioAuthError, FrameioNotFound, PostflowError
 from postflow.serve.deployments import PREFECT_YAML
@@ -84,7 +86,7 @@ def _fs_type(path: Path) -> str:
     return kind
 
 
-def check_watch_path(settings: PostflowSettings) -> Check:
+def check_watch_path(settings: WatchSettings) -> Check:
     """The watch folder exists and is listable; native events on FUSE (LucidLink) fail."""
     name, path = "Watch folder readable", Path(settings.watch_path)
     if not path.is_dir() or not os.access(path, os.R_OK | os.X_OK):
@@ -201,7 +203,7 @@ def check_prefect(installation: str = "postflow") -> list[Check]:
     return checks
 
 
-def check_disk(settings: PostflowSettings) -> Check:
+def check_disk(settings: StateSettings) -> Check:
     """At least 1 GB free where the state directory lives (ledger, reports, cache records)."""
     path = Path(settings.state_dir).resolve()
     while not path.exists():

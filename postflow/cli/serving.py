@@ -18,6 +18,7 @@ from core.errors import PostflowError
 from postflow.cli.terminal import console, drain_prefect_clients, err, load_settings, warn_if_public
 
 if TYPE_CHECKING:
+    from config.sections.state import StateSettings
     from config.settings import PostflowSettings
 
 
@@ -50,7 +51,7 @@ def _limits_and_automations(settings: PostflowSettings) -> None:
 
 
 def _prefect_api(
-    port: int, settings: PostflowSettings, api_wait_seconds: float, local_server: bool = True
+    port: int, settings: StateSettings, api_wait_seconds: float, local_server: bool = True
 ) -> tuple[Any, str]:
     """``(server, api_url)``: the server PREFECT_API_URL names (server None) once it answers,
     else, when it is unset, a local one.

@@ -81,18 +81,25 @@ def _default(field: FieldInfo) -> str:
 
 
 def settings_markdown() -> str:
-    """The two reference tables (Markdown): ``POSTFLOW_*`` variables, then tuning fields."""
+    """The reference tables (Markdown): ``POSTFLOW_*`` variables, one table per slice of the
+    settings, then the tuning block's fields."""
     from blocks.settings import PostflowTuning
-    from config.settings import PostflowSettings
+    from config.settings import SECTIONS, PostflowSettings
 
-    lines = [
-        START,
-        "",
-        "| variable | default | meaning |",
-        "|---|---|---|",
-    ]
-    for name, field in PostflowSettings.model_fields.items():
-        lines.append(_row(f"`POSTFLOW_{name.upper()}`", _default(field), field.description or ""))
+    lines = [START]
+    for section in SECTIONS:  # one table per slice (config/sections/), in the slice's order
+        lines += [
+            "",
+            f"{(section.__doc__ or '').strip()} (`{section.__name__}`)",
+            "",
+            "| variable | default | meaning |",
+            "|---|---|---|",
+        ]
+        for name in section.model_fields:
+            field = PostflowSettings.model_fields[name]
+            lines.append(
+                _row(f"`POSTFLOW_{name.upper()}`", _default(field), field.description or "")
+            )
     lines += [
         "",
         "Tuning block (`postflow-tuning`, edit it in the Prefect UI; no redeploy):",

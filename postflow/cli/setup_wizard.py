@@ -23,6 +23,7 @@ from dotenv import set_key
 from blocks.frameio import FrameioCredentials
 from blocks.frameio_catalog import ProjectRef
 from blocks.settings import load_block
+from config.sections.frameio import FrameioSettings
 from config.settings import PostflowSettings
 from core.errors import ConfigurationError
 from postflow.cli.projects import list_projects, pick_project
@@ -32,7 +33,7 @@ AUTH_MODES = ("server_to_server", "web_app")
 SignIn = Callable[[str], None]
 
 
-def _auth_mode(settings: PostflowSettings, prompt: Prompt | None, given: str | None) -> str | None:
+def _auth_mode(settings: FrameioSettings, prompt: Prompt | None, given: str | None) -> str | None:
     """The mode to save: ``given``, else the saved block's (None: keep), else asked."""
     if given:
         return given

@@ -36,9 +36,12 @@ from typer.core import TyperGroup
 
 from core.errors import ConfigurationError, PostflowError
 
-if TYPE_CHECKING:  # pydantic(-settings) and httpx load when a command needs them, not at --help
+if TYPE_CHECKING:
+    # pydantic(-settings) and httpx load when a command needs them, not at --help
     from pydantic import ValidationError
 
+    from config.sections.state import StateSettings
+    from config.sections.tunnel import TunnelSettings
     from config.settings import PostflowSettings
 
 P = ParamSpec("P")
@@ -70,7 +73,7 @@ def say(text: str) -> None:
     err.print(Text(text), soft_wrap=True)
 
 
-def public_tunnel_warning(settings: PostflowSettings) -> str | None:
+def public_tunnel_warning(settings: TunnelSettings) -> str | None:
     """The warning for remote uploads through an account-less quick tunnel, or None.
 
     cloudflared's own docs call quick tunnels (``trycloudflare.com``) "for testing and
@@ -300,7 +303,7 @@ def _reason(exc: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def command_prefect_api(settings: PostflowSettings) -> Iterator[str]:
+def command_prefect_api(settings: StateSettings) -> Iterator[str]:
     """:func:`postflow.serve.prefect_server.prefect_api` for a command, announced by :func:`say`;
     Prefect's pending events are sent before a temporary server stops, so Prefect's events
     client does not print "Unable to connect" and "EventsWorker failed" once the server is gone.

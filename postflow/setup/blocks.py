@@ -31,6 +31,7 @@ from starlette.routing import Route
 from blocks.discord import PostflowDiscord
 from blocks.frameio import USER_SCOPES, FrameioCredentials
 from blocks.settings import PostflowTuning, load_block
+from config.sections.frameio import FrameioSettings
 from config.settings import PostflowSettings
 from core.errors import ConfigurationError, FrameioAuthError
 from core.loopback import UvicornThread
@@ -91,7 +92,7 @@ def _value(current: str, label: str, prompt: Prompt | None, secret: bool = False
 
 
 def _save_credentials(
-    settings: PostflowSettings, prompt: Prompt | None, auth_mode: str | None
+    settings: FrameioSettings, prompt: Prompt | None, auth_mode: str | None
 ) -> str:
     """Create or update the ``FrameioCredentials`` block; ``created``/``updated``/``unchanged``."""
     existing = load_block(FrameioCredentials, settings.frameio_credentials_block)
