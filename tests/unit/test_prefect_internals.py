@@ -73,17 +73,23 @@ def test_the_warm_runner_engine_calls():
     assert {"client", "state", "flow_run_id"} <= _parameters(propose_state_sync)
 
 
-def test_the_runner_attributes_our_subclass_reads():
-    """postflow/runners.py subclasses Runner: handle_sigterm reads ``_loop``, ``_logger`` and
-    ``started`` and calls ``astop`` (it overrides ``handle_sigterm``); the constructor takes
-    ``pause_on_shutdown`` and ``limit``."""
-    from prefect.runner import Runner
+def test_the_worker_internals_our_worker_type_uses():
+    """postflow/warm_worker.py subclasses BaseWorker: it logs through ``_logger``, calls
+    ``client.read_flow_runs`` and ``get_and_submit_flow_runs``, and overrides ``setup``,
+    ``sync_with_backend``, ``teardown``, ``run`` and ``kill_infrastructure``."""
+    from prefect.workers.base import BaseWorker
 
-    runner = Runner(pause_on_shutdown=True, limit=1)
-    for attribute in ("_loop", "_logger", "started"):
-        assert hasattr(runner, attribute), f"Runner has no {attribute}"
-    for method in ("handle_sigterm", "astop", "start", "add_deployment"):
-        assert callable(getattr(Runner, method, None)), f"Runner has no {method}()"
+    from postflow.warm_worker import WarmWorker
+
+    assert {"infrastructure_pid", "configuration", "grace_seconds"} <= _parameters(
+        BaseWorker.kill_infrastructure
+    )
+    assert {"flow_run", "configuration", "task_status"} <= _parameters(BaseWorker.run)
+    for method in ("setup", "sync_with_backend", "teardown", "get_and_submit_flow_runs"):
+        assert callable(getattr(BaseWorker, method, None)), f"BaseWorker has no {method}()"
+    worker = WarmWorker(work_pool_name="probe", limit=1)
+    assert hasattr(worker, "_logger")
+    assert BaseWorker.get_worker_class_from_type("postflow-warm") is WarmWorker  # entry point
 
 
 def test_the_workers_we_drain_before_a_temporary_server_stops():
