@@ -107,12 +107,19 @@ def module_entrypoint(entrypoint: str) -> str:
 
 
 def apply_deployments(deployments: list[Any]) -> dict[str, UUID]:
-    """Register (create or update) each ``RunnerDeployment`` on its work pool; returns
-    ``{name: id}`` (the pools must exist: :func:`postflow.runners.ensure_pools`).
+    """Register (create or update) each ``RunnerDeployment`` on its work pool, creating our
+    missing pools first (:func:`postflow.runners.ensure_pools`); returns ``{name: id}``.
+
+    Raises:
+        ConfigurationError: a deployment's pool is missing and not ours, or ours with
+            another type.
 
     Registering deletes the automations a deployment owns before creating its triggers
     (Prefect 3.8.8 ``RunnerDeployment._create_triggers_sync``, called on every ``apply``), so
     the ``postflow.file.ready`` trigger that versions before deployment mode registered on
     ``ingest-file`` is gone after the first ``up``: the sensor creates the runs now.
     """
+    from postflow.runners import ensure_pools
+
+    ensure_pools(deployments)
     return {d.name: d.apply() for d in deployments}

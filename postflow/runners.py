@@ -28,6 +28,8 @@ POOL_TYPES = {"postflow-warm": "postflow-warm", "postflow-process": "process"}
 # How often the workers `up` starts ask for runs (seconds) unless PREFECT_WORKER_QUERY_SECONDS
 # is set: Prefect's default, 10 s, would be each file's wait before it starts.
 QUERY_SECONDS = 1.0
+# Longest wait, when `up` stops, for the process runs it cancels to end (seconds).
+STOP_WAIT_SECONDS = 30.0
 
 
 def ensure_pools(deployments: list[Any]) -> dict[str, str]:
@@ -77,8 +79,9 @@ def serve_deployments(
     Creates the missing pools (:func:`ensure_pools`), then runs their workers in this
     process: the warm pool's ``ingest_concurrency`` runs at once in threads, a process
     pool's ``limit`` runs at once, each in a process. On Ctrl-C or SIGTERM the workers stop
-    claiming runs; warm runs in progress finish, a process pool's runs are stopped by
-    Prefect's process manager. Returns once everything has stopped.
+    claiming runs; warm runs in progress finish, a process pool's runs that this process
+    started are cancelled (Cancelled in the UI; the sensor's run, typically). Returns once
+    everything has stopped.
 
     Args:
         deployments: registered ``RunnerDeployment`` s
@@ -110,12 +113,57 @@ def serve_deployments(
 
 
 async def _run_workers(workers: list[Any]) -> None:
-    """Run ``workers`` until SIGINT or SIGTERM, then stop them all (each tears down)."""
+    """Run ``workers`` until SIGINT or SIGTERM; then cancel the process runs they started
+    (:func:`_cancel_process_runs`) and stop them all (each tears down)."""
     import anyio
 
+    stop = anyio.Event()
     async with anyio.create_task_group() as group:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, group.cancel_scope.cancel)
+            loop.add_signal_handler(sig, stop.set)
         for worker in workers:
             group.start_soon(worker.start)
+        await stop.wait()
+        pools = [w.work_pool.name for w in workers if w.type == "process" and w.is_setup]
+        with anyio.move_on_after(STOP_WAIT_SECONDS):
+            await _cancel_process_runs(pools)
+        group.cancel_scope.cancel()
+
+
+async def _cancel_process_runs(pools: list[str]) -> None:
+    """Set Cancelling the Pending or Running runs of ``pools`` whose process is a child of
+    this one (the sensor's run) and wait until they end: Prefect's process worker then stops
+    each process and reports the run Cancelled, so the next ``up`` starts a new sensor run
+    instead of finding one left Running by a process that is gone."""
+    import anyio
+    import psutil
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+        WorkPoolFilter,
+        WorkPoolFilterName,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Cancelling
+
+    if not pools:
+        return
+    ours = {str(child.pid) for child in psutil.Process().children(recursive=True)}
+    live = FlowRunFilterState(
+        type=FlowRunFilterStateType(any_=[StateType.PENDING, StateType.RUNNING])
+    )
+    async with get_client() as client:
+        runs = await client.read_flow_runs(
+            work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=pools)),
+            flow_run_filter=FlowRunFilter(state=live),
+        )
+        runs = [r for r in runs if str(r.infrastructure_pid or "").rpartition(":")[2] in ours]
+        for run in runs:
+            message = "postflow up stopped"
+            await client.set_flow_run_state(run.id, Cancelling(message=message), force=True)
+        while runs:
+            await anyio.sleep(0.5)
+            runs = [r for r in runs if not (await client.read_flow_run(r.id)).state.is_final()]

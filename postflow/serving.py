@@ -110,7 +110,6 @@ def _serve_all(
     from postflow.setup import register_block_types
     from postflow.up import (
         apply_deployments,
-        ensure_pools,
         ensure_sensor_run,
         load_deployments,
         serve_deployments,
@@ -118,8 +117,7 @@ def _serve_all(
 
     register_block_types()
     deployments = [d for d in load_deployments() if not only or d.name in only]
-    ensure_pools(deployments)  # each deployment stays on the pool prefect.yaml names
-    apply_deployments(deployments)  # first: the sensor-restart automation needs its id
+    apply_deployments(deployments)  # first (on their pools): the sensor-restart automation
     _limits_and_automations(settings)
     if any(d.name == "watch-by-shot" for d in deployments):
         run, created = ensure_sensor_run()
