@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from types import MappingProxyType
 from typing import Any
 
 from core.errors import ConfigurationError
@@ -24,7 +25,7 @@ from core.errors import ConfigurationError
 __all__ = ["POOL_TYPES", "ensure_pools", "serve_deployments"]
 
 # The pools prefect.yaml names, and the worker type of each (postflow.warm_worker.WARM_TYPE).
-POOL_TYPES = {"postflow-warm": "postflow-warm", "postflow-process": "process"}
+POOL_TYPES = MappingProxyType({"postflow-warm": "postflow-warm", "postflow-process": "process"})
 # How often the workers `up` starts ask for runs (seconds) unless PREFECT_WORKER_QUERY_SECONDS
 # is set: Prefect's default, 10 s, would be each file's wait before it starts.
 QUERY_SECONDS = 1.0

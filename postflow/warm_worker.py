@@ -47,6 +47,8 @@ from prefect.workers.base import (
     BaseWorkerResult,
 )
 
+from postflow.warm_thread import execute, flow_of, ingest_concurrency, open_journal, warm_log
+
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
 
@@ -105,7 +107,7 @@ class WarmWorker(BaseWorker[WarmJobConfiguration, WarmVariables, WarmWorkerResul
     _documentation_url = "https://github.com/rl-postflow/rl-postflow/blob/main/docs/workers.md"
 
     def __init__(self, work_pool_name: str, *args: Any, limit: int | None = None, **kwargs: Any):
-        self.concurrency = limit if limit is not None else _ingest_concurrency()
+        self.concurrency = limit if limit is not None else ingest_concurrency()
         super().__init__(work_pool_name, *args, limit=self.concurrency, **kwargs)
         self.pool_name = work_pool_name
         self._threads = ThreadPoolExecutor(self.concurrency, thread_name_prefix="warm-run")
@@ -121,10 +123,10 @@ class WarmWorker(BaseWorker[WarmJobConfiguration, WarmVariables, WarmWorkerResul
     async def setup(self) -> None:
         """Prefect's setup, then the run journal (when the settings load) and a first recovery."""
         await super().setup()
-        self._journal = await anyio.to_thread.run_sync(_open_journal)
+        self._journal = await anyio.to_thread.run_sync(open_journal)
         await self._recover_due()
         self._spawn(self._watch_cancels())
-        self._logger.info(
+        warm_log().info(  # the line tells an operator, or a test, that this worker takes work now
             "%s: polling for flow runs of pool %r, %d at once",
             self.name,
             self.pool_name,
@@ -166,7 +168,8 @@ class WarmWorker(BaseWorker[WarmJobConfiguration, WarmVariables, WarmWorkerResul
         identifier = self._identifier(flow_run.id)
         self._in_flight[flow_run.id] = configuration
         self.executed.append(flow_run.id)
-        future = self._threads.submit(_execute, flow, flow_run, self._journal)
+        warm_log().info("%s: running flow run %r (%s)", self.name, flow_run.name, flow_run.id)
+        future = self._threads.submit(execute, flow, flow_run, self._journal)
         if task_status is not None:
             task_status.started(identifier)  # type: ignore[arg-type]  # Prefect stores str()
         try:
@@ -296,85 +299,3 @@ class WarmWorker(BaseWorker[WarmJobConfiguration, WarmVariables, WarmWorkerResul
             await anyio.to_thread.run_sync(recover)
         except Exception as exc:  # noqa: BLE001 - API or store down: the journal keeps them
             self._logger.warning("Cannot recover runs a killed worker left: %s", exc)
-
-
-def _ingest_concurrency() -> int:
-    """``POSTFLOW_INGEST_CONCURRENCY``, or its default when the settings do not load."""
-    from config.settings import PostflowSettings
-
-    try:
-        return PostflowSettings().ingest_concurrency
-    except ValueError:  # pydantic's ValidationError: `postflow doctor` says what is wrong
-        return int(PostflowSettings.model_fields["ingest_concurrency"].default)
-
-
-def _open_journal() -> RunJournal | None:
-    """The run journal in the settings' state store; None (logged) when it cannot open."""
-    from blocks.store import open_store
-    from config.settings import PostflowSettings
-    from core.logs import run_logger
-    from postflow.warm_journal import RunJournal
-
-    try:
-        settings = PostflowSettings()
-        journal = RunJournal(open_store(settings), lease_seconds=settings.runner_lease_seconds)
-    except (ValueError, OSError) as exc:
-        run_logger("postflow.warm").warning("No crash recovery: cannot open the store: %s", exc)
-        return None
-    return journal.start_heartbeat()
-
-
-def _execute(flow: Any, flow_run: FlowRun, journal: RunJournal | None) -> int:
-    """Run ``flow_run`` with Prefect's engine in this thread; 0 when the engine reported its
-    end, 1 when the engine itself failed (logged). The run is in ``journal`` meanwhile."""
-    from prefect.flow_engine import run_flow
-
-    from core.logs import run_logger
-    from flows.ingest import ingest_run_settings
-    from tasks.cancellation import clear_cancel
-
-    if journal is not None:
-        journal.add(flow_run.id)
-    try:
-        with ingest_run_settings():  # ingest runs: heartbeats as configured (none by default)
-            state = run_flow(flow, flow_run=flow_run, return_type="state")
-        if state is not None and state.is_cancelling():
-            _end_cancelled(flow_run.id)
-        return 0
-    except Exception as exc:  # noqa: BLE001 - the engine failed, not the flow: report Crashed
-        run_logger("postflow.warm").error("flow run %s: %s", flow_run.id, exc)
-        return 1
-    finally:
-        clear_cancel(str(flow_run.id))
-        if journal is not None:
-            journal.remove(flow_run.id)
-
-
-def flow_of(entrypoint: str) -> Any:
-    """The flow object of a deployment's entrypoint, imported as its module.
-
-    ``"flows/ingest.py:ingest_file"`` (``prefect deploy``) and ``"flows.ingest.ingest_file"``
-    (``postflow up``, :func:`postflow.deployments.module_entrypoint`) both give
-    ``flows.ingest.ingest_file``, the object this process already uses (no second copy of the
-    module, as loading the file by path would make).
-
-    Raises:
-        ImportError: the module does not import. AttributeError: it has no such flow.
-    """
-    import importlib
-
-    path, colon, name = entrypoint.partition(":")
-    if not colon:
-        path, _, name = entrypoint.rpartition(".")
-    return getattr(importlib.import_module(path.removesuffix(".py").replace("/", ".")), name)
-
-
-def _end_cancelled(run_id: UUID) -> None:
-    """End a run the engine left Cancelling: the server refuses any end but Cancelled to a
-    Cancelling run (Prefect 3.8.8 ``EnforceCancellingToCancelledTransition``), so the
-    engine's last proposal was rejected and it would show Cancelling for ever."""
-    from prefect.client.orchestration import get_client
-    from prefect.states import Cancelled
-
-    with get_client(sync_client=True) as client:
-        client.set_flow_run_state(run_id, Cancelled(message="Cancelled while it ran in a thread"))
