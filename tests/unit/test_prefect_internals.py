@@ -3,7 +3,7 @@
 Two checks. (1) Every ``from prefect... import X`` and ``import prefect...`` in the product's
 modules resolves: the module imports and has the name. The modules are read, not imported,
 so a lazy import inside a function counts too. (2) The private or semi-private pieces we call
-or subclass (the warm runner's engine calls, the ``Runner`` attributes our subclass reads, the
+or subclass (the warm worker's engine call, the ``BaseWorker`` internals our worker type uses, the
 log and event workers we drain, a block's document id, the deployment step that deletes old
 triggers) are named one by one with what we rely on, so a failure says which one moved.
 Prefect's version is pinned in ``uv.lock``; run this after ``make lock`` with a new one.
@@ -64,13 +64,12 @@ def _parameters(function) -> set[str]:
     return set(inspect.signature(function).parameters)
 
 
-def test_the_warm_runner_engine_calls():
-    """postflow/warm.py runs claimed runs in threads the way ``python -m prefect.engine`` does."""
+def test_the_warm_worker_engine_call():
+    """postflow/warm_thread.py runs claimed runs in threads the way ``python -m prefect.engine``
+    does."""
     from prefect.flow_engine import run_flow
-    from prefect.utilities.engine import propose_state_sync
 
     assert {"flow", "flow_run", "return_type"} <= _parameters(run_flow)
-    assert {"client", "state", "flow_run_id"} <= _parameters(propose_state_sync)
 
 
 def test_the_worker_internals_our_worker_type_uses():
