@@ -26,8 +26,8 @@ __all__ = ["POOL_TYPES", "ensure_pools", "serve_deployments"]
 
 # The pools prefect.yaml names, and the worker type of each (postflow.warm_worker.WARM_TYPE).
 POOL_TYPES = MappingProxyType({"postflow-warm": "postflow-warm", "postflow-process": "process"})
-# How often the workers `up` starts ask for runs (seconds) unless PREFECT_WORKER_QUERY_SECONDS
-# is set: Prefect's default, 10 s, would be each file's wait before it starts.
+# How often the warm worker `up` starts asks for runs (seconds) unless
+# PREFECT_WORKER_QUERY_SECONDS is set: Prefect's default, 10 s, would be a file's wait to start.
 QUERY_SECONDS = 1.0
 # Longest wait, when `up` stops, for the process runs it cancels to end (seconds).
 STOP_WAIT_SECONDS = 30.0
@@ -93,9 +93,6 @@ def serve_deployments(
     Raises:
         ConfigurationError: see :func:`ensure_pools`.
     """
-    import os
-
-    from prefect.settings import PREFECT_WORKER_QUERY_SECONDS, temporary_settings
     from prefect.workers.base import BaseWorker
 
     pools = ensure_pools(deployments)
@@ -108,9 +105,7 @@ def serve_deployments(
         workers.append(
             worker_class(work_pool_name=name, limit=ingest_concurrency if warm else limit)
         )
-    query = float(os.environ.get("PREFECT_WORKER_QUERY_SECONDS") or QUERY_SECONDS)
-    with temporary_settings(updates={PREFECT_WORKER_QUERY_SECONDS: query}):
-        asyncio.run(_run_workers(workers))
+    asyncio.run(_run_workers(workers))
 
 
 async def _run_workers(workers: list[Any]) -> None:
@@ -124,12 +119,27 @@ async def _run_workers(workers: list[Any]) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         for worker in workers:
-            group.start_soon(worker.start)
+            with _query_settings(worker):  # the task takes a copy of the context now
+                group.start_soon(worker.start)
         await stop.wait()
         pools = [w.work_pool.name for w in workers if w.type == "process" and w.is_setup]
         with anyio.move_on_after(STOP_WAIT_SECONDS):
             await _cancel_process_runs(pools)
         group.cancel_scope.cancel()
+
+
+def _query_settings(worker: Any) -> Any:
+    """Prefect settings the worker starts with: the warm worker asks for runs every
+    :data:`QUERY_SECONDS` unless ``PREFECT_WORKER_QUERY_SECONDS`` is set; the process worker
+    keeps Prefect's 10 s (its runs, the sensor's, exist before it starts or are weekly)."""
+    import os
+
+    from prefect.settings import PREFECT_WORKER_QUERY_SECONDS, temporary_settings
+
+    warm = worker.type == POOL_TYPES["postflow-warm"]
+    if not warm or os.environ.get("PREFECT_WORKER_QUERY_SECONDS"):
+        return temporary_settings(updates={})
+    return temporary_settings(updates={PREFECT_WORKER_QUERY_SECONDS: QUERY_SECONDS})
 
 
 async def _cancel_process_runs(pools: list[str]) -> None:

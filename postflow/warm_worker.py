@@ -34,7 +34,7 @@ import os
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 from uuid import UUID
 
 import anyio
@@ -68,6 +68,35 @@ class WarmJobConfiguration(BaseJobConfiguration):
     ``env``, ``command``, ``labels`` and ``name`` are Prefect's own fields: ``env`` cannot
     differ between threads of one process, so set the variables on the worker's process.
     """
+
+    @classmethod
+    async def resolve_for_flow_run(
+        cls,
+        flow_run: FlowRun,
+        *,
+        client: Any,
+        work_pool: Any,
+        worker_name: str,
+        worker_id: UUID | None = None,
+        deployment: Any = None,
+    ) -> Self:
+        """The pool's template with the flow run's own job variables, without reading the
+        deployment and the flow as Prefect 3.9.1's does: a thread uses neither, and the two
+        reads came before every run's start (their job variables, ``env`` mostly, cannot
+        apply to a thread)."""
+        configuration = await cls.from_template_and_values(
+            base_job_template=work_pool.base_job_template,
+            values=dict(flow_run.job_variables or {}),
+            client=client,
+        )
+        configuration.prepare_for_flow_run(
+            flow_run=flow_run,
+            deployment=deployment,
+            work_pool=work_pool,
+            worker_name=worker_name,
+            worker_id=worker_id,
+        )
+        return configuration
 
 
 class WarmVariables(BaseVariables):
@@ -103,8 +132,7 @@ class WarmWorker(BaseWorker[WarmJobConfiguration, WarmVariables, WarmWorkerResul
         "RL PostFlow: execute flow runs in threads of one long-lived worker process "
         "(no process start per run; cooperative cancel; crash recovery)."
     )
-    _display_name = "PostFlow warm"
-    _documentation_url = "https://github.com/rl-postflow/rl-postflow/blob/main/docs/workers.md"
+    _display_name = "PostFlow warm"  # the project has no public URL yet: docs/workers.md
 
     def __init__(self, work_pool_name: str, *args: Any, limit: int | None = None, **kwargs: Any):
         self.concurrency = limit if limit is not None else ingest_concurrency()

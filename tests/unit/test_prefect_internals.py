@@ -75,7 +75,8 @@ def test_the_warm_worker_engine_call():
 def test_the_worker_internals_our_worker_type_uses():
     """postflow/warm_worker.py subclasses BaseWorker: it logs through ``_logger``, calls
     ``client.read_flow_runs`` and ``get_and_submit_flow_runs``, and overrides ``setup``,
-    ``sync_with_backend``, ``teardown``, ``run`` and ``kill_infrastructure``."""
+    ``sync_with_backend``, ``teardown``, ``run``, ``kill_infrastructure`` and the job
+    configuration's ``resolve_for_flow_run``."""
     from prefect.workers.base import BaseWorker
 
     from postflow.warm_worker import WarmWorker
@@ -84,6 +85,17 @@ def test_the_worker_internals_our_worker_type_uses():
         BaseWorker.kill_infrastructure
     )
     assert {"flow_run", "configuration", "task_status"} <= _parameters(BaseWorker.run)
+    # WarmJobConfiguration.resolve_for_flow_run replaces Prefect's: the same keywords
+    from prefect.workers.base import BaseJobConfiguration
+
+    assert _parameters(BaseJobConfiguration.resolve_for_flow_run) == {
+        "flow_run",
+        "client",
+        "work_pool",
+        "worker_name",
+        "worker_id",
+        "deployment",
+    }
     for method in ("setup", "sync_with_backend", "teardown", "get_and_submit_flow_runs"):
         assert callable(getattr(BaseWorker, method, None)), f"BaseWorker has no {method}()"
     worker = WarmWorker(work_pool_name="probe", limit=1)
