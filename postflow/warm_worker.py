@@ -7,10 +7,11 @@ executes the run with Prefect's own engine in a thread of the worker process
 (``prefect.flow_engine.run_flow(flow, flow_run=...)``, what ``python -m prefect.engine`` does in
 a fresh one). Everything else is Prefect's worker: the pool, its queues and ``--limit``, the
 heartbeats and the worker listed on the UI's Work Pools page, the claim of a run (Pending), its
-labels and events, and the cancellation observer.
+labels and events.
 
 It is registered through the package's ``prefect.collections`` entry point (pyproject.toml), so
-Prefect's CLI knows it (Prefect docs, "Developing a new worker type"; Prefect 3.9.1
+Prefect's CLI knows it (Prefect docs, "Developing a New Worker Type",
+https://docs.prefect.io/2.10.6/tutorials/developing-a-new-worker-type/; Prefect 3.9.1
 ``BaseWorker.get_worker_class_from_type`` loads the collections)::
 
     prefect work-pool create postflow-warm --type postflow-warm
