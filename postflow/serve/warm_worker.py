@@ -20,9 +20,8 @@ https://docs.prefect.io/2.10.6/tutorials/developing-a-new-worker-type/; Prefect 
 * **Cancel.** A thread cannot be killed like a process. The worker checks its runs in
   progress for Cancelling (the UI's Cancel) every ``cancel_check_seconds`` and stops each
   through its :meth:`WarmWorker.kill_infrastructure`, which raises the run's cooperative
-  cancel flag (:mod:`tasks.platform.cancellation`): the upload stops at its next block and deletes
-  its
-  partial file, and the run ends Cancelled.
+  cancel flag (:mod:`tasks.platform.cancellation`): the upload stops at its next block and
+  deletes its partial file, and the run ends Cancelled.
 * **Crash recovery.** Each run is recorded in the state store's journal while it runs
   (:mod:`postflow.serve.warm_journal`); when the process is killed, any worker of the installation
   marks its runs Crashed and runs them again, at start and then once per lease.

@@ -66,8 +66,7 @@ def _parameters(function) -> set[str]:
 
 def test_the_warm_worker_engine_call():
     """postflow/serve/warm_thread.py runs claimed runs in threads the way ``python -m
-    prefect.engine``
-    does."""
+    prefect.engine`` does."""
     from prefect.flow_engine import run_flow
 
     assert {"flow", "flow_run", "return_type"} <= _parameters(run_flow)
