@@ -96,6 +96,8 @@ def test_the_worker_internals_our_worker_type_uses():
         "worker_id",
         "deployment",
     }
+    # WarmWorker sends the labels beside the run (BaseWorker awaits them before run())
+    assert _parameters(BaseWorker._give_worker_labels_to_flow_run) == {"self", "flow_run_id"}
     for method in ("setup", "sync_with_backend", "teardown", "get_and_submit_flow_runs"):
         assert callable(getattr(BaseWorker, method, None)), f"BaseWorker has no {method}()"
     worker = WarmWorker(work_pool_name="probe", limit=1)
