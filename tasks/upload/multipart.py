@@ -202,7 +202,12 @@ class MultipartTransfer:
         room = min(
             self.settings.upload_part_concurrency * largest, self.settings.upload_hash_buffer_bytes
         )
-        return OrderedDigest(checkpoint.size_bytes, room, lambda o, n: _pread(path, o, n))
+        return OrderedDigest(
+            checkpoint.size_bytes,
+            room,
+            lambda o, n: _pread(path, o, n),
+            block_bytes=self.settings.upload_block_bytes,
+        )
 
     def _after_failure(
         self, path: str, name: str, file_id: str, exc: BaseException, inside: bool = False
