@@ -56,7 +56,7 @@ class Lease:
         view: the buffer, as long as the block asked for (``os.preadv`` into it).
     """
 
-    __slots__ = ("_buffer", "_digest", "_refs", "reserved", "view")
+    __slots__ = ("_buffer", "_digest", "_refs", "frontier", "reserved", "view")
 
     def __init__(
         self,
@@ -65,9 +65,11 @@ class Lease:
         length: int,
         refs: int,
         reserved: int,
+        frontier: bool = False,
     ) -> None:
         self._digest, self._buffer, self._refs = digest, buffer, refs
         self.reserved = reserved  # bytes of the buffer's room it holds ahead of the frontier
+        self.frontier = frontier  # one of the spare buffers for blocks read at the frontier
         self.view = memoryview(buffer)[:length]
 
     def release(self) -> None:
@@ -88,8 +90,8 @@ class OrderedDigest:
         buffer_bytes: the most bytes held ahead of the frontier; more are dropped and re-read.
         reader: reads a dropped range again when the frontier reaches it.
         block_bytes: the largest block a part reads (its lease size), in bytes.
-        spare_blocks: leases beyond ``buffer_bytes`` for the blocks read at the frontier
-            while they wait for the hasher thread.
+        spare_blocks: leases for the blocks read at the frontier while they wait for the
+            hasher thread (past them such a block is read into fresh memory).
 
     Attributes:
         position: bytes handed to the hash so far (the frontier), in bytes.
@@ -114,9 +116,13 @@ class OrderedDigest:
         self.reread_bytes = 0
         self._hash = xxhash.xxh3_128()
         self._pending: dict[int, tuple[memoryview, Lease]] = {}
-        blocks = -(-min(buffer_bytes, size_bytes) // block_bytes) + spare_blocks
+        # the room ahead, the blocks at the frontier, and as many again for blocks that
+        # wait for the hasher thread after the room no longer counts them
+        blocks = -(-min(buffer_bytes, size_bytes) // block_bytes) + 2 * spare_blocks
         self._arena = BlockArena(block_bytes, blocks)
         self._spare: list[bytearray] = []
+        self.spare_blocks = spare_blocks
+        self._at_frontier = 0  # leases held by blocks read at the frontier
         self._dropped: dict[int, int] = {}  # offset -> length of blocks read but not kept
         self._buffered = 0  # bytes of pending blocks and of leases not fed yet
         self._queue: queue.SimpleQueue[list[_Work] | None] = queue.SimpleQueue()
@@ -152,11 +158,14 @@ class OrderedDigest:
             ahead = length if offset > self.position else 0
             if length > self.block_bytes or self._buffered + ahead > self.buffer_bytes:
                 return None
+            if not ahead and self._at_frontier >= self.spare_blocks:
+                return None  # the hasher thread is behind: leave the arena to later parts
             buffer = self._take(length, ahead > 0)
             if buffer is None:
                 return None
             self._buffered += ahead
-            return Lease(self, buffer, length, refs=2, reserved=ahead)
+            self._at_frontier += not ahead
+            return Lease(self, buffer, length, refs=2, reserved=ahead, frontier=not ahead)
 
     def feed(self, offset: int, block: bytes | memoryview, lease: Lease | None = None) -> None:
         """Take ``block``, the file's bytes from ``offset`` (read into ``lease``'s buffer when
@@ -238,6 +247,7 @@ class OrderedDigest:
         if lease is not None:
             lease._refs -= 1
             if lease._refs == 0:
+                self._at_frontier -= lease.frontier
                 if isinstance(lease._buffer, memoryview):
                     self._arena.give(lease._buffer)
                 else:
