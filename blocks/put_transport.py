@@ -4,10 +4,10 @@ httpx's own transport (httpcore over h11) joins every body chunk into a new ``by
 writing it: a ``memoryview`` block (what the part uploader reads into the buffers it shares
 with the fingerprint, :mod:`blocks.stream_digest`) is copied once more per byte, into freshly
 allocated memory. On 2 cores against a loopback sink that copy and its allocations cost
-about 15 % of the client's CPU per GiB. This transport speaks HTTP/1.1 through the same h11
-state machine (a dependency of httpx's httpcore), but writes each chunk with
-``h11.Connection.send_with_data_passthrough``: the block itself goes to ``socket.sendall``,
-as ``curl -T`` writes its read buffer.
+about 15 % of the client's CPU per GiB (user time 0.23 s against 0.16 s per GiB, same
+uploader, same run). This transport speaks HTTP/1.1 with the standard library's
+:mod:`http.client` (request head, response parsing, keep-alive) and writes each body block
+itself with ``socket.sendall``, as ``curl -T`` writes its read buffer.
 
 It does only what a pre-signed part PUT needs: one request at a time per connection,
 keep-alive between the PUTs of one uploader, TLS (httpx's default context: certifi, or
@@ -23,6 +23,7 @@ write error, as httpcore does.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import select
 import socket
 import ssl
@@ -30,12 +31,10 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-import h11
 import httpx
 
 __all__ = ["StreamingPutTransport"]
 
-_READ_BYTES = 64 * 1024
 _MAX_BODY_BYTES = 1 << 20  # a longer answer is cut here and its connection closed
 
 Origin = tuple[str, str, int]
@@ -49,35 +48,25 @@ class _WriteFailed(Exception):
         self.error = error
 
 
-class _Connection:
-    """A socket and its h11 state."""
+def _stale(connection: http.client.HTTPConnection) -> bool:
+    """Whether an idle keep-alive connection was closed (or written to) by the server."""
+    try:
+        poll = select.poll()
+        poll.register(connection.sock, select.POLLIN)
+        return bool(poll.poll(0))
+    except (OSError, ValueError, TypeError):
+        return True
 
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.h11 = h11.Connection(our_role=h11.CLIENT)
 
-    def stale(self) -> bool:
-        """Whether an idle keep-alive connection was closed (or written to) by the server."""
-        try:
-            poll = select.poll()
-            poll.register(self.sock, select.POLLIN)
-            return bool(poll.poll(0))
-        except (OSError, ValueError):
-            return True
-
-    def write(self, data: bytes | memoryview) -> None:
-        """``sendall``; a timeout raises ``httpx.WriteTimeout``, another error
-        :class:`_WriteFailed` (the answer may say why)."""
-        try:
-            self.sock.sendall(data)
-        except TimeoutError as exc:
-            raise httpx.WriteTimeout(str(exc) or "write timed out") from exc
-        except OSError as exc:
-            raise _WriteFailed(exc) from exc
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):  # a broken socket
-            self.sock.close()
+def _write(sock: socket.socket, data: bytes | memoryview) -> None:
+    """``sendall``; a timeout raises ``httpx.WriteTimeout``, another error
+    :class:`_WriteFailed` (the answer may say why)."""
+    try:
+        sock.sendall(data)
+    except TimeoutError as exc:
+        raise httpx.WriteTimeout(str(exc) or "write timed out") from exc
+    except OSError as exc:
+        raise _WriteFailed(exc) from exc
 
 
 class StreamingPutTransport(httpx.BaseTransport):
@@ -92,7 +81,7 @@ class StreamingPutTransport(httpx.BaseTransport):
 
     def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
         self._ssl = ssl_context
-        self._idle: dict[Origin, list[_Connection]] = {}
+        self._idle: dict[Origin, list[http.client.HTTPConnection]] = {}
         self._lock = threading.Lock()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -103,42 +92,52 @@ class StreamingPutTransport(httpx.BaseTransport):
             Whatever the request's body iterator raises (the connection is closed).
         """
         timeouts: dict[str, Any] = request.extensions.get("timeout", {})
-        origin = (request.url.scheme, request.url.host, request.url.port or _port(request))
+        port = request.url.port or (443 if request.url.scheme == "https" else 80)
+        origin = (request.url.scheme, request.url.host, port)
         connection = self._connect(origin, timeouts.get("connect"))
         try:
             written = self._send(connection, request, timeouts.get("write"))
-            response = self._receive(connection, request, timeouts.get("read"), written)
+            answer, body = self._receive(connection, timeouts.get("read"), written)
         except BaseException:
             connection.close()
             raise
-        h = connection.h11
-        if h.our_state is h11.DONE and h.their_state is h11.DONE:
-            h.start_next_cycle()
+        if written is None and not answer.will_close and answer.isclosed():
             with self._lock:
                 self._idle.setdefault(origin, []).append(connection)
         else:
             connection.close()
-        return response
+        return httpx.Response(
+            answer.status,
+            headers=answer.getheaders(),
+            content=body,
+            request=request,
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": answer.reason.encode()},
+        )
 
-    def _connect(self, origin: Origin, timeout: float | None) -> _Connection:
+    def _connect(self, origin: Origin, timeout: float | None) -> http.client.HTTPConnection:
         with self._lock:
             idle = self._idle.get(origin, [])
             while idle:
                 connection = idle.pop()
-                if not connection.stale():
+                if not _stale(connection):
                     return connection
                 connection.close()
         scheme, host, port = origin
+        if scheme == "https":
+            connection = http.client.HTTPSConnection(host, port, context=self._tls())
+        else:
+            connection = http.client.HTTPConnection(host, port)
+        connection.timeout = timeout
         try:
-            sock = socket.create_connection((host, port), timeout=timeout)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if scheme == "https":
-                sock = self._tls().wrap_socket(sock, server_hostname=host)
+            connection.connect()
+            connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except TimeoutError as exc:
+            connection.close()
             raise httpx.ConnectTimeout(str(exc) or "connect timed out") from exc
         except OSError as exc:  # ssl.SSLError included
+            connection.close()
             raise httpx.ConnectError(str(exc) or type(exc).__name__) from exc
-        return _Connection(sock)
+        return connection
 
     def _tls(self) -> ssl.SSLContext:
         with self._lock:
@@ -148,68 +147,50 @@ class StreamingPutTransport(httpx.BaseTransport):
             return self._ssl
 
     def _send(
-        self, connection: _Connection, request: httpx.Request, timeout: float | None
+        self, connection: http.client.HTTPConnection, request: httpx.Request, timeout: float | None
     ) -> OSError | None:
         """Write the request; an error writing it is returned (the answer may say why)."""
-        h = connection.h11
-        target = request.url.raw_path
-        head = h11.Request(method=request.method, target=target, headers=request.headers.raw)
-        connection.sock.settimeout(timeout)
+        sock = connection.sock
+        sock.settimeout(timeout)
+        target = request.url.raw_path.decode("ascii")
         try:
-            connection.write(h.send(head) or b"")
+            connection.putrequest(request.method, target, skip_host=True, skip_accept_encoding=True)
+            for name, value in request.headers.raw:
+                connection.putheader(name, value)
+            connection.endheaders()
+        except TimeoutError as exc:
+            raise httpx.WriteTimeout(str(exc) or "write timed out") from exc
+        except OSError as exc:
+            return exc
+        try:
             for chunk in _chunks(request.stream):  # what the body's reader raises goes up
-                for piece in h.send_with_data_passthrough(h11.Data(data=chunk)) or ():
-                    connection.write(piece)
-            connection.write(h.send(h11.EndOfMessage()) or b"")
-        except h11.LocalProtocolError as exc:
-            raise httpx.LocalProtocolError(str(exc)) from exc
+                _write(sock, chunk)
         except _WriteFailed as failed:
             return failed.error
         return None
 
     def _receive(
         self,
-        connection: _Connection,
-        request: httpx.Request,
+        connection: http.client.HTTPConnection,
         timeout: float | None,
         write_error: OSError | None,
-    ) -> httpx.Response:
+    ) -> tuple[http.client.HTTPResponse, bytes]:
         """Read the answer: status, headers and the whole (short) body."""
-        h = connection.h11
         connection.sock.settimeout(timeout)
-        head: h11.Response | None = None
-        body = bytearray()
         try:
-            while True:
-                event = h.next_event()
-                if event is h11.NEED_DATA:
-                    h.receive_data(connection.sock.recv(_READ_BYTES))
-                elif isinstance(event, h11.Response):
-                    head = event
-                elif isinstance(event, h11.Data):
-                    body += event.data
-                    if len(body) > _MAX_BODY_BYTES:
-                        break  # not a storage answer to a PUT; the connection is closed
-                elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
-                    break
+            answer = connection.getresponse()
+            body = answer.read(_MAX_BODY_BYTES + 1)
+            if len(body) <= _MAX_BODY_BYTES:
+                answer.read()  # the end of the message: the connection can be reused
         except TimeoutError as exc:
             raise httpx.ReadTimeout(str(exc) or "read timed out") from exc
-        except h11.RemoteProtocolError as exc:
+        except (http.client.HTTPException, OSError) as exc:
             if write_error is not None:
-                raise httpx.WriteError(str(write_error)) from write_error
-            raise httpx.RemoteProtocolError(str(exc)) from exc
-        except OSError as exc:
-            failed = write_error or exc
-            raise (httpx.WriteError if write_error else httpx.ReadError)(str(failed)) from exc
-        if head is None:
-            raise httpx.RemoteProtocolError("the server closed the connection without answering")
-        return httpx.Response(
-            head.status_code,
-            headers=head.headers.raw_items(),
-            content=bytes(body),
-            request=request,
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": head.reason},
-        )
+                raise httpx.WriteError(str(write_error) or "write failed") from write_error
+            if isinstance(exc, http.client.HTTPException):
+                raise httpx.RemoteProtocolError(str(exc) or type(exc).__name__) from exc
+            raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
+        return answer, body[:_MAX_BODY_BYTES]
 
     def close(self) -> None:
         """Close the idle connections."""
@@ -217,11 +198,8 @@ class StreamingPutTransport(httpx.BaseTransport):
             idle, self._idle = self._idle, {}
         for connections in idle.values():
             for connection in connections:
-                connection.close()
-
-
-def _port(request: httpx.Request) -> int:
-    return 443 if request.url.scheme == "https" else 80
+                with contextlib.suppress(OSError):
+                    connection.close()
 
 
 def _chunks(stream: Any) -> Iterable[bytes]:
