@@ -24,7 +24,8 @@ it finish and the next ones would otherwise read further and further ahead, past
 buffer. So each byte is read from the source once, for both the PUT and the fingerprint (on
 LucidLink a byte not in the local cache is a download from the filespace), as long as the
 buffer holds what the parts in flight read ahead of the frontier: with ``c`` parts in
-flight of ``P`` bytes each, ``c x P`` (``multipart.py`` gives it that). A part that is
+flight of ``P`` bytes each, ``c x P`` (``multipart.py`` gives it one part more, so a part
+that finishes before the first one seldom waits). A part that is
 retried reads its range again; bytes already hashed are skipped, so the digest is unchanged.
 
 The digest is the standard XXH3-128 of the file (``xxhsum -H2``; ASC MHL's ``xxh128``), so any
