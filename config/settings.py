@@ -38,6 +38,7 @@ BLOCK_SUFFIXES = MappingProxyType(
         "discord_block": "discord",
         "tuning_block": "tuning",
         "tunnel_token_block": "tunnel-token",
+        "review_webhook_block": "frameio-webhook",
     }
 )
 
@@ -467,6 +468,32 @@ class PostflowSettings(BaseSettings):
         "alerts, weekly report) as text, comma-separated <block-type-slug>/<block-name>, e.g. "
         "slack-webhook/on-call,ms-teams-webhook/post; the Discord block keeps its embeds "
         "(empty: Discord only).",
+    )
+
+    # --- the review loop (tasks/review/): Frame.io webhooks back into Discord -----------------
+    review_webhook_url: str = Field(
+        "",
+        description="Public URL Frame.io delivers review webhooks to (the receiver's "
+        "/frameio/webhook); empty: https://<tunnel_hostname>/frameio/webhook with a named "
+        "tunnel, else no webhook (the poll only).",
+    )
+    review_webhook_name: str = Field(
+        "RL PostFlow review",
+        description="Name of our Frame.io webhook (found again by name and URL; others are "
+        "never touched).",
+    )
+    review_webhook_block: str = Field(
+        "", description="Block keeping the webhook's id and signing secret."
+    )
+    review_receiver_host: str = Field("127.0.0.1", description="Interface of the receiver.")
+    review_receiver_port: int = Field(
+        8792, ge=0, le=65535, description="TCP port of the webhook receiver (0: any free one)."
+    )
+    review_poll_interval_seconds: float = Field(
+        60.0, ge=0, description="Seconds between review polls (0: no poll)."
+    )
+    review_poll_files: int = Field(
+        30, ge=1, le=1000, description="Files read per review poll (three calls each at most)."
     )
 
     @model_validator(mode="after")

@@ -39,6 +39,7 @@ from tasks.notify import failure_embed, naming_error_embed, notify_discord, succ
 from tasks.notify_blocks import notify_blocks, text_form
 from tasks.recovery import record_ingest_outcome
 from tasks.retrying import retry_options
+from tasks.review.announce import notify_upload
 from tasks.structure import resolve_shot_folder
 from tasks.upload import UploadJob, UploadResult, upload_file
 from tasks.upload.source import refuse_empty
@@ -73,12 +74,16 @@ def _words(settings: PostflowSettings) -> dict[str, str]:
     return {"language": settings.discord_language, "production": settings.production}
 
 
-def _notify(settings: PostflowSettings, embed: Any) -> None:
+def _notify(settings: PostflowSettings, embed: Any, review: tuple[str, str] | None = None) -> None:
     """Send a Discord embed, and its text form to each extra notification block; a
-    notification failure is logged, never fails the ingest."""
+    notification failure is logged, never fails the ingest. ``review`` (file id, shot label):
+    the message is kept for the review loop to edit (:mod:`tasks.review.announce`)."""
     options = retry_options(min(settings.task_retries, 3), settings.task_retry_backoff_seconds)
     try:
-        notify_discord.with_options(**options)(settings.discord_block, embed)
+        if review is not None:
+            notify_upload.with_options(**options)(settings, embed, *review)
+        else:
+            notify_discord.with_options(**options)(settings.discord_block, embed)
     except PostflowError as exc:
         get_run_logger().warning("Discord notification not sent: %s", exc)
     if settings.notify_blocks:
@@ -236,5 +241,6 @@ def _ingest(path: str) -> Any:
     _record(record)
     emit_upload_completed(path, record, cache_hit)
     _record_outcome(settings, path, None)
-    _notify(settings, success_embed(shot, result, **_words(settings)))
+    label = f"{shot.scene} / {shot.shot} — V{shot.version:03d}"
+    _notify(settings, success_embed(shot, result, **_words(settings)), (result.file_id, label))
     return record
