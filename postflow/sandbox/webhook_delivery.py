@@ -148,7 +148,9 @@ class WebhookDeliverer:
         return self._post(entry["url"], entry["headers"], entry["body"], entry["event"], "replay")
 
     def wait_idle(self, timeout_seconds: float = 10.0) -> bool:
-        """Wait until nothing is queued or held; True when idle in time."""
+        """Wait until nothing is queued or held; True when idle in time. Files ready by now
+        are queued first (the scan otherwise runs every `SCAN_SECONDS`)."""
+        self._scan_ready()
         with self._cond:
             return self._cond.wait_for(lambda: not self._queue and not self._held, timeout_seconds)
 
@@ -213,8 +215,11 @@ class WebhookDeliverer:
             if completed is None or completed.upload_completed_at is None:
                 continue
             if (now - completed.upload_completed_at).total_seconds() >= self._delay:
-                self._db.execute("INSERT OR IGNORE INTO ready_announced VALUES (?)", (row["id"],))
-                ready.append(("file.ready", row["id"], "file"))
+                claimed = self._db.execute(
+                    "INSERT OR IGNORE INTO ready_announced VALUES (?)", (row["id"],)
+                ).rowcount
+                if claimed:
+                    ready.append(("file.ready", row["id"], "file"))
         if ready:
             self.enqueue(ready)
 
