@@ -186,15 +186,18 @@ class FrameioReview:
         )
         return _webhook(response.data), str(response.data.secret)
 
-    def update_webhook(self, webhook_id: str, *, events: list[str], active: bool) -> WebhookInfo:
-        """Set a webhook's events and active flag (``webhooks.update``)."""
+    def update_webhook(
+        self, webhook_id: str, *, url: str, events: list[str], active: bool
+    ) -> WebhookInfo:
+        """Set a webhook's URL, events and active flag (``webhooks.update``; the secret
+        stays)."""
         client = self.project.client
         response = self.project.call(
             "webhooks.update",
             client.webhooks.update,
             self.account_id,
             webhook_id,
-            data=WebhookUpdateParamsData(events=events, active=active),
+            data=WebhookUpdateParamsData(url=url, events=events, active=active),
         )
         return _webhook(response.data)
 
