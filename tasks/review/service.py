@@ -19,7 +19,9 @@ the one announced, so reading again posts nothing twice but never misses the sec
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
+from typing import Any
 
 from prefect.events import emit_event
 
@@ -45,11 +47,13 @@ __all__ = [
     "ReviewService",
     "build_receiver",
     "review_context",
+    "saved_secret",
     "saved_webhook",
     "webhook_url",
 ]
 
 REVIEW_EVENTS = ("file.ready", "comment.created", "comment.completed", STATUS_EVENT)
+SECRET_TTL_SECONDS = 30.0
 _log = run_logger("postflow.review")
 
 
@@ -83,6 +87,36 @@ def saved_webhook(settings: PostflowSettings) -> FrameioWebhook | None:
     return block if isinstance(block, FrameioWebhook) else None
 
 
+def saved_secret(
+    settings: PostflowSettings, ttl_seconds: float = SECRET_TTL_SECONDS
+) -> Callable[[], str]:
+    """The saved webhook's signing secret, read again every ``ttl_seconds`` (a webhook made
+    again by ``postflow webhooks install`` is followed without a restart); when the block
+    cannot be read, the last secret read stays ("" before any: every delivery is refused)."""
+    cache: dict[str, Any] = {"value": "", "read_at": None}
+    lock = threading.Lock()
+
+    def secret() -> str:
+        with lock:
+            read_at = cache["read_at"]
+            if read_at is None or time.monotonic() - read_at >= ttl_seconds:
+                cache["read_at"] = time.monotonic()
+                try:
+                    block = saved_webhook(settings)
+                except (OSError, RuntimeError, ValueError) as exc:
+                    _log.warning("Webhook secret not read again (kept): %s", exc)
+                else:
+                    if block is None and read_at is None:
+                        _log.warning(
+                            "No Frame.io webhook saved: deliveries are refused until "
+                            "`postflow webhooks install`"
+                        )
+                    cache["value"] = block.signing_secret() if block is not None else ""
+            return str(cache["value"])
+
+    return secret
+
+
 def build_receiver(
     settings: PostflowSettings, ctx: ReviewContext, secret: Callable[[], str] | None = None
 ) -> WebhookReceiver:
@@ -94,16 +128,7 @@ def build_receiver(
         secret: the signing secret's source (default: the saved webhook block, read once).
     """
     if secret is None:
-        block = saved_webhook(settings)
-        value = block.signing_secret() if block is not None else ""
-        if not value:
-            _log.warning(
-                "No Frame.io webhook saved: every delivery is refused until "
-                "`postflow webhooks install`"
-            )
-
-        def secret() -> str:
-            return value
+        secret = saved_secret(settings)
 
     def claim(delivery: Delivery) -> bool:
         new = ctx.book.claim_delivery(delivery.key)

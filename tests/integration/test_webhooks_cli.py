@@ -99,3 +99,51 @@ def test_install_without_a_public_url_says_what_to_set(cli, postflow_env):
     result = runner.invoke(app, ["webhooks", "install"])
     assert result.exit_code == 2
     assert "POSTFLOW_REVIEW_WEBHOOK_URL" in result.output
+
+
+def test_installed_and_served_a_comment_reaches_discord(cli, pipeline, postflow_env):
+    """The production wiring: `install` saves the secret, `serve`'s receiver reads it."""
+    import threading
+
+    from config.settings import PostflowSettings
+    from flows.ingest import ingest_file
+    from tasks.review.service import ReviewService
+    from tests.integration.helpers import make_file
+    from tests.integration.scale_out_peers import free_port
+
+    port = free_port()
+    postflow_env(
+        review_webhook_url=f"http://127.0.0.1:{port}/frameio/webhook",
+        review_receiver_port=port,
+        review_poll_interval_seconds=0,
+    )
+    file_id = ingest_file(str(make_file(pipeline.by_shot, "SC01_UNDLM_00412_V002.mov", 1000)))[
+        "file_id"
+    ]
+    pipeline.discord.wait_for(1)
+    assert cli("webhooks", "install")["action"] == "created"
+    service = ReviewService(PostflowSettings())
+    ready = threading.Event()
+    thread = threading.Thread(target=service.run, args=(lambda _: ready.set(),), daemon=True)
+    thread.start()
+    try:
+        assert ready.wait(30)
+        pipeline.sandbox.review.comment(file_id, "Served", owner="Director")
+        [_, reply] = pipeline.discord.wait_for(2, timeout_seconds=30)
+    finally:
+        service.stop()
+        thread.join(30)
+    assert reply["payload"]["embeds"][0]["description"] == "Served"
+    assert service.receiver is not None and service.receiver.counts["refused"] == 0
+
+
+def test_the_secret_is_read_again_after_a_reinstall(cli, pipeline):
+    from config.settings import PostflowSettings
+    from tasks.review.service import saved_secret
+
+    cli("webhooks", "install")
+    secret = saved_secret(PostflowSettings(), ttl_seconds=0)
+    first = secret()
+    FrameioWebhook.delete(cli.block)
+    cli("webhooks", "install")  # recreated: a new secret
+    assert secret() != first and secret() == FrameioWebhook.load(cli.block).signing_secret()
