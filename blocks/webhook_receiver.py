@@ -10,7 +10,8 @@ a public URL the user gives (``settings.review_webhook_url``). Per delivery:
 3. the delivery's key is claimed (``claim``, the state store's ``review_deliveries``): a
    duplicate -> 200 ``{"status": "duplicate"}``, nothing done (a 4xx would make Frame.io
    send it again);
-4. the delivery is queued and answered 200 ``{"status": "queued"}`` at once: Frame.io retries
+4. a state store that cannot be written -> 503, nothing done (Frame.io sends it again);
+5. the delivery is queued and answered 200 ``{"status": "queued"}`` at once: Frame.io retries
    anything not answered 2xx within 5 s ("Retries and Logging" in its webhooks guide). One
    worker thread runs ``handle`` on each, in arrival order; a failure is logged (the poll,
    :mod:`tasks.review.poll`, catches up what a failed handler missed).
@@ -77,7 +78,7 @@ class WebhookReceiver:
         self._secret, self._claim, self._handle, self._clock = secret, claim, handle, clock
         self._queue: queue.Queue[Delivery | None] = queue.Queue()
         self._worker: threading.Thread | None = None
-        self.counts = {"queued": 0, "duplicate": 0, "refused": 0, "failed": 0}
+        self.counts = {"queued": 0, "duplicate": 0, "refused": 0, "unavailable": 0, "failed": 0}
         self.routes = [Route(path, self._receive, methods=["POST"])]
         self._server = UvicornThread(Starlette(routes=self.routes), host, port)
         self.path = path
@@ -133,7 +134,12 @@ class WebhookReceiver:
         except WebhookRefused as refused:
             _log.warning("Frame.io webhook refused: %s", refused.reason)
             return self._answer("refused", 401, refused.reason)
-        if not await anyio.to_thread.run_sync(self._claim, delivery):
+        try:
+            new = await anyio.to_thread.run_sync(self._claim, delivery)
+        except OSError as exc:  # StateStoreError: Frame.io sends it again (non-2xx)
+            _log.warning("Frame.io webhook not taken, the state store failed: %s", exc)
+            return self._answer("unavailable", 503, "state store unavailable")
+        if not new:
             return self._answer("duplicate", 200)
         self._queue.put(delivery)
         return self._answer("queued", 200)

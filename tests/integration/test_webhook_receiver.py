@@ -87,3 +87,16 @@ def test_a_failing_delivery_does_not_stop_the_next_one():
         receiver.wait_idle()
         assert receiver.counts["failed"] == 1
     assert handled == ["good"]
+
+
+def test_a_store_that_cannot_be_written_is_answered_503_for_frameio_to_retry():
+    from core.errors import StateStoreError
+
+    def claim(delivery):
+        raise StateStoreError("state store sqlite:///x: disk I/O error")
+
+    handled: list[str] = []
+    with WebhookReceiver(lambda: SECRET, claim, lambda d: handled.append("x")) as receiver:
+        answer = _post(receiver, _body("f1"))
+        receiver.wait_idle()
+    assert (answer.status_code, answer.json()["status"], handled) == (503, "unavailable", [])
