@@ -66,6 +66,9 @@ def handle(ctx: ReviewContext, delivery: Delivery) -> str:
         comment = ctx.frameio.comment(delivery.resource_id)
         return announce_comment(ctx, comment, delivery.event)
     if delivery.event == STATUS_EVENT:
+        row = ctx.book.file(delivery.resource_id)
+        if row is None or row.message_id is None:  # another project's file: no API call
+            return "not-ours"
         status = ctx.frameio.review_status(delivery.resource_id)
         return announce_status(ctx, delivery.resource_id, status)
     return "ignored"
