@@ -82,6 +82,14 @@ class SandboxReview:
         """
         return self.state.webhooks.arm(fault, count)
 
+    def pause(self) -> None:
+        """Hold every delivery back until :meth:`resume` (line several up for a fault)."""
+        self.state.webhooks.pause()
+
+    def resume(self) -> None:
+        """Send the deliveries held by :meth:`pause`."""
+        self.state.webhooks.resume()
+
     def deliveries(self) -> list[dict[str, Any]]:
         """Every delivery attempt so far (see `WebhookDeliverer.log`)."""
         return self.state.webhooks.log()

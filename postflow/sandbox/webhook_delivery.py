@@ -19,8 +19,8 @@ the API layer adds comment and metadata events (`enqueue`).
 
 Faults (`arm`): `bad_signature` (signed with another secret), `duplicate` (sent twice, the same
 bytes and headers), `out_of_order` (held back and sent after the next delivery, or after
-`HOLD_SECONDS` when none follows). Every attempt is logged (`log`), and `replay(i)` sends
-logged delivery `i` again, byte for byte.
+`HOLD_SECONDS` when none follows; `pause`/`resume` line deliveries up first). Every attempt
+is logged (`log`), and `replay(i)` sends logged delivery `i` again, byte for byte.
 """
 
 from __future__ import annotations
@@ -105,6 +105,7 @@ class WebhookDeliverer:
         self._seq = itertools.count()
         self._faults: dict[str, int] = dict.fromkeys(FAULTS, 0)
         self._log: list[dict[str, Any]] = []
+        self._paused = False
         self._stop = threading.Event()
         self._http = httpx.Client(timeout=TIMEOUT_SECONDS)
         self._thread = threading.Thread(target=self._run, name="sandbox-webhooks", daemon=True)
@@ -136,6 +137,18 @@ class WebhookDeliverer:
             self._faults[fault] += count
             return dict(self._faults)
 
+    def pause(self) -> None:
+        """Queue deliveries without sending them until :meth:`resume` (to line several up,
+        e.g. for `out_of_order`)."""
+        with self._cond:
+            self._paused = True
+
+    def resume(self) -> None:
+        """Send what :meth:`pause` held back, in order (faults apply)."""
+        with self._cond:
+            self._paused = False
+            self._cond.notify_all()
+
     def log(self) -> list[dict[str, Any]]:
         """Every attempt so far, oldest first: `{event, url, status, attempt, fault, headers,
         body}` (status None: no answer)."""
@@ -161,6 +174,7 @@ class WebhookDeliverer:
             self._held.clear()
             self._faults = dict.fromkeys(FAULTS, 0)
             self._log.clear()
+            self._paused = False
             self._cond.notify_all()
         self._db.execute("DELETE FROM ready_announced")
 
@@ -190,6 +204,8 @@ class WebhookDeliverer:
     def _take_due(self) -> _Pending | None:
         now = self._clock()
         with self._cond:
+            if self._paused:
+                return None
             if self._held and self._held[0].due <= now:
                 return self._held.pop(0)
             if self._queue and self._queue[0].due <= now:

@@ -22,7 +22,7 @@ from flows.ingest import ingest_file
 from tasks.review.poll import poll_once
 from tasks.review.service import REVIEW_EVENTS, build_receiver, review_context
 from tests.integration.helpers import make_file
-from tests.integration.scale_out_peers import free_port
+from tests.integration.scale_out_peers import free_port, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -146,9 +146,11 @@ def test_out_of_order_deliveries_post_each_reply_once(pipeline, loop):
     pipeline.discord.wait_for(1)
     _settle(pipeline, loop)
 
+    pipeline.sandbox.review.pause()  # both lined up: the first is held back behind the second
     pipeline.sandbox.review.arm("out_of_order")
     comment_id = pipeline.sandbox.review.comment(file_id, "Fix the flare", owner="Director")
     pipeline.sandbox.review.complete(comment_id)
+    pipeline.sandbox.review.resume()
     _settle(pipeline, loop)
 
     events = [d["event"] for d in pipeline.sandbox.review.deliveries()]
@@ -161,7 +163,8 @@ def test_out_of_order_deliveries_post_each_reply_once(pipeline, loop):
 
 def test_forged_and_replayed_deliveries_are_refused_and_post_nothing(pipeline, loop):
     file_id = _ingest(pipeline)
-    pipeline.discord.wait_for(1)
+    [posted] = pipeline.discord.wait_for(1)
+    pipeline.discord.wait_for_edit(posted["id"], timeout_seconds=10)  # playable: no edit later
     pipeline.sandbox.review.comment(file_id, "Real comment", owner="Director")
     _settle(pipeline, loop)
     before = pipeline.discord.messages
@@ -192,6 +195,7 @@ def test_receiver_down_the_poll_posts_the_same_messages_once(pipeline, postflow_
     comment_id = pipeline.sandbox.review.comment(file_id, "Seen by the poll", 24, "Director")
     pipeline.sandbox.review.complete(comment_id)
     pipeline.sandbox.review.set_status(file_id, "Approved")
+    wait_for(lambda: down.ctx.frameio.file_status(file_id) == "transcoded", 10, "transcoded")
     assert pipeline.sandbox.review.wait_delivered(10)  # every attempt failed: nobody listened
     assert {d["status"] for d in pipeline.sandbox.review.deliveries()} == {None}
 
