@@ -16,6 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from blocks.discord import PostflowDiscord
 from blocks.store import open_store
 from blocks.store.review import ReviewBook
+from config.productions import installation_settings
 from config.settings import PostflowSettings
 from core.errors import PostflowError
 from core.logs import run_logger
@@ -67,8 +68,8 @@ def remember_message(
 
     Failures are logged (the upload message stays as it is).
     """
-    try:
-        book = ReviewBook(open_store(settings))
+    try:  # one store for the installation: its receiver serves every production
+        book = ReviewBook(open_store(installation_settings(settings)))
         book.record_message(
             file_id,
             block=settings.discord_block,

@@ -34,6 +34,7 @@ from blocks.store.review import ReviewBook
 from blocks.tunnel import public_base_url
 from blocks.webhook_receiver import RECEIVER_PATH, WebhookReceiver
 from blocks.webhook_signature import Delivery
+from config.productions import installation_settings
 from config.settings import PostflowSettings
 from core.errors import PostflowError
 from core.logs import run_logger
@@ -68,7 +69,7 @@ def review_context(settings: PostflowSettings) -> ReviewContext:
     def discord(name: str) -> PostflowDiscord | None:
         return discord_block(name)
 
-    book = ReviewBook(open_store(settings))
+    book = ReviewBook(open_store(installation_settings(settings)))
     return ReviewContext(book, FrameioReview(open_project(settings)), discord, emit_event)
 
 

@@ -80,3 +80,32 @@ def test_a_second_installation_sees_none_of_these_rows(tmp_path):
     assert theirs.claim_effect("k") is True
     _post(ours)
     assert theirs.file("f1") is None
+
+
+class _Block:
+    def __init__(self) -> None:
+        self.edits: list[str] = []
+
+    def edit(self, message_id: str, embed: dict) -> None:
+        self.edits.append(message_id)
+
+
+def test_a_productions_upload_message_is_kept_in_the_installations_store(tmp_path):
+    """One receiver serves every production: their messages go to the installation's store,
+    not to each production's own state dir (where the receiver would never look)."""
+    from config.productions import _for, load_productions
+    from config.settings import PostflowSettings
+    from tasks.review.announce import remember_message
+
+    productions = tmp_path / "productions.toml"
+    productions.write_text(
+        '[[production]]\nname = "film-a"\nwatch_path = "/tmp/a"\nframeio_project_id = "p-a"\n',
+        encoding="utf-8",
+    )
+    base = PostflowSettings(state_dir=tmp_path / "state")
+    film = _for(base, load_productions(productions)[0])
+    assert film.state_dir != base.state_dir
+
+    remember_message(film, _Block(), EMBED, "f1", "m1", "SC01")  # type: ignore[arg-type]
+
+    assert ReviewBook(local_store(tmp_path / "state")).file("f1").message_id == "m1"
