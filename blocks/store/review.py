@@ -29,6 +29,7 @@ from blocks.store import tables as t
 __all__ = ["ReviewBook", "ReviewFile"]
 
 DELIVERY_KEYS_KEPT_SECONDS = 7 * 24 * 3600.0  # Frame.io retries for minutes, not days
+UNANNOUNCED_KEPT_SECONDS = 24 * 3600.0  # an ingest posts its message seconds after file.ready
 
 
 @dataclass(frozen=True)
@@ -158,9 +159,17 @@ class ReviewBook:
         return row
 
     def mark_ready(self, file_id: str) -> None:
-        """Frame.io says the file is playable (a row is made when its message is not yet)."""
+        """Frame.io says the file is playable (a row is made when its message is not yet;
+        such rows of files never announced, other projects' files, go after a day)."""
         table = t.review_files
         with self.store.write() as db:
+            db.execute(
+                table.delete().where(
+                    self.store.where(table),
+                    table.c.message_id.is_(None),
+                    table.c.ready_at < self.clock() - UNANNOUNCED_KEPT_SECONDS,
+                )
+            )
             db.execute(self.store.insert_missing(table, _blank(file_id)))
             db.execute(
                 table.update()

@@ -109,3 +109,15 @@ def test_a_productions_upload_message_is_kept_in_the_installations_store(tmp_pat
     remember_message(film, _Block(), EMBED, "f1", "m1", "SC01")  # type: ignore[arg-type]
 
     assert ReviewBook(local_store(tmp_path / "state")).file("f1").message_id == "m1"
+
+
+def test_ready_rows_of_files_never_announced_go_after_a_day(tmp_path):
+    now = [1000.0]
+    book = ReviewBook(local_store(tmp_path), clock=lambda: now[0])
+    book.mark_ready("other-project-file")
+    _post(book, "ours")
+    book.mark_ready("ours")
+    now[0] += 24 * 3600 + 1
+    book.mark_ready("another")
+    assert book.file("other-project-file") is None
+    assert book.file("ours") is not None and book.file("another") is not None
