@@ -25,7 +25,8 @@ Frame.io v4 API in ``shared/notes/frameio-v4.md``), per route:
 
 The structure cache hit rate counts folder look-ups (3 per file: SCENES, scene, shot)
 answered without listing Frame.io: by the Prefect cache of ``ensure_folder`` (the task body
-did not run) or by the parent's shared listing (:mod:`tasks.listings`: the parent was listed
+did not run) or by the parent's shared listing (:mod:`tasks.structure.listings`: the parent was
+listed
 once, and every folder our writers created since was added to it, so "not there yet, create
 it" needs no listing). A second row gives the Prefect cache alone (task bodies skipped), whose
 best possible is ``1 - new folders / lookups`` (each new folder runs its body once).
@@ -57,9 +58,10 @@ from postflow.sandbox.server import SandboxServer  # noqa: E402
 CALLERS = {
     "ims.token": "blocks/frameio.py: token (once per client)",
     "projects.show": "blocks/frameio_project.py:root_folder_id",
-    "folders.index": "tasks/structure.py:_find_or_create (a parent without a shared listing); "
+    "folders.index": "tasks/structure/folders.py:_find_or_create (a parent without a "
+    "shared listing); "
     "tasks/upload/__init__.py:_identify (the shot folder, before each upload)",
-    "folders.create": "tasks/structure.py:ensure_child_folder",
+    "folders.create": "tasks/structure/folders.py:ensure_child_folder",
     "files.local_upload": "tasks/upload/multipart.py:MultipartTransfer.send",
     "files.status": "tasks/upload/progress.py:wait_until_complete",
     "files.show": "tasks/upload/__init__.py:_send (the stored file_size vs the bytes sent)",
@@ -105,7 +107,7 @@ class LevelCounter:
     the task body ran), and the listings those runs made (the shared listing missed too)."""
 
     def __init__(self) -> None:
-        import tasks.structure as structure
+        import tasks.structure.folders as structure
         from blocks.frameio_project import FrameioProject
 
         self.structure, self.original = structure, structure.ensure_child_folder
@@ -152,9 +154,9 @@ def backfill(by_shot: Path, names: list[str], concurrency: int) -> tuple[int, in
 
     from blocks.settings import effective_settings
     from tasks.clients import open_project
-    from tasks.naming import load_nomenclature
-    from tasks.retrying import retry_options
-    from tasks.structure import resolve_shot_folder
+    from tasks.recovery.retrying import retry_options
+    from tasks.structure.folders import resolve_shot_folder
+    from tasks.structure.naming import load_nomenclature
     from tasks.upload import UploadJob, run_upload
 
     logging.getLogger("prefect").setLevel(logging.WARNING)
@@ -236,7 +238,7 @@ def report(
 def child(by_shot: Path, work: Path, concurrency: int) -> None:
     """Child mode (its own environment): the backfill on a temporary Prefect server; prints
     ``failed misses listings seconds`` as the last line."""
-    from postflow.up import prefect_api
+    from postflow.serve.up import prefect_api
 
     names = sorted(p.name for p in by_shot.iterdir())
     with prefect_api(work / "prefect-server.log", print):

@@ -3,8 +3,9 @@ BY_SHOT holding 10,000 files, and the sensor's RSS slope over a run.
 
 Prints figures; asserts nothing.
 
-1. Latency: the real watch loop (``tasks.watch_loop.run_watch_loop`` over a
-   ``tasks.watch_folder.WatchFolder`` and an ``InProcessDispatcher``, polling observer, as the
+1. Latency: the real watch loop (``tasks.sensor.watch_loop.run_watch_loop`` over a
+   ``tasks.sensor.watch_folder.WatchFolder`` and an ``InProcessDispatcher``, polling observer, as
+   the
    sensor builds them) on a temp BY_SHOT, settle ``--settle-seconds``; each ingest uploads the
    file to the sandbox (``run_upload``). A writer writes ``--detect-files`` movies in pieces;
    the figure is the time from each file's last write to its ingest starting. Goal: <= settle
@@ -47,11 +48,11 @@ from soak_files import Media  # noqa: E402
 from blocks.store import local_store  # noqa: E402
 from blocks.store.legacy import import_state_dir  # noqa: E402
 from postflow.sandbox.server import SandboxServer  # noqa: E402
-from tasks.completeness import container_incomplete  # noqa: E402
-from tasks.dispatch import InProcessDispatcher  # noqa: E402
-from tasks.ledger import DispatchLedger  # noqa: E402
-from tasks.watch_folder import WatchFolder  # noqa: E402
-from tasks.watch_loop import run_watch_loop  # noqa: E402
+from tasks.sensor.completeness import container_incomplete  # noqa: E402
+from tasks.sensor.dispatch import InProcessDispatcher  # noqa: E402
+from tasks.sensor.ledger import DispatchLedger  # noqa: E402
+from tasks.sensor.watch_folder import WatchFolder  # noqa: E402
+from tasks.sensor.watch_loop import run_watch_loop  # noqa: E402
 
 SCENES = 20
 
@@ -150,8 +151,8 @@ def _uploader(server: SandboxServer, state: Path, started: dict[str, float]):
     from blocks.frameio import FrameioCredentials
     from blocks.frameio_project import FrameioProject
     from config.settings import PostflowSettings
-    from tasks.naming import load_nomenclature
-    from tasks.structure import resolve_folder_path
+    from tasks.structure.folders import resolve_folder_path
+    from tasks.structure.naming import load_nomenclature
     from tasks.upload import UploadJob, run_upload
 
     settings = PostflowSettings(state_dir=state)
@@ -237,7 +238,7 @@ def rss_run(
             env["PREFECT_API_URL"] = api_url
         log = (work / "watch.log").open("wb")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "postflow.cli", "watch"],
+            [sys.executable, "-m", "postflow.cli.main", "watch"],
             cwd=ROOT,
             env=env,
             stdout=log,

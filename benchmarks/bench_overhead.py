@@ -220,7 +220,7 @@ def sensor_way(
     log = work / f"{command}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "postflow.cli", command],
+            [sys.executable, "-m", "postflow.cli.main", command],
             cwd=ROOT,
             env=env,
             stdout=out,
@@ -309,7 +309,7 @@ def main() -> None:
         floor_child(Path(source), url, account, project, int(in_flight))
         return
     from postflow.sandbox.server import SandboxServer
-    from postflow.up import free_port, start_local_server, stop_server
+    from postflow.serve.up import free_port, start_local_server, stop_server
 
     work = Path(tempfile.mkdtemp(prefix="postflow-bench-overhead-")).resolve()
     prefect = None

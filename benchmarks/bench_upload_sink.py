@@ -58,7 +58,7 @@ from bench_common import (  # noqa: E402
 
 from blocks.store import local_store  # noqa: E402
 from config.settings import PostflowSettings  # noqa: E402
-from tasks.naming import load_nomenclature  # noqa: E402
+from tasks.structure.naming import load_nomenclature  # noqa: E402
 from tasks.upload import UploadJob, _send  # noqa: E402
 from tasks.upload.checkpoint import Checkpoints  # noqa: E402
 from tasks.upload.multipart import MultipartTransfer  # noqa: E402

@@ -26,11 +26,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from blocks.settings import PostflowTuning  # noqa: E402
-from postflow.demo_served import deployment_runs, start_up, stop_up  # noqa: E402
-from postflow.demo_setup import demo_env, save_blocks  # noqa: E402
+from postflow.demo.environment import demo_env, save_blocks  # noqa: E402
+from postflow.demo.served import deployment_runs, start_up, stop_up  # noqa: E402
 from postflow.sandbox.discord_receiver import DiscordReceiver  # noqa: E402
 from postflow.sandbox.server import SandboxServer  # noqa: E402
-from postflow.up import SENSOR_DEPLOYMENT, free_port, start_local_server, stop_server  # noqa: E402
+from postflow.serve.up import SENSOR_DEPLOYMENT, free_port, start_local_server, stop_server  # noqa: E402
 
 SILENCE_SECONDS = 60  # the tuning block's minimum
 TUNING_BLOCK = "postflow-restart-tuning"

@@ -19,7 +19,7 @@ import psutil
 __all__ = ["Watcher"]
 
 ROOT = Path(__file__).resolve().parents[1]
-POSTFLOW = [sys.executable, "-c", "from postflow.cli import app; app()"]
+POSTFLOW = [sys.executable, "-c", "from postflow.cli.main import app; app()"]
 READY_LINE = "Startup scan"
 # How the sensor reports a file it refuses (bad name, symlink, FIFO, ...), and how an ingest
 # reports a name it cannot read (e.g. one with a newline).

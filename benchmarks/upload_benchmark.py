@@ -57,7 +57,7 @@ def start_sandbox(data_dir: Path, part_bytes: int) -> tuple[subprocess.Popen, st
     command = [
         sys.executable,
         "-m",
-        "postflow.cli",
+        "postflow.cli.main",
         "sandbox",
         "--port",
         str(port),
@@ -115,8 +115,8 @@ def child(path: str, name: str, checksum: bool) -> None:
     from blocks.frameio import FrameioCredentials
     from blocks.frameio_project import FrameioProject
     from config.settings import PostflowSettings
-    from tasks.naming import load_nomenclature
-    from tasks.structure import resolve_folder_path
+    from tasks.structure.folders import resolve_folder_path
+    from tasks.structure.naming import load_nomenclature
     from tasks.upload import UploadJob, run_upload
 
     settings = PostflowSettings()

@@ -34,8 +34,8 @@ from blocks.frameio import FrameioCredentials  # noqa: E402
 from blocks.frameio_project import FrameioProject  # noqa: E402
 from blocks.part_uploader import Part, PartUploader  # noqa: E402
 from postflow.sandbox.server import SandboxServer  # noqa: E402
-from postflow.up import free_port, start_local_server, stop_server  # noqa: E402
-from tasks.structure import resolve_folder_path  # noqa: E402
+from postflow.serve.up import free_port, start_local_server, stop_server  # noqa: E402
+from tasks.structure.folders import resolve_folder_path  # noqa: E402
 
 SIZE_BYTES = 1_000_000
 ACCESS = re.compile(r'"(GET|POST|PATCH|PUT|DELETE) (/api/[^ ?]*)')
@@ -130,7 +130,7 @@ def way_inprocess(sandbox: SandboxServer, base: Path, files: int) -> dict[str, f
     names = _names(files, "2")
     with (base / "watch.log").open("ab") as log:
         watch = subprocess.Popen(
-            [sys.executable, "-m", "postflow.cli", "watch"],
+            [sys.executable, "-m", "postflow.cli.main", "watch"],
             cwd=ROOT,
             env=env,
             stdout=log,
@@ -163,7 +163,7 @@ def way_up(
     try:
         with (base / f"up-{tag}.log").open("ab") as up_log:
             up = subprocess.Popen(
-                [sys.executable, "-m", "postflow.cli", "up"],
+                [sys.executable, "-m", "postflow.cli.main", "up"],
                 cwd=checkout,
                 env=env,
                 stdout=up_log,

@@ -9,7 +9,7 @@ SDK client (:meth:`blocks.frameio.FrameioCredentials.get_client`) and the part u
 Frame.io sees them. httpx transports: https://www.python-httpx.org/advanced/transports/
 
 The rolling window that aggregates these records lives above this layer
-(:mod:`tasks.live_metrics`), which registers itself as an observer.
+(:mod:`tasks.observe.live_metrics`), which registers itself as an observer.
 """
 
 from __future__ import annotations

@@ -64,7 +64,7 @@ _WEBHOOK_TOKEN = re.compile(r"(/webhooks/[^/\s]+/)[^/?\s\"'#]+")
 _ALERT_ID = re.compile(r"^Alert id: *(\S+) *$", re.MULTILINE)
 _FIELD = re.compile(r"^([A-ZÀ-Ý][A-Za-zÀ-ÿ ]{1,30}): *(.+)$")
 # The figure and threshold field names of an alert body, per language
-# (postflow/alert_templates.py); the check field is not inline.
+# (postflow/setup/alert_templates.py); the check field is not inline.
 _ALERT_FIELDS = ({"Figure", "Threshold"}, {"Valeur", "Seuil"})
 _CHECK_FIELDS = frozenset({"Check", "À vérifier"})
 _CALM_WORDS = ("resolved", "closed", "résolue", "refermé")

@@ -94,7 +94,7 @@ class FrameioProject:
         rate_limit_retries: how many 429s in a row one call absorbs before raising.
         sleep: injected for tests.
         throttle: called with the operation name before every call (Prefect rate limits,
-            :mod:`tasks.limits`); a no-op by default.
+            :mod:`tasks.platform.limits`); a no-op by default.
     """
 
     def __init__(

@@ -30,7 +30,7 @@ __all__ = ["SentKeys", "default_sent_keys"]
 
 FILE_NAME = SENT_KEYS_FILE
 
-_log = run_logger("postflow.alerts")
+_log = run_logger("postflow.cli.alerts")
 
 
 class SentKeys:

@@ -112,7 +112,7 @@ def load_block(block_type: type[Block], name: str) -> Block | None:
 
 def effective_settings(base: PostflowSettings | None = None) -> PostflowSettings:
     """Settings for a run: environment/.env, overridden by the saved tuning block when it
-    exists (the Discord block is loaded where a message is sent: :mod:`tasks.notify`)."""
+    exists (the Discord block is loaded where a message is sent: :mod:`tasks.notify.discord`)."""
     settings = base or PostflowSettings()
     tuning = load_block(PostflowTuning, settings.tuning_block)
     if isinstance(tuning, PostflowTuning):

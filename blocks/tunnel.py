@@ -40,7 +40,7 @@ from types import TracebackType
 
 import httpx
 
-from config.settings import PostflowSettings
+from config.sections.tunnel import TunnelSettings
 from core.errors import TunnelError, TunnelSelfCheckFailed
 from core.logs import run_logger
 from core.processes import die_with_parent
@@ -143,7 +143,7 @@ class TunnelManager:
     @classmethod
     def from_settings(
         cls,
-        settings: PostflowSettings,
+        settings: TunnelSettings,
         local_url: str,
         self_check: Callable[[str], str | None] | None = None,
     ) -> TunnelManager:

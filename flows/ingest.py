@@ -1,5 +1,5 @@
 """Ingest one file: parse its name -> find or create its shot folder -> upload -> tell Discord
-(and each extra notification block, :mod:`tasks.notify_blocks`).
+(and each extra notification block, :mod:`tasks.notify.blocks`).
 
 Run it with ``postflow ingest PATH`` or let the sensor (:mod:`flows.sensor`) call it. It is
 idempotent: ingesting a file that is already in Frame.io uploads nothing, so Prefect's Retry
@@ -32,15 +32,16 @@ from core.errors import (
 )
 from flows.outcomes import fail_expected
 from tasks.clients import open_project_task, remote_endpoint
-from tasks.events import emit_upload_completed, emit_upload_failed
 from tasks.manifest import record_delivery, write_pending
-from tasks.naming import Nomenclature, ShotName, load_nomenclature
-from tasks.notify import failure_embed, naming_error_embed, notify_discord, success_embed
-from tasks.notify_blocks import notify_blocks, text_form
-from tasks.recovery import record_ingest_outcome
-from tasks.retrying import retry_options
+from tasks.notify.blocks import notify_blocks, text_form
+from tasks.notify.discord import failure_embed, naming_error_embed, notify_discord, success_embed
+from tasks.observe.events import emit_upload_completed, emit_upload_failed
+from tasks.observe.ingest_record import IngestRecord
+from tasks.recovery.retrying import retry_options
 from tasks.review.announce import notify_upload
-from tasks.structure import resolve_shot_folder
+from tasks.sensor.recovery import record_ingest_outcome
+from tasks.structure.folders import resolve_shot_folder
+from tasks.structure.naming import Nomenclature, ShotName, load_nomenclature
 from tasks.upload import UploadJob, UploadResult, upload_file
 from tasks.upload.source import refuse_empty
 
@@ -70,7 +71,7 @@ def _run_name() -> str:
 
 
 def _words(settings: PostflowSettings) -> dict[str, str]:
-    """The Discord messages' language and production (:mod:`tasks.messages`)."""
+    """The Discord messages' language and production (:mod:`tasks.notify.messages`)."""
     return {"language": settings.discord_language, "production": settings.production}
 
 
@@ -142,11 +143,6 @@ def _manifest(settings: PostflowSettings, path: str, result: UploadResult) -> st
     if written.file is not None:
         return str(written.file)
     return f"{written.root} (pending: {written.reason})"
-
-
-def _record(record: dict[str, Any]) -> None:
-    row = {**record, "folder_path": "/".join(record["folder_path"])}
-    create_table_artifact(table=[row], description=f"Ingest of {record['file']}")
 
 
 def _parse(path: str, settings: PostflowSettings) -> tuple[Nomenclature, ShotName]:
@@ -234,13 +230,18 @@ def _ingest(path: str) -> Any:
         result.strategy_reason,
         result.megabytes_per_second,
     )
-    record = {**shot.as_dict(), **result.as_dict(), "folder_id": folder_id}
-    if settings.production:
-        record["production"] = settings.production
-    record["manifest"] = _manifest(settings, path, result)  # beside file_id and view_url
-    _record(record)
-    emit_upload_completed(path, record, cache_hit)
+    record = IngestRecord(
+        path,
+        shot,
+        result,
+        folder_id,
+        cache_hit,
+        settings.production,
+        _manifest(settings, path, result),  # beside file_id and view_url
+    )
+    create_table_artifact(table=[record.artifact_row()], description=f"Ingest of {shot.file}")
+    emit_upload_completed(record)
     _record_outcome(settings, path, None)
     label = f"{shot.scene} / {shot.shot} — V{shot.version:03d}"
     _notify(settings, success_embed(shot, result, **_words(settings)), (result.file_id, label))
-    return record
+    return record.as_dict()

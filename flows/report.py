@@ -1,7 +1,8 @@
 """Weekly optimisation report (deployment ``weekly-optimisation-report``, Mondays 07:00 Paris).
 
 The story: read the window's ``ingest-file`` runs, their task runs and the ``postflow.upload.*``
-events from the Prefect API -> compute the figures with pandas (:mod:`tasks.metrics`) -> compare
+events from the Prefect API -> compute the figures with pandas (:mod:`tasks.observe.metrics`) ->
+compare
 them with the alert thresholds of the ``PostflowTuning`` block -> publish: the report and its
 chart as markdown artifacts and its tables as table artifacts in the Prefect UI, a CSV of
 per-file rows and a PNG chart in the reports directory, a Discord summary with the chart
@@ -24,18 +25,18 @@ from prefect.runtime import flow_run
 from blocks.settings import PostflowTuning, effective_settings, load_block
 from core.errors import PostflowError
 from tasks.manifest.summary import manifest_markdown, manifest_summaries
-from tasks.messages import text
-from tasks.metrics import recommend
-from tasks.notify import notify_discord
-from tasks.notify_blocks import notify_blocks, text_form
-from tasks.report import (
+from tasks.notify.blocks import notify_blocks, text_form
+from tasks.notify.discord import notify_discord
+from tasks.notify.messages import text
+from tasks.observe.metrics import recommend
+from tasks.observe.report import (
     metrics_of,
     publish_artifacts,
     read_history,
     report_window,
     thresholds_from,
 )
-from tasks.report_outputs import render_chart, render_markdown, summary_embed, write_csv
+from tasks.observe.report_outputs import render_chart, render_markdown, summary_embed, write_csv
 
 
 def _notify_blocks(refs: tuple[str, ...], embed: DiscordEmbed, language: str) -> list[str]:

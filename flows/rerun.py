@@ -22,10 +22,10 @@ from prefect.deployments import run_deployment
 from config.productions import settings_for_path
 from config.settings import PostflowSettings
 from core.errors import ConfigurationError, NamingError
+from core.since import parse_since
 from flows.ingest import ingest_file
-from tasks.history import flow_runs_since
-from tasks.naming import Nomenclature, load_nomenclature
-from tasks.watch_folder import parse_since
+from tasks.observe.history import flow_runs_since
+from tasks.structure.naming import Nomenclature, load_nomenclature
 
 INGEST_DEPLOYMENT = "ingest-file/ingest-file"
 RETRYABLE_STATES = frozenset({"FAILED", "CRASHED"})

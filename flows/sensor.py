@@ -2,14 +2,14 @@
 
 The story: start a watchdog observer on the watch folder (polling by default: LucidLink/FUSE
 fires no events for other machines' writes), scan what is already there, and on every poll
-hand each *ready* file version to a dispatcher (:mod:`tasks.dispatch`): in process, it runs
+hand each *ready* file version to a dispatcher (:mod:`tasks.sensor.dispatch`): in process, it runs
 :func:`flows.ingest.ingest_file` here, at most ``ingest_concurrency`` at a time; in deployment
 mode, it creates each file's ``ingest-file`` deployment run, for ``postflow up`` or a worker.
 A small ledger in the state directory makes each file version ``(path, size, mtime_ns)`` go
 out exactly once, across restarts. The loop itself runs no Prefect task, so the sensor's
 memory stays flat over hours. With a productions file (:mod:`config.productions`) one loop
 polls every production's folder, each with its own ledger and recovery state
-(:mod:`tasks.productions_watch`).
+(:mod:`tasks.sensor.productions_watch`).
 """
 
 from __future__ import annotations
@@ -25,16 +25,17 @@ from blocks.settings import effective_settings
 from blocks.store import open_store
 from config.productions import production_settings
 from config.settings import PostflowSettings
+from core.since import parse_since
 from flows.ingest import ingest_file, ingest_run_settings
-from tasks.completeness import container_incomplete
-from tasks.dispatch import DeploymentDispatcher, Dispatcher, InProcessDispatcher
-from tasks.events import sensor_stop_announced
-from tasks.ledger import DispatchLedger
-from tasks.metrics_emitter import MetricsEmitter
-from tasks.productions_watch import Dispatchers, Folders
-from tasks.recovery import Recovery
-from tasks.watch_folder import WatchFolder, parse_since
-from tasks.watch_loop import Watcher, run_watch_loop
+from tasks.observe.events import sensor_stop_announced
+from tasks.observe.metrics_emitter import MetricsEmitter
+from tasks.sensor.completeness import container_incomplete
+from tasks.sensor.dispatch import DeploymentDispatcher, Dispatcher, InProcessDispatcher
+from tasks.sensor.ledger import DispatchLedger
+from tasks.sensor.productions_watch import Dispatchers, Folders
+from tasks.sensor.recovery import Recovery
+from tasks.sensor.watch_folder import WatchFolder
+from tasks.sensor.watch_loop import Watcher, run_watch_loop
 
 
 def _run_name() -> str:

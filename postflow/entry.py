@@ -3,7 +3,7 @@
 Prefect reads ``.env`` when it is first imported, so a ``.env`` that is not UTF-8 would stop
 every command, ``--help`` too, with a ``UnicodeDecodeError`` traceback before our own error
 handling exists. :func:`main` checks it first, with the standard library only
-(:mod:`config.dotenv_file`), and only then imports :mod:`postflow.cli`, which imports typer and
+(:mod:`config.dotenv_file`), and only then imports :mod:`postflow.cli.main`, which imports typer and
 rich only; each command imports Prefect (and pandas, the SDK) when it uses them.
 Nothing happens at import: a worker or a test importing ``postflow`` is not stopped by it.
 """
@@ -18,6 +18,6 @@ def main() -> None:
 
     warn_once()
     exit_if_dotenv_unreadable()
-    from postflow.cli import app
+    from postflow.cli.main import app
 
     app()

@@ -22,16 +22,17 @@ from prefect.cache_policies import NO_CACHE
 from blocks.frameio import FrameioCredentials
 from blocks.frameio_project import FrameioProject
 from blocks.remote_endpoint import RemoteEndpoint
+from config.sections.frameio import FrameioSettings
 from config.settings import PostflowSettings
 from core.errors import ConfigurationError
 from core.runtime import current_runtime
-from tasks.limits import throttle_for
-from tasks.live_metrics import live_window
+from tasks.observe.live_metrics import live_window
+from tasks.platform.limits import throttle_for
 
 __all__ = ["load_credentials", "open_project", "open_project_task", "remote_endpoint"]
 
 
-def load_credentials(settings: PostflowSettings) -> FrameioCredentials:
+def load_credentials(settings: FrameioSettings) -> FrameioCredentials:
     """The Frame.io credentials: the saved block named in settings, else the settings' own
     ``POSTFLOW_FRAMEIO_CLIENT_ID`` / ``_SECRET`` (e.g. in a ``.env``).
 
@@ -100,7 +101,7 @@ def open_project(settings: PostflowSettings) -> FrameioProject:
 def open_project_task(settings: PostflowSettings) -> FrameioProject:
     """Prefect task: :func:`open_project`, with its root folder looked up (``projects.show``).
 
-    The flow adds transient-only retries (:func:`tasks.retrying.retry_options`); a failed
+    The flow adds transient-only retries (:func:`tasks.recovery.retrying.retry_options`); a failed
     look-up is not cached (the project's ``project`` property is set only on success).
 
     Returns:

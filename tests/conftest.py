@@ -130,7 +130,7 @@ def pipeline(prefect_harness, sandbox, discord, postflow_env, tmp_path: Path):
 def servers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[int]:
     """Record every temporary Prefect server a command would start (none is started): the
     bad-argument and bad-configuration tests of the CLI must end before any."""
-    import postflow.prefect_server
+    import postflow.serve.prefect_server
 
     started: list[int] = []
 
@@ -138,7 +138,7 @@ def servers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[int]:
         started.append(port)
         raise RuntimeError("a Prefect server was started")
 
-    monkeypatch.setattr(postflow.prefect_server, "start_local_server", refuse)
+    monkeypatch.setattr(postflow.serve.prefect_server, "start_local_server", refuse)
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     monkeypatch.setenv("POSTFLOW_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.chdir(tmp_path)

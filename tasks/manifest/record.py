@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 
 from blocks.store import open_store
+from config.sections.watch import WatchSettings
 from config.settings import PostflowSettings
 from tasks.manifest.deliveries import Delivery, DeliveryLog
 from tasks.manifest.history import manifest_root, write_generation
@@ -52,7 +53,7 @@ def relative_path(path: str, watch_path: Path) -> str | None:
 
 
 def delivery_of(
-    settings: PostflowSettings, path: str, result: UploadResult, now: float | None = None
+    settings: WatchSettings, path: str, result: UploadResult, now: float | None = None
 ) -> Delivery | None:
     """The delivery an upload made, or None when it is not one: skipped (already in
     Frame.io), no fingerprint (checksums off), or a source outside the watch folder."""

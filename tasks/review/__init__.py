@@ -1,7 +1,6 @@
 """The review loop: Frame.io's answers to an upload ("playable", comments, review Status) in
 Discord, from webhooks (:mod:`blocks.webhook_receiver`) or, without a public URL, a poll.
 
-* :mod:`tasks.review.words` - the messages' words (English, French);
 * :mod:`tasks.review.embeds` - the Discord embeds (the edited upload message, replies);
 * :mod:`tasks.review.effects` - what each event does, each effect claimed once in the state
   store (webhook and poll share the claims);
@@ -9,5 +8,6 @@ Discord, from webhooks (:mod:`blocks.webhook_receiver`) or, without a public URL
 * :mod:`tasks.review.poll` - the polling fallback;
 * :mod:`tasks.review.service` - the receiver and the poll put together for one installation.
 
-Importing this package imports nothing else (``tasks.messages`` reads the words from it).
+The messages' words (English, French) are in :mod:`tasks.notify.review_words`. In the rooms of
+``tasks/`` this one is on top: it uses the clients and the rooms below.
 """

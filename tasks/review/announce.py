@@ -1,6 +1,6 @@
 """The ingest's upload message, kept so the review loop can edit it and answer under it.
 
-:func:`notify_upload` posts the green upload embed like :func:`tasks.notify.notify_discord`
+:func:`notify_upload` posts the green upload embed like :func:`tasks.notify.discord.notify_discord`
 does, asks Discord for the message back (``?wait=true``) and keeps its id and embed in the
 state store (:class:`blocks.store.review.ReviewBook`), shared by every machine. When Frame.io
 said the file was playable before the message existed (``file.ready`` can beat the ingest's
@@ -20,7 +20,7 @@ from config.productions import installation_settings
 from config.settings import PostflowSettings
 from core.errors import PostflowError
 from core.logs import run_logger
-from tasks.notify import discord_block
+from tasks.notify.discord import discord_block
 from tasks.review.embeds import embed_dict, playable_embed
 
 __all__ = ["notify_upload", "remember_message"]
@@ -36,7 +36,7 @@ def notify_upload(
 
     Args:
         settings: the production's settings (Discord block, language, state store).
-        embed: the green upload embed (:func:`tasks.notify.success_embed`).
+        embed: the green upload embed (:func:`tasks.notify.discord.success_embed`).
         file_id: the Frame.io file the message announces.
         label: the shot as the replies name it, e.g. ``"SC01 / 00412 — V002"``.
 
@@ -44,7 +44,7 @@ def notify_upload(
         True when Discord accepted it; False when no Discord block is saved.
 
     Raises:
-        NotificationError: as :func:`tasks.notify.notify_discord`. A state store that cannot
+        NotificationError: as :func:`tasks.notify.discord.notify_discord`. A state store that cannot
             be written is logged, never raised: the message is out already.
     """
     block = discord_block(settings.discord_block)

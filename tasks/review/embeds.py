@@ -15,7 +15,7 @@ from typing import Any
 
 from discord_webhook import DiscordEmbed
 
-from tasks.messages import text
+from tasks.notify.messages import text
 
 __all__ = [
     "comment_embed",

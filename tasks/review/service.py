@@ -39,7 +39,7 @@ from config.settings import PostflowSettings
 from core.errors import PostflowError
 from core.logs import run_logger
 from tasks.clients import open_project
-from tasks.notify import discord_block
+from tasks.notify.discord import discord_block
 from tasks.review.effects import STATUS_EVENT, ReviewContext, handle
 from tasks.review.poll import poll_once
 

@@ -51,8 +51,9 @@ from core.errors import (
     SourceFileError,
 )
 from core.runtime import current_runtime
-from tasks.limits import upload_slot
-from tasks.listings import ListingStore, listing_lock_key
+from tasks.platform.limits import upload_slot
+from tasks.platform.locks import LockFactory, folder_lock
+from tasks.structure.listings import ListingStore, listing_lock_key, read_listing
 from tasks.upload.checkpoint import Checkpoints
 from tasks.upload.identity import Identity, UploadRecord, UploadRecords, identify, same_name_files
 from tasks.upload.job import UploadJob, UploadResult
@@ -61,7 +62,7 @@ from tasks.upload.multipart import MultipartTransfer
 from tasks.upload.remote import RemoteTransfer
 from tasks.upload.sample_check import check_samples
 from tasks.upload.source import assert_unchanged, file_fingerprint, refuse_empty, source_stat
-from tasks.upload.stack import LockFactory, add_to_version_stack, folder_lock, read_listing
+from tasks.upload.stack import add_to_version_stack
 from tasks.upload.strategy import choose_strategy
 from tasks.upload.transfer import Sent, Transfer
 
@@ -93,7 +94,7 @@ def _identify(
 ) -> Identity:
     """What the shot folder holds of this source (:func:`.identity.identify`). The folder is
     listed under its stack lock, so no file is caught half-way through a re-stacking move, and
-    the listing is shared for the stacking that follows (:mod:`tasks.listings`); the
+    the listing is shared for the stacking that follows (:mod:`tasks.structure.listings`); the
     fingerprint read, if any, runs after the lock is released."""
     store = ListingStore(job.settings)
     checkpoint = _checkpoints(job).get(job.path)
@@ -141,13 +142,13 @@ def _skipped(
     if identity.adopt:
         _remember(job, before, identity.fingerprint, existing.id)
     return UploadResult(
-        existing.id,
-        existing.name,
-        before.st_size,
-        0.0,
-        identity.fingerprint,
-        "skipped",
-        existing.view_url,
+        file_id=existing.id,
+        name=existing.name,
+        size_bytes=before.st_size,
+        seconds=0.0,
+        fingerprint=identity.fingerprint,
+        strategy="skipped",
+        view_url=existing.view_url,
         version_stack_id=_stacked(project, job, existing, lock),
         strategy_reason="already in Frame.io",
         mtime_ns=before.st_mtime_ns,
@@ -219,19 +220,19 @@ def _attempt(
     if identity.superseded is not None:
         _delete_superseded(project, job, identity.superseded[0], lock)
     return UploadResult(
-        asset.id,
-        asset.name,
-        before.st_size,
-        seconds,
-        fingerprint,
-        transfer.strategy,
-        asset.view_url,
-        sent.parts,
-        sent.retried_parts,
-        stack_id,
-        project.rate_limited_count - rate_before,
-        reason,
-        identity.re_render,
+        file_id=asset.id,
+        name=asset.name,
+        size_bytes=before.st_size,
+        seconds=seconds,
+        fingerprint=fingerprint,
+        strategy=transfer.strategy,
+        view_url=asset.view_url,
+        parts=sent.parts,
+        retried_parts=sent.retried_parts,
+        version_stack_id=stack_id,
+        rate_limited=project.rate_limited_count - rate_before,
+        strategy_reason=reason,
+        re_render=identity.re_render,
         resumed_parts=sent.resumed_parts,
         mtime_ns=before.st_mtime_ns,
     )
@@ -331,7 +332,8 @@ def upload_file(
     """Prefect task around :func:`run_upload`: the ingest flow's upload step.
 
     The flow adds transient retries (429, 5xx, network); a retry chooses the strategy again.
-    Holds an ``<installation>-uploads`` slot (:func:`tasks.limits.upload_slot`) when Prefect limits
+    Holds an ``<installation>-uploads`` slot (:func:`tasks.platform.limits.upload_slot`) when
+    Prefect limits
     are on, whichever strategy is used.
 
     Args:

@@ -43,7 +43,7 @@ from sqlalchemy import select
 from blocks.frameio_project import Asset, FrameioProject
 from blocks.store import StateStore
 from blocks.store import tables as t
-from tasks.listings import FolderListing
+from tasks.structure.listings import FolderListing
 
 __all__ = [
     "Found",
@@ -148,7 +148,7 @@ def same_name_files(
 ) -> tuple[list[Found], FolderListing]:
     """The completed files called ``name`` in the folder or its version stacks, oldest first.
 
-    ``listing`` is the shot folder as just listed (:func:`tasks.upload.stack.read_listing`);
+    ``listing`` is the shot folder as just listed (:func:`tasks.structure.listings.read_listing`);
     a stack whose files it does not hold is listed (``version_stacks.index``). A match found
     only among stored stack files is confirmed by listing that stack, so a file someone
     deleted is never taken for present. Same-name placeholders that never received their
@@ -157,7 +157,7 @@ def same_name_files(
 
     Args:
         project: the Frame.io project.
-        listing: the shot folder (:class:`tasks.listings.FolderListing`).
+        listing: the shot folder (:class:`tasks.structure.listings.FolderListing`).
         name: the file name (compared NFC-normalised).
         resumable: ids of unfinished files to leave alone.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from config.settings import PostflowSettings
-from tasks.naming import Nomenclature, ShotName
+from tasks.structure.naming import Nomenclature, ShotName
 
 __all__ = ["UploadJob", "UploadResult"]
 
@@ -32,7 +32,7 @@ class UploadJob:
     checksum: bool = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class UploadResult:
     """What an upload did.
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from blocks.frameio_project import FrameioProject
 from blocks.part_uploader import ProgressCallback
 from core.errors import UploadFailed
-from tasks.cancellation import cancel_check
+from tasks.platform.cancellation import cancel_check
 from tasks.upload.logs import upload_logger
 from tasks.upload.progress_artifact import progress_artifact_for
 
@@ -34,7 +34,7 @@ def wait_until_complete(
 
     Raises:
         UploadFailed: Frame.io reports ``upload_failed``, or ``timeout_seconds`` passed.
-        IngestCancelled: the flow run was cancelled meanwhile (:mod:`tasks.cancellation`).
+        IngestCancelled: the flow run was cancelled meanwhile (:mod:`tasks.platform.cancellation`).
     """
     deadline = time.monotonic() + timeout_seconds
     delay = 0.1
@@ -59,7 +59,7 @@ class ProgressLog:
     """Thread-safe byte counter that logs every ``every_bytes`` and forwards deltas.
 
     Built in the ingest's own thread, it also carries that flow run's cancel check
-    (:func:`tasks.cancellation.cancel_check`): each call raises
+    (:func:`tasks.platform.cancellation.cancel_check`): each call raises
     :class:`~core.errors.IngestCancelled` once the run is cancelled, which stops every part.
 
     Args:

@@ -21,7 +21,7 @@ from blocks.remote_endpoint import RemoteEndpoint
 from blocks.tunnel import TunnelManager
 from config.settings import PostflowSettings
 from core.errors import PostflowError, RemoteUploadError
-from tasks.cancellation import cancel_check
+from tasks.platform.cancellation import cancel_check
 from tasks.upload.logs import upload_logger
 from tasks.upload.transfer import Sent
 
@@ -63,7 +63,7 @@ def wait_pulled(
     Raises:
         RemoteUploadError: ``upload_failed``, the tunnel's address changed or it stayed down
             past the grace, or ``timeout`` seconds passed.
-        IngestCancelled: the flow run was cancelled meanwhile (:mod:`tasks.cancellation`).
+        IngestCancelled: the flow run was cancelled meanwhile (:mod:`tasks.platform.cancellation`).
     """
     deadline = time.monotonic() + timeout
     delay = 0.25  # upload status allows 5 calls/s, shared by concurrent ingests

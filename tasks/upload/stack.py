@@ -4,11 +4,12 @@
   from the loose versions, and keeps the highest version on top (Frame.io version stacks,
   ``version_stacks.create`` / ``files.move``:
   https://next.developer.frame.io/platform/api-reference/version-stacks/index);
-* :func:`folder_lock` serialises stacking (and the look-up of what is already uploaded,
-  :mod:`.identity`) per folder on the configured lock manager (:mod:`tasks.locks`), so
-  threads, processes and workers agree.
+* stacking (and the look-up of what is already uploaded, :mod:`.identity`) runs under the
+  folder's lock (:func:`tasks.platform.locks.folder_lock`), so threads, processes and workers
+  agree.
 
-Stacking starts from the shot folder's shared listing (:mod:`tasks.listings`): the identity
+Stacking starts from the shot folder's shared listing (:mod:`tasks.structure.listings`): the
+identity
 check listed the folder just before the transfer, and every writer since recorded what it
 changed, so the usual new version costs one ``files.move`` (or one ``version_stacks.create``)
 and no read.
@@ -16,51 +17,17 @@ and no read.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from blocks.frameio_project import Asset, FrameioProject
-from config.settings import PostflowSettings
 from core.errors import FrameioPermanentError, FrameioTransientError, NamingError
 from core.runtime import current_runtime
-from tasks.listings import FolderListing, ListingStore, listing_lock_key
-from tasks.locks import held, lock_manager_for
-from tasks.naming import Nomenclature, ShotName
+from tasks.platform.locks import LockFactory, local_lock
+from tasks.structure.listings import FolderListing, ListingStore, listing_lock_key, read_listing
+from tasks.structure.naming import Nomenclature, ShotName
 from tasks.upload.logs import upload_logger
 
-__all__ = ["LockFactory", "add_to_version_stack", "folder_lock", "read_listing"]
-
-LockFactory = Callable[[str], AbstractContextManager[None]]
-"""``lock(key)`` -> a context manager holding the lock named ``key``."""
-
-
-def _local_lock(key: str) -> AbstractContextManager[None]:
-    return current_runtime().lock(key)  # type: ignore[return-value]
-
-
-def folder_lock(settings: PostflowSettings) -> LockFactory:
-    """``lock(key)`` context managers on the configured lock manager (:mod:`tasks.locks`).
-
-    Args:
-        settings: ``lock_manager`` (and its directory or Redis URL) are read.
-
-    Returns:
-        A factory; every thread, process or worker uploading into a shot folder agrees on it.
-
-    Raises:
-        ConfigurationError: a Redis lock manager is asked for but prefect-redis is missing.
-    """
-    manager = lock_manager_for(settings)
-    return lambda key: held(manager, key)
-
-
-def read_listing(
-    project: FrameioProject, folder_id: str, stored: FolderListing | None, now: float
-) -> FolderListing:
-    """List ``folder_id`` (one ``folders.index``), keeping the stored stack files that still
-    hold (:meth:`FolderListing.fresh`)."""
-    return FolderListing.fresh(folder_id, project.list_children(folder_id), stored, now)
+__all__ = ["add_to_version_stack"]
 
 
 def _with_all_members(project: FrameioProject, listing: FolderListing) -> FolderListing:
@@ -246,7 +213,7 @@ def add_to_version_stack(
         shot: its parsed name (scene and shot select the other versions).
         nomenclature: rules to parse the other files' names.
         lock: serialises stacking per folder (:func:`folder_lock`); in-process when None.
-        store: the shared listings (:class:`tasks.listings.ListingStore`); None lists the
+        store: the shared listings (:class:`tasks.structure.listings.ListingStore`); None lists the
             folder every time.
 
     Returns:
@@ -257,7 +224,7 @@ def add_to_version_stack(
         FrameioTransientError: the head was still not the highest version after two passes
             (someone else keeps reordering the stack); a retry runs the passes again.
     """
-    with (lock or _local_lock)(listing_lock_key(folder_id)):
+    with (lock or local_lock)(listing_lock_key(folder_id)):
         now = store.clock() if store else 0.0
         listing = store.get(folder_id) if store else None
         if listing is None:

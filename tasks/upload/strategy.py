@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from config.settings import PostflowSettings
+from config.sections.tunnel import TunnelSettings
 from core.units import human_bytes
 
 __all__ = ["TunnelHealth", "choose_strategy"]
@@ -28,7 +28,7 @@ class TunnelHealth(Protocol):
 
 
 def choose_strategy(
-    settings: PostflowSettings, size_bytes: int, tunnel: TunnelHealth | None
+    settings: TunnelSettings, size_bytes: int, tunnel: TunnelHealth | None
 ) -> tuple[str, str]:
     """Pick ``"remote"`` or ``"multipart"`` for one file, and say why.
 

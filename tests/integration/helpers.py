@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 
 from blocks.frameio_project import FrameioProject
-from postflow.demo_media import GOOD_FILES
+from postflow.demo.media import GOOD_FILES
 
 
 def make_file(folder: Path, name: str, size: int, seed: int = 0) -> Path:

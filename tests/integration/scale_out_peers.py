@@ -104,7 +104,7 @@ def _pings(client: redis.Redis) -> bool:
 @contextlib.contextmanager
 def prefect_server_on(database_url: str, home: Path) -> Iterator[str]:
     """``prefect server start`` on loopback against ``database_url``; yields the API URL."""
-    from postflow.up import start_local_server, stop_server
+    from postflow.serve.up import start_local_server, stop_server
 
     saved = {
         k: os.environ.get(k) for k in ("PREFECT_SERVER_DATABASE_CONNECTION_URL", "PREFECT_HOME")

@@ -10,8 +10,9 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from flows.ingest import ingest_file
-from postflow import admin, cache_cli, upload_check
-from postflow.cli import app
+from postflow.cli import admin, upload_check
+from postflow.cli import cache as cache_cli
+from postflow.cli.main import app
 from tests.integration.helpers import all_files, make_file
 from tests.integration.remote_helpers import install_fake_cloudflared
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import uuid
 
 from blocks.settings import PostflowTuning, load_block
-from tasks.alerts import AlertTracker
-from tasks.live_metrics import LiveWindow
-from tasks.metrics_emitter import MetricsEmitter, thresholds_of
+from tasks.observe.alerts import AlertTracker
+from tasks.observe.live_metrics import LiveWindow
+from tasks.observe.metrics_emitter import MetricsEmitter, thresholds_of
 
 
 def test_a_threshold_edited_in_the_block_acts_at_the_next_tick(prefect_harness):

@@ -13,9 +13,9 @@ from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFi
 from blocks.discord import PostflowDiscord
 from blocks.settings import PostflowTuning
 from flows.ingest import ingest_file
-from postflow.automations import apply_automations
 from postflow.sandbox.discord_receiver import DiscordReceiver
-from tasks.live_metrics import live_window
+from postflow.setup.automations import apply_automations
+from tasks.observe.live_metrics import live_window
 from tests.integration.helpers import crashed_ingest_run, make_file
 from tests.integration.remote_helpers import wait_until
 

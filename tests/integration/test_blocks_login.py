@@ -17,7 +17,7 @@ from blocks.settings import PostflowTuning, effective_settings
 from config.settings import PostflowSettings
 from core.errors import FrameioAuthError
 from postflow.sandbox.server import SandboxServer
-from postflow.setup import code_from_redirect, login, setup_blocks
+from postflow.setup.blocks import code_from_redirect, login, setup_blocks
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ import typer
 from typer.core import TyperArgument, TyperGroup, TyperOption
 from typer.testing import CliRunner, Result
 
-from postflow.cli import app
+from postflow.cli.main import app
 
 runner = CliRunner()
 ROOT = typer.main.get_command(app)

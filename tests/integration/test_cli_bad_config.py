@@ -17,8 +17,8 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner, Result
 
-import postflow.prefect_server
-from postflow.cli import app
+import postflow.serve.prefect_server
+from postflow.cli.main import app
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,7 +116,7 @@ def test_an_unparsable_dotenv_line_is_said_once(tmp_path):
 
 @pytest.mark.parametrize("command", ["rerun", "report", "alerts", "status"])
 def test_an_unreachable_prefect_api_names_the_url(command, tmp_path):
-    url = f"http://127.0.0.1:{postflow.prefect_server.free_port()}/api"
+    url = f"http://127.0.0.1:{postflow.serve.prefect_server.free_port()}/api"
     done = _postflow(tmp_path, command, PREFECT_API_URL=url)
     line = _one_line(done.stdout + done.stderr, done.returncode)
     assert url in line
@@ -132,9 +132,9 @@ def test_validate_is_red_when_the_watch_path_is_a_file(servers, monkeypatch, tmp
     afile.write_text("x")
     monkeypatch.setenv("POSTFLOW_WATCH_PATH", str(afile))
     api = contextlib.nullcontext("http://127.0.0.1:9/api")  # validate runs without a server
-    monkeypatch.setattr("postflow.terminal.command_prefect_api", lambda _settings: api)
-    monkeypatch.setattr("postflow.admin._block_rows", lambda _settings: [])
-    monkeypatch.setattr("postflow.admin.console", Console(width=300))
+    monkeypatch.setattr("postflow.cli.terminal.command_prefect_api", lambda _settings: api)
+    monkeypatch.setattr("postflow.cli.admin._block_rows", lambda _settings: [])
+    monkeypatch.setattr("postflow.cli.admin.console", Console(width=300))
     result = runner.invoke(app, ["validate"])
     assert result.exit_code == 1, result.output
     [row] = [line for line in result.output.splitlines() if str(afile) in line]

@@ -19,7 +19,7 @@ from typer.core import TyperGroup
 from typer.testing import CliRunner, Result
 
 from flows.ingest import ingest_file
-from postflow.cli import app
+from postflow.cli.main import app
 from tests.integration.helpers import all_files, make_file
 
 pytestmark = pytest.mark.integration

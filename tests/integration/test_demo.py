@@ -16,8 +16,8 @@ from unittest import mock
 
 import pytest
 
-from postflow.demo_media import BAD_FILES, GOOD_FILES
-from postflow.up import api_healthy
+from postflow.demo.media import BAD_FILES, GOOD_FILES
+from postflow.serve.up import api_healthy
 from tests.integration.helpers import assert_served_demo_landed
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -29,7 +29,7 @@ def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The studio's Prefect server (its own home), holding what a real installation saved
     there: blocks (two of them with the demo's own names), automations, a limit. Yields
     its API URL."""
-    from postflow.prefect_server import free_port, start_local_server, stop_server
+    from postflow.serve.prefect_server import free_port, start_local_server, stop_server
 
     home = tmp_path_factory.mktemp("studio-home")
     with mock.patch.dict(os.environ, {"PREFECT_HOME": str(home)}):
@@ -111,7 +111,7 @@ def test_the_in_process_demo_leaves_the_profiles_studio_server_untouched(
 ):
     before = _snapshot(studio)
     demo = subprocess.run(
-        [sys.executable, "-m", "postflow.cli", "demo", "--in-process"]
+        [sys.executable, "-m", "postflow.cli.main", "demo", "--in-process"]
         + ["--work-dir", str(tmp_path / "demo")],
         cwd=ROOT,
         env=_td_env(tmp_path, studio, with_api_url=False),
@@ -132,7 +132,7 @@ def test_demo_goes_through_postflow_up_and_lands_every_good_file(tmp_path: Path,
         [
             sys.executable,
             "-m",
-            "postflow.cli",
+            "postflow.cli.main",
             "demo",
             "--port",
             "0",
@@ -168,11 +168,11 @@ def test_demo_goes_through_postflow_up_and_lands_every_good_file(tmp_path: Path,
 
 
 def test_a_named_server_that_does_not_answer_is_one_error_line(tmp_path: Path):
-    from postflow.prefect_server import free_port
+    from postflow.serve.prefect_server import free_port
 
     dead = f"http://127.0.0.1:{free_port()}/api"
     demo = subprocess.run(
-        [sys.executable, "-m", "postflow.cli", "demo", "--prefect-api-url", dead]
+        [sys.executable, "-m", "postflow.cli.main", "demo", "--prefect-api-url", dead]
         + ["--work-dir", str(tmp_path / "demo")],
         cwd=ROOT,
         env={**os.environ, "COLUMNS": "250"},

@@ -14,8 +14,8 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymen
 from prefect.settings import PREFECT_API_URL
 from prefect.states import Cancelling
 
-from postflow.up import load_deployments
-from tasks.ingest_runs import IngestRunStarter
+from postflow.serve.up import load_deployments
+from tasks.sensor.ingest_runs import IngestRunStarter
 from tests.integration.helpers import all_files, make_file, sha256_of
 
 pytestmark = pytest.mark.integration
@@ -146,7 +146,7 @@ def _serve_ingest(log: Path | None = None) -> subprocess.Popen:
     or, without one, to a text pipe."""
     output = {"stdout": log.open("wb")} if log else {"stdout": subprocess.PIPE, "text": True}
     return subprocess.Popen(
-        [sys.executable, "-m", "postflow.cli", "up", "--only", "ingest-file"],
+        [sys.executable, "-m", "postflow.cli.main", "up", "--only", "ingest-file"],
         env=_env(),
         cwd=ROOT,
         stderr=subprocess.STDOUT,

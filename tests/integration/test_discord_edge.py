@@ -27,7 +27,7 @@ from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFi
 from blocks.settings import PostflowTuning
 from flows.ingest import ingest_file
 from flows.report import weekly_optimisation_report
-from postflow.automations import apply_automations
+from postflow.setup.automations import apply_automations
 from tests.integration.helpers import crashed_ingest_run, make_file
 from tests.integration.readback import closed_port, leaks, read_back, save_discord_block
 
@@ -137,7 +137,7 @@ def test_automation_path_leaks_no_webhook_token(pipeline, postflow_env, python_l
 def test_a_missing_block_turns_messages_off_and_is_logged_once(prefect_harness, caplog):
     from discord_webhook import DiscordEmbed
 
-    from tasks.notify import notify_discord
+    from tasks.notify.discord import notify_discord
 
     name = f"absent-{uuid.uuid4().hex[:8]}"
     caplog.set_level(logging.INFO, logger="postflow.notify")  # outside a run: stdlib logger

@@ -89,7 +89,7 @@ def test_an_empty_file_fails_the_run_in_one_line_and_nothing_reaches_frameio(pip
 def test_run_upload_refuses_an_empty_file_before_any_frameio_call(pipeline):
     from config.settings import PostflowSettings
     from core.errors import SourceFileError
-    from tasks.naming import load_nomenclature
+    from tasks.structure.naming import load_nomenclature
     from tasks.upload import UploadJob, run_upload
 
     settings = PostflowSettings()

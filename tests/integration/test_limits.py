@@ -7,7 +7,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 
 from flows.ingest import ingest_file
-from tasks.limits import ensure_limits, limit_names
+from tasks.platform.limits import ensure_limits, limit_names
 from tests.integration.helpers import all_files, make_file
 
 pytestmark = pytest.mark.integration

@@ -32,14 +32,14 @@ from blocks.discord import PostflowDiscord
 from blocks.settings import PostflowTuning, effective_settings
 from core.runtime import use_runtime
 from flows.ingest import ingest_file
-from postflow.automations import apply_automations
 from postflow.sandbox.discord_receiver import DiscordReceiver
 from postflow.sandbox.server import SandboxServer
-from tasks.circuit import emit_circuit_event
-from tasks.live_metrics import live_window
-from tasks.metrics import compute_metrics
-from tasks.metrics_emitter import MetricsEmitter
-from tasks.telemetry import read_ingest_history
+from postflow.setup.automations import apply_automations
+from tasks.observe.live_metrics import live_window
+from tasks.observe.metrics import compute_metrics
+from tasks.observe.metrics_emitter import MetricsEmitter
+from tasks.observe.telemetry import read_ingest_history
+from tasks.recovery.circuit import emit_circuit_event
 from tests.integration.helpers import make_file
 from tests.integration.remote_helpers import wait_until
 
@@ -285,7 +285,7 @@ def test_report_figures_match_the_sandbox_request_log(scenario):
 def test_postflow_alerts_lists_the_alert_history(scenario):
     from typer.testing import CliRunner
 
-    from postflow.cli import app
+    from postflow.cli.main import app
 
     def listed() -> list[dict]:
         since = str(int(scenario.since.timestamp()))  # alerts of earlier tests are older

@@ -20,7 +20,7 @@ import pytest
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 # The command as the console script runs it, from this checkout.
-POSTFLOW = [sys.executable, "-c", "from postflow.cli import app; app()"]
+POSTFLOW = [sys.executable, "-c", "from postflow.cli.main import app; app()"]
 ROOT = Path(__file__).resolve().parents[2]
 
 

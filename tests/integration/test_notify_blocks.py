@@ -19,8 +19,8 @@ from blocks.settings import PostflowTuning
 from core.errors import ConfigurationError
 from flows.ingest import ingest_file
 from flows.report import weekly_optimisation_report
-from postflow.automations import apply_automations
-from tasks.alerts import RULES, Transition, emit_alert
+from postflow.setup.automations import apply_automations
+from tasks.observe.alerts import RULES, Transition, emit_alert
 from tests.integration.helpers import make_file
 from tests.integration.readback import closed_port, save_discord_block
 from tests.integration.webhook_receiver import WebhookReceiver

@@ -77,7 +77,7 @@ def test_one_sensor_sends_each_production_to_its_own_project(
                 db.execute(select(tables.ledger.c.key).where(store.where(tables.ledger))).scalars()
             )
         assert keys and all(not k.startswith("/") for k in keys)
-    from postflow.health import check_recovery
+    from postflow.cli.health import check_recovery
 
     recovery = check_recovery(PostflowSettings())
     assert recovery.ok and "undlm: circuit closed" in recovery.detail

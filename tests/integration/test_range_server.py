@@ -18,7 +18,7 @@ from rich.console import Console
 from blocks.range_server import CANARY_HEADER, CANARY_TTL_SECONDS, RangeServer, SharedFile
 from config.settings import PostflowSettings
 from core.errors import SourceFileError
-from postflow.share import share_file
+from postflow.serve.share import share_file
 from tests.integration.helpers import make_file
 from tests.integration.remote_helpers import wait_until
 

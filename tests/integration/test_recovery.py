@@ -15,8 +15,8 @@ from sqlalchemy import select
 
 from blocks.store import local_store, tables
 from flows.sensor import watch_by_shot
-from tasks.circuit import read_circuit_state
-from tasks.retry_queue import read_retry_queue
+from tasks.recovery.circuit import read_circuit_state
+from tasks.recovery.retry_queue import read_retry_queue
 from tests.integration.helpers import all_files, make_file
 
 pytestmark = pytest.mark.integration
@@ -74,9 +74,9 @@ def test_under_up_a_transiently_failed_ingest_is_announced_again(pipeline, postf
     from blocks.store import open_store
     from config.settings import PostflowSettings
     from flows.ingest import ingest_file
-    from tasks.dispatch import DeploymentDispatcher
-    from tasks.ledger import DispatchLedger
-    from tasks.recovery import Recovery
+    from tasks.sensor.dispatch import DeploymentDispatcher
+    from tasks.sensor.ledger import DispatchLedger
+    from tasks.sensor.recovery import Recovery
 
     postflow_env(
         task_retries=0,
@@ -119,10 +119,10 @@ def test_under_up_the_circuit_breaker_defers_files_until_a_probe_succeeds(
     from blocks.store import open_store
     from config.settings import PostflowSettings
     from flows.ingest import ingest_file
-    from tasks.dispatch import DeploymentDispatcher
-    from tasks.ledger import DispatchLedger
-    from tasks.readiness import FileVersion
-    from tasks.recovery import Recovery
+    from tasks.sensor.dispatch import DeploymentDispatcher
+    from tasks.sensor.ledger import DispatchLedger
+    from tasks.sensor.readiness import FileVersion
+    from tasks.sensor.recovery import Recovery
 
     postflow_env(
         task_retries=0,

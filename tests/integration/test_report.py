@@ -15,7 +15,7 @@ from matplotlib import image
 
 from flows.ingest import ingest_file
 from flows.report import weekly_optimisation_report
-from tasks.telemetry import read_ingest_history
+from tasks.observe.telemetry import read_ingest_history
 from tests.integration.helpers import make_file
 from tests.integration.readback import save_discord_block
 

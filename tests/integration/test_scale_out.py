@@ -28,10 +28,10 @@ from prefect.filesystems import LocalFileSystem
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from blocks.store import local_store
-from tasks.dispatch import DeploymentDispatcher
-from tasks.ingest_runs import IngestRunStarter
-from tasks.ledger import DispatchLedger
-from tasks.readiness import FileVersion
+from tasks.sensor.dispatch import DeploymentDispatcher
+from tasks.sensor.ingest_runs import IngestRunStarter
+from tasks.sensor.ledger import DispatchLedger
+from tasks.sensor.readiness import FileVersion
 from tests.integration.helpers import all_files, make_file, tree_paths
 from tests.integration.scale_out_peers import (
     postgres_server,
@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FILES = int(os.environ.get("SCALE_OUT_FILES", "12"))
 RESULTS_BLOCK = "postflow-shared-results"
 CONCURRENCY = 3
-POLLING = "polling for flow runs"  # postflow.warm: the runner takes work from now on
+POLLING = "polling for flow runs"  # postflow.serve.warm: the runner takes work from now on
 RAN = re.compile(r"running flow run '[^']*' \(([0-9a-f-]{36})\)")
 
 
@@ -120,7 +120,7 @@ def test_two_workers_on_postgres_ingest_every_file_exactly_once(cluster, sandbox
             home.mkdir()
             workers.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "postflow.cli", "up", "--only", "ingest-file"],
+                    [sys.executable, "-m", "postflow.cli.main", "up", "--only", "ingest-file"],
                     env=_worker_env(api_url, redis_url, sandbox, by_shot, home),
                     cwd=ROOT,
                     stdout=log.open("wb"),  # a file: a full pipe would block the worker

@@ -7,7 +7,7 @@ the deployment's schedule definition passed. These tests check the outcome inste
 and the server's log holds no scheduler error.
 
 The server is the one ``postflow up`` starts when ``PREFECT_API_URL`` is unset
-(:func:`postflow.prefect_server.start_local_server`: ``prefect server start``, SQLite, every
+(:func:`postflow.serve.prefect_server.start_local_server`: ``prefect server start``, SQLite, every
 service on, stock settings), in its own ``PREFECT_HOME``: no harness, nothing turned off. Its
 "recent deployments" scheduler pass runs every 5 s (Prefect's
 ``PREFECT_SERVER_SERVICES_SCHEDULER_RECENT_DEPLOYMENTS_LOOP_SECONDS`` default).
@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from postflow.prefect_server import free_port, start_local_server, stop_server
+from postflow.serve.prefect_server import free_port, start_local_server, stop_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -143,7 +143,7 @@ def test_postflow_up_schedules_the_weekly_report(stock_server, tmp_path: Path):
         "PREFECT_RUNNER_POLL_FREQUENCY": "1",
     }
     up = subprocess.Popen(
-        [sys.executable, "-m", "postflow.cli", "up", "--only", "weekly-optimisation-report"],
+        [sys.executable, "-m", "postflow.cli.main", "up", "--only", "weekly-optimisation-report"],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,

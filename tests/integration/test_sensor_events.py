@@ -18,10 +18,10 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from blocks.store import local_store
 from flows.ingest import ingest_file
-from tasks.dispatch import DeploymentDispatcher
-from tasks.ingest_runs import INGEST_DEPLOYMENT, IngestRunStarter
-from tasks.ledger import DispatchLedger
-from tasks.readiness import FileVersion
+from tasks.sensor.dispatch import DeploymentDispatcher
+from tasks.sensor.ingest_runs import INGEST_DEPLOYMENT, IngestRunStarter
+from tasks.sensor.ledger import DispatchLedger
+from tasks.sensor.readiness import FileVersion
 from tests.integration.scale_out_peers import free_port
 
 pytestmark = pytest.mark.integration

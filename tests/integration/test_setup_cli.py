@@ -17,8 +17,8 @@ from prefect.exceptions import ObjectNotFound
 from typer.testing import CliRunner
 
 from blocks.frameio import FrameioCredentials
-from postflow.cli import app
-from postflow.setup import login
+from postflow.cli.main import app
+from postflow.setup.blocks import login
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()

@@ -46,7 +46,16 @@ def test_share_no_tunnel_serves_ranges_on_loopback_until_interrupted(tmp_path: P
     source.write_bytes(data)
     env = {**os.environ, "COLUMNS": "200", "POSTFLOW_STATE_DIR": str(tmp_path / "state")}
     share = subprocess.Popen(
-        [sys.executable, "-m", "postflow.cli", "share", str(source), "--no-tunnel", "--ttl", "600"],
+        [
+            sys.executable,
+            "-m",
+            "postflow.cli.main",
+            "share",
+            str(source),
+            "--no-tunnel",
+            "--ttl",
+            "600",
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -1,4 +1,5 @@
-"""Shared folder listings (tasks/listings.py): the calls a new version costs, and what a stored
+"""Shared folder listings (tasks/structure/listings.py): the calls a new version costs, and what a
+stored
 listing must never hide - a file deleted by hand, a file that vanished during a transfer.
 
 Ingests run against the sandbox; calls are counted in its stats, by route.
@@ -12,7 +13,7 @@ import pytest
 
 from config.settings import PostflowSettings
 from flows.ingest import ingest_file
-from tasks.naming import load_nomenclature
+from tasks.structure.naming import load_nomenclature
 from tasks.upload import UploadJob, run_upload
 from tests.integration.helpers import all_files, make_file
 

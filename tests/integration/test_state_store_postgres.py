@@ -15,8 +15,8 @@ from sqlalchemy.engine import make_url
 from blocks.store import open_store
 from blocks.store import tables as t
 from config.settings import PostflowSettings
-from tasks.circuit import CircuitBreaker, read_circuit_state
-from tasks.retry_queue import RetryQueue
+from tasks.recovery.circuit import CircuitBreaker, read_circuit_state
+from tasks.recovery.retry_queue import RetryQueue
 from tests.integration import store_helpers
 from tests.integration.store_helpers import PASSWORD
 

@@ -156,7 +156,15 @@ def test_up_without_a_local_server_refuses_to_start_one(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env.update(PREFECT_HOME=str(tmp_path / "home"), POSTFLOW_STATE_DIR=str(tmp_path / "state"))
     done = subprocess.run(
-        [sys.executable, "-m", "postflow.cli", "up", "--no-local-server", "--only", "ingest-file"],
+        [
+            sys.executable,
+            "-m",
+            "postflow.cli.main",
+            "up",
+            "--no-local-server",
+            "--only",
+            "ingest-file",
+        ],
         cwd=tmp_path,
         env=env,
         capture_output=True,

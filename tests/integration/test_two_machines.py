@@ -30,9 +30,9 @@ NAME = "SC01_UNDLM_00412_V001.mov"
 def _sensor_of(settings: PostflowSettings, clock=time.time):
     """Machine A's deployment-mode dispatcher; the runs it creates are recorded, not started."""
     from blocks.store import open_store
-    from tasks.dispatch import DeploymentDispatcher
-    from tasks.ledger import DispatchLedger
-    from tasks.recovery import Recovery
+    from tasks.sensor.dispatch import DeploymentDispatcher
+    from tasks.sensor.ledger import DispatchLedger
+    from tasks.sensor.recovery import Recovery
 
     root = Path(settings.watch_path).resolve()
     announced: list[str] = []
@@ -90,8 +90,8 @@ def test_a_transient_failure_on_worker_b_is_retried_by_the_sensor_on_machine_a(
 def test_failures_on_either_machine_open_the_one_breaker_and_one_probe_closes_it(
     pipeline, postflow_env, machines
 ):
-    from tasks.circuit import read_circuit_state
-    from tasks.readiness import FileVersion
+    from tasks.recovery.circuit import read_circuit_state
+    from tasks.sensor.readiness import FileVersion
 
     postflow_env(
         task_retries=0,

@@ -20,7 +20,7 @@ from prefect.exceptions import ObjectNotFound
 from prefect.settings import PREFECT_API_URL
 from prefect.states import Running
 
-from postflow.up import (
+from postflow.serve.up import (
     SENSOR_DEPLOYMENT,
     apply_deployments,
     ensure_sensor_run,
@@ -118,7 +118,7 @@ def test_registering_removes_the_file_ready_trigger_an_older_version_left(clean_
 
 def _start_up(env: dict[str, str], *args: str, cwd: Path = ROOT) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "postflow.cli", "up", *args],
+        [sys.executable, "-m", "postflow.cli.main", "up", *args],
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,

@@ -16,9 +16,9 @@ from prefect.states import Cancelling, Completed, Pending, Running, Scheduled
 
 from blocks.store import local_store, tables
 from core.errors import IngestCancelled
-from postflow.warm import WarmRunner
-from postflow.warm_journal import RunJournal, recover_stranded_runs
-from tasks.cancellation import cancel_check
+from postflow.serve.warm import WarmRunner
+from postflow.serve.warm_journal import RunJournal, recover_stranded_runs
+from tasks.platform.cancellation import cancel_check
 from tests.integration.test_deployments import _wait
 
 pytestmark = pytest.mark.integration

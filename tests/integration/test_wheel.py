@@ -101,7 +101,11 @@ def test_installed_wheel_runs_the_demo_outside_the_checkout(tmp_path: Path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     where = _run(
-        [str(venv / "bin" / "python"), "-c", "import postflow.up; print(postflow.up.PREFECT_YAML)"],
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "import postflow.serve.up; print(postflow.serve.up.PREFECT_YAML)",
+        ],
         elsewhere,
         env,
     )

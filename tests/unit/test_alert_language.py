@@ -8,7 +8,7 @@ from prefect.automations import Automation
 
 from blocks.discord import alert_embed
 from blocks.settings import PostflowTuning
-from postflow.automations import render
+from postflow.setup.automations import render
 
 BLOCK = "00000000-0000-0000-0000-000000000001"
 

@@ -7,8 +7,8 @@ import pytest
 from blocks.discord import alert_embed, alert_key
 from blocks.sent_keys import SentKeys
 from blocks.store import local_store
-from tasks.alerts import AlertTracker
-from tasks.metrics import Thresholds
+from tasks.observe.alerts import AlertTracker
+from tasks.observe.metrics import Thresholds
 
 
 class Clock:

@@ -8,10 +8,10 @@ import pytest
 from typer.testing import CliRunner
 
 from core.errors import ConfigurationError, NamingError
-from postflow.cli import app
-from postflow.terminal import err
-from tasks.naming import load_nomenclature
-from tasks.structure import resolve_folder_path
+from postflow.cli.main import app
+from postflow.cli.terminal import err
+from tasks.structure.folders import resolve_folder_path
+from tasks.structure.naming import load_nomenclature
 
 runner = CliRunner()
 

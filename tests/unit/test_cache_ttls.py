@@ -12,7 +12,7 @@ import pytest
 from config.settings import PostflowSettings
 from core.runtime import Runtime, use_runtime
 from tasks.clients import open_project
-from tasks.naming import DEFAULT_NOMENCLATURE_PATH, load_nomenclature
+from tasks.structure.naming import DEFAULT_NOMENCLATURE_PATH, load_nomenclature
 
 
 class Clock:

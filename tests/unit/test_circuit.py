@@ -8,9 +8,14 @@ from typing import Any
 
 import pytest
 
-import tasks.circuit as circuit
+import tasks.recovery.circuit as circuit
 from blocks.store import local_store
-from tasks.circuit import CircuitBreaker, CircuitState, emit_circuit_event, read_circuit_state
+from tasks.recovery.circuit import (
+    CircuitBreaker,
+    CircuitState,
+    emit_circuit_event,
+    read_circuit_state,
+)
 
 
 class Clock:

@@ -6,7 +6,7 @@ import json
 
 from typer.testing import CliRunner
 
-from postflow.cli import app
+from postflow.cli.main import app
 
 runner = CliRunner()
 WIDE = {"COLUMNS": "200"}  # rich wraps help at the terminal width
@@ -51,7 +51,7 @@ COMMANDS = (
     "sandbox",
     "share",
     "demo",
-    # registered by postflow/admin.py
+    # registered by postflow/cli/admin.py
     "health",
     "validate",
     "structure",
@@ -97,7 +97,7 @@ def test_nomenclature_reports_a_name_that_is_not_utf8_on_a_strict_utf8_stdout(tm
 
     name = os.fsdecode(b"\xc9T\xc9_S09_V001.mov")  # Latin-1 bytes from an old Samba client
     root = Path(__file__).resolve().parents[2]
-    code = "import sys; from postflow.cli import app; app()"
+    code = "import sys; from postflow.cli.main import app; app()"
     result = subprocess.run(
         [sys.executable, "-c", code, "nomenclature", "--json", name],
         cwd=root,
@@ -113,7 +113,7 @@ def test_nomenclature_reports_a_name_that_is_not_utf8_on_a_strict_utf8_stdout(tm
 
 def test_uploads_are_multipart_unless_a_tunnel_is_asked_for():
     from config.settings import PostflowSettings
-    from postflow.terminal import public_tunnel_warning
+    from postflow.cli.terminal import public_tunnel_warning
 
     assert PostflowSettings().upload_strategy == "multipart"
     assert public_tunnel_warning(PostflowSettings()) is None
@@ -136,7 +136,7 @@ def test_version_prints_the_installed_version():
 def test_a_bug_is_one_line_exit_1_and_its_traceback_goes_to_a_file():
     import typer
 
-    from postflow.terminal import TRACEBACK_FILE, PostflowGroup
+    from postflow.cli.terminal import TRACEBACK_FILE, PostflowGroup
 
     broken = typer.Typer(cls=PostflowGroup)
 

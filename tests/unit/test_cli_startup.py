@@ -21,7 +21,7 @@ HEAVY = ("prefect", "pandas", "frameio", "matplotlib", "sqlalchemy")
 
 SCRIPTS = {
     "import core": "import core",
-    "import postflow.cli": "import postflow.cli",
+    "import postflow.cli.main": "import postflow.cli.main",
     "postflow --help": "from postflow.entry import main; main()",
     "postflow manifest --help": "from postflow.entry import main; main()",
     "postflow nomenclature NAME": "from postflow.entry import main; main()",

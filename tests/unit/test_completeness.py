@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.completeness import container_incomplete
+from tasks.sensor.completeness import container_incomplete
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from blocks.store import local_store
-from tasks.dispatch import DeploymentDispatcher, InProcessDispatcher
-from tasks.ledger import DispatchLedger
-from tasks.readiness import FileVersion
-from tasks.watch_loop import run_watch_loop
+from tasks.sensor.dispatch import DeploymentDispatcher, InProcessDispatcher
+from tasks.sensor.ledger import DispatchLedger
+from tasks.sensor.readiness import FileVersion
+from tasks.sensor.watch_loop import run_watch_loop
 
 RETRY = 30.0
 
@@ -31,7 +31,8 @@ class Clock:
 
 
 class Runs:
-    """Stands in for :class:`tasks.ingest_runs.IngestRunStarter`: records, answers by hand."""
+    """Stands in for :class:`tasks.sensor.ingest_runs.IngestRunStarter`: records, answers by
+    hand."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []  # (path, idempotency key)

@@ -12,8 +12,8 @@ import socket
 import pytest
 
 from blocks.store import local_store
-from tasks.ledger import DispatchLedger
-from tasks.watch_folder import WatchFolder
+from tasks.sensor.ledger import DispatchLedger
+from tasks.sensor.watch_folder import WatchFolder
 
 LATIN1_NAME = b"\xc9T\xc9_S09_V001.mov"  # "ÉTÉ_S09_V001.mov" written by an old Samba client
 

@@ -10,7 +10,7 @@ import pytest
 from prefect.exceptions import PrefectHTTPStatusError
 from prefect.settings import PREFECT_CLIENT_MAX_RETRIES
 
-from tasks.ingest_runs import QUICK_RETRIES, IngestRunStarter
+from tasks.sensor.ingest_runs import QUICK_RETRIES, IngestRunStarter
 
 
 def _status(code: int) -> PrefectHTTPStatusError:

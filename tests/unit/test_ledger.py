@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from blocks.store import local_store
-from tasks.ledger import DispatchLedger
+from tasks.sensor.ledger import DispatchLedger
 
 
 def test_a_key_is_dispatched_once(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 
 from blocks.frameio_project import Asset
 from config.settings import PostflowSettings
-from tasks.listings import FolderListing, ListingStore
+from tasks.structure.listings import FolderListing, ListingStore
 
 
 def _file(name: str, id_: str, status: str = "uploaded") -> Asset:

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from blocks.call_timing import CallRecord, TimedTransport, add_call_observer, endpoint_name
-from tasks.live_metrics import LiveWindow, percentile
+from tasks.observe.live_metrics import LiveWindow, percentile
 
 
 class Clock:

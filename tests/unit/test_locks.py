@@ -12,11 +12,11 @@ import pytest
 from prefect.locking.protocol import LockManager
 
 from config.settings import PostflowSettings
-from tasks.locks import FileLockManager, held, lock_manager_for
+from tasks.platform.locks import FileLockManager, held, lock_manager_for
 
 HOLDER_SCRIPT = """
 import sys
-from tasks.locks import FileLockManager
+from tasks.platform.locks import FileLockManager
 FileLockManager(sys.argv[1]).acquire_lock("folder:SC01", "other-process")
 print("held", flush=True)
 sys.stdin.read()  # hold until the test closes stdin or kills us

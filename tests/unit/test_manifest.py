@@ -107,7 +107,15 @@ def test_a_manifest_that_cannot_be_written_leaves_the_ingest_alone(settings, tmp
     broken = settings.model_copy(update={"manifest_dir": blocked})
     source = Path(settings.watch_path) / "A_V001.mov"
     source.write_bytes(b"a")
-    result = UploadResult("f-1", "A_V001.mov", 1, 0.1, "ab" * 16, "multipart", "https://x/1")
+    result = UploadResult(
+        file_id="f-1",
+        name="A_V001.mov",
+        size_bytes=1,
+        seconds=0.1,
+        fingerprint="ab" * 16,
+        strategy="multipart",
+        view_url="https://x/1",
+    )
     with disable_run_logger():
         assert _manifest(broken, str(source), result) == "pending"
     [pending] = DeliveryLog(open_store(settings)).listed(pending_only=True)
@@ -115,7 +123,7 @@ def test_a_manifest_that_cannot_be_written_leaves_the_ingest_alone(settings, tmp
 
 
 def _manifest_cli(settings, *args: str):
-    from postflow.cli import app
+    from postflow.cli.main import app
 
     env = {"POSTFLOW_WATCH_PATH": str(settings.watch_path)}
     env["POSTFLOW_STATE_DIR"] = str(settings.state_dir)

@@ -8,9 +8,9 @@ import pytest
 
 from config.settings import PostflowSettings
 from core.errors import FrameioServerError, NamingError
-from tasks.messages import _TEXTS, text
-from tasks.naming import load_nomenclature
-from tasks.notify import failure_embed, naming_error_embed, success_embed
+from tasks.notify.discord import failure_embed, naming_error_embed, success_embed
+from tasks.notify.messages import _TEXTS, text
+from tasks.structure.naming import load_nomenclature
 from tasks.upload import UploadResult
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tasks.metrics import (
+from tasks.observe.metrics import (
     UPLOAD_COMPLETED,
     UPLOAD_FAILED,
     Thresholds,
@@ -227,7 +227,7 @@ def test_recommendations_carry_figure_and_limit_in_a_fixed_order():
 
 def test_thresholds_come_from_the_tuning_block():
     from blocks.settings import PostflowTuning
-    from tasks.report import thresholds_from
+    from tasks.observe.report import thresholds_from
 
     assert thresholds_from(None) == Thresholds()
     assert thresholds_from(PostflowTuning(alert_memory_mb=64)).memory_mb == 64
@@ -235,7 +235,7 @@ def test_thresholds_come_from_the_tuning_block():
 
 def test_report_window_reads_relative_spans_and_refuses_nonsense():
     from core.errors import ConfigurationError
-    from tasks.report import report_window
+    from tasks.observe.report import report_window
 
     now = datetime(2025, 3, 10, 7, 0, tzinfo=UTC)
     start, end, label = report_window("2025-03-03T07:00:00+00:00", now=now)
@@ -247,7 +247,7 @@ def test_report_window_reads_relative_spans_and_refuses_nonsense():
 
 def test_the_report_follows_the_installations_language(week, tmp_path):
     """Issue 21: report texts were English only, though discord_language exists."""
-    from tasks.report_outputs import render_chart, render_markdown, summary_embed
+    from tasks.observe.report_outputs import render_chart, render_markdown, summary_embed
 
     french = recommend(week.summary, Thresholds(), "fr")
     english = recommend(week.summary, Thresholds())

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.errors import ConfigurationError, NamingError
-from tasks.naming import Ignored, ShotName, load_nomenclature
+from tasks.structure.naming import Ignored, ShotName, load_nomenclature
 
 RULES = load_nomenclature()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.errors import NamingError
-from tasks.naming import load_nomenclature
+from tasks.structure.naming import load_nomenclature
 
 RULES = load_nomenclature()
 

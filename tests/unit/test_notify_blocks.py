@@ -8,9 +8,9 @@ from discord_webhook import DiscordEmbed
 
 from config.settings import PostflowSettings
 from core.errors import NamingError
-from tasks.naming import load_nomenclature
-from tasks.notify import naming_error_embed, success_embed
-from tasks.notify_blocks import text_form
+from tasks.notify.blocks import text_form
+from tasks.notify.discord import naming_error_embed, success_embed
+from tasks.structure.naming import load_nomenclature
 from tasks.upload import UploadResult
 
 VIEW_URL = "https://next.frame.io/project/p/view/f1"

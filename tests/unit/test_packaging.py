@@ -87,8 +87,8 @@ def test_block_types_carry_a_logo_and_a_documentation_link(module):
 def test_the_package_reads_the_top_level_yaml_files(name):
     # postflow/<name> is package data (what the wheel carries) and a symlink to the top-level
     # file (what `prefect deploy --all` reads): a hand copy in its place would drift.
-    from postflow.automations import AUTOMATIONS_YAML
-    from postflow.deployments import PREFECT_YAML
+    from postflow.serve.deployments import PREFECT_YAML
+    from postflow.setup.automations import AUTOMATIONS_YAML
 
     shipped = {"prefect.yaml": PREFECT_YAML, "automations.yaml": AUTOMATIONS_YAML}[name]
     assert shipped.is_symlink() and shipped.resolve() == ROOT / name

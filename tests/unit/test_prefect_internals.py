@@ -65,7 +65,8 @@ def _parameters(function) -> set[str]:
 
 
 def test_the_warm_runner_engine_calls():
-    """postflow/warm.py runs claimed runs in threads the way ``python -m prefect.engine`` does."""
+    """postflow/serve/warm.py runs claimed runs in threads the way ``python -m prefect.engine``
+    does."""
     from prefect.flow_engine import run_flow
     from prefect.utilities.engine import propose_state_sync
 
@@ -74,7 +75,7 @@ def test_the_warm_runner_engine_calls():
 
 
 def test_the_runner_attributes_our_subclass_reads():
-    """postflow/runners.py subclasses Runner: handle_sigterm reads ``_loop``, ``_logger`` and
+    """postflow/serve/runners.py subclasses Runner: handle_sigterm reads ``_loop``, ``_logger`` and
     ``started`` and calls ``astop`` (it overrides ``handle_sigterm``); the constructor takes
     ``pause_on_shutdown`` and ``limit``."""
     from prefect.runner import Runner
@@ -87,7 +88,7 @@ def test_the_runner_attributes_our_subclass_reads():
 
 
 def test_the_workers_we_drain_before_a_temporary_server_stops():
-    """postflow/terminal.py drains the event and log workers; core/logs.py adds the handler."""
+    """postflow/cli/terminal.py drains the event and log workers; core/logs.py adds the handler."""
     from prefect.events.worker import EventsWorker
     from prefect.logging.handlers import APILogHandler, APILogWorker
 
@@ -97,14 +98,15 @@ def test_the_workers_we_drain_before_a_temporary_server_stops():
 
 
 def test_a_saved_block_knows_its_document_id():
-    """postflow/automations.py aims an automation's notification at ``block._block_document_id``."""
+    """postflow/setup/automations.py aims an automation's notification at
+    ``block._block_document_id``."""
     from prefect.blocks.system import Secret
 
     assert Secret(value="x")._block_document_id is None  # set when saved or loaded
 
 
 def test_registering_a_deployment_still_replaces_its_triggers():
-    """postflow/deployments.py relies on apply() deleting the automations a deployment owns
+    """postflow/serve/deployments.py relies on apply() deleting the automations a deployment owns
     (``RunnerDeployment._create_triggers_sync``), which removed the old file-ready trigger."""
     from prefect.deployments.runner import RunnerDeployment
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from tasks.events import process_sample
+from tasks.observe.events import process_sample
 
 
 def _burn_cpu(seconds: float) -> None:

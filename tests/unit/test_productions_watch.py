@@ -6,11 +6,11 @@ import threading
 from pathlib import Path
 
 from blocks.store import local_store
-from tasks.dispatch import InProcessDispatcher
-from tasks.ledger import DispatchLedger
-from tasks.productions_watch import Dispatchers, Folders
-from tasks.readiness import FileVersion
-from tasks.watch_loop import run_watch_loop
+from tasks.sensor.dispatch import InProcessDispatcher
+from tasks.sensor.ledger import DispatchLedger
+from tasks.sensor.productions_watch import Dispatchers, Folders
+from tasks.sensor.readiness import FileVersion
+from tasks.sensor.watch_loop import run_watch_loop
 from tests.unit.test_dispatch import FakeWatcher
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.readiness import FileVersion, Observation, ReadinessTracker, Verdict, assess
+from tasks.sensor.readiness import FileVersion, Observation, ReadinessTracker, Verdict, assess
 
 
 class Clock:

@@ -8,7 +8,7 @@ from typing import Any
 
 from blocks.settings import PostflowTuning
 from config.settings import PostflowSettings
-from postflow.settings_doc import END, START, settings_markdown
+from postflow.cli.settings_doc import END, START, settings_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = (ROOT / "docs" / "settings.md").read_text(encoding="utf-8")
@@ -36,7 +36,7 @@ def test_the_settings_reference_is_the_generated_one():
 def test_cache_stats_default_window_matches_its_help():
     from typer.testing import CliRunner
 
-    from postflow.cli import app
+    from postflow.cli.main import app
 
     result = CliRunner().invoke(app, ["cache", "stats", "--help"], env={"COLUMNS": "200"})
     assert "7d" in result.stdout
@@ -50,7 +50,7 @@ def test_the_commands_table_names_every_json_option():
     import typer
     from typer.core import TyperGroup
 
-    from postflow.cli import app
+    from postflow.cli.main import app
 
     def leaves(group: Any, path: str) -> list[tuple[str, Any]]:
         found: list[tuple[str, Any]] = []

@@ -21,7 +21,7 @@ from core.errors import (
     FrameioServerError,
     NamingError,
 )
-from tasks.retry_queue import RetryQueue, classify_failure, read_retry_queue
+from tasks.recovery.retry_queue import RetryQueue, classify_failure, read_retry_queue
 
 KEY = "SC01_UNDLM_00412_V002.mov:1000:1700000000000000000"
 PATH = "/watch/SC01_UNDLM_00412_V002.mov"
@@ -130,7 +130,7 @@ import sys
 from pathlib import Path
 from blocks.store import local_store
 from blocks.store import local_store
-from tasks.retry_queue import RetryQueue
+from tasks.recovery.retry_queue import RetryQueue
 queue = RetryQueue(local_store(Path(sys.argv[1])))
 i = 0
 while True:

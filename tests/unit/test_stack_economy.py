@@ -8,7 +8,7 @@ import pytest
 from blocks.frameio_project import Asset
 from config.settings import PostflowSettings
 from core.errors import FrameioTransientError
-from tasks.naming import load_nomenclature
+from tasks.structure.naming import load_nomenclature
 from tasks.upload.stack import add_to_version_stack
 
 

@@ -13,8 +13,8 @@ from frameio import Frameio
 
 from blocks.frameio_project import Asset, FrameioProject
 from config.settings import PostflowSettings
-from tasks.naming import load_nomenclature
-from tasks.structure import ensure_child_folder, find_folder, resolve_shot_folder
+from tasks.structure.folders import ensure_child_folder, find_folder, resolve_shot_folder
+from tasks.structure.naming import load_nomenclature
 
 pytestmark = pytest.mark.slow
 
@@ -129,7 +129,7 @@ def test_same_named_folders_are_reported_and_the_oldest_is_used(env, caplog) -> 
 def test_refresh_does_not_trust_a_stored_listing_naming_a_folder_that_is_gone(env) -> None:
     from dataclasses import replace
 
-    from tasks.listings import ListingStore
+    from tasks.structure.listings import ListingStore
 
     project, shot, settings = env
     folder_id, _ = resolve_shot_folder(project, shot, settings(), NO_RETRY)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from postflow.cache_cli import _cache_records
-from tasks.structure_cache import is_ours, key_prefix
+from postflow.cli.cache import _cache_records
+from tasks.structure.cache import is_ours, key_prefix
 
 DIGEST = "0123456789abcdef0123456789abcdef"
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from blocks.store import local_store
 from blocks.store import tables as t
-from postflow.warm_journal import RunJournal
+from postflow.serve.warm_journal import RunJournal
 
 
 class Clock:

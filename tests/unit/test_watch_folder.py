@@ -13,7 +13,8 @@ import tracemalloc
 import pytest
 
 from core.errors import ConfigurationError
-from tasks.watch_folder import WatchFolder, parse_since
+from core.since import parse_since
+from tasks.sensor.watch_folder import WatchFolder
 
 
 class Clock:

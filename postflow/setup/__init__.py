@@ -1,0 +1,1 @@
+"""What setup writes to Prefect: block documents, the OAuth login, the automations."""

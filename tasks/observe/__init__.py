@@ -1,0 +1,1 @@
+"""What the pipeline tells: Prefect events, live metrics and alerts, the weekly report."""
