@@ -11,7 +11,7 @@ from frameio.webhooks import WebhookCreateParamsData
 from typer.testing import CliRunner
 
 from blocks.frameio_webhook import FrameioWebhook
-from postflow.cli import app
+from postflow.cli.main import app
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()
