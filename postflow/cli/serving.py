@@ -18,7 +18,6 @@ from core.errors import PostflowError
 from postflow.cli.terminal import console, drain_prefect_clients, err, load_settings, warn_if_public
 
 if TYPE_CHECKING:
-    from config.sections.state import StateSettings
     from config.settings import PostflowSettings
 
 
@@ -51,7 +50,7 @@ def _limits_and_automations(settings: PostflowSettings) -> None:
 
 
 def _prefect_api(
-    port: int, settings: StateSettings, api_wait_seconds: float, local_server: bool = True
+    port: int, settings: PostflowSettings, api_wait_seconds: float, local_server: bool = True
 ) -> tuple[Any, str]:
     """``(server, api_url)``: the server PREFECT_API_URL names (server None) once it answers,
     else, when it is unset, a local one.
@@ -106,7 +105,8 @@ def _prefect_api(
 def _serve_all(
     settings: PostflowSettings, api_url: str, only: list[str], limit: int | None
 ) -> None:
-    """Register blocks and deployments, apply limits and automations, start the sensor, serve."""
+    """Register blocks, pools and deployments, apply limits and automations, start the sensor,
+    run the pools' workers."""
     from postflow.serve.up import (
         apply_deployments,
         ensure_sensor_run,
@@ -117,14 +117,14 @@ def _serve_all(
 
     register_block_types()
     deployments = [d for d in load_deployments() if not only or d.name in only]
-    apply_deployments(deployments)  # first: the sensor-restart automation needs its id
+    apply_deployments(deployments)  # first (on their pools): the sensor-restart automation
     _limits_and_automations(settings)
     if any(d.name == "watch-by-shot" for d in deployments):
         run, created = ensure_sensor_run()
         console.print(f"Sensor run: {run.name} ({'started' if created else 'existing'})")
     console.print(f"Prefect UI: [bold]{api_url.removesuffix('/api')}[/bold]")
     console.print("Serving: " + ", ".join(d.name for d in deployments), soft_wrap=True)
-    serve_deployments(deployments, limit=limit)  # prefect.serve, with a clean stop
+    serve_deployments(deployments, limit=limit)  # a worker per pool, until Ctrl-C/SIGTERM
 
 
 def _check_deployments(names: list[str]) -> list[str]:
@@ -175,10 +175,9 @@ def up(
     Uses the server PREFECT_API_URL names (waiting for it to answer), else, when it is
     unset, starts a local Prefect server (SQLite, loopback). Registers every deployment of
     prefect.yaml, then applies the automations, starts one watch-by-shot run if none is
-    live, and serves them all from this process; the
-    sensor creates one ingest-file run per ready file and the warm runner executes it here.
-    Ctrl-C or SIGTERM stops serving (Prefect pauses the schedules until the next `up`) and
-    stops a server started here.
+    live, and runs a Prefect worker per work pool in this process: the sensor creates one
+    ingest-file run per ready file and the postflow-warm worker executes it here, in a
+    thread. Ctrl-C or SIGTERM stops the workers and a server started here.
     """
     from prefect.settings import PREFECT_API_URL, temporary_settings
 

@@ -1,8 +1,9 @@
-"""The deployments of ``prefect.yaml``: built for ``prefect.serve`` and registered.
+"""The deployments of ``prefect.yaml``: built and registered, each on its work pool.
 
 ``prefect.yaml`` is the single source of truth (entrypoints, cron schedules, triggers if any,
-concurrency limits): :func:`load_deployments` builds a ``RunnerDeployment`` per entry, with a
-module-path entrypoint (:func:`module_entrypoint`); :func:`apply_deployments` registers them.
+concurrency limits, work pools and their job variables): :func:`load_deployments` builds a
+``RunnerDeployment`` per entry, with a module-path entrypoint (:func:`module_entrypoint`);
+:func:`apply_deployments` registers them.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def _schedule(spec: dict[str, Any]) -> Any:
 
 
 def load_deployments(path: Path = PREFECT_YAML) -> list[Any]:
-    """``RunnerDeployment`` s built from ``prefect.yaml`` (for ``prefect.serve``).
+    """``RunnerDeployment`` s built from ``prefect.yaml``, each on its work pool.
 
     Raises:
         ConfigurationError: the file is missing or a deployment cannot be built.
@@ -80,6 +81,8 @@ def load_deployments(path: Path = PREFECT_YAML) -> list[Any]:
                     concurrency_limit=item.get("concurrency_limit"),
                     triggers=[_trigger(t) for t in item.get("triggers") or []],
                     schedules=[_schedule(s) for s in item.get("schedules") or []],
+                    work_pool_name=(item.get("work_pool") or {}).get("name"),
+                    job_variables=item.get("job_variables") or {},
                 )
             )
     finally:
@@ -104,12 +107,19 @@ def module_entrypoint(entrypoint: str) -> str:
 
 
 def apply_deployments(deployments: list[Any]) -> dict[str, UUID]:
-    """Register (create or update) each ``RunnerDeployment``; returns ``{name: id}``.
+    """Register (create or update) each ``RunnerDeployment`` on its work pool, creating our
+    missing pools first (:func:`postflow.serve.runners.ensure_pools`); returns ``{name: id}``.
 
-    ``prefect.serve`` registers them again when it starts, which is an idempotent update.
+    Raises:
+        ConfigurationError: a deployment's pool is missing and not ours, or ours with
+            another type.
+
     Registering deletes the automations a deployment owns before creating its triggers
     (Prefect 3.8.8 ``RunnerDeployment._create_triggers_sync``, called on every ``apply``), so
     the ``postflow.file.ready`` trigger that versions before deployment mode registered on
     ``ingest-file`` is gone after the first ``up``: the sensor creates the runs now.
     """
+    from postflow.serve.runners import ensure_pools
+
+    ensure_pools(deployments)
     return {d.name: d.apply() for d in deployments}

@@ -1,148 +1,181 @@
-"""How ``postflow up`` executes its deployments: ingests warm, the others with Prefect's Runner.
+"""How ``postflow up`` executes its deployments: a Prefect worker per work pool, in one process.
 
-* ``ingest-file`` runs execute in the ``up`` process, ``POSTFLOW_INGEST_CONCURRENCY`` at a time
-  (:class:`postflow.serve.warm.WarmRunner`), so a file costs no process start;
-* the sensor, the weekly report and reruns go to ``prefect.serve``'s ``Runner``, one process
-  per run (the sensor is one long run; a process of its own keeps it cancellable from the UI).
+Each deployment stays on the work pool ``prefect.yaml`` names (so ``prefect deploy`` and ``up``
+agree), and ``up`` runs one worker per pool, in one event loop:
+
+* ``postflow-warm`` (``ingest-file``): a :class:`postflow.serve.warm_worker.WarmWorker`, each run
+in a
+  thread of this process, ``POSTFLOW_INGEST_CONCURRENCY`` at a time (no process start per file);
+* ``postflow-process`` (the sensor, the weekly report, reruns): Prefect's stock
+  ``ProcessWorker``, one process per run (the sensor is one long run; a process of its own keeps
+  it cancellable from the UI).
+
+A pool that does not exist is created with its type (:func:`ensure_pools`); an existing pool is
+never changed. Both workers show on the UI's Work Pools page with their heartbeats.
 """
 
 from __future__ import annotations
 
-import os
+import asyncio
 import signal
-import socket
-import threading
-from typing import TYPE_CHECKING, Any
+from types import MappingProxyType
+from typing import Any
 
-if TYPE_CHECKING:
-    from config.settings import PostflowSettings
+from core.errors import ConfigurationError
 
-__all__ = ["WARM_DEPLOYMENTS", "serve_deployments", "start_warm_runner"]
+__all__ = ["POOL_TYPES", "ensure_pools", "serve_deployments"]
 
-WARM_DEPLOYMENTS = ("ingest-file",)
+# The pools prefect.yaml names, and the worker type of each (postflow.serve.warm_worker.WARM_TYPE).
+POOL_TYPES = MappingProxyType({"postflow-warm": "postflow-warm", "postflow-process": "process"})
+# How often the warm worker `up` starts asks for runs (seconds) unless
+# PREFECT_WORKER_QUERY_SECONDS is set: Prefect's default, 10 s, would be a file's wait to start.
+QUERY_SECONDS = 1.0
+# Longest wait, when `up` stops, for the process runs it cancels to end (seconds).
+STOP_WAIT_SECONDS = 30.0
 
 
-def start_warm_runner(
-    deployments: list[Any], concurrency: int, settings: PostflowSettings | None = None
-) -> Any:
-    """A :class:`postflow.serve.warm.WarmRunner` for ``deployments``, polling; None when empty.
-
-    With ``settings``, the runner journals its runs in their state store, under a lease of
-    ``runner_lease_seconds``, and recovers the runs that killed ``up`` s left, on this machine
-    or another sharing the store (:mod:`postflow.serve.warm_journal`).
+def ensure_pools(deployments: list[Any]) -> dict[str, str]:
+    """Create each work pool the deployments name that does not exist yet; returns
+    ``{pool name: type}``. Only the pools of :data:`POOL_TYPES` are created, with Prefect's
+    default base job template of their type; an existing pool is left as it is.
 
     Raises:
-        prefect.exceptions.ObjectNotFound: a deployment is not registered
-            (:func:`apply_deployments` first).
+        ConfigurationError: a deployment names a pool that is neither ours nor existing, or
+            one of ours exists with another type.
     """
     from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectNotFound
+    from prefect.workers.base import BaseWorker
 
-    from postflow.serve.warm import WarmRunner
-    from postflow.serve.warm_journal import RunJournal
-
-    if not deployments:
-        return None
-    flows = {}
+    pools: dict[str, str] = {}
     with get_client(sync_client=True) as client:
-        for deployment in deployments:
-            registered = client.read_deployment_by_name(f"{deployment.flow_name}/{deployment.name}")
-            flows[registered.id] = _flow_of(deployment.entrypoint)
-    name = f"{socket.gethostname()}:{os.getpid()}"
-    journal = None
-    if settings is not None:
-        from blocks.store import open_store
-
-        lease = settings.runner_lease_seconds
-        journal = RunJournal(open_store(settings), lease_seconds=lease)
-    return WarmRunner(flows, concurrency, name=name, journal=journal).start()
-
-
-def _flow_of(entrypoint: str) -> Any:
-    """The flow object of a project entrypoint (``"flows/ingest.py:ingest_file"``), imported
-    as its module (``flows.ingest``) so that it is the same object this process already uses."""
-    import importlib
-
-    path, colon, name = entrypoint.partition(":")
-    if not colon:  # module form, "flows.ingest.ingest_file" (postflow.serve.up.module_entrypoint)
-        path, _, name = entrypoint.rpartition(".")
-    return getattr(importlib.import_module(path.removesuffix(".py").replace("/", ".")), name)
+        for name in sorted({d.work_pool_name for d in deployments if d.work_pool_name}):
+            try:
+                pools[name] = client.read_work_pool(name).type
+            except ObjectNotFound:
+                if name not in POOL_TYPES:
+                    raise ConfigurationError(
+                        f"work pool {name!r} does not exist; create it "
+                        f"(prefect work-pool create {name} --type ...)"
+                    ) from None
+                worker = BaseWorker.get_worker_class_from_type(POOL_TYPES[name])
+                template = worker.get_default_base_job_template() if worker else {}
+                client.create_work_pool(
+                    WorkPoolCreate(name=name, type=POOL_TYPES[name], base_job_template=template)
+                )
+                pools[name] = POOL_TYPES[name]
+            if name in POOL_TYPES and pools[name] != POOL_TYPES[name]:
+                raise ConfigurationError(
+                    f"work pool {name!r} is of type {pools[name]!r}, not {POOL_TYPES[name]!r}: "
+                    f"delete it or point prefect.yaml's deployments at another pool"
+                )
+    return pools
 
 
 def serve_deployments(
     deployments: list[Any], limit: int | None = None, ingest_concurrency: int | None = None
 ) -> None:
-    """Serve ``deployments`` until Ctrl-C or SIGTERM: ingests warm, the others with a Runner.
+    """Run a worker per pool of ``deployments`` until Ctrl-C or SIGTERM.
 
-    The ``ingest-file`` runs execute in this process, ``ingest_concurrency`` at a time
-    (:class:`postflow.serve.warm.WarmRunner`: no process start per file). The other deployments
-    (the long-running sensor, the weekly report, reruns) go to ``prefect.serve``'s
-    ``Runner``, one process per run, at most ``limit`` at once, with a stop that leaves no
-    run behind: prefect 3.8.8's ``Runner.handle_sigterm`` calls the async ``stop()`` from
-    inside the event loop without awaiting it, so on SIGTERM the runs it executes (the
-    sensor) were killed but stayed Running on the server. Here SIGTERM and Ctrl-C schedule
-    ``Runner.astop()`` on the runner's loop: each run in progress is cancelled, the loops
-    end, and the runner pauses the schedules, as ``serve`` does. Warm ingests in progress are
-    allowed to finish. Returns once everything has stopped.
+    Creates the missing pools (:func:`ensure_pools`), then runs their workers in this
+    process: the warm pool's ``ingest_concurrency`` runs at once in threads, a process
+    pool's ``limit`` runs at once, each in a process. On Ctrl-C or SIGTERM the workers stop
+    claiming runs; warm runs in progress finish, a process pool's runs that this process
+    started are cancelled (Cancelled in the UI; the sensor's run, typically). Returns once
+    everything has stopped.
 
     Args:
-        deployments: ``RunnerDeployment`` s (:func:`load_deployments`).
-        limit: runs at once of the Runner's deployments; None: no limit.
-        ingest_concurrency: ingests at once; None: ``POSTFLOW_INGEST_CONCURRENCY``.
+        deployments: registered ``RunnerDeployment`` s
+            (:func:`postflow.serve.deployments.load_deployments`, ``apply_deployments``).
+        limit: runs at once of a process pool; None: no limit.
+        ingest_concurrency: warm runs at once; None: ``POSTFLOW_INGEST_CONCURRENCY``.
+
+    Raises:
+        ConfigurationError: see :func:`ensure_pools`.
     """
-    from config.settings import PostflowSettings
+    from prefect.workers.base import BaseWorker
 
-    settings = PostflowSettings()
-    if ingest_concurrency is None:
-        ingest_concurrency = settings.ingest_concurrency
-    warm = [d for d in deployments if d.name in WARM_DEPLOYMENTS]
-    served = [d for d in deployments if d.name not in WARM_DEPLOYMENTS]
-    runner = start_warm_runner(warm, ingest_concurrency, settings)
-    try:
-        if served:
-            _serve_with_runner(served, limit)
-        else:
-            _wait_for_signal()
-    finally:
-        if runner is not None:
-            runner.stop()
+    pools = ensure_pools(deployments)
+    workers = []
+    for name, pool_type in pools.items():
+        worker_class = BaseWorker.get_worker_class_from_type(pool_type)
+        if worker_class is None:
+            raise ConfigurationError(f"work pool {name!r}: no worker of type {pool_type!r} here")
+        warm = pool_type == POOL_TYPES["postflow-warm"]
+        workers.append(
+            worker_class(work_pool_name=name, limit=ingest_concurrency if warm else limit)
+        )
+    asyncio.run(_run_workers(workers))
 
 
-def _wait_for_signal() -> None:
-    """Block until Ctrl-C (KeyboardInterrupt) or SIGTERM (:func:`exit_on_sigterm`)."""
-    from postflow.serve.prefect_server import exit_on_sigterm
+async def _run_workers(workers: list[Any]) -> None:
+    """Run ``workers`` until SIGINT or SIGTERM; then cancel the process runs they started
+    (:func:`_cancel_process_runs`) and stop them all (each tears down)."""
+    import anyio
 
-    exit_on_sigterm()
-    stopped = threading.Event()
-    try:
-        while not stopped.wait(3600):
-            pass
-    except KeyboardInterrupt:
+    stop = anyio.Event()
+    async with anyio.create_task_group() as group:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        for worker in workers:
+            with _query_settings(worker):  # the task takes a copy of the context now
+                group.start_soon(worker.start)
+        await stop.wait()
+        pools = [w.work_pool.name for w in workers if w.type == "process" and w.is_setup]
+        with anyio.move_on_after(STOP_WAIT_SECONDS):
+            await _cancel_process_runs(pools)
+        group.cancel_scope.cancel()
+
+
+def _query_settings(worker: Any) -> Any:
+    """Prefect settings the worker starts with: the warm worker asks for runs every
+    :data:`QUERY_SECONDS` unless ``PREFECT_WORKER_QUERY_SECONDS`` is set; the process worker
+    keeps Prefect's 10 s (its runs, the sensor's, exist before it starts or are weekly)."""
+    import os
+
+    from prefect.settings import PREFECT_WORKER_QUERY_SECONDS, temporary_settings
+
+    warm = worker.type == POOL_TYPES["postflow-warm"]
+    if not warm or os.environ.get("PREFECT_WORKER_QUERY_SECONDS"):
+        return temporary_settings(updates={})
+    return temporary_settings(updates={PREFECT_WORKER_QUERY_SECONDS: QUERY_SECONDS})
+
+
+async def _cancel_process_runs(pools: list[str]) -> None:
+    """Set Cancelling the Pending or Running runs of ``pools`` whose process is a child of
+    this one (the sensor's run) and wait until they end: Prefect's process worker then stops
+    each process and reports the run Cancelled, so the next ``up`` starts a new sensor run
+    instead of finding one left Running by a process that is gone."""
+    import anyio
+    import psutil
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+        WorkPoolFilter,
+        WorkPoolFilterName,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Cancelling
+
+    if not pools:
         return
-    except SystemExit as exc:
-        if exc.code != 128 + signal.SIGTERM:
-            raise
-
-
-def _serve_with_runner(deployments: list[Any], limit: int | None) -> None:
-    import asyncio
-
-    from prefect.runner import Runner
-
-    class _Runner(Runner):
-        def handle_sigterm(self, signum: int = signal.SIGTERM, *_args: Any) -> None:
-            loop = self._loop
-            if not self.started or loop is None or not loop.is_running():
-                raise KeyboardInterrupt if signum == signal.SIGINT else SystemExit(128 + signum)
-            if getattr(self, "_postflow_stopping", False):
-                return
-            self._postflow_stopping = True
-            self._logger.info("Stopping: cancelling runs in progress, pausing schedules ...")
-            loop.call_soon_threadsafe(lambda: loop.create_task(self.astop()))
-
-    runner = _Runner(pause_on_shutdown=True, limit=limit)
-    for deployment in deployments:
-        deployment.work_pool_name = None  # served here, as prefect.serve does
-        runner.add_deployment(deployment)
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, runner.handle_sigterm)  # runner.start() takes SIGTERM
-    asyncio.run(runner.start())
+    ours = {str(child.pid) for child in psutil.Process().children(recursive=True)}
+    live = FlowRunFilterState(
+        type=FlowRunFilterStateType(any_=[StateType.PENDING, StateType.RUNNING])
+    )
+    async with get_client() as client:
+        runs = await client.read_flow_runs(
+            work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=pools)),
+            flow_run_filter=FlowRunFilter(state=live),
+        )
+        runs = [r for r in runs if str(r.infrastructure_pid or "").rpartition(":")[2] in ours]
+        for run in runs:
+            message = "postflow up stopped"
+            await client.set_flow_run_state(run.id, Cancelling(message=message), force=True)
+        while runs:
+            await anyio.sleep(0.5)
+            runs = [r for r in runs if not (await client.read_flow_run(r.id)).state.is_final()]

@@ -8,10 +8,12 @@
    are applied, so the sensor-restart action can name the ``watch-by-shot`` deployment;
 4. make sure exactly one ``watch-by-shot`` run exists (:func:`ensure_sensor_run`: the sensor
    has no schedule or trigger, so nothing else would start it);
-5. serve them all from this process (:func:`serve_deployments`), with the sensor in deployed
-   mode (it creates one ``ingest-file`` run per ready file and emits ``postflow.file.ready``
-   for the record): ingest runs execute warm, in this process (:mod:`postflow.serve.warm`), the
-   others in a process each through ``prefect.serve``'s Runner.
+5. run a Prefect worker per work pool in this process (:func:`serve_deployments`; the pools
+   are created first when missing, :func:`ensure_pools`), with the sensor in deployed mode (it
+   creates one ``ingest-file`` run per ready file and emits ``postflow.file.ready`` for the
+   record): ingest runs execute warm, in threads of the ``postflow-warm`` worker
+   (:mod:`postflow.serve.warm_worker`), the others in a process each through Prefect's ``process``
+   worker.
 
 A server started here runs in its own session (Ctrl-C in the terminal does not reach it) and is
 stopped by :func:`stop_server` on every exit path, SIGTERM included (:func:`exit_on_sigterm`).
@@ -20,7 +22,7 @@ This module is the command's one namespace; each step lives in a module of its o
 :mod:`postflow.serve.prefect_server` (the API, a local server, SIGTERM),
 :mod:`postflow.serve.deployments`
 (``prefect.yaml`` built and registered), :mod:`postflow.serve.sensor_run` (the one sensor run) and
-:mod:`postflow.serve.runners` (serving). ``postflow/cli/serving.py`` runs them in this order.
+:mod:`postflow.serve.runners` (the workers). ``postflow/cli/serving.py`` runs them in this order.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from postflow.serve.prefect_server import (
     start_local_server,
     stop_server,
 )
-from postflow.serve.runners import serve_deployments  # re-export for the CLI
+from postflow.serve.runners import ensure_pools, serve_deployments  # re-export for the CLI
 from postflow.serve.sensor_run import LIVE_STATES, SENSOR_DEPLOYMENT, ensure_sensor_run
 
 __all__ = [
@@ -50,6 +52,7 @@ __all__ = [
     "SENSOR_DEPLOYMENT",
     "api_healthy",
     "apply_deployments",
+    "ensure_pools",
     "ensure_sensor_run",
     "exit_on_sigterm",
     "free_port",

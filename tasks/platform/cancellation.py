@@ -1,10 +1,11 @@
 """Cancelling an ingest that runs in a thread: a flag per flow run, checked while it uploads.
 
-Under ``postflow up`` an ingest run is a thread of a warm runner (:mod:`postflow.serve.warm`), and
-a thread cannot be killed the way Prefect's Runner kills a run's process. So the warm runner
-watches its runs for the Cancelling state the UI's Cancel button sets, and calls
-:func:`request_cancel`; the upload checks :func:`cancel_check` with every block of bytes it
-sends and while it waits for Frame.io, and stops with :class:`core.errors.IngestCancelled`.
+Under ``postflow up`` an ingest run is a thread of a ``postflow-warm`` worker
+(:mod:`postflow.serve.warm_worker`), and a thread cannot be killed the way Prefect's process worker
+kills a run's process. So the worker watches its runs for the Cancelling state the UI's Cancel
+button sets, and calls :func:`request_cancel` (its ``kill_infrastructure``); the upload checks
+:func:`cancel_check` with every block of bytes it sends and while it waits for Frame.io, and
+stops with :class:`core.errors.IngestCancelled`.
 """
 
 from __future__ import annotations

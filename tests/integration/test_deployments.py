@@ -68,42 +68,39 @@ def test_prefect_yaml_builds_the_four_deployments():
     )
 
 
-def test_prefect_deploy_all_succeeds(clean_deployments):
-    env = _env()
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "prefect",
-            "work-pool",
-            "create",
-            "postflow-process",
-            "--type",
-            "process",
-            "--overwrite",
-        ],
-        env=env,
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    out = subprocess.run(
-        [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"],
-        env=env,
+def _prefect(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "prefect", *args],
+        env=_env(),
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=300,
     )
+
+
+def test_prefect_deploy_all_succeeds(clean_deployments):
+    for pool, pool_type in (("postflow-process", "process"), ("postflow-warm", "postflow-warm")):
+        created = _prefect("work-pool", "create", pool, "--type", pool_type, "--overwrite")
+        assert created.returncode == 0, created.stdout + created.stderr
+    out = _prefect("--no-prompt", "deploy", "--all")
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     with get_client(sync_client=True) as client:
         ingest = client.read_deployment_by_name("ingest-file/ingest-file")
         report = client.read_deployment_by_name(
             "weekly-optimisation-report/weekly-optimisation-report"
         )
-    assert ingest.work_pool_name == "postflow-process"
+    assert ingest.work_pool_name == "postflow-warm"  # the pool `postflow up` uses too
+    assert report.work_pool_name == "postflow-process"
     assert report.schedules and report.schedules[0].schedule.cron == "0 7 * * 1"
+    # docs/workers.md: ingests on the stock process worker instead
+    moved = _prefect("--no-prompt", "deploy", "--name", "ingest-file", "--pool", "postflow-process")
+    assert moved.returncode == 0, moved.stdout[-2000:] + moved.stderr[-2000:]
+    with get_client(sync_client=True) as client:
+        ingest = client.read_deployment_by_name("ingest-file/ingest-file")
+        assert ingest.work_pool_name == "postflow-process"
+        for pool in ("postflow-process", "postflow-warm"):
+            client.delete_work_pool(pool)
 
 
 def test_a_run_created_by_the_sensor_is_ingested_by_up_once(pipeline, clean_deployments):

@@ -106,16 +106,17 @@ def _wait_for_scheduled_runs(server: StockServer, timeout_seconds: float = 90) -
 
 
 def test_prefect_deploy_all_on_a_stock_server_schedules_the_weekly_report(stock_server):
-    pool = subprocess.run(
-        [sys.executable, "-m", "prefect", "work-pool", "create", "postflow-process"]
-        + ["--type", "process", "--overwrite"],
-        env=stock_server.env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert pool.returncode == 0, pool.stdout[-2000:] + pool.stderr[-2000:]
+    for name, pool_type in (("postflow-process", "process"), ("postflow-warm", "postflow-warm")):
+        pool = subprocess.run(
+            [sys.executable, "-m", "prefect", "work-pool", "create", name]
+            + ["--type", pool_type, "--overwrite"],
+            env=stock_server.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert pool.returncode == 0, pool.stdout[-2000:] + pool.stderr[-2000:]
     deploy = subprocess.run(
         [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"],
         env=stock_server.env,

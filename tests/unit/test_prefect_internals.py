@@ -3,7 +3,7 @@
 Two checks. (1) Every ``from prefect... import X`` and ``import prefect...`` in the product's
 modules resolves: the module imports and has the name. The modules are read, not imported,
 so a lazy import inside a function counts too. (2) The private or semi-private pieces we call
-or subclass (the warm runner's engine calls, the ``Runner`` attributes our subclass reads, the
+or subclass (the warm worker's engine call, the ``BaseWorker`` internals our worker type uses, the
 log and event workers we drain, a block's document id, the deployment step that deletes old
 triggers) are named one by one with what we rely on, so a failure says which one moved.
 Prefect's version is pinned in ``uv.lock``; run this after ``make lock`` with a new one.
@@ -64,27 +64,44 @@ def _parameters(function) -> set[str]:
     return set(inspect.signature(function).parameters)
 
 
-def test_the_warm_runner_engine_calls():
-    """postflow/serve/warm.py runs claimed runs in threads the way ``python -m prefect.engine``
+def test_the_warm_worker_engine_call():
+    """postflow/serve/warm_thread.py runs claimed runs in threads the way ``python -m
+    prefect.engine``
     does."""
     from prefect.flow_engine import run_flow
-    from prefect.utilities.engine import propose_state_sync
 
     assert {"flow", "flow_run", "return_type"} <= _parameters(run_flow)
-    assert {"client", "state", "flow_run_id"} <= _parameters(propose_state_sync)
 
 
-def test_the_runner_attributes_our_subclass_reads():
-    """postflow/serve/runners.py subclasses Runner: handle_sigterm reads ``_loop``, ``_logger`` and
-    ``started`` and calls ``astop`` (it overrides ``handle_sigterm``); the constructor takes
-    ``pause_on_shutdown`` and ``limit``."""
-    from prefect.runner import Runner
+def test_the_worker_internals_our_worker_type_uses():
+    """postflow/serve/warm_worker.py subclasses BaseWorker: it logs through ``_logger``, calls
+    ``client.read_flow_runs`` and ``get_and_submit_flow_runs``, and overrides ``setup``,
+    ``sync_with_backend``, ``teardown``, ``run``, ``kill_infrastructure`` and the job
+    configuration's ``resolve_for_flow_run``."""
+    from prefect.workers.base import BaseWorker
 
-    runner = Runner(pause_on_shutdown=True, limit=1)
-    for attribute in ("_loop", "_logger", "started"):
-        assert hasattr(runner, attribute), f"Runner has no {attribute}"
-    for method in ("handle_sigterm", "astop", "start", "add_deployment"):
-        assert callable(getattr(Runner, method, None)), f"Runner has no {method}()"
+    from postflow.serve.warm_worker import WarmWorker
+
+    assert {"infrastructure_pid", "configuration", "grace_seconds"} <= _parameters(
+        BaseWorker.kill_infrastructure
+    )
+    assert {"flow_run", "configuration", "task_status"} <= _parameters(BaseWorker.run)
+    # WarmJobConfiguration.resolve_for_flow_run replaces Prefect's: the same keywords
+    from prefect.workers.base import BaseJobConfiguration
+
+    assert _parameters(BaseJobConfiguration.resolve_for_flow_run) == {
+        "flow_run",
+        "client",
+        "work_pool",
+        "worker_name",
+        "worker_id",
+        "deployment",
+    }
+    for method in ("setup", "sync_with_backend", "teardown", "get_and_submit_flow_runs"):
+        assert callable(getattr(BaseWorker, method, None)), f"BaseWorker has no {method}()"
+    worker = WarmWorker(work_pool_name="probe", limit=1)
+    assert hasattr(worker, "_logger")
+    assert BaseWorker.get_worker_class_from_type("postflow-warm") is WarmWorker  # entry point
 
 
 def test_the_workers_we_drain_before_a_temporary_server_stops():

@@ -1,0 +1,331 @@
+"""The ``postflow-warm`` Prefect worker type: each flow run in a thread of one long-lived process.
+
+Prefect's stock ``process`` worker starts every flow run in a new process (``python -m
+prefect.engine``): a 1 MB file paid seconds of Python, Prefect and SDK imports before its first
+byte moved. :class:`WarmWorker` is a ``prefect.workers.base.BaseWorker`` whose :meth:`run`
+executes the run with Prefect's own engine in a thread of the worker process
+(``prefect.flow_engine.run_flow(flow, flow_run=...)``, what ``python -m prefect.engine`` does in
+a fresh one). Everything else is Prefect's worker: the pool, its queues and ``--limit``, the
+heartbeats and the worker listed on the UI's Work Pools page, the claim of a run (Pending), its
+labels and events.
+
+It is registered through the package's ``prefect.collections`` entry point (pyproject.toml), so
+Prefect's CLI knows it (Prefect docs, "Developing a New Worker Type",
+https://docs.prefect.io/2.10.6/tutorials/developing-a-new-worker-type/; Prefect 3.9.1
+``BaseWorker.get_worker_class_from_type`` loads the collections)::
+
+    prefect work-pool create postflow-warm --type postflow-warm
+    prefect worker start --pool postflow-warm --limit 2
+
+* **Cancel.** A thread cannot be killed like a process. The worker checks its runs in
+  progress for Cancelling (the UI's Cancel) every ``cancel_check_seconds`` and stops each
+  through its :meth:`WarmWorker.kill_infrastructure`, which raises the run's cooperative
+  cancel flag (:mod:`tasks.platform.cancellation`): the upload stops at its next block and deletes
+  its
+  partial file, and the run ends Cancelled.
+* **Crash recovery.** Each run is recorded in the state store's journal while it runs
+  (:mod:`postflow.serve.warm_journal`); when the process is killed, any worker of the installation
+  marks its runs Crashed and runs them again, at start and then once per lease.
+* **Stop.** Ctrl-C or SIGTERM stops claiming runs; the runs in progress finish first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Self
+from uuid import UUID
+
+import anyio
+import anyio.abc
+from prefect.exceptions import InfrastructureNotAvailable, InfrastructureNotFound
+from prefect.workers.base import (
+    BaseJobConfiguration,
+    BaseVariables,
+    BaseWorker,
+    BaseWorkerResult,
+)
+
+from postflow.serve.warm_thread import execute, flow_of, ingest_concurrency, open_journal, warm_log
+
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import FlowRun
+
+    from postflow.serve.warm_journal import RunJournal
+
+__all__ = ["WARM_POOL", "WARM_TYPE", "WarmJobConfiguration", "WarmVariables", "WarmWorker"]
+
+WARM_TYPE = "postflow-warm"
+WARM_POOL = "postflow-warm"  # the pool `postflow up` creates when missing (prefect.yaml names it)
+# Identifies a thread-run in ``flow_run.infrastructure_pid``: "postflow-warm:<host>:<pid>:<run>".
+_ID_PREFIX = f"{WARM_TYPE}:"
+
+
+class WarmJobConfiguration(BaseJobConfiguration):
+    """A run's job configuration: nothing to start, the run is a thread of this process.
+
+    ``env``, ``command``, ``labels`` and ``name`` are Prefect's own fields: ``env`` cannot
+    differ between threads of one process, so set the variables on the worker's process.
+    """
+
+    @classmethod
+    async def resolve_for_flow_run(
+        cls,
+        flow_run: FlowRun,
+        *,
+        client: Any,
+        work_pool: Any,
+        worker_name: str,
+        worker_id: UUID | None = None,
+        deployment: Any = None,
+    ) -> Self:
+        """The pool's template with the flow run's own job variables, without reading the
+        deployment and the flow as Prefect 3.9.1's does: a thread uses neither, and the two
+        reads came before every run's start (their job variables, ``env`` mostly, cannot
+        apply to a thread)."""
+        configuration = await cls.from_template_and_values(
+            base_job_template=work_pool.base_job_template,
+            values=dict(flow_run.job_variables or {}),
+            client=client,
+        )
+        configuration.prepare_for_flow_run(
+            flow_run=flow_run,
+            deployment=deployment,
+            work_pool=work_pool,
+            worker_name=worker_name,
+            worker_id=worker_id,
+        )
+        return configuration
+
+
+class WarmVariables(BaseVariables):
+    """The pool's variables (its base job template's schema): Prefect's own, nothing more."""
+
+
+class WarmWorkerResult(BaseWorkerResult):
+    """``status_code`` 0 when the engine reported the run's final state itself, 1 when the
+    engine failed (the worker then reports the run Crashed)."""
+
+
+class WarmWorker(BaseWorker[WarmJobConfiguration, WarmVariables, WarmWorkerResult]):
+    """A Prefect worker that runs each flow run in a thread of its process.
+
+    Args:
+        work_pool_name: the pool to poll (``prefect worker start --pool``).
+        limit: runs at once (threads), and so the runs this worker claims at once (a pool's
+            other workers, on other machines, take the rest); None:
+            ``POSTFLOW_INGEST_CONCURRENCY``.
+        *args, **kwargs: the rest of ``BaseWorker`` 's (``name``, ``work_queues``, ...).
+
+    Attributes:
+        concurrency: runs at once.
+        pool_name: the pool it polls.
+        executed: ids of the flow runs this worker handed to the engine, in order.
+    """
+
+    type = WARM_TYPE
+    cancel_check_seconds = 2.0  # how often runs in progress are checked for Cancel (seconds)
+    job_configuration = WarmJobConfiguration
+    job_configuration_variables = WarmVariables
+    _description = (
+        "RL PostFlow: execute flow runs in threads of one long-lived worker process "
+        "(no process start per run; cooperative cancel; crash recovery)."
+    )
+    _display_name = "PostFlow warm"  # the project has no public URL yet: docs/workers.md
+
+    def __init__(self, work_pool_name: str, *args: Any, limit: int | None = None, **kwargs: Any):
+        self.concurrency = limit if limit is not None else ingest_concurrency()
+        super().__init__(work_pool_name, *args, limit=self.concurrency, **kwargs)
+        self.pool_name = work_pool_name
+        self._threads = ThreadPoolExecutor(self.concurrency, thread_name_prefix="warm-run")
+        self._in_flight: dict[UUID, WarmJobConfiguration] = {}
+        self._flows: dict[UUID, Any] = {}  # deployment id -> flow object
+        self._journal: RunJournal | None = None
+        self._next_recovery = 0.0
+        self._cancelled: set[UUID] = set()  # in flight, asked to stop
+        self._tasks: set[asyncio.Task[Any]] = set()  # the cancel watch, early polls
+        self.executed: list[UUID] = []
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    async def setup(self) -> None:
+        """Prefect's setup, then the run journal (when the settings load) and a first recovery."""
+        await super().setup()
+        self._journal = await anyio.to_thread.run_sync(open_journal)
+        await self._recover_due()
+        self._spawn(self._watch_cancels())
+        warm_log().info(  # the line tells an operator, or a test, that this worker takes work now
+            "%s: polling for flow runs of pool %r, %d at once",
+            self.name,
+            self.pool_name,
+            self.concurrency,
+        )
+
+    async def sync_with_backend(self) -> None:
+        """Prefect's heartbeat, and the runs killed workers left, once per lease."""
+        await super().sync_with_backend()
+        await self._recover_due()
+
+    async def teardown(self, *exc_info: Any) -> None:
+        """Wait for the runs in progress, then Prefect's teardown and the journal's close."""
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(self._threads.shutdown)
+        for task in list(self._tasks):
+            task.cancel()
+        await super().teardown(*exc_info)
+        if self._journal is not None:
+            await anyio.to_thread.run_sync(self._journal.close)
+
+    # --- one run ---------------------------------------------------------------------------------
+    async def run(
+        self,
+        flow_run: FlowRun,
+        configuration: WarmJobConfiguration,
+        task_status: anyio.abc.TaskStatus[int] | None = None,
+    ) -> WarmWorkerResult:
+        """Execute ``flow_run`` in a thread; returns when it has ended.
+
+        Reports ``"postflow-warm:<host>:<pid>:<run id>"`` as the run's infrastructure id once
+        the thread has it. Shielded: stopping the worker waits for the run.
+
+        Raises:
+            ImportError, AttributeError: the deployment's entrypoint does not import (Prefect
+                then reports the run Crashed).
+        """
+        flow = await self._flow_of(flow_run)
+        identifier = self._identifier(flow_run.id)
+        self._in_flight[flow_run.id] = configuration
+        self.executed.append(flow_run.id)
+        warm_log().info("%s: running flow run %r (%s)", self.name, flow_run.name, flow_run.id)
+        future = self._threads.submit(execute, flow, flow_run, self._journal)
+        if task_status is not None:
+            task_status.started(identifier)  # type: ignore[arg-type]  # Prefect stores str()
+        try:
+            with anyio.CancelScope(shield=True):
+                code = await asyncio.wrap_future(future)
+        finally:
+            del self._in_flight[flow_run.id]
+            self._cancelled.discard(flow_run.id)
+            self._poll_soon()
+        return WarmWorkerResult(status_code=code, identifier=identifier)
+
+    async def _flow_of(self, flow_run: FlowRun) -> Any:
+        """The flow object of the run's deployment, imported once per deployment."""
+        if flow_run.deployment_id is None:
+            raise InfrastructureNotAvailable(f"flow run {flow_run.id} has no deployment")
+        flow = self._flows.get(flow_run.deployment_id)
+        if flow is None:
+            deployment = await self.client.read_deployment(flow_run.deployment_id)
+            flow = await anyio.to_thread.run_sync(flow_of, deployment.entrypoint or "")
+            self._flows[flow_run.deployment_id] = flow
+        return flow
+
+    def _poll_soon(self) -> None:
+        """Poll again as soon as this run's slot is free (Prefect polls every
+        ``PREFECT_WORKER_QUERY_SECONDS`` otherwise): the next file starts without waiting."""
+
+        async def poll() -> None:
+            await anyio.sleep(0)  # the slot is released after run() returns
+            try:
+                await self.get_and_submit_flow_runs()
+            except Exception as exc:  # noqa: BLE001 - the polling loop tries again anyway
+                self._logger.debug("Early poll failed: %s", exc)
+
+        self._spawn(poll())
+
+    def _spawn(self, coroutine: Any) -> None:
+        """Run ``coroutine`` on the worker's loop, held until it ends (teardown cancels it)."""
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- cancel ----------------------------------------------------------------------------------
+    async def _watch_cancels(self) -> None:
+        """Every ``cancel_check_seconds`` while runs are in progress here, ask the API which
+        of them are Cancelling (one query) and stop each through :meth:`kill_infrastructure`.
+
+        Prefect 3.9.1's worker leaves a run that has started to its infrastructure (the
+        process worker's executor watches its processes; the worker's own observer, off by
+        default, only cancels runs that never started): this is that watch for threads.
+        """
+        from prefect.client.schemas.filters import (
+            FlowRunFilter,
+            FlowRunFilterId,
+            FlowRunFilterState,
+            FlowRunFilterStateType,
+        )
+        from prefect.client.schemas.objects import StateType
+
+        cancelling = FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.CANCELLING]))
+        while True:
+            await anyio.sleep(self.cancel_check_seconds)
+            ids = [run_id for run_id in self._in_flight if run_id not in self._cancelled]
+            if not ids:
+                continue
+            try:
+                runs = await self.client.read_flow_runs(
+                    flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids), state=cancelling)
+                )
+            except Exception as exc:  # noqa: BLE001 - API down: ask again next time
+                self._logger.warning("%s: cannot check for cancelled runs: %s", self.name, exc)
+                continue
+            for run in runs:
+                configuration = self._in_flight.get(run.id)
+                if configuration is not None:
+                    self._cancelled.add(run.id)
+                    await self.kill_infrastructure(self._identifier(run.id), configuration)
+
+    async def kill_infrastructure(
+        self,
+        infrastructure_pid: str,
+        configuration: WarmJobConfiguration,
+        grace_seconds: int = 30,
+    ) -> None:
+        """Ask the thread-run ``infrastructure_pid`` names to stop (its cancel flag).
+
+        The run stops cooperatively, at its upload's next block or Frame.io call;
+        ``grace_seconds`` is not used.
+
+        Raises:
+            InfrastructureNotAvailable: the run is another process's (or not a warm run).
+            InfrastructureNotFound: it is this process's but no longer runs.
+        """
+        from tasks.platform.cancellation import request_cancel
+
+        prefix, _, run_id = infrastructure_pid.rpartition(":")
+        if prefix != self._identifier(UUID(int=0)).rpartition(":")[0]:
+            raise InfrastructureNotAvailable(
+                f"{infrastructure_pid!r} is not a run of this worker process"
+            )
+        if UUID(run_id) not in self._in_flight:
+            raise InfrastructureNotFound(f"flow run {run_id} no longer runs here")
+        request_cancel(run_id)
+        self._logger.warning(
+            "%s: flow run %s was cancelled; stopping its ingest", self.name, run_id
+        )
+
+    # --- helpers ---------------------------------------------------------------------------------
+    def _identifier(self, run_id: UUID) -> str:
+        return f"{_ID_PREFIX}{socket.gethostname()}:{os.getpid()}:{run_id}"
+
+    async def _recover_due(self) -> None:
+        """Recover what killed workers left (never raises), when a lease has gone by."""
+        from postflow.serve.warm_journal import recover_stranded_runs
+
+        journal = self._journal
+        if journal is None or time.monotonic() < self._next_recovery:
+            return
+        self._next_recovery = time.monotonic() + journal.lease_seconds
+
+        def recover() -> None:
+            from prefect.client.orchestration import get_client
+
+            with get_client(sync_client=True) as client:
+                recover_stranded_runs(client, journal)
+
+        try:
+            await anyio.to_thread.run_sync(recover)
+        except Exception as exc:  # noqa: BLE001 - API or store down: the journal keeps them
+            self._logger.warning("Cannot recover runs a killed worker left: %s", exc)

@@ -1,0 +1,159 @@
+"""The postflow-warm worker type, started by Prefect's own CLI, on a real Prefect server.
+
+``prefect work-pool create --type postflow-warm`` and ``prefect worker start --pool`` find the
+type through the package's ``prefect.collections`` entry point; a file lands, the worker is
+listed in its pool, a Cancel stops a run in progress. The stock ``process`` worker still runs
+``ingest-file`` when the deployment is on a process pool.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.settings import PREFECT_API_URL
+from prefect.states import Cancelling
+
+from postflow.serve.up import apply_deployments, load_deployments
+from tests.integration.helpers import all_files, make_file, sha256_of
+from tests.integration.test_deployments import _create_run, _wait, clean_deployments
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+ROOT = Path(__file__).resolve().parents[2]
+__all__ = ["clean_deployments"]  # the fixture, imported for these tests
+
+
+def _prefect(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "prefect", *args],
+        env=_env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "PREFECT_API_URL": PREFECT_API_URL.value(),
+        "PREFECT_WORKER_QUERY_SECONDS": "1",
+        "PREFECT_WORKER_CANCELLATION_POLL_SECONDS": "1",
+    }
+
+
+@pytest.fixture
+def pool(clean_deployments):
+    """A work pool of ``type`` (by the CLI) with ``ingest-file`` deployed on it; deleted after."""
+    names = []
+
+    def make(pool_type: str) -> str:
+        name = f"test-{pool_type}-{uuid.uuid4().hex[:6]}"
+        created = _prefect("work-pool", "create", name, "--type", pool_type)
+        assert created.returncode == 0, created.stdout + created.stderr
+        names.append(name)
+        (ingest,) = [d for d in load_deployments() if d.name == "ingest-file"]
+        ingest.work_pool_name = name
+        apply_deployments([ingest])
+        return name
+
+    yield make
+    with get_client(sync_client=True) as client:
+        for name in names:
+            client.delete_work_pool(name)
+
+
+def _start_worker(pool_name: str, log: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool_name, *args],
+        env=_env(),
+        cwd=ROOT,
+        stdout=log.open("wb"),  # a file: a full pipe would block the worker
+        stderr=subprocess.STDOUT,
+    )
+
+
+def _stop(worker: subprocess.Popen, log: Path) -> str:
+    if worker.poll() is None:
+        worker.send_signal(signal.SIGTERM)
+    try:
+        worker.wait(60)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait(30)
+    return log.read_text(errors="replace")
+
+
+def _final_state(run_id):
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(run_id).state
+    return state if state is not None and state.is_final() else None
+
+
+def test_the_warm_worker_type_lands_a_file_and_is_listed_in_its_pool(pipeline, pool, tmp_path):
+    pool_name = pool("postflow-warm")
+    source = make_file(pipeline.by_shot, "SC01_WARM_00001_V001.mov", 300_000)
+    log = tmp_path / "worker.log"
+    worker = _start_worker(pool_name, log, "--type", "postflow-warm", "--limit", "2")
+    try:
+        run = _create_run(source, "SC01_WARM:300000:1")
+        files = _wait(lambda: all_files(pipeline.project()), 60, "the file in Frame.io")
+        state = _wait(lambda: _final_state(run.id), 30, "the run to end")
+        with get_client(sync_client=True) as client:
+            workers = client.read_workers_for_work_pool(pool_name)
+            infrastructure = client.read_flow_run(run.id).infrastructure_pid
+    finally:
+        output = _stop(worker, log)
+    assert state.type.value == "COMPLETED", output[-3000:]
+    assert [f.name for f in files] == [source.name]
+    assert sha256_of(pipeline.sandbox.stored_path(files[0].id)) == sha256_of(source)
+    assert [w.status.value for w in workers] == ["ONLINE"], workers
+    # the run was a thread of the worker's own process, not a process of its own
+    assert infrastructure == f"postflow-warm:{os.uname().nodename}:{worker.pid}:{run.id}"
+    assert worker.returncode == 0, output[-3000:]
+
+
+def test_a_cancel_stops_a_run_in_a_thread_of_the_warm_worker(pipeline, pool, tmp_path):
+    pool_name = pool("postflow-warm")
+    source = make_file(pipeline.by_shot, "SC02_WARM_00001_V001.mov", 2_000_000)
+    log = tmp_path / "worker.log"
+    worker = _start_worker(pool_name, log, "--type", "postflow-warm")
+    try:
+        pipeline.sandbox.set_latency(1.0)  # every Frame.io call: the run is in flight for seconds
+        run = _create_run(source, "SC02_WARM:1")
+        with get_client(sync_client=True) as client:
+            _wait(lambda: client.read_flow_run(run.id).state.is_running(), 60, "the run")
+            client.set_flow_run_state(run.id, Cancelling(), force=True)  # the UI's Cancel
+        state = _wait(lambda: _final_state(run.id), 60, "the run to end")
+        pipeline.sandbox.set_latency(0)
+    finally:
+        output = _stop(worker, log)
+    assert state.type.value == "CANCELLED", output[-3000:]
+    assert "was cancelled; stopping its ingest" in output
+    assert all_files(pipeline.project()) == [], output[-3000:]
+
+
+def test_the_stock_process_worker_still_ingests_a_file(pipeline, pool, tmp_path):
+    pool_name = pool("process")
+    source = make_file(pipeline.by_shot, "SC03_PROC_00001_V001.mov", 300_000)
+    log = tmp_path / "worker.log"
+    worker = _start_worker(pool_name, log, "--type", "process")
+    try:
+        run = _create_run(source, "SC03_PROC:300000:1")
+        files = _wait(lambda: all_files(pipeline.project()), 90, "the file in Frame.io")
+        state = _wait(lambda: _final_state(run.id), 30, "the run to end")
+        with get_client(sync_client=True) as client:
+            infrastructure = client.read_flow_run(run.id).infrastructure_pid
+    finally:
+        output = _stop(worker, log)
+    assert state.type.value == "COMPLETED", output[-3000:]
+    assert [f.name for f in files] == [source.name]
+    assert infrastructure and not infrastructure.startswith("postflow-warm:")  # a process
