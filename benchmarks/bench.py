@@ -14,6 +14,7 @@ a row saying so, and the others still run.
 | P5 | bench_api_economy.py | Frame.io calls of a 1,000-file backfill vs the minimum |
 | P6 | bench_overhead.py | per-file overhead: SDK floor, in-process sensor, ``postflow up`` |
 | P7 | bench_cli_startup.py | ``postflow --help`` and ``nomenclature`` start-up vs typer + rich |
+| P8 | bench_webhook_ack.py | the Frame.io webhook receiver's answer time vs bare Starlette |
 
 Usage::
 
@@ -62,6 +63,7 @@ def sections(quick: bool, soak_minutes: float | None) -> list[tuple[str, str, li
             ("P5", "bench_api_economy.py", ["--files", "12", "--scenes", "2", "--shots", "4"]),
             ("P6", "bench_overhead.py", ["--files", "2", "--skip-served"]),
             ("P7", "bench_cli_startup.py", ["--runs", "1"]),
+            ("P8", "bench_webhook_ack.py", ["--deliveries", "20"]),
         ]
     return [
         ("P1", "upload_benchmark.py", ["--runs", "2", "--rss-sizes-mib", "200,1024"]),
@@ -71,6 +73,7 @@ def sections(quick: bool, soak_minutes: float | None) -> list[tuple[str, str, li
         ("P5", "bench_api_economy.py", []),
         ("P6", "bench_overhead.py", []),
         ("P7", "bench_cli_startup.py", ["--runs", "5"]),
+        ("P8", "bench_webhook_ack.py", []),
     ]
 
 

@@ -39,6 +39,7 @@ import re
 from collections.abc import Awaitable
 from http.client import HTTPException
 from pathlib import Path
+from typing import Any
 
 import requests
 from discord_webhook import DiscordEmbed, DiscordWebhook
@@ -150,15 +151,20 @@ class PostflowDiscord(NotificationBlock):
     username: str = Field("RL PostFlow", description="Name shown on the messages.")
     timeout_seconds: float = Field(30.0, gt=0, le=300, description="HTTP timeout of one post.")
 
-    def send(self, embed: DiscordEmbed, file: Path | None = None) -> None:
+    def send(self, embed: DiscordEmbed | dict[str, Any], file: Path | None = None) -> str | None:
         """Post one embed, with ``file`` attached when given (multipart ``payload_json``).
 
-        Discord's 429 answers are waited out (``rate_limit_retry``).
+        Discord's 429 answers are waited out (``rate_limit_retry``). The post asks for the
+        message back (``?wait=true``, the library's default) and returns its id, so the message
+        can be edited later (:meth:`edit`).
 
         Args:
-            embed: the message.
+            embed: the message (a ``DiscordEmbed`` or the JSON object Discord takes).
             file: a file to attach (the report's chart); the embed may show it with
                 ``attachment://<file name>``.
+
+        Returns:
+            The Discord message id, or None when the answer had none.
 
         Raises:
             NotificationError: Discord refused it (4xx: permanent) or could not be reached
@@ -169,6 +175,20 @@ class PostflowDiscord(NotificationBlock):
         if file is not None:
             webhook.add_file(file=file.read_bytes(), filename=file.name)
         self._execute(webhook)
+        return str(webhook.id) if webhook.id else None
+
+    def edit(self, message_id: str, embed: DiscordEmbed | dict[str, Any]) -> None:
+        """Replace the embed of a message this webhook posted
+        (``PATCH /webhooks/{id}/{token}/messages/{message_id}``, Discord's "Edit Webhook
+        Message").
+
+        Raises:
+            NotificationError: as :meth:`send` (404 when the message is gone: permanent).
+        """
+        webhook = self._webhook()
+        webhook.id = message_id
+        webhook.add_embed(embed)
+        self._execute(webhook, edit=True)
 
     def notify(self, body: str, subject: str | None = None) -> Awaitable[None] | None:  # type: ignore[override]
         """Post ``subject`` and ``body`` as one plain message (Prefect's notification contract).
@@ -228,11 +248,11 @@ class PostflowDiscord(NotificationBlock):
         )
 
     @staticmethod
-    def _execute(webhook: DiscordWebhook) -> None:
-        """Post and map every failure to one clean :class:`NotificationError`."""
+    def _execute(webhook: DiscordWebhook, *, edit: bool = False) -> None:
+        """Post (or edit) and map every failure to one clean :class:`NotificationError`."""
         failure: NotificationError | None = None
         try:
-            response = webhook.execute()
+            response = webhook.edit() if edit else webhook.execute()
         except requests.RequestException as exc:  # its text quotes the URL: only the type
             failure = NotificationError(f"Discord unreachable: {type(exc).__name__}")
         except (ValueError, AttributeError, HTTPException):  # non-JSON answer, 429 loop

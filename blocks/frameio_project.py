@@ -134,6 +134,16 @@ class FrameioProject:
                 self._sleep(min(wait, self.max_retry_after_seconds))
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def call(self, operation: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """One SDK call ``fn(*args, **kwargs)`` named ``operation``, with this project's error
+        mapping, throttle and 429 waits (for calls outside this class, e.g.
+        :mod:`blocks.frameio_review`).
+
+        Raises:
+            FrameioError: mapped from the SDK's errors (:func:`blocks.frameio.frameio_errors`).
+        """
+        return self._call(operation, fn, *args, **kwargs)
+
     @cached_property
     def project(self) -> Any:
         """The SDK ``Project`` (name, ``root_folder_id``, ``view_url``).

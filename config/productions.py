@@ -39,6 +39,7 @@ from core.errors import ConfigurationError
 
 __all__ = [
     "Production",
+    "installation_settings",
     "load_productions",
     "production_settings",
     "settings_for_path",
@@ -157,6 +158,18 @@ def _for(settings: PostflowSettings, production: Production) -> PostflowSettings
     elif settings.manifest_dir is not None:
         update["manifest_dir"] = settings.manifest_dir / production.name
     return settings.model_copy(update=update)
+
+
+def installation_settings(settings: PostflowSettings) -> PostflowSettings:
+    """The installation's settings behind a production's (made by :func:`production_settings`):
+    its state dir is the installation's again (a production keeps its own state in
+    ``<state_dir>/productions/<name>``), its production name "". Installation-wide state (the
+    review loop's, one webhook receiver per installation) is kept there."""
+    state_dir = settings.state_dir
+    own = settings.production and state_dir.name == settings.production
+    if own and state_dir.parent.name == "productions":
+        state_dir = state_dir.parent.parent
+    return settings.model_copy(update={"state_dir": state_dir, "production": ""})
 
 
 def production_settings(settings: PostflowSettings) -> list[PostflowSettings]:

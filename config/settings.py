@@ -23,6 +23,7 @@ from config.sections.frameio import FrameioSettings
 from config.sections.notify import DISCORD_BLOCK_SLUG, NotifySettings
 from config.sections.productions import ProductionSettings
 from config.sections.recovery import RecoverySettings
+from config.sections.review import ReviewSettings
 from config.sections.state import StateSettings
 from config.sections.tasks import TaskSettings
 from config.sections.tunnel import TunnelSettings
@@ -52,6 +53,7 @@ BLOCK_SUFFIXES = MappingProxyType(
         "discord_block": "discord",
         "tuning_block": "tuning",
         "tunnel_token_block": "tunnel-token",
+        "review_webhook_block": "frameio-webhook",
     }
 )
 
@@ -66,11 +68,13 @@ SECTIONS = (
     StateSettings,
     TunnelSettings,
     ProductionSettings,
+    ReviewSettings,
 )
 """The slices, in the order the settings reference lists them (``config/sections/``)."""
 
 
 class PostflowSettings(
+    ReviewSettings,
     ProductionSettings,
     TunnelSettings,
     StateSettings,

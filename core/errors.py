@@ -35,6 +35,8 @@ past it. Each error carries its facts as attributes and says whether it is *tran
     ├── NotificationError           transient on network/5xx, permanent on 4xx (bad webhook URL)
     ├── ManifestError               permanent  the ASC MHL delivery manifest cannot be read or
     │                                          written; ``root``, ``reason``
+    ├── WebhookRefused              permanent  a Frame.io webhook delivery whose signature or
+    │                                          timestamp does not check out; ``reason``
     └── StateStoreError             transient  the state store (SQLite file or PostgreSQL) cannot
                                                be reached, read or written; also an ``OSError``
 
@@ -318,6 +320,19 @@ class ManifestError(PostflowError):
             f"delivery manifest {self.root}: {reason} (check POSTFLOW_MANIFEST_DIR and its "
             "permissions; the deliveries stay in the state store and are written next time)"
         )
+
+
+class WebhookRefused(PostflowError):
+    """A webhook delivery that is not Frame.io's, or not fresh: it is answered 401 and
+    nothing of it is acted on (:mod:`blocks.webhook_signature`).
+
+    Attributes:
+        reason: which check failed (missing header, bad timestamp, stale, bad signature).
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"webhook delivery refused: {reason}")
 
 
 class StateStoreError(PostflowError, OSError):

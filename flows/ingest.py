@@ -38,6 +38,7 @@ from tasks.notify.discord import failure_embed, naming_error_embed, notify_disco
 from tasks.observe.events import emit_upload_completed, emit_upload_failed
 from tasks.observe.ingest_record import IngestRecord
 from tasks.recovery.retrying import retry_options
+from tasks.review.announce import notify_upload
 from tasks.sensor.recovery import record_ingest_outcome
 from tasks.structure.folders import resolve_shot_folder
 from tasks.structure.naming import Nomenclature, ShotName, load_nomenclature
@@ -75,12 +76,16 @@ def _words(settings: PostflowSettings) -> dict[str, str]:
     return {"language": settings.discord_language, "production": settings.production}
 
 
-def _notify(settings: PostflowSettings, embed: Any) -> None:
+def _notify(settings: PostflowSettings, embed: Any, review: tuple[str, str] | None = None) -> None:
     """Send a Discord embed, and its text form to each extra notification block; a
-    notification failure is logged, never fails the ingest."""
+    notification failure is logged, never fails the ingest. ``review`` (file id, shot label):
+    the message is kept for the review loop to edit (:mod:`tasks.review.announce`)."""
     options = retry_options(min(settings.task_retries, 3), settings.task_retry_backoff_seconds)
     try:
-        notify_discord.with_options(**options)(settings.discord_block, embed)
+        if review is not None:
+            notify_upload.with_options(**options)(settings, embed, *review)
+        else:
+            notify_discord.with_options(**options)(settings.discord_block, embed)
     except PostflowError as exc:
         get_run_logger().warning("Discord notification not sent: %s", exc)
     if settings.notify_blocks:
@@ -238,5 +243,6 @@ def _ingest(path: str) -> Any:
     create_table_artifact(table=[record.artifact_row()], description=f"Ingest of {shot.file}")
     emit_upload_completed(record)
     _record_outcome(settings, path, None)
-    _notify(settings, success_embed(shot, result, **_words(settings)))
+    label = f"{shot.scene} / {shot.shot} — V{shot.version:03d}"
+    _notify(settings, success_embed(shot, result, **_words(settings)), (result.file_id, label))
     return record.as_dict()

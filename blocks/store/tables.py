@@ -43,6 +43,9 @@ __all__ = [
     "manifest_writers",
     "meta",
     "retry_queue",
+    "review_deliveries",
+    "review_effects",
+    "review_files",
     "run_create_retries",
     "runner_key",
     "runners",
@@ -237,6 +240,41 @@ manifest_writers = Table(
     Column("last_generation", Integer),  # NULL: no generation written yet
     Column("last_generation_file", Text),  # its path, as written
     Column("written_at", Double),
+)
+
+# The review loop (tasks/review/): Frame.io's answers to what was uploaded, back in Discord.
+review_files = Table(
+    "review_files",
+    metadata,
+    _installation(),
+    Column("file_id", String(64), primary_key=True),  # the Frame.io file
+    Column("block", String(255)),  # the Discord block its message went through; NULL: none yet
+    Column("message_id", String(32)),  # Discord message id; NULL: not posted (yet)
+    Column("embed", Text),  # the message's embed as JSON, to edit it
+    Column("label", Text, nullable=False),  # "SC01 / 00412 V002", for replies
+    Column("language", String(8), nullable=False),
+    Column("posted_at", Double),
+    Column("ready_at", Double),  # file.ready (or the poll's "transcoded") seen
+    Column("playable_at", Double),  # the message was edited to "playable"
+    Column("status", String(64), nullable=False),  # the last review Status announced ("")
+    Column("comments_after", String(40), nullable=False),  # poll cursor: ISO time ("" none)
+    Column("polled_at", Double),
+)
+
+review_deliveries = Table(
+    "review_deliveries",
+    metadata,
+    _installation(),
+    Column("key", String(255), primary_key=True),  # blocks.webhook_signature.Delivery.key
+    Column("received_at", Double, nullable=False),
+)
+
+review_effects = Table(
+    "review_effects",
+    metadata,
+    _installation(),
+    Column("key", String(255), primary_key=True),  # "comment.created:<comment id>", ...
+    Column("done_at", Double, nullable=False),
 )
 
 

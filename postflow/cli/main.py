@@ -355,11 +355,13 @@ from postflow.cli.admin import register as _register_admin  # noqa: E402
 from postflow.cli.alerts import register as _register_alerts  # noqa: E402
 from postflow.cli.manifest import register as _register_manifest  # noqa: E402
 from postflow.cli.serving import register as _register_serving  # noqa: E402
+from postflow.cli.webhooks import register as _register_webhooks  # noqa: E402
 
 _register_serving(app)
 _register_admin(app)
 _register_alerts(app)
 _register_manifest(app)
+_register_webhooks(app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

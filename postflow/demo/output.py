@@ -15,6 +15,7 @@ from blocks.frameio_project import FrameioProject
 from config.settings import PostflowSettings
 from core.units import human_bytes
 from postflow.demo.media import BAD_FILES, GOOD_FILES
+from postflow.demo.review import review_round
 from postflow.sandbox.discord_receiver import DiscordReceiver
 from tasks.clients import open_project
 
@@ -127,6 +128,7 @@ def print_results(
     burst's render, not one of the sample renders)."""
     console.rule("Frame.io tree")
     files = print_tree(console, open_project(PostflowSettings())) - extra_files
+    review_round(console, PostflowSettings())  # "playable", a comment, an approval
     print_discord(console, discord)
     print_prefect_runs(console, started)
     ok = files == len(GOOD_FILES) and failed == len(BAD_FILES)

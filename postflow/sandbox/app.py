@@ -14,7 +14,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from postflow.sandbox import admin, api_account, api_files, api_folders, ims
+from postflow.sandbox import (
+    admin,
+    admin_review,
+    api_account,
+    api_files,
+    api_folders,
+    api_review,
+    ims,
+)
 from postflow.sandbox.faults import FaultMiddleware
 from postflow.sandbox.responses import frameio_error
 from postflow.sandbox.state import SandboxState
@@ -44,10 +52,12 @@ def build_app(state: SandboxState) -> Starlette:
         *api_account.routes,
         *api_folders.routes,
         *api_files.routes,
+        *api_review.routes,
         Route(
             "/_upload/{file_id}/{part_no:int}", put_part, methods=["PUT"], name="upload.put_part"
         ),
         *admin.routes,
+        *admin_review.routes,
     ]
     app = Starlette(
         routes=routes,

@@ -54,6 +54,8 @@ AUTHORIZATION_CODE_TTL_SECONDS = 600
 DEFAULT_PART_URL_TTL_SECONDS = 24 * 3600
 # A completed file reports status "uploaded" for this long, then "transcoded".
 DEFAULT_TRANSCODE_DELAY_SECONDS = 1.0
+# A webhook delivery that failed is retried after this, doubling (Frame.io: 15 s plus jitter).
+DEFAULT_WEBHOOK_RETRY_SECONDS = 15.0
 MAX_FILE_SIZE_BYTES = 5 * 1024**4  # "up to 5TB"
 
 # --- pagination (Frame.io: page_size 1..100, default 50) ------------------------------------
@@ -86,6 +88,17 @@ RATE_LIMITS: dict[str, tuple[int, float]] = {
     "version_stacks.reorder": (10, 60.0),
     "version_stacks.show": (100, 60.0),
     "version_stacks.index": (100, 60.0),
+    "webhooks.index": (100, 60.0),
+    "webhooks.show": (100, 60.0),
+    "webhooks.create": (10, 60.0),
+    "webhooks.update": (10, 60.0),
+    "webhooks.delete": (60, 60.0),
+    "comments.index": (100, 60.0),  # not in the SDK docstrings: assumed like comments.show
+    "comments.show": (100, 60.0),
+    "comments.create": (100, 60.0),
+    "comments.update": (10, 60.0),
+    "metadata.show": (100, 60.0),
+    "metadata.bulk_update": (10, 60.0),
 }
 
 # --- media types by extension (lower case, with the dot) -------------------------------------

@@ -2,13 +2,17 @@
 
 `DiscordReceiver` serves `POST /api/webhooks/<id>/<token>` on loopback and answers like Discord:
 200 with a message object when `?wait=true` (the `discord-webhook` package always sends
-`wait=True`), else 204. It accepts both bodies the package sends: JSON, and multipart/form-data with
-a `payload_json` field plus one part per attached file. Like Discord it refuses empty messages and
-over-long content/embeds (400 with Discord's `{"message", "code"}` body), and can answer the next N
+`wait=True`), else 204. `PATCH /api/webhooks/<id>/<token>/messages/<message_id>` edits a
+message it accepted ("Edit Webhook Message": the fields sent replace the old ones; 404
+`Unknown Message`, code 10008, for another id) and answers 200 with the edited message.
+It accepts both bodies the package sends: JSON, and multipart/form-data with a `payload_json`
+field plus one part per attached file. Like Discord it refuses empty messages and over-long
+content/embeds (400 with Discord's `{"message", "code"}` body), and can answer the next N
 requests with 429 `{"retry_after": seconds}` (plus the `Via` header `discord-webhook` requires
 before it honours `rate_limit_retry`).
 
-Received messages are kept in memory as `{"payload": <JSON payload>, "files": {filename: bytes}}`.
+Received messages are kept in memory as `{"payload": <JSON payload>, "files": {filename: bytes},
+"id": <message id>, "edits": <how many times edited>}` (an edit changes the message in place).
 
 Example:
     >>> with DiscordReceiver() as discord:                  # doctest: +SKIP
@@ -42,6 +46,7 @@ __all__ = ["DiscordReceiver", "WebhookRejected"]
 DEFAULT_WEBHOOK_ID = "112233445566778899"
 DEFAULT_WEBHOOK_TOKEN = "postflow-receiver-token"
 _DISCORD_EPOCH_MS = 1_420_070_400_000
+_EDITABLE = ("content", "embeds", "allowed_mentions", "components", "attachments")
 _LIMITS = {
     "content": 2000,
     "embeds": 10,
@@ -65,11 +70,12 @@ class WebhookRejected(ValueError):
         self.message = message
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Received:
     message_id: str
     payload: dict[str, Any]
     files: dict[str, bytes]
+    edits: int = 0
 
 
 class DiscordReceiver:
@@ -101,6 +107,11 @@ class DiscordReceiver:
             routes=[
                 Route(
                     "/api/webhooks/{webhook_id}/{webhook_token}", self._execute, methods=["POST"]
+                ),
+                Route(
+                    "/api/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}",
+                    self._edit,
+                    methods=["PATCH"],
                 ),
                 Route("/attachments/{message_id}/{filename}", self._attachment, methods=["GET"]),
             ]
@@ -141,12 +152,32 @@ class DiscordReceiver:
 
     @property
     def messages(self) -> list[dict[str, Any]]:
-        """A copy of the accepted messages, oldest first: `{"payload": dict, "files": dict}`."""
+        """A copy of the accepted messages, oldest first:
+        `{"payload": dict, "files": dict, "id": str, "edits": int}`."""
         with self._condition:
             return [
-                {"payload": copy.deepcopy(m.payload), "files": dict(m.files)}
+                {
+                    "payload": copy.deepcopy(m.payload),
+                    "files": dict(m.files),
+                    "id": m.message_id,
+                    "edits": m.edits,
+                }
                 for m in self._messages
             ]
+
+    def wait_for_edit(self, message_id: str, timeout_seconds: float = 5.0) -> dict[str, Any]:
+        """Block until message `message_id` was edited at least once; return a copy of it.
+
+        Raises:
+            TimeoutError: When it was not edited within `timeout_seconds`.
+        """
+        with self._condition:
+            if not self._condition.wait_for(
+                lambda: any(m.message_id == message_id and m.edits for m in self._messages),
+                timeout_seconds,
+            ):
+                raise TimeoutError(f"message {message_id} not edited within {timeout_seconds} s")
+        return next(m for m in self.messages if m["id"] == message_id)
 
     @property
     def rate_limited_count(self) -> int:
@@ -204,6 +235,38 @@ class DiscordReceiver:
         if request.query_params.get("wait", "").lower() in ("true", "1"):
             return JSONResponse(self._message_object(message_id, payload, files))
         return Response(status_code=204)
+
+    async def _edit(self, request: Request) -> Response:
+        params = request.path_params
+        if (params["webhook_id"], params["webhook_token"]) != (self.webhook_id, self.webhook_token):
+            return JSONResponse({"message": "Unknown Webhook", "code": 10015}, status_code=404)
+        retry_after = self._take_rate_limit()
+        if retry_after is not None:
+            return _rate_limited(retry_after)
+        try:
+            changes, files = _parse_body(
+                await request.body(), request.headers.get("content-type", "")
+            )
+        except WebhookRejected as rejected:
+            return JSONResponse(
+                {"message": rejected.message, "code": rejected.code}, status_code=400
+            )
+        with self._condition:
+            found = next((m for m in self._messages if m.message_id == params["message_id"]), None)
+            if found is None:
+                return JSONResponse({"message": "Unknown Message", "code": 10008}, status_code=404)
+            payload = {**found.payload, **{k: changes[k] for k in _EDITABLE if k in changes}}
+            try:
+                _validate(payload, files or found.files)
+            except WebhookRejected as rejected:
+                body = {"message": rejected.message, "code": rejected.code}
+                return JSONResponse(body, status_code=400)
+            found.payload, found.files = payload, files or found.files
+            found.edits += 1
+            self._condition.notify_all()
+            message = self._message_object(found.message_id, payload, found.files)
+        message["edited_timestamp"] = datetime.now(UTC).isoformat()
+        return JSONResponse(message)
 
     async def _attachment(self, request: Request) -> Response:
         with self._condition:

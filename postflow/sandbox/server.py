@@ -25,6 +25,7 @@ from typing import Any
 from core.loopback import UvicornThread
 from postflow.sandbox import defaults
 from postflow.sandbox.admin import tree_snapshot
+from postflow.sandbox.admin_review import SandboxReview
 from postflow.sandbox.app import build_app
 from postflow.sandbox.faults import FaultRule
 from postflow.sandbox.state import SandboxConfig, SandboxState
@@ -48,6 +49,8 @@ class SandboxServer:
         second_project: Serve a second project, `second_project_id` (several productions).
         part_url_ttl_seconds: Lifetime of part upload URLs in seconds (`X-Amz-Expires`,
             1..604800; Frame.io's is not documented). Runtime: POST /_sandbox/settings.
+        webhook_retry_seconds: First retry delay of a failed webhook delivery, doubling
+            (Frame.io: 15 s); `review` has the reviewer's actions and delivery faults.
 
     Raises:
         OSError: From `start()` when the port cannot be bound.
@@ -75,6 +78,7 @@ class SandboxServer:
         stack_reorder: bool = True,
         second_project: bool = False,
         part_url_ttl_seconds: int = defaults.DEFAULT_PART_URL_TTL_SECONDS,
+        webhook_retry_seconds: float = defaults.DEFAULT_WEBHOOK_RETRY_SECONDS,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.config = SandboxConfig(
@@ -86,6 +90,7 @@ class SandboxServer:
             stack_reorder=stack_reorder,
             second_project=second_project,
             part_url_ttl_seconds=part_url_ttl_seconds,
+            webhook_retry_seconds=webhook_retry_seconds,
         )
         self._host = host
         self._port = port
@@ -159,6 +164,15 @@ class SandboxServer:
             "POSTFLOW_FRAMEIO_CLIENT_SECRET": self.client_secret,
             "POSTFLOW_FRAMEIO_CREDENTIALS_BLOCK": absent_block,
         }
+
+    @property
+    def review(self) -> SandboxReview:
+        """Comments, Status changes and webhook faults, as a reviewer would make them.
+
+        Raises:
+            RuntimeError: When the server is not running.
+        """
+        return SandboxReview(self.state)
 
     @property
     def state(self) -> SandboxState:

@@ -17,6 +17,7 @@ from postflow.sandbox.defaults import (
     DEFAULT_TARGET_PART_BYTES,
     DEFAULT_TOKEN_TTL_SECONDS,
     DEFAULT_TRANSCODE_DELAY_SECONDS,
+    DEFAULT_WEBHOOK_RETRY_SECONDS,
     RATE_LIMITS,
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,
@@ -24,10 +25,12 @@ from postflow.sandbox.defaults import (
 from postflow.sandbox.faults import FaultPlan
 from postflow.sandbox.ratelimit import RateLimiter
 from postflow.sandbox.remote import RemotePuller
+from postflow.sandbox.review import ReviewStore
 from postflow.sandbox.signing import MAX_PART_URL_TTL_SECONDS, UrlSigner
 from postflow.sandbox.stats import Stats
 from postflow.sandbox.store import Asset, AssetStore
 from postflow.sandbox.tokens import TokenStore
+from postflow.sandbox.webhook_delivery import WebhookDeliverer
 
 __all__ = ["SandboxConfig", "SandboxState", "check_part_url_ttl"]
 
@@ -50,6 +53,7 @@ class SandboxConfig:
         part_url_ttl_seconds: Lifetime of part upload URLs in seconds (their `X-Amz-Expires`,
             1..604800); the starting value of `SandboxState.part_url_ttl_seconds`. Frame.io's
             own lifetime is not documented.
+        webhook_retry_seconds: First retry delay of a failed webhook delivery (doubles).
         client_id: The one registered IMS client ID.
         client_secret: Its secret.
     """
@@ -62,6 +66,7 @@ class SandboxConfig:
     stack_reorder: bool = True
     second_project: bool = False
     part_url_ttl_seconds: int = DEFAULT_PART_URL_TTL_SECONDS
+    webhook_retry_seconds: float = DEFAULT_WEBHOOK_RETRY_SECONDS
     client_id: str = SANDBOX_CLIENT_ID
     client_secret: str = SANDBOX_CLIENT_SECRET
 
@@ -107,6 +112,15 @@ class SandboxState:
         self.stats = Stats()
         self.remote = RemotePuller(self.assets)
         self.clock = SandboxClock()
+        self.review = ReviewStore(self.db)
+        self.webhooks = WebhookDeliverer(
+            self.db,
+            self.assets,
+            self.review,
+            self.clock.now,
+            config.transcode_delay_seconds,
+            config.webhook_retry_seconds,
+        )
         # Lifetime in seconds of part URLs issued from now on (POST /_sandbox/settings).
         self.part_url_ttl_seconds = config.part_url_ttl_seconds
 
@@ -133,8 +147,11 @@ class SandboxState:
         self.stats.reset()
         self.limiter.reset()
         self.remote.forget()
+        self.webhooks.reset()
+        self.review.reset()
 
     def close(self) -> None:
-        """Stop remote-upload pulls and close the database."""
+        """Stop remote-upload pulls and webhook deliveries, and close the database."""
         self.remote.close()
+        self.webhooks.close()
         self.db.close()

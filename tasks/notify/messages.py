@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import Literal
 
 from tasks.notify.report_words import REPORT_TEXTS
+from tasks.notify.review_words import REVIEW_TEXTS
 
 __all__ = ["Language", "text"]
 
@@ -109,6 +110,7 @@ _TEXTS: Mapping[str, dict[str, str]] = MappingProxyType(
         "alert_fired": {"en": "fired", "fr": "déclenchée"},
         "alert_resolved": {"en": "resolved", "fr": "résolue"},
         **REPORT_TEXTS,  # the weekly report's words (tasks/notify/report_words.py)
+        **REVIEW_TEXTS,  # the review loop's words (tasks/notify/review_words.py)
     }
 )
 

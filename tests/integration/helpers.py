@@ -56,6 +56,9 @@ def assert_served_demo_landed(out: str) -> None:
     tree = out[out.index("Frame.io tree") :]
     for name in GOOD_FILES:
         assert name in tree, tree[:3000]
+    discord = out[out.index("Discord messages received") :]  # the review loop's round
+    assert "uploaded · playable" in discord and "💬 Comment —" in discord, discord[:3000]
+    assert "Review status: Approved —" in discord, discord[:3000]
 
 
 def crashed_ingest_run(name: str) -> str:

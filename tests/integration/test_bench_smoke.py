@@ -75,6 +75,7 @@ def small_runs(api_url: str) -> dict[str, list[str]]:
             api_url,
         ],
         "cli-startup": ["bench_cli_startup.py", "--runs", "1"],
+        "webhook-ack": ["bench_webhook_ack.py", "--deliveries", "20", "--work-seconds", "0.02"],
     }
 
 
@@ -169,6 +170,16 @@ def test_cli_startup_prints_help_and_nomenclature_against_typer_and_rich(runs):
     assert all(r.peer.startswith("import typer, rich ") and r.ratio.endswith("x") for r in rows)
 
 
+def test_webhook_ack_rows_compare_with_bare_starlette(runs):
+    rows = list(figures(runs, "webhook-ack").values())
+    assert [r.figure.split(",")[0] for r in rows] == [
+        "webhook ACK p50",
+        "webhook ACK p95",
+        "webhook work drained after the last ACK",
+    ]
+    assert all(r.peer.startswith("bare Starlette ") for r in rows[:2])
+
+
 def test_one_table_of_every_row(runs):
     rows = [row for _, section_rows, _ in runs.values() for row in section_rows]
     lines = table(rows).splitlines()
@@ -182,4 +193,5 @@ def test_one_table_of_every_row(runs):
         "P5",
         "P6",
         "P7",
+        "P8",
     }

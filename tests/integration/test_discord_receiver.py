@@ -104,3 +104,18 @@ def test_clear_forgets_messages(discord: DiscordReceiver) -> None:
     discord.wait_for(1)
     discord.clear()
     assert discord.messages == []
+
+
+def test_a_webhook_message_is_edited_in_place_and_others_are_unknown(discord):
+    from blocks.discord import PostflowDiscord
+    from core.errors import NotificationError
+
+    block = PostflowDiscord(webhook_url=discord.webhook_url)
+    message_id = block.send(DiscordEmbed(title="uploaded"))
+    block.edit(message_id, {"title": "uploaded · playable"})
+
+    [message] = discord.messages
+    assert (message["id"], message["edits"]) == (message_id, 1)
+    assert message["payload"]["embeds"] == [{"title": "uploaded · playable"}]
+    with pytest.raises(NotificationError, match="HTTP 404"):
+        block.edit("1234", {"title": "nope"})
