@@ -45,7 +45,7 @@ def ensure_pools(deployments: list[Any]) -> dict[str, str]:
     """
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
-    from prefect.exceptions import ObjectNotFound
+    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
     from prefect.workers.base import BaseWorker
 
     pools: dict[str, str] = {}
@@ -61,10 +61,13 @@ def ensure_pools(deployments: list[Any]) -> dict[str, str]:
                     ) from None
                 worker = BaseWorker.get_worker_class_from_type(POOL_TYPES[name])
                 template = worker.get_default_base_job_template() if worker else {}
-                client.create_work_pool(
-                    WorkPoolCreate(name=name, type=POOL_TYPES[name], base_job_template=template)
-                )
-                pools[name] = POOL_TYPES[name]
+                try:
+                    client.create_work_pool(
+                        WorkPoolCreate(name=name, type=POOL_TYPES[name], base_job_template=template)
+                    )
+                    pools[name] = POOL_TYPES[name]
+                except ObjectAlreadyExists:  # another machine's `up` made it since our read
+                    pools[name] = client.read_work_pool(name).type
             if name in POOL_TYPES and pools[name] != POOL_TYPES[name]:
                 raise ConfigurationError(
                     f"work pool {name!r} is of type {pools[name]!r}, not {POOL_TYPES[name]!r}: "

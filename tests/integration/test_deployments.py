@@ -244,3 +244,36 @@ def test_an_ingest_cancelled_from_the_ui_stops_and_leaves_nothing_in_frameio(
     assert "was cancelled; stopping its ingest" in output
     assert "cancelled; deleting its partial upload" in output  # its placeholder went
     assert all_files(pipeline.project()) == [], output[-3000:]
+
+
+def test_two_machines_starting_up_at_once_both_get_the_pool(prefect_harness, monkeypatch):
+    """Seen in the scale-out test: two `up`s found the pool missing, both created it, and the
+    second stopped on ObjectAlreadyExists. Here the other machine creates the pool between
+    this one's read and its create (seen failing: ObjectAlreadyExists)."""
+    from prefect.client.orchestration import SyncPrefectClient
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectNotFound
+
+    from postflow.serve.runners import ensure_pools
+
+    name = "postflow-process"
+    with get_client(sync_client=True) as client, pytest.raises(ObjectNotFound):
+        client.read_work_pool(name)
+    real_read = SyncPrefectClient.read_work_pool
+
+    def racing_read(self, pool_name):
+        try:
+            return real_read(self, pool_name)
+        except ObjectNotFound:  # not there yet; the other machine creates it right now
+            with get_client(sync_client=True) as other:
+                other.create_work_pool(WorkPoolCreate(name=pool_name, type="process"))
+            monkeypatch.setattr(SyncPrefectClient, "read_work_pool", real_read)
+            raise
+
+    monkeypatch.setattr(SyncPrefectClient, "read_work_pool", racing_read)
+    deployments = [d for d in load_deployments() if d.work_pool_name == name]
+    try:
+        assert ensure_pools(deployments) == {name: "process"}
+    finally:
+        with get_client(sync_client=True) as client:
+            client.delete_work_pool(name)
