@@ -60,11 +60,11 @@ CALLERS = {
     "projects.show": "blocks/frameio_project.py:root_folder_id",
     "folders.index": "tasks/structure/folders.py:_find_or_create (a parent without a "
     "shared listing); "
-    "tasks/upload/__init__.py:_identify (the shot folder, before each upload)",
+    "tasks/upload/run.py:_identify (the shot folder, before each upload)",
     "folders.create": "tasks/structure/folders.py:ensure_child_folder",
     "files.local_upload": "tasks/upload/multipart.py:MultipartTransfer.send",
     "files.status": "tasks/upload/progress.py:wait_until_complete",
-    "files.show": "tasks/upload/__init__.py:_send (the stored file_size vs the bytes sent)",
+    "files.show": "tasks/upload/run.py:_send (the stored file_size vs the bytes sent)",
     "version_stacks.create": "tasks/upload/stack.py:_Pass.create_stack",
     "files.move": "tasks/upload/stack.py:_arrange / _Pass.raise_above (a lower version "
     "stacked after a higher one costs 2 more)",
@@ -157,7 +157,8 @@ def backfill(by_shot: Path, names: list[str], concurrency: int) -> tuple[int, in
     from tasks.recovery.retrying import retry_options
     from tasks.structure.folders import resolve_shot_folder
     from tasks.structure.naming import load_nomenclature
-    from tasks.upload import UploadJob, run_upload
+    from tasks.upload.job import UploadJob
+    from tasks.upload.run import run_upload
 
     logging.getLogger("prefect").setLevel(logging.WARNING)
     logging.getLogger("postflow").setLevel(logging.WARNING)

@@ -153,7 +153,8 @@ def _uploader(server: SandboxServer, state: Path, started: dict[str, float]):
     from config.settings import PostflowSettings
     from tasks.structure.folders import resolve_folder_path
     from tasks.structure.naming import load_nomenclature
-    from tasks.upload import UploadJob, run_upload
+    from tasks.upload.job import UploadJob
+    from tasks.upload.run import run_upload
 
     settings = PostflowSettings(state_dir=state)
     credentials = FrameioCredentials(

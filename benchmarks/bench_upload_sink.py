@@ -3,7 +3,7 @@
 Prints figures; asserts nothing. nginx on loopback accepts every PUT and discards the body (a
 stand-in for S3 that costs next to nothing), so the figure shows our client, not the sandbox.
 
-* ours: the production transfer pass, ``tasks.upload._send`` -> ``MultipartTransfer`` ->
+* ours: the production transfer pass, ``tasks.upload.run._send`` -> ``MultipartTransfer`` ->
   ``blocks.part_uploader.PartUploader``, with the XXH3-128 fingerprint hashed from the bytes
   the parts read (``blocks.stream_digest``) and each part recorded in a checkpoint (a SQLite
   state store in a temp dir), exactly as an ingest does; the Frame.io calls around it
@@ -59,9 +59,10 @@ from bench_common import (  # noqa: E402
 from blocks.store import local_store  # noqa: E402
 from config.settings import PostflowSettings  # noqa: E402
 from tasks.structure.naming import load_nomenclature  # noqa: E402
-from tasks.upload import UploadJob, _send  # noqa: E402
 from tasks.upload.checkpoint import Checkpoints  # noqa: E402
+from tasks.upload.job import UploadJob
 from tasks.upload.multipart import MultipartTransfer  # noqa: E402
+from tasks.upload.run import _send  # noqa: E402
 from tasks.upload.source import source_stat  # noqa: E402
 
 CONTENT_TYPE = "video/quicktime"

@@ -3,7 +3,7 @@
 Prints figures; asserts nothing. Everything runs on loopback against the Frame.io sandbox,
 started as a separate process (so its CPU and memory are not counted as ours).
 
-1. Throughput: a 1 GiB file through ``tasks.upload.run_upload`` (the ingest's own
+1. Throughput: a 1 GiB file through ``tasks.upload.run.run_upload`` (the ingest's own
    upload code: create, streaming part PUTs, status check) vs ``curl -T`` of the same parts
    (pre-cut part files, the same number of PUTs in flight) to the same sandbox. Goal: ratio
    >= 0.9.
@@ -117,7 +117,8 @@ def child(path: str, name: str, checksum: bool) -> None:
     from config.settings import PostflowSettings
     from tasks.structure.folders import resolve_folder_path
     from tasks.structure.naming import load_nomenclature
-    from tasks.upload import UploadJob, run_upload
+    from tasks.upload.job import UploadJob
+    from tasks.upload.run import run_upload
 
     settings = PostflowSettings()
     credentials = FrameioCredentials(  # not a saved block: no Prefect API needed in the child

@@ -4,8 +4,11 @@ Why not the SDK's ``FrameioUploader``: measured here it buffers each whole part 
 (0.6-1.6 GB RSS for a 1 GiB file, measured with ``benchmarks/upload_benchmark.py``) and
 ignores each URL's own ``size``. This uploader:
 
-* PUTs each part's byte range straight from the file (``os.pread`` in ``block_bytes``
-  blocks), so memory is about ``concurrency x block_bytes`` whatever the file size;
+* PUTs each part's byte range straight from the file (``os.preadv`` in ``block_bytes``
+  blocks, into buffers shared with the fingerprint), so memory is about ``concurrency x
+  block_bytes`` whatever the file size, plus the fingerprint's read-ahead buffer;
+* writes each block to the socket as it was read (:mod:`blocks.put_transport`; httpx's own
+  transport copies every chunk once more);
 * uses ``upload_urls[i].size`` as part *i*'s length, with an explicit ``Content-Length``
   (pre-signed S3 PUTs refuse chunked transfer encoding);
 * sends ``x-amz-acl: private`` and ``Content-Type: <media_type from the create answer>`` on
@@ -17,7 +20,9 @@ ignores each URL's own ``size``. This uploader:
 * reports progress in bytes through a callback (rolled back if a part is retried);
 * hashes what it reads, in the same read: each part's XXH3-128 (handed to ``on_part_done``,
   for the upload's checkpoint) and, through :class:`blocks.stream_digest.OrderedDigest`, the
-  whole file's XXH3-128;
+  whole file's XXH3-128; a part starts only once its bytes fit in that digest's read-ahead
+  buffer (:meth:`~blocks.stream_digest.OrderedDigest.wait_for_room`), so a lagging first
+  part never makes the later ones read past it and a byte read twice;
 * on a resumed upload, skips the PUTs of the parts already stored (``done``): their ranges are
   read once for the whole file's hash, and must still hash to the recorded part digest.
 """
@@ -37,6 +42,7 @@ import httpx
 import xxhash
 
 from blocks.call_timing import UPLOAD_PART, TimedTransport
+from blocks.put_transport import StreamingPutTransport
 from blocks.retry_after import parse_retry_after
 from blocks.stream_digest import OrderedDigest
 from core.errors import PartUploadError, SourceFileError, UploadError
@@ -196,9 +202,9 @@ class PartUploader:
             os.close(fd)
 
     def _inner_transport(self) -> httpx.BaseTransport:
-        """The injected transport, else httpx's own with this uploader's connection limit."""
-        limits = httpx.Limits(max_connections=self.concurrency)
-        return self.transport or httpx.HTTPTransport(limits=limits)
+        """The injected transport, else ours, which writes each block as it was read
+        (:mod:`blocks.put_transport`); a connection per part in flight."""
+        return self.transport or StreamingPutTransport()
 
     def _blocks(
         self,
@@ -219,7 +225,7 @@ class PartUploader:
             fed = False
             try:
                 chunk: bytes | memoryview
-                if lease is not None:  # ahead of the fingerprint: read into its buffer
+                if lease is not None:  # read into the buffer it shares with the fingerprint
                     chunk = lease.view[: os.preadv(fd, [lease.view], offset)]
                 else:
                     chunk = os.pread(fd, want, offset)
@@ -238,8 +244,8 @@ class PartUploader:
                 with self._count_lock:
                     self.bytes_read += len(chunk)
                 progress(len(chunk))
-                # Valid until the next block is asked for: httpx's HTTP/1.1 path (h11) copies
-                # each chunk into the bytes it writes before it asks for the next.
+                # Valid until the next block is asked for: the transport writes each chunk
+                # (or, httpx's own, copies it) before it asks for the next.
                 yield chunk
             finally:
                 if lease is not None and digest is not None:
@@ -255,6 +261,8 @@ class PartUploader:
             SourceFileError: its bytes no longer hash to ``recorded`` ("" when unknown), or
                 the file is short.
         """
+        if not digest.wait_for_room(part.offset, part.offset + part.size, self._cancel):
+            raise _Stopped()
         part_hash = xxhash.xxh3_128()
         for _ in self._blocks(fd, part, [0], part_hash, digest, lambda _delta: None):
             pass
@@ -277,12 +285,15 @@ class PartUploader:
             "Content-Type": content_type,
             "x-amz-acl": "private",
         }
+        end = part.offset + part.size
+        if digest is not None and not digest.wait_for_room(part.offset, end, self._cancel):
+            raise _Stopped()  # the upload failed while this part waited to start
         for attempt in range(self.retries + 1):
             sent = [0]
             part_hash = xxhash.xxh3_128()
             blocks = self._blocks(fd, part, sent, part_hash, digest, self.progress)
             try:
-                # memoryview chunks are bytes-like: httpx writes them as they come
+                # memoryview chunks are bytes-like: the transport writes them as they come
                 body = cast(Iterator[bytes], blocks)
                 response = client.put(part.url, content=body, headers=headers)
             except _Stopped:

@@ -42,7 +42,8 @@ from tasks.review.announce import notify_upload
 from tasks.sensor.recovery import record_ingest_outcome
 from tasks.structure.folders import resolve_shot_folder
 from tasks.structure.naming import Nomenclature, ShotName, load_nomenclature
-from tasks.upload import UploadJob, UploadResult, upload_file
+from tasks.upload.job import UploadJob, UploadResult
+from tasks.upload.run import upload_file
 from tasks.upload.source import refuse_empty
 
 

@@ -46,8 +46,9 @@ class UploadSettings(BaseModel):
         1 << 30,
         ge=0,
         description="Cap on the memory (bytes) for blocks the parts read ahead of the "
-        "fingerprint's frontier. An upload uses what it needs, up to part concurrency x its "
-        "part size (each byte then read once); past the cap a block is read again for the hash.",
+        "fingerprint's frontier. An upload uses what it needs, up to (part concurrency + 1) x "
+        "its part size (each byte then read once); past the cap a part waits to start until the "
+        "frontier has moved on, and only a part larger than the cap is read again for the hash.",
     )
 
     use_prefect_limits: bool = Field(

@@ -150,7 +150,7 @@ def _progress_bar(path: str, size_bytes: int, from_bytes: int) -> Iterator[None]
         TransferSpeedColumn,
     )
 
-    from tasks.upload import progress_for
+    from tasks.upload.run import progress_for
 
     if size_bytes < from_bytes:
         yield

@@ -92,14 +92,15 @@ def _upload(
 ) -> Any:
     """Upload ``file`` into ``folder_id`` by ``settings.upload_strategy``; the UploadResult.
 
-    The one call into the pipeline's upload entry point, :func:`tasks.upload.run_upload`.
+    The one call into the pipeline's upload entry point, :func:`tasks.upload.run.run_upload`.
 
     Raises:
         PostflowError: the upload failed (after the pipeline's own retries and fallback).
     """
     from tasks.clients import remote_endpoint
     from tasks.structure.naming import load_nomenclature
-    from tasks.upload import UploadJob, run_upload
+    from tasks.upload.job import UploadJob
+    from tasks.upload.run import run_upload
 
     rules = load_nomenclature(settings.nomenclature_path, settings.extensions)
     job = UploadJob(str(file.resolve()), shot_name, folder_id, rules, settings)

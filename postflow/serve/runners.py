@@ -3,9 +3,9 @@
 Each deployment stays on the work pool ``prefect.yaml`` names (so ``prefect deploy`` and ``up``
 agree), and ``up`` runs one worker per pool, in one event loop:
 
-* ``postflow-warm`` (``ingest-file``): a :class:`postflow.serve.warm_worker.WarmWorker`, each run
-in a
-  thread of this process, ``POSTFLOW_INGEST_CONCURRENCY`` at a time (no process start per file);
+* ``postflow-warm`` (``ingest-file``): a :class:`postflow.serve.warm_worker.WarmWorker`, each
+  run in a thread of this process, ``POSTFLOW_INGEST_CONCURRENCY`` at a time (no process start
+  per file);
 * ``postflow-process`` (the sensor, the weekly report, reruns): Prefect's stock
   ``ProcessWorker``, one process per run (the sensor is one long run; a process of its own keeps
   it cancellable from the UI).

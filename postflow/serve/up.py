@@ -20,9 +20,9 @@ stopped by :func:`stop_server` on every exit path, SIGTERM included (:func:`exit
 
 This module is the command's one namespace; each step lives in a module of its own:
 :mod:`postflow.serve.prefect_server` (the API, a local server, SIGTERM),
-:mod:`postflow.serve.deployments`
-(``prefect.yaml`` built and registered), :mod:`postflow.serve.sensor_run` (the one sensor run) and
-:mod:`postflow.serve.runners` (the workers). ``postflow/cli/serving.py`` runs them in this order.
+:mod:`postflow.serve.deployments` (``prefect.yaml`` built and registered),
+:mod:`postflow.serve.sensor_run` (the one sensor run) and :mod:`postflow.serve.runners` (the
+workers). ``postflow/cli/serving.py`` runs them in this order.
 """
 
 from __future__ import annotations

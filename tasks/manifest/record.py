@@ -20,7 +20,7 @@ from config.sections.watch import WatchSettings
 from config.settings import PostflowSettings
 from tasks.manifest.deliveries import Delivery, DeliveryLog
 from tasks.manifest.history import manifest_root, write_generation
-from tasks.upload import UploadResult
+from tasks.upload.job import UploadResult
 
 __all__ = ["Written", "delivery_of", "record_delivery", "relative_path", "write_pending"]
 

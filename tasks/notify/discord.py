@@ -28,7 +28,7 @@ from core.runtime import current_runtime
 from core.units import human_bytes
 from tasks.notify.messages import text
 from tasks.structure.naming import ShotName
-from tasks.upload import UploadResult
+from tasks.upload.job import UploadResult
 
 GREEN, RED, ORANGE = "2ecc71", "e74c3c", "e67e22"
 _MISSING_BLOCKS = "discord-blocks-missing"  # runtime registry: block names already logged

@@ -1,4 +1,4 @@
-"""The contract between the upload path (:func:`tasks.upload.run_upload`) and a transfer.
+"""The contract between the upload path (:func:`tasks.upload.run.run_upload`) and a transfer.
 
 A transfer only moves bytes. :meth:`Transfer.send` is a context manager: on entry it creates
 the file in Frame.io and sends (or has Frame.io pull) the bytes, and yields a :class:`Sent`;

@@ -235,7 +235,7 @@ def test_health_status_and_structure_speak_json(cli, pipeline):
 
 
 def test_ingest_reports_upload_progress_to_a_listener(pipeline, postflow_env):
-    from tasks.upload import progress_for
+    from tasks.upload.run import progress_for
 
     postflow_env(upload_progress_log_bytes=100_000)
     source = make_file(pipeline.by_shot, "SC06_PROG_00001_V001.mov", 700_000)

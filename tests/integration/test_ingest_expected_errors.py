@@ -90,7 +90,8 @@ def test_run_upload_refuses_an_empty_file_before_any_frameio_call(pipeline):
     from config.settings import PostflowSettings
     from core.errors import SourceFileError
     from tasks.structure.naming import load_nomenclature
-    from tasks.upload import UploadJob, run_upload
+    from tasks.upload.job import UploadJob
+    from tasks.upload.run import run_upload
 
     settings = PostflowSettings()
     rules = load_nomenclature(settings.nomenclature_path)

@@ -19,8 +19,8 @@ from prefect.settings import PREFECT_API_URL
 from blocks.store import local_store
 from core.errors import DeliveryMismatch
 from flows.ingest import ingest_file
-from tasks.upload import progress_for
 from tasks.upload.checkpoint import Checkpoints
+from tasks.upload.run import progress_for
 from tasks.upload.sample_check import check_samples
 from tests.integration.helpers import all_files, make_file
 

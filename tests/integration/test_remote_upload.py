@@ -24,7 +24,8 @@ from core.runtime import use_runtime
 from flows.ingest import ingest_file
 from postflow.sandbox.server import SandboxServer
 from tasks.structure.naming import load_nomenclature
-from tasks.upload import UploadJob, UploadResult, run_upload
+from tasks.upload.job import UploadJob, UploadResult
+from tasks.upload.run import run_upload
 from tests.integration.helpers import all_files, make_file, sha256_of
 from tests.integration.remote_helpers import (
     events,

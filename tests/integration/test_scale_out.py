@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FILES = int(os.environ.get("SCALE_OUT_FILES", "12"))
 RESULTS_BLOCK = "postflow-shared-results"
 CONCURRENCY = 3
-POLLING = "polling for flow runs"  # postflow.serve.warm: the runner takes work from now on
+POLLING = "polling for flow runs"  # postflow.serve.warm_worker: it takes work from now on
 RAN = re.compile(r"running flow run '[^']*' \(([0-9a-f-]{36})\)")
 
 

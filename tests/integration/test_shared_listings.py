@@ -14,7 +14,8 @@ import pytest
 from config.settings import PostflowSettings
 from flows.ingest import ingest_file
 from tasks.structure.naming import load_nomenclature
-from tasks.upload import UploadJob, run_upload
+from tasks.upload.job import UploadJob
+from tasks.upload.run import run_upload
 from tests.integration.helpers import all_files, make_file
 
 pytestmark = pytest.mark.integration

@@ -42,7 +42,7 @@ def _product_modules() -> list[Path]:
         path.relative_to(ROOT)
         for layer in LAYERS
         for path in (ROOT / layer).rglob("*.py")
-        if path.name != "__init__.py" or path.parent.name == "upload"
+        if path.name != "__init__.py"
     )
 
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from blocks.store import open_store
 from config.settings import PostflowSettings
 from tasks.manifest import DeliveryLog, read_history, record_delivery, write_pending
-from tasks.upload import UploadResult
+from tasks.upload.job import UploadResult
 
 runner = CliRunner()
 

@@ -11,7 +11,7 @@ from core.errors import FrameioServerError, NamingError
 from tasks.notify.discord import failure_embed, naming_error_embed, success_embed
 from tasks.notify.messages import _TEXTS, text
 from tasks.structure.naming import load_nomenclature
-from tasks.upload import UploadResult
+from tasks.upload.job import UploadResult
 
 
 @pytest.fixture

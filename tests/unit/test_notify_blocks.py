@@ -11,7 +11,7 @@ from core.errors import NamingError
 from tasks.notify.blocks import text_form
 from tasks.notify.discord import naming_error_embed, success_embed
 from tasks.structure.naming import load_nomenclature
-from tasks.upload import UploadResult
+from tasks.upload.job import UploadResult
 
 VIEW_URL = "https://next.frame.io/project/p/view/f1"
 

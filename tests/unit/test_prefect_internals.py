@@ -66,8 +66,7 @@ def _parameters(function) -> set[str]:
 
 def test_the_warm_worker_engine_call():
     """postflow/serve/warm_thread.py runs claimed runs in threads the way ``python -m
-    prefect.engine``
-    does."""
+    prefect.engine`` does."""
     from prefect.flow_engine import run_flow
 
     assert {"flow", "flow_run", "return_type"} <= _parameters(run_flow)
@@ -97,6 +96,8 @@ def test_the_worker_internals_our_worker_type_uses():
         "worker_id",
         "deployment",
     }
+    # WarmWorker sends the labels beside the run (BaseWorker awaits them before run())
+    assert _parameters(BaseWorker._give_worker_labels_to_flow_run) == {"self", "flow_run_id"}
     for method in ("setup", "sync_with_backend", "teardown", "get_and_submit_flow_runs"):
         assert callable(getattr(BaseWorker, method, None)), f"BaseWorker has no {method}()"
     worker = WarmWorker(work_pool_name="probe", limit=1)

@@ -8,7 +8,7 @@ import pytest
 
 from config.settings import PostflowSettings
 from core.units import human_bytes
-from tasks.upload import choose_strategy
+from tasks.upload.strategy import choose_strategy
 
 GB = 10**9
 
