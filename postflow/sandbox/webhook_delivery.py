@@ -106,6 +106,7 @@ class WebhookDeliverer:
         self._faults: dict[str, int] = dict.fromkeys(FAULTS, 0)
         self._log: list[dict[str, Any]] = []
         self._paused = False
+        self._inflight = 0  # popped, being sent: not idle yet
         self._stop = threading.Event()
         self._http = httpx.Client(timeout=TIMEOUT_SECONDS)
         self._thread = threading.Thread(target=self._run, name="sandbox-webhooks", daemon=True)
@@ -165,7 +166,10 @@ class WebhookDeliverer:
         are queued first (the scan otherwise runs every `SCAN_SECONDS`)."""
         self._scan_ready()
         with self._cond:
-            return self._cond.wait_for(lambda: not self._queue and not self._held, timeout_seconds)
+            return self._cond.wait_for(
+                lambda: not self._queue and not self._held and not self._inflight,
+                timeout_seconds,
+            )
 
     def reset(self) -> None:
         """Drop queued and held deliveries, armed faults and the log."""
@@ -196,7 +200,12 @@ class WebhookDeliverer:
                     return
             due = self._take_due()
             if due is not None:
-                self._attempt(due)
+                try:
+                    self._attempt(due)
+                finally:
+                    with self._cond:
+                        self._inflight -= 1
+                        self._cond.notify_all()
                 continue
             with self._cond:
                 self._cond.wait(SCAN_SECONDS)
@@ -207,6 +216,7 @@ class WebhookDeliverer:
             if self._paused:
                 return None
             if self._held and self._held[0].due <= now:
+                self._inflight += 1
                 return self._held.pop(0)
             if self._queue and self._queue[0].due <= now:
                 pending = heapq.heappop(self._queue)
@@ -215,10 +225,17 @@ class WebhookDeliverer:
                     pending.due = now + HOLD_SECONDS
                     self._held.append(pending)
                     return None
+                self._inflight += 1
                 return pending
             return None
 
     def _scan_ready(self) -> None:
+        """Queue `file.ready` for files ready by now. Claim and queue happen under the lock, so
+        a webhook made after `wait_idle` returned never gets an earlier file's `file.ready`."""
+        with self._cond:
+            self._scan_ready_locked()
+
+    def _scan_ready_locked(self) -> None:
         now = utc_now()
         rows = self._db.query(
             "SELECT id, upload_completed_at FROM assets WHERE type = 'file'"
