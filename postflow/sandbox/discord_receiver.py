@@ -212,13 +212,19 @@ class DiscordReceiver:
             self._rate_limits.extend([retry_after_seconds] * count)
 
     # --- handlers -----------------------------------------------------------------------------
-    async def _execute(self, request: Request) -> Response:
+    def _refused(self, request: Request) -> Response | None:
+        """Discord's answer before any work: 404 for another webhook's id or token, 429 when a
+        rate limit was asked for; None when the call goes on."""
         params = request.path_params
         if (params["webhook_id"], params["webhook_token"]) != (self.webhook_id, self.webhook_token):
             return JSONResponse({"message": "Unknown Webhook", "code": 10015}, status_code=404)
         retry_after = self._take_rate_limit()
-        if retry_after is not None:
-            return _rate_limited(retry_after)
+        return _rate_limited(retry_after) if retry_after is not None else None
+
+    async def _execute(self, request: Request) -> Response:
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
         try:
             payload, files = _parse_body(
                 await request.body(), request.headers.get("content-type", "")
@@ -237,12 +243,9 @@ class DiscordReceiver:
         return Response(status_code=204)
 
     async def _edit(self, request: Request) -> Response:
-        params = request.path_params
-        if (params["webhook_id"], params["webhook_token"]) != (self.webhook_id, self.webhook_token):
-            return JSONResponse({"message": "Unknown Webhook", "code": 10015}, status_code=404)
-        retry_after = self._take_rate_limit()
-        if retry_after is not None:
-            return _rate_limited(retry_after)
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
         try:
             changes, files = _parse_body(
                 await request.body(), request.headers.get("content-type", "")
@@ -252,7 +255,10 @@ class DiscordReceiver:
                 {"message": rejected.message, "code": rejected.code}, status_code=400
             )
         with self._condition:
-            found = next((m for m in self._messages if m.message_id == params["message_id"]), None)
+            found = next(
+                (m for m in self._messages if m.message_id == request.path_params["message_id"]),
+                None,
+            )
             if found is None:
                 return JSONResponse({"message": "Unknown Message", "code": 10008}, status_code=404)
             payload = {**found.payload, **{k: changes[k] for k in _EDITABLE if k in changes}}
