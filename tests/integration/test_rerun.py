@@ -13,23 +13,23 @@ pytestmark = pytest.mark.integration
 
 def test_failed_shot_is_rerun_once_the_sandbox_recovers(pipeline, postflow_env):
     postflow_env(task_retries=0)
-    good = make_file(pipeline.by_shot, "SC05_RERUN_00001_V001.mov", 120_000, seed=1)
+    good = make_file(pipeline.by_shot, "SC57_RERUN_00001_V001.mov", 120_000, seed=1)
     other = make_file(pipeline.by_shot, "SC06_OTHER_00001_V001.mov", 120_000, seed=2)
     pipeline.sandbox.inject_status(403, count=2, path=r".*/files/local_upload$")
     assert ingest_file(str(good), return_state=True).is_failed()
     assert ingest_file(str(other), return_state=True).is_failed()
     pipeline.sandbox.clear_faults()
 
-    preview = rerun_failed_shots(since="1h", scene="SC05", dry_run=True)
-    rows = rerun_failed_shots(since="1h", scene="SC05")
-    again = rerun_failed_shots(since="1h", scene="SC05")
+    preview = rerun_failed_shots(since="1h", scene="SC57", dry_run=True)
+    rows = rerun_failed_shots(since="1h", scene="SC57")
+    again = rerun_failed_shots(since="1h", scene="SC57")
 
     assert [r["action"] for r in preview] == ["would rerun"]
     assert rows == [
-        {"path": str(good), "scene": "SC05", "shot": "RERUN_00001", "action": "rerun: Completed"}
+        {"path": str(good), "scene": "SC57", "shot": "RERUN_00001", "action": "rerun: Completed"}
     ]
     assert again == []  # it landed: nothing left to rerun
-    assert [f.name for f in all_files(pipeline.project())] == ["SC05_RERUN_00001_V001.mov"]
+    assert [f.name for f in all_files(pipeline.project())] == ["SC57_RERUN_00001_V001.mov"]
 
 
 def test_rerun_parses_each_file_with_its_productions_rules_and_filters_case_blind(
