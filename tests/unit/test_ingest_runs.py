@@ -1,71 +1,31 @@
-"""The sensor's run starter against a stand-in client: quick retries of a busy server's 503."""
+"""The sensor's quick retries of a busy Prefect server's 503: the response hook that gives
+such an answer a short ``Retry-After`` (the real client against a busy server:
+``tests/integration/test_busy_prefect.py``)."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-from uuid import uuid4
-
 import httpx
-import pytest
-from prefect.exceptions import PrefectHTTPStatusError
-from prefect.settings import PREFECT_CLIENT_MAX_RETRIES
 
-from tasks.sensor.ingest_runs import QUICK_RETRIES, IngestRunStarter
+from tasks.sensor.ingest_runs import quick_retry_after
 
 
-def _status(code: int) -> PrefectHTTPStatusError:
+def _answer(request: httpx.Request, status: int, **headers: str) -> httpx.Response:
+    response = httpx.Response(status, request=request, headers=headers)
+    quick_retry_after(response)
+    return response
+
+
+def test_each_503_of_one_request_waits_twice_as_long_up_to_1_6_s():
     request = httpx.Request("POST", "http://prefect/api/deployments/x/create_flow_run")
-    response = httpx.Response(code, request=request)
-    return PrefectHTTPStatusError(f"HTTP {code}", request=request, response=response)
+    waits = [_answer(request, 503).headers["Retry-After"] for _ in range(8)]
+    assert waits == ["0.05", "0.1", "0.2", "0.4", "0.8", "1.6", "1.6", "1.6"]
+    other = httpx.Request("POST", "http://prefect/api/deployments/x/create_flow_run")
+    assert _answer(other, 503).headers["Retry-After"] == "0.05"  # counted per request
 
 
-class Client:
-    """Answers ``create_flow_run_from_deployment`` with the queued errors, then a run."""
-
-    def __init__(self, errors: list[Exception]) -> None:
-        self.errors = errors
-        self.creates: list[tuple[str, int]] = []  # (idempotency key, client max retries)
-
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def read_deployment_by_name(self, name: str) -> SimpleNamespace:
-        return SimpleNamespace(id=uuid4())
-
-    def create_flow_run_from_deployment(self, deployment_id, *, parameters, idempotency_key):
-        self.creates.append((idempotency_key, PREFECT_CLIENT_MAX_RETRIES.value()))
-        if self.errors:
-            raise self.errors.pop(0)
-        return SimpleNamespace(id=uuid4(), parameters=parameters)
-
-
-def _starter(client: Client, waits: list[float]) -> IngestRunStarter:
-    return IngestRunStarter(
-        client_factory=lambda: client, emit=lambda *a, **k: None, sleep=waits.append
-    )
-
-
-def test_a_busy_servers_503_is_retried_at_once_not_after_prefects_2_s(caplog):
-    client, waits = Client([_status(503), _status(503)]), []
-    run = _starter(client, waits)("/by_shot/a.mov", 1, 2, "a.mov:1:2")
-    assert run is not None and run.parameters == {"path": "/by_shot/a.mov"}
-    assert waits == [0.05, 0.1]
-    # Same key every time, and the client's own (2 s, 4 s) retries were off.
-    assert client.creates == [("a.mov:1:2", 0)] * 3
-    assert "Cannot create" not in caplog.text
-
-
-def test_a_503_that_lasts_is_left_to_the_dispatchers_later_attempt(caplog):
-    client, waits = Client([_status(503)] * (QUICK_RETRIES + 1)), []
-    assert _starter(client, waits)("/by_shot/a.mov", 1, 2, "k") is None
-    assert len(client.creates) == QUICK_RETRIES + 1 and sum(waits) == pytest.approx(3.15)
-    assert "Cannot create the ingest run of /by_shot/a.mov yet" in caplog.text
-
-
-def test_other_statuses_are_not_retried_here(caplog):
-    client, waits = Client([_status(500)]), []
-    assert _starter(client, waits)("/by_shot/a.mov", 1, 2, "k") is None
-    assert len(client.creates) == 1 and waits == []
+def test_the_servers_own_retry_after_and_other_statuses_are_left_alone():
+    request = httpx.Request("POST", "http://prefect/api/flow_runs/")
+    assert _answer(request, 503, **{"Retry-After": "7"}).headers["Retry-After"] == "7"
+    assert "Retry-After" not in _answer(request, 500).headers
+    assert "Retry-After" not in _answer(request, 429).headers
+    assert "Retry-After" not in _answer(request, 201).headers

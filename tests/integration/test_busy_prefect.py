@@ -1,0 +1,133 @@
+"""The sensor's run creation when the Prefect server answers 503 (a busy SQLite database).
+
+A loopback proxy in front of the session's real Prefect server answers the first creates of a
+flow run 503, as a SQLite-backed server does when another writer overtook the transaction,
+and passes everything else on. What is measured is what Prefect's client asks to wait
+between attempts (``time.sleep`` of this thread), not wall-clock time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+from prefect.settings import PREFECT_API_URL, temporary_settings
+
+from postflow.serve.up import apply_deployments, load_deployments
+from tasks.sensor.ingest_runs import QUICK_RETRIES, IngestRunStarter
+from tests.integration.test_deployments import clean_deployments
+
+pytestmark = [pytest.mark.integration]
+__all__ = ["clean_deployments"]  # the fixture, imported for these tests
+
+
+class BusyProxy:
+    """Forwards to ``upstream``; the first ``busy`` POSTs to ``.../create_flow_run`` get 503
+    (no ``Retry-After``, as Prefect's server sends it). ``creates`` counts those POSTs."""
+
+    def __init__(self, upstream: str, busy: int) -> None:
+        self.upstream, self.busy, self.creates = upstream.rstrip("/"), busy, 0
+        self._http = httpx.Client(timeout=30)
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _relay(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.command == "POST" and self.path.endswith("/create_flow_run"):
+                    proxy.creates += 1
+                    if proxy.creates <= proxy.busy:
+                        self._answer(503, b'{"exception_message":"Service Unavailable"}', {})
+                        return
+                headers = {
+                    k: v
+                    for k, v in self.headers.items()
+                    if k.lower() not in {"host", "content-length"}
+                }
+                path = self.path.removeprefix("/api")
+                answer = proxy._http.request(
+                    self.command, proxy.upstream + path, content=body, headers=headers
+                )
+                keep = {"content-type": answer.headers.get("content-type", "application/json")}
+                self._answer(answer.status_code, answer.content, keep)
+
+            def _answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _relay
+
+            def log_message(self, *args: object) -> None:
+                return None
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_port}/api"
+
+    def __enter__(self) -> BusyProxy:
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._http.close()
+
+
+@pytest.fixture
+def waits(monkeypatch):
+    """The seconds this thread was asked to sleep (the client's waits between attempts)."""
+    asked: list[float] = []
+    sleep, me = time.sleep, threading.get_ident()
+
+    def recorded(seconds: float) -> None:
+        if threading.get_ident() == me:
+            asked.append(seconds)
+        sleep(seconds)
+
+    monkeypatch.setattr(time, "sleep", recorded)
+    return asked
+
+
+@pytest.fixture
+def ingest_deployment(clean_deployments):
+    (ingest,) = [d for d in load_deployments() if d.name == "ingest-file"]
+    apply_deployments([ingest])
+
+
+def _start(proxy: BusyProxy, path: str, key: str):
+    with temporary_settings(updates={PREFECT_API_URL: proxy.url}):
+        starter = IngestRunStarter(emit=lambda *a, **k: None)
+        try:
+            return starter(path, 1, 2, key)
+        finally:
+            starter.close()
+
+
+def test_a_busy_servers_503_is_tried_again_at_once_not_after_prefects_2_s(
+    ingest_deployment, waits, caplog
+):
+    with BusyProxy(PREFECT_API_URL.value(), busy=2) as proxy:
+        run = _start(proxy, "/by_shot/SC61_BUSY_00001_V001.mov", "SC61_BUSY:1:2")
+    assert run is not None and run.parameters == {"path": "/by_shot/SC61_BUSY_00001_V001.mov"}
+    assert proxy.creates == 3
+    # 0.05 s then 0.1 s (Prefect adds up to 20 % jitter): the old way waited 2 s per 503.
+    assert len(waits) == 2 and sum(waits) < 0.5, waits
+    assert "Cannot create" not in caplog.text
+
+
+def test_a_503_that_lasts_goes_back_to_the_dispatcher_within_seconds(
+    ingest_deployment, waits, caplog
+):
+    with BusyProxy(PREFECT_API_URL.value(), busy=10**6) as proxy:
+        assert _start(proxy, "/by_shot/SC61_BUSY_00002_V001.mov", "SC61_BUSY:2:2") is None
+    assert proxy.creates == QUICK_RETRIES + 1
+    # 0.05 + 0.1 + ... + 1.6, and 1.6 after the last attempt (Prefect waits then too),
+    # where Prefect's own back-off would be 2 + 4 + ... s, then 128 s after a seventh.
+    assert sum(waits) < 6.0, waits
+    assert "Cannot create the ingest run of /by_shot/SC61_BUSY_00002_V001.mov yet" in caplog.text
