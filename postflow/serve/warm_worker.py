@@ -222,22 +222,19 @@ class WarmWorker(BaseWorker[WarmJobConfiguration, WarmVariables, WarmWorkerResul
         return flow
 
     async def _give_worker_labels_to_flow_run(self, flow_run_id: UUID) -> None:
-        """Prefect's labels for the run (``prefect.worker.name`` ...), sent beside the run
-        instead of before it.
+        """Nothing: a warm run does not get Prefect's worker labels (``prefect.worker.name``,
+        ``prefect.worker.type``, ``prefect.work-pool.*``).
 
-        Prefect 3.9.1 ``BaseWorker`` awaits this write between the claim and :meth:`run`; on
-        a SQLite Prefect server a write that meets the database lock gets 503 and the client
-        waits 2, then 4, then 8 s (exponential back-off): in the P6 bench 3 of 20 files
-        waited 2 to 15 s there. The labels are the same, a moment later.
+        Prefect 3.9.1 ``BaseWorker`` writes them with one more PATCH per run
+        (``/flow_runs/{id}/labels``, a read then a write). On the SQLite Prefect server that
+        ``postflow up`` starts by default, that write was the one most often overtaken by
+        another (503, ``database is locked``): 31-38 of them per 20 files in the P6 bench, and
+        runs where the server then stalled for 60 s (its SQLite busy timeout; 20 files took
+        75-143 s instead of 17). Without it: 3-8 503s, no stall. What the labels said is on
+        the run anyway: its work pool (``work_pool_name``) and, in ``infrastructure_pid``,
+        ``postflow-warm:<host>:<pid>:<run id>`` (the worker's type, machine and process).
         """
-
-        async def give() -> None:
-            try:
-                await super(WarmWorker, self)._give_worker_labels_to_flow_run(flow_run_id)
-            except Exception as exc:  # noqa: BLE001 - labels are informative only
-                self._logger.warning("Cannot label flow run %s: %s", flow_run_id, exc)
-
-        self._spawn(give())
+        return None
 
     def _poll_soon(self) -> None:
         """Poll again as soon as this run's slot is free (Prefect polls every

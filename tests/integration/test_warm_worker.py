@@ -110,18 +110,15 @@ def test_the_warm_worker_type_lands_a_file_and_is_listed_in_its_pool(pipeline, p
         with get_client(sync_client=True) as client:
             workers = client.read_workers_for_work_pool(pool_name)
             infrastructure = client.read_flow_run(run.id).infrastructure_pid
-            labels = _wait(  # sent beside the run, not before it
-                lambda: client.read_flow_run(run.id).labels.get("prefect.worker.type"),
-                30,
-                "the worker's labels on the run",
-            )
+            labels = client.read_flow_run(run.id).labels
     finally:
         output = _stop(worker, log)
     assert state.type.value == "COMPLETED", output[-3000:]
     assert [f.name for f in files] == [source.name]
     assert sha256_of(pipeline.sandbox.stored_path(files[0].id)) == sha256_of(source)
     assert [w.status.value for w in workers] == ["ONLINE"], workers
-    assert labels == "postflow-warm"
+    # no worker labels (one write per run less on the server; infrastructure says it all)
+    assert "prefect.worker.type" not in labels, labels
     # the run was a thread of the worker's own process, not a process of its own
     assert infrastructure == f"postflow-warm:{os.uname().nodename}:{worker.pid}:{run.id}"
     assert worker.returncode == 0, output[-3000:]
