@@ -18,7 +18,13 @@ requests made while the files go through are counted (``uvicorn.access`` lines b
 first write and the last completion; background polling of the runner and sensor included),
 per file. Websocket connections (events) are counted once each, not per message.
 
-Usage: ``.venv/bin/python benchmarks/bench_overhead.py [--files 20] [--skip-served]``
+``--prefect-db postgres`` puts that Prefect server on a throw-away PostgreSQL cluster (the
+Debian package) instead of SQLite, as a studio's own server would be: on SQLite, Prefect
+3.9.1's server sometimes stops answering for 60 s (its SQLite busy timeout) when several
+writes meet, and a run where that happens measures the stall, not the pipeline.
+
+Usage: ``.venv/bin/python benchmarks/bench_overhead.py [--files 20] [--skip-served]
+[--prefect-db sqlite|postgres]``
 """
 
 from __future__ import annotations
@@ -293,12 +299,31 @@ def report(files: int, base: float, ways: dict[str, tuple[float, int, int]]) -> 
         )
 
 
+@contextlib.contextmanager
+def prefect_database(kind: str) -> Any:
+    """Environment for the Prefect server: ``{}`` (its SQLite file) or the URL of a
+    throw-away PostgreSQL cluster, stopped on exit."""
+    if kind == "sqlite":
+        yield {}
+        return
+    from tests.integration.scale_out_peers import postgres_server
+
+    with postgres_server() as url:
+        yield {"PREFECT_API_DATABASE_CONNECTION_URL": url}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=20)
     parser.add_argument("--in-flight", type=int, default=3)
     parser.add_argument("--skip-served", action="store_true")
     parser.add_argument("--prefect-api-url", help="a running Prefect API (no request counts)")
+    parser.add_argument(
+        "--prefect-db",
+        choices=["sqlite", "postgres"],
+        default="sqlite",
+        help="the database of the Prefect server started here (postgres: a throw-away cluster)",
+    )
     parser.add_argument(
         "--keep-logs", type=Path, help="copy the watch/up and Prefect server logs here"
     )
@@ -314,7 +339,10 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="postflow-bench-overhead-")).resolve()
     prefect = None
     try:
-        with SandboxServer(work / "sandbox", target_part_bytes=SIZE_BYTES) as server:
+        with (
+            SandboxServer(work / "sandbox", target_part_bytes=SIZE_BYTES) as server,
+            prefect_database(args.prefect_db) as database,
+        ):
             base = floor(server, work, args.files, args.in_flight)
             print(f"(a) SDK floor: {base:.1f} s", flush=True)
             if args.prefect_api_url:
@@ -324,7 +352,9 @@ def main() -> None:
                 os.environ.update(
                     PREFECT_HOME=str(work / "prefect-home"), PREFECT_SERVER_LOGGING_LEVEL="INFO"
                 )
-                prefect, api_url = start_local_server(free_port(), work / "prefect-server.log")
+                prefect, api_url = start_local_server(
+                    free_port(), work / "prefect-server.log", environment=database
+                )
             access = AccessLog(work / "prefect-server.log")
             ways: dict[str, tuple[float, int, int]] = {}
             plan = [("in-process", "watch", "INPROC")]

@@ -70,10 +70,12 @@ def pool(clean_deployments):
             client.delete_work_pool(name)
 
 
-def _start_worker(pool_name: str, log: Path, *args: str) -> subprocess.Popen:
+def _start_worker(
+    pool_name: str, log: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool_name, *args],
-        env=_env(),
+        env={**_env(), **(env or {})},
         cwd=ROOT,
         stdout=log.open("wb"),  # a file: a full pipe would block the worker
         stderr=subprocess.STDOUT,
@@ -142,6 +144,25 @@ def test_a_cancel_stops_a_run_in_a_thread_of_the_warm_worker(pipeline, pool, tmp
     assert state.type.value == "CANCELLED", output[-3000:]
     assert "was cancelled; stopping its ingest" in output
     assert all_files(pipeline.project()) == [], output[-3000:]
+
+
+def test_a_new_run_wakes_the_warm_worker_before_its_next_poll(pipeline, pool, tmp_path):
+    """The worker polls once at start, then every 600 s here: only the run's Scheduled event
+    (Prefect's event stream) can start it within the test's minute."""
+    pool_name = pool("postflow-warm")
+    source = make_file(pipeline.by_shot, "SC04_WAKE_00001_V001.mov", 300_000)
+    log = tmp_path / "worker.log"
+    env = {"PREFECT_WORKER_QUERY_SECONDS": "600"}
+    worker = _start_worker(pool_name, log, "--type", "postflow-warm", env=env)
+    try:
+        _wait(lambda: "started!" in log.read_text(errors="replace"), 90, "the worker to start")
+        _wait(lambda: "woken by new runs" in log.read_text(errors="replace"), 30, "the stream")
+        run = _create_run(source, "SC04_WAKE:300000:1")
+        state = _wait(lambda: _final_state(run.id), 60, "the run to end")
+    finally:
+        output = _stop(worker, log)
+    assert state.type.value == "COMPLETED", output[-3000:]
+    assert [f.name for f in all_files(pipeline.project())] == [source.name]
 
 
 def test_the_stock_process_worker_still_ingests_a_file(pipeline, pool, tmp_path):
