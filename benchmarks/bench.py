@@ -72,6 +72,8 @@ def sections(quick: bool, soak_minutes: float | None) -> list[tuple[str, str, li
         ("P4", "bench_detection.py", ["--rss-minutes", str(rss_minutes)]),
         ("P5", "bench_api_economy.py", []),
         ("P6", "bench_overhead.py", []),
+        # the same on a PostgreSQL-backed Prefect server: SQLite's 60 s stalls (docs/prefect.md)
+        ("P6", "bench_overhead.py", ["--prefect-db", "postgres"]),
         ("P7", "bench_cli_startup.py", ["--runs", "5"]),
         ("P8", "bench_webhook_ack.py", []),
     ]
