@@ -13,7 +13,14 @@ if TYPE_CHECKING:
 
     from postflow.serve.warm_journal import RunJournal
 
-__all__ = ["execute", "flow_of", "ingest_concurrency", "open_journal", "warm_log"]
+__all__ = [
+    "ThreadClients",
+    "execute",
+    "flow_of",
+    "ingest_concurrency",
+    "open_journal",
+    "warm_log",
+]
 
 
 def warm_log() -> Any:
@@ -48,9 +55,55 @@ def open_journal() -> RunJournal | None:
     return journal.start_heartbeat()
 
 
-def execute(flow: Any, flow_run: FlowRun, journal: RunJournal | None) -> int:
+class ThreadClients:
+    """One Prefect API client per worker thread, kept open from run to run.
+
+    Prefect's engine takes the client of the current ``prefect.context.SyncClientContext``
+    and makes (and closes) one per run when there is none (Prefect 3.9.1
+    ``FlowRunEngine.initialize_run``: ``SyncClientContext.get_or_create()``): a new httpx
+    client, its TLS context, a version check and a CSRF token call before each run's first
+    request. :meth:`enter` sets a context that stays for the thread's later runs (a thread's
+    context variables outlive the function a ``ThreadPoolExecutor`` ran), so a run starts on
+    an open connection. :meth:`close` closes them all once the threads are done.
+    """
+
+    def __init__(self) -> None:
+        self._contexts: dict[int, Any] = {}  # thread id -> its entered SyncClientContext
+
+    def enter(self) -> None:
+        """Make this thread's client the current one: created and entered on first use."""
+        import contextlib
+        import threading
+
+        from prefect.context import SyncClientContext
+
+        ident = threading.get_ident()
+        if ident not in self._contexts:
+            context = SyncClientContext()
+            try:
+                context.__enter__()  # left entered: the next run in this thread finds it
+            except BaseException:  # API down (version check): no half-open client left
+                with contextlib.suppress(Exception):
+                    context.client.__exit__(None, None, None)
+                raise
+            self._contexts[ident] = context
+
+    def close(self) -> None:
+        """Close every thread's client (the threads are done: their contexts die with them)."""
+        contexts, self._contexts = self._contexts, {}
+        for context in contexts.values():
+            try:
+                context.client.__exit__(None, None, None)
+            except Exception as exc:  # noqa: BLE001 - closing a broken connection
+                warm_log().debug("Closing a warm thread's Prefect client: %s", exc)
+
+
+def execute(
+    flow: Any, flow_run: FlowRun, journal: RunJournal | None, clients: ThreadClients | None = None
+) -> int:
     """Run ``flow_run`` with Prefect's engine in this thread; 0 when the engine reported its
-    end, 1 when the engine itself failed (logged). The run is in ``journal`` meanwhile."""
+    end, 1 when the engine itself failed (logged). The run is in ``journal`` meanwhile; with
+    ``clients``, it uses this thread's open API client (:class:`ThreadClients`)."""
     from prefect.flow_engine import run_flow
 
     from flows.ingest import ingest_run_settings
@@ -59,6 +112,8 @@ def execute(flow: Any, flow_run: FlowRun, journal: RunJournal | None) -> int:
     if journal is not None:
         journal.add(flow_run.id)
     try:
+        if clients is not None:
+            clients.enter()
         with ingest_run_settings():  # ingest runs: heartbeats as configured (none by default)
             state = run_flow(flow, flow_run=flow_run, return_type="state")
         if state is not None and state.is_cancelling():

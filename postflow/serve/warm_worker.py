@@ -54,7 +54,14 @@ from prefect.workers.base import (
     BaseWorkerResult,
 )
 
-from postflow.serve.warm_thread import execute, flow_of, ingest_concurrency, open_journal, warm_log
+from postflow.serve.warm_thread import (
+    ThreadClients,
+    execute,
+    flow_of,
+    ingest_concurrency,
+    open_journal,
+    warm_log,
+)
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
@@ -148,6 +155,7 @@ class WarmWorker(BaseWorker[WarmJobConfiguration, WarmVariables, WarmWorkerResul
         super().__init__(work_pool_name, *args, limit=self.concurrency, **kwargs)
         self.pool_name = work_pool_name
         self._threads = ThreadPoolExecutor(self.concurrency, thread_name_prefix="warm-run")
+        self._clients = ThreadClients()  # each thread's Prefect client, open from run to run
         self._in_flight: dict[UUID, WarmJobConfiguration] = {}
         self._flows: dict[UUID, Any] = {}  # deployment id -> flow object
         self._journal: RunJournal | None = None
@@ -181,6 +189,7 @@ class WarmWorker(BaseWorker[WarmJobConfiguration, WarmVariables, WarmWorkerResul
         """Wait for the runs in progress, then Prefect's teardown and the journal's close."""
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(self._threads.shutdown)
+            await anyio.to_thread.run_sync(self._clients.close)
         for task in list(self._tasks):
             task.cancel()
         await super().teardown(*exc_info)
@@ -208,7 +217,7 @@ class WarmWorker(BaseWorker[WarmJobConfiguration, WarmVariables, WarmWorkerResul
         self._in_flight[flow_run.id] = configuration
         self.executed.append(flow_run.id)
         warm_log().info("%s: running flow run %r (%s)", self.name, flow_run.name, flow_run.id)
-        future = self._threads.submit(execute, flow, flow_run, self._journal)
+        future = self._threads.submit(execute, flow, flow_run, self._journal, self._clients)
         if task_status is not None:
             task_status.started(identifier)  # type: ignore[arg-type]  # Prefect stores str()
         try:

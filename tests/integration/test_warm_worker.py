@@ -181,3 +181,27 @@ def test_the_stock_process_worker_still_ingests_a_file(pipeline, pool, tmp_path)
     assert state.type.value == "COMPLETED", output[-3000:]
     assert [f.name for f in files] == [source.name]
     assert infrastructure and not infrastructure.startswith("postflow-warm:")  # a process
+
+
+def test_a_warm_thread_keeps_one_open_prefect_client_from_run_to_run(prefect_harness):
+    """The engine takes the thread's client (SyncClientContext) instead of making one per run."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from prefect.context import SyncClientContext
+
+    from postflow.serve.warm_thread import ThreadClients
+
+    clients = ThreadClients()
+
+    def current_client():
+        clients.enter()
+        with SyncClientContext.get_or_create() as context:  # what the engine does
+            context.client.hello()  # open and answering
+            return context.client
+
+    with ThreadPoolExecutor(1) as one, ThreadPoolExecutor(1) as other:
+        first, second = one.submit(current_client).result(), one.submit(current_client).result()
+        elsewhere = other.submit(current_client).result()
+    clients.close()
+    assert first is second
+    assert elsewhere is not first
