@@ -16,40 +16,37 @@ existing flow run, the existing run will be returned instead of creating a new o
 A busy SQLite-backed server answers some writes 503 at once: ``SQLITE_BUSY_SNAPSHOT``, a
 deferred transaction that another writer overtook (Prefect 3.9.1
 ``is_client_retryable_exception``). Trying again is fine as soon as that writer has committed,
-but Prefect's client waits ``2 ** attempt`` seconds (2 s, then 4 s) unless the answer says
-``Retry-After``, and the sensor's polling thread waits with it. So the sensor's client gives
-such a 503 a ``Retry-After`` of 0.05 s, doubling per attempt of the same request
-(:func:`quick_retry_after`, an httpx response hook), :data:`QUICK_RETRIES` times: Prefect's own
-retry loop then sends it again after that (``PrefectHttpxSyncClient._send_with_retry`` honours
-the header). A 503 that lasts goes back to the dispatcher, which tries the file later.
+but Prefect's client waits ``2 ** attempt`` seconds (2 s, then 4 s) and the sensor's polling
+thread with it. So the create is sent with the client's own retries off and retried here after
+0.05 s, doubling, :data:`QUICK_RETRIES` times; a 503 that lasts goes back to the dispatcher,
+which tries the file later. Retries off also keep an unreachable API from holding the thread
+(Prefect retries a refused connection, once connected before, 2 + 4 + ... s).
 
-An earlier version turned the client's retries off (``PREFECT_CLIENT_MAX_RETRIES=0``) and
-retried here: Prefect 3.9.1 still waits its 2 s after the last attempt it is allowed, so each
-503 cost the sensor 2 s (in one P6 run the first file's run was created 4.5 s after it was
-ready, and 20 files took 22.3 s against 16.8 s in the run before).
+Prefect 3.9.1 waits after the last attempt it is allowed too: with retries off, still 2 s per
+503 unless the answer says ``Retry-After``. So the sensor's client marks such a 503
+``Retry-After: 0`` (:func:`retry_here`, an httpx response hook). Before it, each 503 cost the
+sensor 2 s (in one P6 run the first file's run was created 4.5 s after it was ready).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
 import httpx
-from prefect.exceptions import ObjectNotFound
+from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
 from core.logs import run_logger
 from tasks.observe.events import emit_file_ready
 
-__all__ = ["INGEST_DEPLOYMENT", "QUICK_RETRIES", "IngestRunStarter", "quick_retry_after"]
+__all__ = ["INGEST_DEPLOYMENT", "QUICK_RETRIES", "IngestRunStarter", "retry_here"]
 
 INGEST_DEPLOYMENT = "ingest-file/ingest-file"  # "<flow name>/<deployment name>", prefect.yaml
 QUICK_RETRIES = 6  # a create's 503s retried after 0.05, 0.1 ... 1.6 s (3.15 s in all)
-QUICK_RETRY_SECONDS = 0.05  # the first quick retry's wait; doubles per attempt (seconds)
-QUICK_RETRY_MAX_SECONDS = 1.6  # the longest (seconds)
-_ATTEMPTS = "postflow_busy_503s"  # the request's extension counting its 503s
 
 _log = run_logger("postflow.sensor")
 
@@ -65,9 +62,10 @@ class IngestRunStarter:
         deployment: ``"<flow>/<deployment>"`` whose runs ingest a file (``path`` parameter).
         client_factory: makes a sync Prefect client (tests inject one); default
             ``prefect.get_client(sync_client=True)`` on the configured ``PREFECT_API_URL``,
-            with :func:`quick_retry_after` on its responses.
+            with :func:`retry_here` on its responses.
         emit: ``(path, size_bytes, mtime_ns, key, flow_run_id) -> event``, the record.
         logger: where failures to create a run are reported.
+        sleep: waits between quick retries of a 503; default ``time.sleep``.
 
     Returns from a call: the created (or, for a known idempotency key, the existing) flow run,
     or None when it could not be created: the API is unreachable or refused, or the deployment
@@ -82,8 +80,10 @@ class IngestRunStarter:
         client_factory: Callable[[], Any] | None = None,
         emit: Callable[..., Any] = emit_file_ready,
         logger: logging.Logger | logging.LoggerAdapter[Any] = _log,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.deployment = deployment
+        self._sleep = sleep or time.sleep
         self._client_factory = client_factory or _sync_client
         self._emit, self._log = emit, logger
         self._client: Any = None
@@ -109,18 +109,23 @@ class IngestRunStarter:
         return run
 
     def _create(self, path: str, idempotency_key: str) -> Any:
-        if self._client is None:
-            self._client = self._client_factory().__enter__()
-        if self._deployment_id is None:
-            self._deployment_id = self._client.read_deployment_by_name(self.deployment).id
-        # Prefect's client tries once plus the quick retries; its own 2 s, 4 s ... retries of
-        # a 503 that lasts would hold the sensor's thread for a minute.
-        with temporary_settings(updates={PREFECT_CLIENT_MAX_RETRIES: QUICK_RETRIES}):
-            return self._client.create_flow_run_from_deployment(
-                self._deployment_id,
-                parameters={"path": path},
-                idempotency_key=idempotency_key,
-            )
+        with temporary_settings(updates={PREFECT_CLIENT_MAX_RETRIES: 0}):
+            if self._client is None:
+                self._client = self._client_factory().__enter__()
+            if self._deployment_id is None:
+                self._deployment_id = self._client.read_deployment_by_name(self.deployment).id
+            for attempt in range(QUICK_RETRIES + 1):
+                try:
+                    return self._client.create_flow_run_from_deployment(
+                        self._deployment_id,
+                        parameters={"path": path},
+                        idempotency_key=idempotency_key,
+                    )
+                except PrefectHTTPStatusError as exc:
+                    if exc.response.status_code != 503 or attempt == QUICK_RETRIES:
+                        raise
+                    self._sleep(0.05 * 2**attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:
         """Close the client (the next call opens a new one)."""
@@ -132,23 +137,14 @@ class IngestRunStarter:
                 self._log.debug("Closing the Prefect client: %s", exc)
 
 
-def quick_retry_after(response: httpx.Response) -> None:
-    """httpx response hook: a 503 without ``Retry-After`` gets one of
-    ``min(QUICK_RETRY_SECONDS * 2 ** n, QUICK_RETRY_MAX_SECONDS)`` seconds, ``n`` the 503s
-    this request met before. Every one of them: Prefect 3.9.1 also waits after the last
-    attempt it is allowed, and without the header that wait is ``2 ** attempts`` seconds
-    (128 s after a seventh)."""
-    if response.status_code != 503 or "Retry-After" in response.headers:
-        return
-    seen = response.request.extensions.get(_ATTEMPTS, 0)
-    response.request.extensions[_ATTEMPTS] = seen + 1
-    wait = min(QUICK_RETRY_SECONDS * 2**seen, QUICK_RETRY_MAX_SECONDS)
-    response.headers["Retry-After"] = f"{wait:g}"
+def retry_here(response: httpx.Response) -> None:
+    """httpx response hook: a 503 without ``Retry-After`` gets ``Retry-After: 0``, so that
+    Prefect's client does not wait 2 s before handing it back (the caller retries)."""
+    if response.status_code == 503 and "Retry-After" not in response.headers:
+        response.headers["Retry-After"] = "0"
 
 
 def _sync_client() -> Any:
     from prefect.client.orchestration import get_client
 
-    return get_client(
-        sync_client=True, httpx_settings={"event_hooks": {"response": [quick_retry_after]}}
-    )
+    return get_client(sync_client=True, httpx_settings={"event_hooks": {"response": [retry_here]}})
