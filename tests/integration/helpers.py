@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from blocks.frameio_project import FrameioProject
@@ -74,3 +77,17 @@ def crashed_ingest_run(name: str) -> str:
         client.set_flow_run_state(run.id, Running(), force=True)
         client.set_flow_run_state(run.id, Crashed(message="process died"), force=True)
     return str(run.id)
+
+
+def prefect_cli(
+    *args: str, env: Mapping[str, str], timeout_seconds: float = 300
+) -> subprocess.CompletedProcess:
+    """``python -m prefect <args>`` from the repository root with ``env``; output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "prefect", *args],
+        env=dict(env),
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=timeout_seconds,
+    )

@@ -16,7 +16,7 @@ from prefect.states import Cancelling
 
 from postflow.serve.up import load_deployments
 from tasks.sensor.ingest_runs import IngestRunStarter
-from tests.integration.helpers import all_files, make_file, sha256_of
+from tests.integration.helpers import all_files, make_file, prefect_cli, sha256_of
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,14 +69,7 @@ def test_prefect_yaml_builds_the_four_deployments():
 
 
 def _prefect(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "prefect", *args],
-        env=_env(),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return prefect_cli(*args, env=_env(), timeout_seconds=300)
 
 
 def test_prefect_deploy_all_succeeds(clean_deployments):

@@ -21,7 +21,7 @@ from prefect.settings import PREFECT_API_URL
 from prefect.states import Cancelling
 
 from postflow.serve.up import apply_deployments, load_deployments
-from tests.integration.helpers import all_files, make_file, sha256_of
+from tests.integration.helpers import all_files, make_file, prefect_cli, sha256_of
 from tests.integration.test_deployments import _create_run, _wait, clean_deployments
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -30,14 +30,7 @@ __all__ = ["clean_deployments"]  # the fixture, imported for these tests
 
 
 def _prefect(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "prefect", *args],
-        env=_env(),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return prefect_cli(*args, env=_env(), timeout_seconds=120)
 
 
 def _env() -> dict[str, str]:
