@@ -68,7 +68,7 @@ def _dispatcher(
     """The dispatcher of ``settings.dispatch_mode``: deployment runs or in process."""
     if settings.dispatch_mode == "deployment":
         logger.info("Watching %s: one ingest-file deployment run per ready file", root)
-        return DeploymentDispatcher(
+        dispatcher = DeploymentDispatcher(
             ledger,
             root,
             retry_seconds=settings.run_create_retry_seconds,
@@ -76,6 +76,8 @@ def _dispatcher(
             logger=logger,
             recovery=Recovery.from_settings(settings, str(root)),
         )
+        dispatcher.warm_up()  # the client is open before the startup scan's first file
+        return dispatcher
     logger.info("Watching %s: ingesting here, %d at a time", root, settings.ingest_concurrency)
     return InProcessDispatcher(
         ledger,

@@ -273,6 +273,14 @@ class DeploymentDispatcher(Dispatcher):
         self._waiting = RunCreateRetries(ledger.store)
         self._resume()
 
+    def warm_up(self) -> None:
+        """Open the Prefect client that creates the runs and find the deployment now, before
+        the first file is ready (:meth:`IngestRunStarter.warm_up`; never raises). A
+        ``start_run`` without a ``warm_up`` is left as it is."""
+        warm = getattr(self._start_run, "warm_up", None)
+        if callable(warm):
+            warm()
+
     def _resume(self) -> None:
         """Take over the creates an earlier sensor left waiting (their due time kept)."""
         offset = self.clock() - time.time()

@@ -108,12 +108,37 @@ class IngestRunStarter:
         self._emit(path, size_bytes, mtime_ns, idempotency_key, flow_run_id=str(run.id))
         return run
 
+    def warm_up(self) -> None:
+        """Open the client and look the deployment up now, before any file is ready; never
+        raises (the first file's call tries again, and reports what is wrong).
+
+        Opening a sync Prefect client and reading the deployment took 0.3 s in the P6
+        benchmark (the first file was ready at 2.33 s, its run created at 2.65 s), time the
+        first file of a batch otherwise waits for.
+        """
+        try:
+            with temporary_settings(updates={PREFECT_CLIENT_MAX_RETRIES: 0}):
+                self._connect()
+        except Exception as exc:  # noqa: BLE001 - API not there yet: the first call says so
+            self._log.debug("Prefect client not warmed up: %s", exc)
+            if not isinstance(exc, ObjectNotFound):
+                self.close()
+
+    def _connect(self) -> None:
+        """The open client and the deployment's id (each made once).
+
+        Raises:
+            ObjectNotFound: the deployment is not registered.
+            Exception: what the client raises when the API is unreachable.
+        """
+        if self._client is None:
+            self._client = self._client_factory().__enter__()
+        if self._deployment_id is None:
+            self._deployment_id = self._client.read_deployment_by_name(self.deployment).id
+
     def _create(self, path: str, idempotency_key: str) -> Any:
         with temporary_settings(updates={PREFECT_CLIENT_MAX_RETRIES: 0}):
-            if self._client is None:
-                self._client = self._client_factory().__enter__()
-            if self._deployment_id is None:
-                self._deployment_id = self._client.read_deployment_by_name(self.deployment).id
+            self._connect()
             for attempt in range(QUICK_RETRIES + 1):
                 try:
                     return self._client.create_flow_run_from_deployment(

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from postflow.serve.up import apply_deployments, load_deployments
+from postflow.serve.up import apply_deployments, free_port, load_deployments
 from tasks.sensor.ingest_runs import QUICK_RETRIES, IngestRunStarter
 from tests.integration.test_deployments import clean_deployments
 
@@ -26,16 +26,19 @@ __all__ = ["clean_deployments"]  # the fixture, imported for these tests
 
 class BusyProxy:
     """Forwards to ``upstream``; the first ``busy`` POSTs to ``.../create_flow_run`` get 503
-    (no ``Retry-After``, as Prefect's server sends it). ``creates`` counts those POSTs."""
+    (no ``Retry-After``, as Prefect's server sends it). ``creates`` counts those POSTs;
+    ``requests`` lists every request, ``"<METHOD> <path>"``."""
 
     def __init__(self, upstream: str, busy: int) -> None:
         self.upstream, self.busy, self.creates = upstream.rstrip("/"), busy, 0
+        self.requests: list[str] = []
         self._http = httpx.Client(timeout=30)
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
             def _relay(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                proxy.requests.append(f"{self.command} {self.path.partition('?')[0]}")
                 if self.command == "POST" and self.path.endswith("/create_flow_run"):
                     proxy.creates += 1
                     if proxy.creates <= proxy.busy:
@@ -146,3 +149,37 @@ def test_a_prefect_api_gone_mid_run_hands_the_file_back_at_once(ingest_deploymen
             starter.close()
     assert sum(waits) < 5.0, waits  # httpcore tries to connect 3 times (0.5 s, 1 s)
     assert "Cannot create the ingest run of /by_shot/SC61_BUSY_00004_V001.mov yet" in caplog.text
+
+
+def test_a_warmed_up_sensor_creates_the_first_files_run_in_one_request(ingest_deployment):
+    """The client is opened and the deployment found before any file is ready (the sensor
+    does it at start): the first file then waits for the create alone, not 0.3 s more."""
+    proxy = BusyProxy(PREFECT_API_URL.value(), busy=0)
+    with proxy, temporary_settings(updates={PREFECT_API_URL: proxy.url}):
+        starter = IngestRunStarter(emit=lambda *a, **k: None)
+        try:
+            starter.warm_up()
+            warmed = list(proxy.requests)
+            assert starter("/by_shot/SC61_BUSY_00005_V001.mov", 1, 2, "SC61_BUSY:5:2")
+        finally:
+            starter.close()
+    assert "GET /api/deployments/name/ingest-file/ingest-file" in warmed
+    assert [r for r in proxy.requests[len(warmed) :] if "csrf" not in r] == [
+        f"POST /api/deployments/{starter._deployment_id}/create_flow_run"
+    ], proxy.requests
+
+
+def test_a_warm_up_without_a_server_says_nothing_and_the_first_file_still_goes(
+    ingest_deployment, caplog
+):
+    starter = IngestRunStarter(emit=lambda *a, **k: None)
+    try:
+        nobody = f"http://127.0.0.1:{free_port()}/api"  # refused: nothing listens there
+        with temporary_settings(updates={PREFECT_API_URL: nobody}):
+            starter.warm_up()
+        proxy = BusyProxy(PREFECT_API_URL.value(), busy=0)
+        with proxy, temporary_settings(updates={PREFECT_API_URL: proxy.url}):
+            assert starter("/by_shot/SC61_BUSY_00006_V001.mov", 1, 2, "SC61_BUSY:6:2")
+    finally:
+        starter.close()
+    assert "Cannot create" not in caplog.text

@@ -37,6 +37,10 @@ class Runs:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []  # (path, idempotency key)
         self.reachable = True
+        self.warmed = 0
+
+    def warm_up(self) -> None:
+        self.warmed += 1
 
     def __call__(self, path: str, size_bytes: int, mtime_ns: int, key: str) -> object | None:
         self.calls.append((path, key))
@@ -75,6 +79,11 @@ def test_a_ready_file_gets_its_run_at_once_keyed_by_its_ledger_key(deployment, r
     assert deployment.counts() == {"dispatched": 1, "finished": 1, "failed": 0}
     deployment.confirm()  # nothing waits: nothing is tried again
     assert len(runs.calls) == 1 and deployment.unstarted == {}
+
+
+def test_warm_up_opens_the_run_creates_client_before_any_file(deployment, runs):
+    deployment.warm_up()
+    assert runs.warmed == 1 and runs.calls == []
 
 
 def test_a_run_that_cannot_be_created_is_tried_again_with_the_same_key(deployment, runs, clock):
