@@ -5,6 +5,7 @@ run journal, the ingest concurrency.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -19,6 +20,9 @@ __all__ = [
     "flow_of",
     "ingest_concurrency",
     "open_journal",
+    "pool_flows",
+    "preload",
+    "unwatched",
     "warm_log",
 ]
 
@@ -88,6 +92,43 @@ class ThreadClients:
                 raise
             self._contexts[ident] = context
 
+    def warm(self, pool: ThreadPoolExecutor, count: int, timeout_seconds: float = 30.0) -> int:
+        """Before the first run: start ``count`` threads of ``pool`` and do in each what its
+        first run would do once (open its client, :meth:`enter`; Prefect's first temporary
+        settings), and import what a first run imports (:func:`preload`). Returns how many
+        threads are ready; never raises (a thread that could not be warmed does it at its
+        first run, and says why then).
+
+        In the P6 benchmark a thread's first run took 0.54 s from the worker's hand-over to
+        the flow's first line, later runs 0.12-0.14 s: the first files of a batch waited
+        for it.
+        """
+        import threading
+
+        from flows.ingest import ingest_run_settings
+
+        preload()
+        barrier = threading.Barrier(count)
+
+        def one() -> None:
+            barrier.wait(timeout_seconds)  # each call holds its thread: `count` threads
+            self.enter()
+            with ingest_run_settings():
+                pass
+
+        ready = 0
+        for future in [pool.submit(one) for _ in range(count)]:
+            try:
+                future.result()
+                ready += 1
+            except Exception as exc:  # noqa: BLE001 - API down: the first run opens it
+                warm_log().debug("A warm thread is not ready before its first run: %s", exc)
+        return ready
+
+    def open_clients(self) -> list[Any]:
+        """The clients open now, one per thread that entered (``SyncPrefectClient``)."""
+        return [context.client for context in self._contexts.values()]
+
     def close(self) -> None:
         """Close every thread's client (the threads are done: their contexts die with them)."""
         contexts, self._contexts = self._contexts, {}
@@ -96,6 +137,30 @@ class ThreadClients:
                 context.client.__exit__(None, None, None)
             except Exception as exc:  # noqa: BLE001 - closing a broken connection
                 warm_log().debug("Closing a warm thread's Prefect client: %s", exc)
+
+
+# What the first run of a process imports beyond the worker's own imports (seen in the P6
+# benchmark: the SDK's clients on first use, the task engine, and graphviz through
+# ``Task.__call__``): 0.07 s, in a run's slot, for the first run only.
+_FIRST_RUN_IMPORTS = (
+    "prefect.task_engine",
+    "prefect.utilities.visualization",
+    "frameio.projects.client",
+    "frameio.folders.client",
+    "frameio.files.client",
+    "frameio.version_stacks.client",
+)
+
+
+def preload() -> None:
+    """Import what a process's first ingest run imports (never raises)."""
+    import importlib
+
+    for name in _FIRST_RUN_IMPORTS:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:  # an SDK that moved a module: the run imports its own
+            warm_log().debug("Not preloaded: %s", exc)
 
 
 def execute(
@@ -115,7 +180,7 @@ def execute(
         if clients is not None:
             clients.enter()
         with ingest_run_settings():  # ingest runs: heartbeats as configured (none by default)
-            state = run_flow(flow, flow_run=flow_run, return_type="state")
+            state = run_flow(flow, flow_run=unwatched(flow_run), return_type="state")
         if state is not None and state.is_cancelling():
             end_cancelled(flow_run.id)
         return 0
@@ -126,6 +191,48 @@ def execute(
         clear_cancel(str(flow_run.id))
         if journal is not None:
             journal.remove(flow_run.id)
+
+
+def unwatched(flow_run: FlowRun) -> FlowRun:
+    """A copy of ``flow_run`` without its deployment id, for ``run_flow``: so that Prefect's
+    engine does not start its suspension watch for the run.
+
+    Prefect 3.9.1's engine watches each deployment run for a ``Suspended`` state
+    (``FlowRunEngine.setup_flow_run_suspension_request``: a new thread with its own event
+    loop, API client and events websocket, started before the flow and joined after it, in
+    0.2 s steps). In the P6 benchmark that was 40-56 ms before each run's flow and 40-90 ms
+    after it (185 ms for a thread's first run), while the run held one of the worker's slots.
+    An ingest run is never suspended (a Cancel stops it: :meth:`WarmWorker.kill_infrastructure`),
+    so a warm run goes without it: a run suspended from outside would go on to its end.
+
+    Nothing else of the run changes: the engine reads the run back from the API before the
+    flow starts (``setup_run_context``), so the flow sees its deployment
+    (``prefect.runtime.deployment``) and its parameters.
+    """
+    return flow_run.model_copy(update={"deployment_id": None})
+
+
+def pool_flows(pool_name: str) -> dict[UUID, Any]:
+    """``{deployment id: flow}`` of the deployments of work pool ``pool_name``, each flow
+    imported (:func:`flow_of`). Never raises: a deployment whose flow does not import is left
+    out (its runs report it), and an API that does not answer gives ``{}``."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import WorkPoolFilter, WorkPoolFilterName
+
+    pool = WorkPoolFilter(name=WorkPoolFilterName(any_=[pool_name]))
+    try:
+        with get_client(sync_client=True) as client:
+            deployments = client.read_deployments(work_pool_filter=pool)
+    except Exception as exc:  # noqa: BLE001 - API down: the first runs import them
+        warm_log().debug("Deployments of pool %s not read: %s", pool_name, exc)
+        return {}
+    flows: dict[UUID, Any] = {}
+    for deployment in deployments:
+        try:
+            flows[deployment.id] = flow_of(deployment.entrypoint or "")
+        except Exception as exc:  # noqa: BLE001 - reported by that deployment's runs
+            warm_log().debug("Flow of deployment %s not preloaded: %s", deployment.name, exc)
+    return flows
 
 
 def flow_of(entrypoint: str) -> Any:

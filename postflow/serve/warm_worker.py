@@ -60,6 +60,7 @@ from postflow.serve.warm_thread import (
     flow_of,
     ingest_concurrency,
     open_journal,
+    pool_flows,
     warm_log,
 )
 
@@ -170,6 +171,7 @@ class WarmWorker(BaseWorker[WarmJobConfiguration, WarmVariables, WarmWorkerResul
         """Prefect's setup, then the run journal (when the settings load) and a first recovery."""
         await super().setup()
         self._journal = await anyio.to_thread.run_sync(open_journal)
+        await self._prepare()
         await self._recover_due()
         self._spawn(self._watch_cancels())
         self._spawn(self._wake_on_new_runs())
@@ -239,6 +241,13 @@ class WarmWorker(BaseWorker[WarmJobConfiguration, WarmVariables, WarmWorkerResul
             flow = await anyio.to_thread.run_sync(flow_of, deployment.entrypoint or "")
             self._flows[flow_run.deployment_id] = flow
         return flow
+
+    async def _prepare(self) -> None:
+        """Before polling: import the flows of the pool's deployments and warm every thread
+        (:func:`postflow.serve.warm_thread.pool_flows`, :meth:`ThreadClients.warm`), which a
+        first run would otherwise do in its slot; never raises."""
+        self._flows.update(await anyio.to_thread.run_sync(pool_flows, self.pool_name))
+        await anyio.to_thread.run_sync(self._clients.warm, self._threads, self.concurrency)
 
     async def _give_worker_labels_to_flow_run(self, flow_run_id: UUID) -> None:
         """Nothing: a warm run does not get Prefect's worker labels (``prefect.worker.name``,
