@@ -93,11 +93,13 @@ class ThreadClients:
             self._contexts[ident] = context
 
     def warm(self, pool: ThreadPoolExecutor, count: int, timeout_seconds: float = 30.0) -> int:
-        """Before the first run: start ``count`` threads of ``pool`` and do in each what its
-        first run would do once (open its client, :meth:`enter`; Prefect's first temporary
-        settings), and import what a first run imports (:func:`preload`). Returns how many
-        threads are ready; never raises (a thread that could not be warmed does it at its
-        first run, and says why then).
+        """Before the first run: start ``count`` threads of ``pool`` (its ``max_workers``; with
+        fewer, this waits ``timeout_seconds`` and readies none) and do in each what its first
+        run would do once (:meth:`enter`: a client, its version check and CSRF call; Prefect's
+        first temporary settings), and import what a first run imports (:func:`preload`).
+        Returns how many threads are ready. Never raises and never waits for Prefect's
+        retries (they are off here): a thread that could not be readied does it at its first
+        run, which reports what is wrong.
 
         In the P6 benchmark a thread's first run took 0.54 s from the worker's hand-over to
         the flow's first line, later runs 0.12-0.14 s: the first files of a batch waited
@@ -105,29 +107,43 @@ class ThreadClients:
         """
         import threading
 
-        from flows.ingest import ingest_run_settings
+        from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
-        preload()
+        try:
+            from flows.ingest import ingest_run_settings
+
+            preload()
+        except Exception as exc:  # noqa: BLE001 - a broken flow module fails its runs
+            warm_log().info("Warm threads not readied: %s", exc)
+            return 0
         barrier = threading.Barrier(count)
 
         def one() -> None:
             barrier.wait(timeout_seconds)  # each call holds its thread: `count` threads
-            self.enter()
+            with temporary_settings(updates={PREFECT_CLIENT_MAX_RETRIES: 0}):
+                self.enter()
             with ingest_run_settings():
                 pass
 
-        ready = 0
+        ready, problems = 0, set()
         for future in [pool.submit(one) for _ in range(count)]:
             try:
                 future.result()
                 ready += 1
             except Exception as exc:  # noqa: BLE001 - API down: the first run opens it
-                warm_log().debug("A warm thread is not ready before its first run: %s", exc)
+                problems.add(f"{type(exc).__name__}: {exc}")
+        if problems:
+            warm_log().info(
+                "%d of %d warm threads not readied before their first run: %s",
+                count - ready,
+                count,
+                "; ".join(sorted(problems)),
+            )
         return ready
 
     def open_clients(self) -> list[Any]:
         """The clients open now, one per thread that entered (``SyncPrefectClient``)."""
-        return [context.client for context in self._contexts.values()]
+        return [context.client for context in list(self._contexts.values())]
 
     def close(self) -> None:
         """Close every thread's client (the threads are done: their contexts die with them)."""
@@ -159,7 +175,7 @@ def preload() -> None:
     for name in _FIRST_RUN_IMPORTS:
         try:
             importlib.import_module(name)
-        except ImportError as exc:  # an SDK that moved a module: the run imports its own
+        except Exception as exc:  # noqa: BLE001 - a module that moved or fails: the run says
             warm_log().debug("Not preloaded: %s", exc)
 
 
@@ -205,26 +221,32 @@ def unwatched(flow_run: FlowRun) -> FlowRun:
     An ingest run is never suspended (a Cancel stops it: :meth:`WarmWorker.kill_infrastructure`),
     so a warm run goes without it: a run suspended from outside would go on to its end.
 
-    Nothing else of the run changes: the engine reads the run back from the API before the
-    flow starts (``setup_run_context``), so the flow sees its deployment
-    (``prefect.runtime.deployment``) and its parameters.
+    The engine reads the run back from the API before the flow starts
+    (``setup_run_context``), so the flow sees its deployment (``prefect.runtime.deployment``)
+    and its parameters; only state hooks that fire before that (``on_running`` of a first
+    attempt, a crash in ``begin_run``) would see the copy (the ingest flow has none).
     """
     return flow_run.model_copy(update={"deployment_id": None})
 
 
 def pool_flows(pool_name: str) -> dict[UUID, Any]:
     """``{deployment id: flow}`` of the deployments of work pool ``pool_name``, each flow
-    imported (:func:`flow_of`). Never raises: a deployment whose flow does not import is left
-    out (its runs report it), and an API that does not answer gives ``{}``."""
+    imported (:func:`flow_of`). Never raises, and does not wait for Prefect's retries: a
+    deployment whose flow does not import is left out (its runs report it), and an API that
+    does not answer gives ``{}``."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import WorkPoolFilter, WorkPoolFilterName
+    from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
     pool = WorkPoolFilter(name=WorkPoolFilterName(any_=[pool_name]))
     try:
-        with get_client(sync_client=True) as client:
+        with (
+            temporary_settings(updates={PREFECT_CLIENT_MAX_RETRIES: 0}),
+            get_client(sync_client=True) as client,
+        ):
             deployments = client.read_deployments(work_pool_filter=pool)
     except Exception as exc:  # noqa: BLE001 - API down: the first runs import them
-        warm_log().debug("Deployments of pool %s not read: %s", pool_name, exc)
+        warm_log().info("Flows of pool %s not preloaded: %s", pool_name, exc)
         return {}
     flows: dict[UUID, Any] = {}
     for deployment in deployments:

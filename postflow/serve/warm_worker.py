@@ -40,7 +40,7 @@ import asyncio
 import os
 import socket
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Self
 from uuid import UUID
 
@@ -158,6 +158,7 @@ class WarmWorker(BaseWorker[WarmJobConfiguration, WarmVariables, WarmWorkerResul
         self._threads = ThreadPoolExecutor(self.concurrency, thread_name_prefix="warm-run")
         self._clients = ThreadClients()  # each thread's Prefect client, open from run to run
         self._in_flight: dict[UUID, WarmJobConfiguration] = {}
+        self._executions: dict[UUID, Future[int]] = {}  # run id -> its thread's execution
         self._flows: dict[UUID, Any] = {}  # deployment id -> flow object
         self._journal: RunJournal | None = None
         self._next_recovery = 0.0
@@ -171,7 +172,7 @@ class WarmWorker(BaseWorker[WarmJobConfiguration, WarmVariables, WarmWorkerResul
         """Prefect's setup, then the run journal (when the settings load) and a first recovery."""
         await super().setup()
         self._journal = await anyio.to_thread.run_sync(open_journal)
-        await self._prepare()
+        self._spawn(self._prepare())  # in the background: setup never waits for the API
         await self._recover_due()
         self._spawn(self._watch_cancels())
         self._spawn(self._wake_on_new_runs())
@@ -208,26 +209,39 @@ class WarmWorker(BaseWorker[WarmJobConfiguration, WarmVariables, WarmWorkerResul
         """Execute ``flow_run`` in a thread; returns when it has ended.
 
         Reports ``"postflow-warm:<host>:<pid>:<run id>"`` as the run's infrastructure id once
-        the thread has it. Shielded: stopping the worker waits for the run.
+        the thread has it. Shielded: stopping the worker waits for the run. A run that is
+        already executing here (suspended from outside and resumed while its thread went on:
+        warm runs have no suspension watch, :func:`~postflow.serve.warm_thread.unwatched`) is
+        not started a second time: this call waits for that execution and returns its result.
 
         Raises:
             ImportError, AttributeError: the deployment's entrypoint does not import (Prefect
                 then reports the run Crashed).
         """
-        flow = await self._flow_of(flow_run)
         identifier = self._identifier(flow_run.id)
-        self._in_flight[flow_run.id] = configuration
-        self.executed.append(flow_run.id)
-        warm_log().info("%s: running flow run %r (%s)", self.name, flow_run.name, flow_run.id)
-        future = self._threads.submit(execute, flow, flow_run, self._journal, self._clients)
+        running = self._executions.get(flow_run.id)
+        if running is not None:
+            warm_log().warning(
+                "%s: flow run %s is already executing in this process; not starting it twice",
+                self.name,
+                flow_run.id,
+            )
+        else:
+            flow = await self._flow_of(flow_run)
+            self._in_flight[flow_run.id] = configuration
+            self.executed.append(flow_run.id)
+            warm_log().info("%s: running flow run %r (%s)", self.name, flow_run.name, flow_run.id)
+            running = self._threads.submit(execute, flow, flow_run, self._journal, self._clients)
+            self._executions[flow_run.id] = running
         if task_status is not None:
             task_status.started(identifier)  # type: ignore[arg-type]  # Prefect stores str()
         try:
             with anyio.CancelScope(shield=True):
-                code = await asyncio.wrap_future(future)
+                code = await asyncio.wrap_future(running)
         finally:
-            del self._in_flight[flow_run.id]
-            self._cancelled.discard(flow_run.id)
+            if self._executions.pop(flow_run.id, None) is not None:  # the first of the calls
+                self._in_flight.pop(flow_run.id, None)
+                self._cancelled.discard(flow_run.id)
             self._poll_soon()
         return WarmWorkerResult(status_code=code, identifier=identifier)
 
@@ -250,17 +264,12 @@ class WarmWorker(BaseWorker[WarmJobConfiguration, WarmVariables, WarmWorkerResul
         await anyio.to_thread.run_sync(self._clients.warm, self._threads, self.concurrency)
 
     async def _give_worker_labels_to_flow_run(self, flow_run_id: UUID) -> None:
-        """Nothing: a warm run does not get Prefect's worker labels (``prefect.worker.name``,
-        ``prefect.worker.type``, ``prefect.work-pool.*``).
-
-        Prefect 3.9.1 ``BaseWorker`` writes them with one more PATCH per run
-        (``/flow_runs/{id}/labels``, a read then a write). On the SQLite Prefect server that
-        ``postflow up`` starts by default, that write was the one most often overtaken by
-        another (503, ``database is locked``): 31-38 of them per 20 files in the P6 bench, and
-        runs where the server then stalled for 60 s (its SQLite busy timeout; 20 files took
-        75-143 s instead of 17). Without it: 3-8 503s, no stall. What the labels said is on
-        the run anyway: its work pool (``work_pool_name``) and, in ``infrastructure_pid``,
-        ``postflow-warm:<host>:<pid>:<run id>`` (the worker's type, machine and process).
+        """Nothing: a warm run does not get Prefect's worker labels (``prefect.worker.*``,
+        ``prefect.work-pool.*``), one more PATCH per run in Prefect 3.9.1 (a read, a write).
+        On the SQLite server ``postflow up`` starts by default that write was the one most
+        often answered 503 (31-38 per 20 files in the P6 bench, 3-8 without it). The run says
+        the same anyway: its work pool, and ``postflow-warm:<host>:<pid>:<run id>`` in
+        ``infrastructure_pid`` (the worker's type, machine and process).
         """
         return None
 

@@ -279,7 +279,10 @@ class DeploymentDispatcher(Dispatcher):
         ``start_run`` without a ``warm_up`` is left as it is."""
         warm = getattr(self._start_run, "warm_up", None)
         if callable(warm):
-            warm()
+            try:
+                warm()
+            except Exception as exc:  # noqa: BLE001 - the first file tries again, and says why
+                self._log.debug("Run creation not warmed up: %s", exc)
 
     def _resume(self) -> None:
         """Take over the creates an earlier sensor left waiting (their due time kept)."""

@@ -8,6 +8,7 @@ between attempts (``time.sleep`` of this thread), not wall-clock time.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -177,6 +178,7 @@ def test_a_warm_up_without_a_server_says_nothing_and_the_first_file_still_goes(
         nobody = f"http://127.0.0.1:{free_port()}/api"  # refused: nothing listens there
         with temporary_settings(updates={PREFECT_API_URL: nobody}):
             starter.warm_up()
+        assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
         proxy = BusyProxy(PREFECT_API_URL.value(), busy=0)
         with proxy, temporary_settings(updates={PREFECT_API_URL: proxy.url}):
             assert starter("/by_shot/SC61_BUSY_00006_V001.mov", 1, 2, "SC61_BUSY:6:2")

@@ -282,3 +282,58 @@ def test_the_warm_worker_imports_its_pools_flows_before_the_first_run(prefect_ha
         )
     assert pool_flows(pool) == {good: ingest_file}
     assert pool_flows(f"{pool}-none") == {}
+
+
+def test_a_run_already_executing_in_the_worker_is_not_started_twice(monkeypatch):
+    """A run resumed (Scheduled again) while its thread still executes it is claimed again;
+    the second claim waits for the first execution instead of ingesting a second time."""
+    import threading
+
+    import anyio
+    from prefect.client.schemas.objects import FlowRun
+
+    from postflow.serve import warm_worker
+
+    started, release, calls = threading.Event(), threading.Event(), []
+
+    def execute(flow, flow_run, journal, clients):
+        calls.append(flow_run.id)
+        started.set()
+        release.wait(30)
+        return 0
+
+    warned = threading.Event()
+
+    class Log:
+        def info(self, *args):
+            return None
+
+        def warning(self, *args):
+            warned.set()
+
+    monkeypatch.setattr(warm_worker, "execute", execute)
+    monkeypatch.setattr(warm_worker, "warm_log", Log)
+    worker = warm_worker.WarmWorker("warm-twice", limit=2)
+    monkeypatch.setattr(worker, "_poll_soon", lambda: None)
+    run = FlowRun(flow_id=uuid.uuid4(), deployment_id=uuid.uuid4())
+    worker._flows[run.deployment_id] = object()
+
+    async def both():
+        results = []
+        async with anyio.create_task_group() as group:
+
+            async def claim():
+                results.append(await worker.run(run, configuration=None))
+
+            group.start_soon(claim)
+            await anyio.to_thread.run_sync(started.wait, 30)
+            group.start_soon(claim)
+            await anyio.to_thread.run_sync(warned.wait, 30)  # the second claim found the first
+            release.set()
+        return results
+
+    results = anyio.run(both)
+    worker._threads.shutdown()
+    assert calls == [run.id]
+    assert [r.status_code for r in results] == [0, 0]
+    assert worker._executions == {} and worker._in_flight == {}
